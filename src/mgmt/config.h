@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's configuration: defaults, the INI file (inih) and command-line
+ * overrides, in that order of precedence. Every key lives in one table
+ * (config.c) that also drives validation, `show config` and the docs.
+ */
+#ifndef HD_CONFIG_H
+#define HD_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HD_VERSION "0.1.0"
+
+struct hd_config {
+	/* [server] */
+	char listen[64];     /* address to bind, e.g. 127.0.0.1, 0.0.0.0, :: */
+	uint16_t port;       /* 0 = pick a free port (logged) */
+	uint32_t workers;    /* dataplane threads; 0 = one per online core */
+	char key_file[PATH_MAX];
+	char mesh_key_file[PATH_MAX]; /* empty = no mesh peers accepted */
+	uint32_t max_connections;
+	/* [limits] */
+	uint32_t queue_depth;          /* per destination and per kind (disco/data) */
+	uint32_t handshake_timeout_ms; /* HTTP head + DERP handshake */
+	uint32_t write_timeout_ms;     /* a send stalled this long closes the connection */
+	uint32_t keepalive_ms;         /* KeepAlive period (jitter up to 5 s added) */
+	uint32_t drain_timeout_ms;     /* on SIGTERM: time to flush Restarting frames */
+	/* [log] */
+	int log_level; /* enum log_level */
+};
+
+void config_defaults(struct hd_config *cfg);
+
+/*
+ * Loads an INI file over cfg. Unknown sections or keys and bad values are
+ * errors written as "FILE:LINE: section.key: reason" (or "FILE: reason" when
+ * the file cannot be read). Returns 0 or -1. Relative paths in the file
+ * (key_file, mesh_key_file) are taken relative to the file's directory.
+ */
+int config_load_file(struct hd_config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Sets one key by its "section.key" name from text, with the same validation
+ * as the file loader. Returns 0, or -1 with "section.key: reason" in err.
+ */
+int config_set(struct hd_config *cfg, const char *name, const char *value, char *err,
+	       size_t errlen);
+
+/*
+ * Parses the daemon's command line: --config FILE, --listen ADDR, --port N,
+ * --workers N, --key-file PATH, --mesh-key-file PATH, --log-level LEVEL,
+ * --help, --version. Loads the config file (if given) first, then applies the
+ * flags over it. Returns 0 to run, 1 when --help/--version printed and the
+ * caller should exit 0, -1 on error (message in err, usage hint included).
+ */
+int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Writes the effective configuration as INI text (for logs and `show config`). */
+size_t config_format(const struct hd_config *cfg, char *out, size_t cap);
+
+#endif

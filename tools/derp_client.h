@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small blocking DERP client over plain TCP: the HTTP upgrade, the
+ * handshake, and frame send/receive. Used by the load generator (hdbench) and
+ * the integration tests; it speaks to the relay exactly as a Tailscale client
+ * does on the wire.
+ */
+#ifndef HD_DERP_CLIENT_H
+#define HD_DERP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "derp_frame.h"
+#include "key.h"
+
+struct derp_client_opts {
+	bool fast_start;            /* send Derp-Fast-Start: 1 and expect no HTTP response */
+	const uint8_t *mesh_key;    /* 32 bytes, or NULL */
+	const uint8_t *private_key; /* 32 bytes to use, or NULL for a fresh random key */
+	bool is_prober;
+	bool skip_server_info_wait; /* return right after sending ClientInfo */
+	int timeout_ms;             /* connect + handshake deadline; 0 = 5000 */
+};
+
+struct derp_client {
+	int fd;
+	uint8_t priv[KEY_LEN];
+	uint8_t pub[KEY_LEN];
+	uint8_t server_pub[KEY_LEN];
+	struct derp_frame_reader reader;
+	uint8_t *rbuf; /* reader storage, DERP_CLIENT_MAX_FRAME + header */
+	uint8_t *wbuf; /* scratch for building frames */
+	size_t wcap;
+};
+
+/*
+ * Connects to host:port (numeric IPv4/IPv6), upgrades, reads ServerKey, sends
+ * ClientInfo and waits for ServerInfo (unless opts say otherwise). Frames that
+ * arrive before ServerInfo are kept for derp_client_read_frame. Returns 0, or
+ * -1 with a reason in err.
+ */
+int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
+			const struct derp_client_opts *opts, char *err, size_t errlen);
+void derp_client_close(struct derp_client *c);
+
+/* Writes all bytes (blocking). Returns 0 or -1. */
+int derp_client_write_all(struct derp_client *c, const void *buf, size_t len);
+int derp_client_send_packet(struct derp_client *c, const uint8_t dst[KEY_LEN], const void *pkt,
+			    size_t len);
+int derp_client_send_ping(struct derp_client *c, const uint8_t data[8]);
+
+/*
+ * Waits up to timeout_ms (-1 = forever) for the next frame. Returns 1 with a
+ * frame (payload valid until the next call), 0 on timeout, -1 on EOF or
+ * error (errno set; 0 for a clean EOF).
+ */
+int derp_client_read_frame(struct derp_client *c, int timeout_ms, uint8_t *type,
+			   const uint8_t **payload, uint32_t *len);
+
+/*
+ * Reads frames until one of the given type arrives (others are skipped) or
+ * timeout_ms passes. Same returns as derp_client_read_frame.
+ */
+int derp_client_wait_frame(struct derp_client *c, int timeout_ms, uint8_t want_type,
+			   const uint8_t **payload, uint32_t *len);
+
+#endif
