@@ -16,8 +16,8 @@
 #include "key.h"
 
 #define DERP_FRAME_HDR_LEN    5
-#define DERP_MAGIC_LEN        8
-#define DERP_NONCE_LEN        24
+#define DERP_MAGIC_LEN	      8
+#define DERP_NONCE_LEN	      24
 #define DERP_MAX_PACKET_SIZE  65536
 #define DERP_PROTOCOL_VERSION 2
 /* Server limits for ClientInfo (derper): 56 .. 256 KiB. */
@@ -72,11 +72,11 @@ void derp_frame_header_get(const uint8_t *src, uint8_t *type, uint32_t *payload_
  * following derper's per-type rules (derp-protocol.md section 2.2).
  */
 enum derp_frame_verdict {
-	DERP_FRAME_OK = 0,      /* read the payload and handle it */
-	DERP_FRAME_SKIP,        /* unknown or ignored type: read and discard the payload */
-	DERP_FRAME_BAD_LENGTH,  /* length outside the type's limits: close the connection */
+	DERP_FRAME_OK = 0,	/* read the payload and handle it */
+	DERP_FRAME_SKIP,	/* unknown or ignored type: read and discard the payload */
+	DERP_FRAME_BAD_LENGTH,	/* length outside the type's limits: close the connection */
 	DERP_FRAME_NOT_ALLOWED, /* mesh-only frame from a non-mesh client: close */
-	DERP_FRAME_UNEXPECTED,  /* ClientInfo after the handshake: close */
+	DERP_FRAME_UNEXPECTED,	/* ClientInfo after the handshake: close */
 };
 
 /*
@@ -85,8 +85,7 @@ enum derp_frame_verdict {
  * checks come first, as in derper (a WatchConns with a payload is a length
  * error even from a mesh peer).
  */
-enum derp_frame_verdict derp_frame_check_client(uint8_t type, uint32_t payload_len,
-						bool can_mesh);
+enum derp_frame_verdict derp_frame_check_client(uint8_t type, uint32_t payload_len, bool can_mesh);
 const char *derp_frame_verdict_name(enum derp_frame_verdict v);
 
 /* Disco packets start with "TS" U+1F4AC and are at least 62 bytes long. */
@@ -122,20 +121,38 @@ size_t derp_build_ping(uint8_t *dst, size_t cap, const uint8_t data[8]);
  * Incremental frame reader over a byte stream (client or server side): feed
  * it the bytes as they arrive, take complete frames out. It owns no memory:
  * the caller supplies a buffer big enough for the largest frame it accepts.
+ *
+ * Typical loop:
+ *
+ *	n = recv(...);
+ *	while (n > 0) {
+ *		taken = derp_frame_reader_append(r, p, n); p += taken; n -= taken;
+ *		while ((st = derp_frame_reader_next(r, max, &t, &pl, &len)) == DERP_READ_FRAME)
+ *			handle(t, pl, len);
+ *		if (st == DERP_READ_TOO_LARGE) {
+ *			if (derp_frame_check_client(t, len, mesh) != DERP_FRAME_SKIP)
+ *				close the connection;
+ *			derp_frame_reader_skip_frame(r);  (then call next again)
+ *		}
+ *	}
+ *
+ * Skipping never buffers the skipped payload: the bytes already held are
+ * dropped at once and the rest is discarded by later appends as it arrives.
  */
 struct derp_frame_reader {
 	uint8_t *buf;
-	size_t cap;  /* size of buf */
-	size_t len;  /* bytes held */
-	size_t skip; /* payload bytes of a skipped frame still to discard */
+	size_t cap;   /* size of buf */
+	size_t len;   /* bytes held (buf[0..len)) */
+	size_t skip;  /* payload bytes of a skipped frame still to discard */
+	size_t start; /* bytes at the front of buf already returned as frames */
 };
 
 void derp_frame_reader_init(struct derp_frame_reader *r, uint8_t *buf, size_t cap);
 
 enum derp_read_status {
-	DERP_READ_FRAME = 0,  /* *type, *payload, *payload_len describe one frame */
-	DERP_READ_NEED_MORE,  /* feed more bytes */
-	DERP_READ_TOO_LARGE,  /* a frame's length exceeds max_payload: stream is unusable */
+	DERP_READ_FRAME = 0, /* *type, *payload, *payload_len describe one frame */
+	DERP_READ_NEED_MORE, /* feed more bytes */
+	DERP_READ_TOO_LARGE, /* frame longer than max_payload (or buf): close, or skip it */
 };
 
 /*
@@ -146,11 +163,25 @@ enum derp_read_status {
 size_t derp_frame_reader_append(struct derp_frame_reader *r, const uint8_t *src, size_t n);
 /*
  * Returns the next complete frame. The payload pointer stays valid until the
- * next call to append or next. Frames longer than max_payload give
- * DERP_READ_TOO_LARGE.
+ * next call to append or next. Frames longer than max_payload, or too long to
+ * ever fit in the buffer (payload_len > cap - 5), give DERP_READ_TOO_LARGE
+ * with *type and *payload_len set from the header (*payload is NULL); the
+ * frame stays at the front, and next keeps returning TOO_LARGE, until the
+ * caller closes the stream or calls derp_frame_reader_skip_frame. After
+ * NEED_MORE the unread bytes sit at the front of buf.
  */
 enum derp_read_status derp_frame_reader_next(struct derp_frame_reader *r, uint32_t max_payload,
 					     uint8_t *type, const uint8_t **payload,
 					     uint32_t *payload_len);
+
+/*
+ * Discards the frame whose header is at the front of the reader (the one
+ * derp_frame_reader_next just reported as TOO_LARGE): the header and payload
+ * bytes already held are dropped now, and the payload bytes not yet received
+ * are dropped by the coming appends (counted in r->skip), so a frame of any
+ * length can be skipped without buffering it. Returns false (and does
+ * nothing) if not even a whole header is buffered.
+ */
+bool derp_frame_reader_skip_frame(struct derp_frame_reader *r);
 
 #endif

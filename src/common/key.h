@@ -11,14 +11,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KEY_LEN     32
+#define KEY_LEN	    32
 #define KEY_HEX_LEN 64
 
 /* Writes 64 lowercase hex digits and a NUL into out (65 bytes). */
 void key_to_hex(const uint8_t key[KEY_LEN], char out[KEY_HEX_LEN + 1]);
 /* Writes "nodekey:" + hex + NUL into out (73 bytes). */
 void key_to_nodekey(const uint8_t key[KEY_LEN], char out[8 + KEY_HEX_LEN + 1]);
-/* Short debug form "[ABCDE]": first 5 chars of standard base64 (8 bytes incl. NUL). */
+/*
+ * Short debug form "[ABCDE]": first 5 chars of standard base64 (8 bytes incl.
+ * NUL). The all-zero key gives "", as Go prints it.
+ */
 void key_to_short(const uint8_t key[KEY_LEN], char out[8]);
 
 /*
