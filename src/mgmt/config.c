@@ -1,1 +1,726 @@
-// placeholder: being written
+// SPDX-License-Identifier: MIT
+/*
+ * Configuration: one table of keys drives the defaults, the INI loader,
+ * config_set, the command-line flags, `show config` and the --help text, so
+ * adding a key is one line here and nothing can drift out of step.
+ */
+#include "config.h"
+
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum cfg_type {
+	CFG_ADDR,      /* IPv4 or IPv6 literal, kept as text */
+	CFG_PATH,      /* file path; relative ones in a file resolve against its directory */
+	CFG_U16,       /* decimal integer in min..max */
+	CFG_U32,       /* decimal integer in min..max */
+	CFG_LOG_LEVEL, /* error, warn, info or debug */
+};
+
+struct cfg_key {
+	const char *section;
+	const char *name;
+	enum cfg_type type;
+	size_t offset; /* of the field in struct hd_config */
+	size_t size;   /* of the field, bounding text values */
+	/* Numbers: the accepted range. Text: min is the shortest length (0 = may be empty). */
+	uint32_t min;
+	uint32_t max;
+	const char *def;  /* default, as text: applied through the same validation */
+	const char *flag; /* command-line flag without "--", or NULL */
+	const char *help;
+};
+
+/* The field's offset and size, the two columns after the type below. */
+#define FIELD(f) offsetof(struct hd_config, f), sizeof(((struct hd_config *)0)->f)
+
+/* section, name, type, FIELD, min, max, default, flag, help */
+static const struct cfg_key cfg_keys[] = {
+	{ "server", "listen", CFG_ADDR, FIELD(listen), 1, 0, "127.0.0.1", "listen",
+	  "address to bind, an IPv4 or IPv6 literal (0.0.0.0 or :: for all)" },
+	{ "server", "port", CFG_U16, FIELD(port), 0, 65535, "3340", "port",
+	  "TCP port for HTTP and DERP; 0 picks a free port (logged)" },
+	{ "server", "workers", CFG_U32, FIELD(workers), 0, 256, "0", "workers",
+	  "dataplane threads; 0 = one per online core" },
+	{ "server", "key_file", CFG_PATH, FIELD(key_file), 1, 0, "/var/lib/hyper-derp/server.key",
+	  "key-file", "file holding the server's private key" },
+	{ "server", "mesh_key_file", CFG_PATH, FIELD(mesh_key_file), 0, 0, "", "mesh-key-file",
+	  "file holding the mesh key; empty = no mesh peers accepted" },
+	{ "server", "max_connections", CFG_U32, FIELD(max_connections), 1, 10000000, "100000", NULL,
+	  "most client connections served at once" },
+	{ "limits", "queue_depth", CFG_U32, FIELD(queue_depth), 1, 4096, "32", NULL,
+	  "frames queued per destination and kind (disco/data) before dropping" },
+	{ "limits", "handshake_timeout_ms", CFG_U32, FIELD(handshake_timeout_ms), 100, 600000,
+	  "10000", NULL, "milliseconds allowed for the HTTP head and DERP handshake" },
+	{ "limits", "write_timeout_ms", CFG_U32, FIELD(write_timeout_ms), 0, 600000, "2000", NULL,
+	  "milliseconds a stalled send may last before the connection closes; 0 = never" },
+	{ "limits", "keepalive_ms", CFG_U32, FIELD(keepalive_ms), 1000, 3600000, "60000", NULL,
+	  "milliseconds between KeepAlive frames (up to 5 s of jitter added)" },
+	{ "limits", "drain_timeout_ms", CFG_U32, FIELD(drain_timeout_ms), 0, 60000, "2000", NULL,
+	  "milliseconds to flush Restarting frames on SIGTERM" },
+	{ "log", "level", CFG_LOG_LEVEL, FIELD(log_level), 0, 0, "info", "log-level",
+	  "error, warn, info or debug" },
+};
+
+#define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+
+static const char *const cfg_sections[] = { "server", "limits", "log" };
+
+#define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+							  ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void *field_ptr(struct hd_config *cfg, const struct cfg_key *key)
+{
+	return (char *)cfg + key->offset;
+}
+
+static const void *field_cptr(const struct hd_config *cfg, const struct cfg_key *key)
+{
+	return (const char *)cfg + key->offset;
+}
+
+static const struct cfg_key *find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strcmp(cfg_keys[i].section, section) == 0 &&
+		    strcmp(cfg_keys[i].name, name) == 0)
+			return &cfg_keys[i];
+	}
+	return NULL;
+}
+
+static bool is_known_section(const char *section)
+{
+	for (size_t i = 0; i < N_SECTIONS; i++) {
+		if (strcmp(cfg_sections[i], section) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- values ---- */
+
+/*
+ * Plain decimal only: no sign, no spaces, no hex or octal, so "010" is ten
+ * and "-1" is an error rather than 4294967295 as strtoul would have it.
+ */
+static bool parse_decimal(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > max)
+			return false;
+	}
+	if (v < min)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool is_ip_literal(const char *s)
+{
+	struct in6_addr addr;
+
+	return inet_pton(AF_INET, s, &addr) == 1 || inet_pton(AF_INET6, s, &addr) == 1;
+}
+
+static int set_text(char *dst, const struct cfg_key *key, const char *value, char *reason,
+		    size_t reason_len)
+{
+	size_t len = strlen(value);
+
+	if (len < key->min) {
+		set_err(reason, reason_len, "must not be empty");
+		return -1;
+	}
+	if (len >= key->size) {
+		set_err(reason, reason_len, "value is longer than %zu bytes", key->size - 1);
+		return -1;
+	}
+	memcpy(dst, value, len + 1);
+	return 0;
+}
+
+/*
+ * Validates value for key and stores it in cfg. On failure only the reason
+ * is written ("\"x\" is not ..."); callers add the "where" in front.
+ */
+static int set_value(struct hd_config *cfg, const struct cfg_key *key, const char *value,
+		     char *reason, size_t reason_len)
+{
+	uint32_t n;
+	int level;
+
+	switch (key->type) {
+	case CFG_ADDR:
+		if (!is_ip_literal(value)) {
+			set_err(reason, reason_len, "\"%s\" is not an IPv4 or IPv6 address", value);
+			return -1;
+		}
+		return set_text(field_ptr(cfg, key), key, value, reason, reason_len);
+	case CFG_PATH:
+		return set_text(field_ptr(cfg, key), key, value, reason, reason_len);
+	case CFG_U16:
+	case CFG_U32:
+		if (!parse_decimal(value, key->min, key->max, &n)) {
+			set_err(reason, reason_len, "\"%s\" is not an integer in %u..%u", value,
+				key->min, key->max);
+			return -1;
+		}
+		if (key->type == CFG_U16)
+			*(uint16_t *)field_ptr(cfg, key) = (uint16_t)n;
+		else
+			*(uint32_t *)field_ptr(cfg, key) = n;
+		return 0;
+	case CFG_LOG_LEVEL:
+		level = log_level_parse(value);
+		if (level < 0) {
+			set_err(reason, reason_len, "\"%s\" is not one of error, warn, info, debug",
+				value);
+			return -1;
+		}
+		*(int *)field_ptr(cfg, key) = level;
+		return 0;
+	}
+	set_err(reason, reason_len, "internal error: unknown key type");
+	return -1;
+}
+
+/* Formats the current value of key as the text the loader would accept. */
+static void format_value(const struct hd_config *cfg, const struct cfg_key *key, char *out,
+			 size_t cap)
+{
+	const void *p = field_cptr(cfg, key);
+
+	switch (key->type) {
+	case CFG_ADDR:
+	case CFG_PATH:
+		snprintf(out, cap, "%s", (const char *)p);
+		return;
+	case CFG_U16:
+		snprintf(out, cap, "%u", (unsigned)*(const uint16_t *)p);
+		return;
+	case CFG_U32:
+		snprintf(out, cap, "%u", (unsigned)*(const uint32_t *)p);
+		return;
+	case CFG_LOG_LEVEL:
+		snprintf(out, cap, "%s", log_level_name(*(const int *)p));
+		return;
+	}
+	snprintf(out, cap, "?");
+}
+
+void config_defaults(struct hd_config *cfg)
+{
+	char reason[128];
+
+	memset(cfg, 0, sizeof(*cfg));
+	/* The defaults are table text; the unit tests prove each one validates. */
+	for (size_t i = 0; i < N_KEYS; i++)
+		set_value(cfg, &cfg_keys[i], cfg_keys[i].def, reason, sizeof(reason));
+}
+
+int config_set(struct hd_config *cfg, const char *name, const char *value, char *err, size_t errlen)
+{
+	char section[32];
+	const char *dot = strchr(name, '.');
+	char reason[PATH_MAX + 64];
+
+	if (!dot || (size_t)(dot - name) >= sizeof(section)) {
+		set_err(err, errlen, "%s: unknown key (expected section.key)", name);
+		return -1;
+	}
+	memcpy(section, name, (size_t)(dot - name));
+	section[dot - name] = '\0';
+
+	const struct cfg_key *key = find_key(section, dot + 1);
+	if (!key) {
+		set_err(err, errlen, "%s: unknown key", name);
+		return -1;
+	}
+	if (set_value(cfg, key, value, reason, sizeof(reason)) < 0) {
+		set_err(err, errlen, "%s: %s", name, reason);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the INI file ---- */
+
+/*
+ * inih only tells the handler about a line once it is parsed, and Debian's
+ * build gives the handler no line number. So lines are fed to inih by our
+ * own reader, which counts them (inih counts one line per reader call too),
+ * notices section headers as they pass, and refuses lines longer than inih's
+ * buffer, which inih would otherwise split into two bogus lines.
+ */
+struct load_ctx {
+	FILE *file;
+	char dir[PATH_MAX];   /* the file's directory, "" if it has none */
+	struct hd_config cfg; /* staged: copied out only if the whole file is good */
+	int line;	      /* line last handed to inih */
+	bool line_indented;   /* it started with whitespace */
+	int section_line;     /* line of the last [section] header */
+	int set_on_line[N_KEYS];
+	int err_line; /* first error found by us, 0 if none */
+	char err[PATH_MAX + 128];
+};
+
+__attribute__((format(printf, 3, 4))) static void load_error(struct load_ctx *ctx, int line,
+							     const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->err_line)
+		return; /* keep the first */
+	ctx->err_line = line;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	va_end(ap);
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+/*
+ * A "[name]" line: checked here rather than in the handler, because inih
+ * calls the handler only for keys, and an unknown section should be reported
+ * on its own line even if it is empty. The name is taken as inih takes it:
+ * everything between '[' and the first ']', untrimmed.
+ */
+static void check_section_line(struct load_ctx *ctx, const char *start)
+{
+	const char *close = strchr(start + 1, ']');
+	char name[64];
+	size_t n;
+
+	if (!close)
+		return; /* inih reports the missing ']' as a syntax error */
+	n = (size_t)(close - (start + 1));
+	ctx->section_line = ctx->line;
+	if (n >= sizeof(name)) {
+		load_error(ctx, ctx->line, "[%.*s...]: unknown section", 16, start + 1);
+		return;
+	}
+	memcpy(name, start + 1, n);
+	name[n] = '\0';
+	if (!is_known_section(name))
+		load_error(ctx, ctx->line, "[%s]: unknown section", name);
+}
+
+/* Did fgets stop because the buffer was full, with more of the line still to come? */
+static bool line_is_cut(const char *str, int num, FILE *f)
+{
+	size_t len = strlen(str);
+
+	if (len < (size_t)num - 1 || str[len - 1] == '\n')
+		return false;
+	int c = getc(f);
+	if (c == EOF)
+		return false; /* the last line, exactly filling the buffer */
+	ungetc(c, f);
+	return true;
+}
+
+static char *counting_reader(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+
+	/* Stop feeding inih at our first error: the rest of the file is moot. */
+	if (ctx->err_line)
+		return NULL;
+	if (!fgets(str, num, ctx->file))
+		return NULL;
+	ctx->line++;
+
+	if (line_is_cut(str, num, ctx->file)) {
+		load_error(ctx, ctx->line, "line longer than %d bytes", num - 2);
+		return NULL;
+	}
+
+	const char *start = str;
+	if (ctx->line == 1 && strncmp(start, "\xEF\xBB\xBF", 3) == 0)
+		start += 3; /* UTF-8 BOM, which inih skips too */
+	ctx->line_indented = *start == ' ' || *start == '\t';
+	while (is_blank(*start))
+		start++;
+	if (*start == '[')
+		check_section_line(ctx, start);
+	return ctx->err_line ? NULL : str;
+}
+
+/* Relative paths in a file mean "next to this file", not "wherever we were started". */
+static int resolve_path(struct load_ctx *ctx, const struct cfg_key *key, const char *value,
+			char *out, size_t cap)
+{
+	if (value[0] == '\0' || value[0] == '/' || ctx->dir[0] == '\0') {
+		snprintf(out, cap, "%s", value);
+		return 0;
+	}
+	int n = snprintf(out, cap, "%s/%s", ctx->dir, value);
+	if (n < 0 || (size_t)n >= cap) {
+		load_error(ctx, ctx->line,
+			   "%s.%s: path is longer than %zu bytes once made relative to %s",
+			   key->section, key->name, key->size - 1, ctx->dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *ctx = user;
+	char reason[PATH_MAX + 64];
+	char resolved[PATH_MAX + 2];
+
+	if (ctx->err_line)
+		return 0;
+	if (section[0] == '\0') {
+		load_error(ctx, ctx->line, "%s: key outside any [section]", name);
+		return 0;
+	}
+	if (!is_known_section(section)) {
+		/* Normally caught on the header line; this covers odd header forms. */
+		load_error(ctx, ctx->section_line ? ctx->section_line : ctx->line,
+			   "[%s]: unknown section", section);
+		return 0;
+	}
+
+	const struct cfg_key *key = find_key(section, name);
+	if (!key) {
+		load_error(ctx, ctx->line, "%s.%s: unknown key", section, name);
+		return 0;
+	}
+
+	size_t idx = (size_t)(key - cfg_keys);
+	if (ctx->set_on_line[idx]) {
+		/*
+		 * inih joins an indented line to the key before it (Python
+		 * configparser style) and hands it over as a second value: say so,
+		 * since "duplicate" alone would puzzle the reader.
+		 */
+		if (ctx->line_indented)
+			load_error(ctx, ctx->line,
+				   "%s.%s: indented line continues the value of line %d; "
+				   "multi-line values are not supported",
+				   section, name, ctx->set_on_line[idx]);
+		else
+			load_error(ctx, ctx->line, "%s.%s: duplicate key (first set on line %d)",
+				   section, name, ctx->set_on_line[idx]);
+		return 0;
+	}
+	ctx->set_on_line[idx] = ctx->line;
+
+	if (key->type == CFG_PATH) {
+		if (resolve_path(ctx, key, value, resolved, sizeof(resolved)) < 0)
+			return 0;
+		value = resolved;
+	}
+	if (set_value(&ctx->cfg, key, value, reason, sizeof(reason)) < 0) {
+		load_error(ctx, ctx->line, "%s.%s: %s", section, name, reason);
+		return 0;
+	}
+	return 1;
+}
+
+static void set_file_dir(struct load_ctx *ctx, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		ctx->dir[0] = '\0'; /* the current directory: relative paths stay as they are */
+		return;
+	}
+	if (slash == path) {
+		snprintf(ctx->dir, sizeof(ctx->dir), "/");
+		return;
+	}
+	snprintf(ctx->dir, sizeof(ctx->dir), "%.*s", (int)(slash - path), path);
+}
+
+int config_load_file(struct hd_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct load_ctx *ctx = calloc(1, sizeof(*ctx));
+	int ret = -1;
+
+	if (!ctx) {
+		set_err(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	ctx->cfg = *cfg;
+	set_file_dir(ctx, path);
+
+	ctx->file = fopen(path, "r");
+	if (!ctx->file) {
+		set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		goto out;
+	}
+
+	int first_bad = ini_parse_stream(counting_reader, ctx, ini_handler_fn, ctx);
+	if (ferror(ctx->file)) {
+		/* e.g. a directory: fopen succeeds, the first read fails. */
+		set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	/*
+	 * inih returns the first bad line, ours or its own. A line of its own
+	 * before ours is a syntax error (no '=', no closing ']'); it went on
+	 * parsing after it, but nothing is kept, so nothing is half-applied.
+	 */
+	if (first_bad > 0 && (ctx->err_line == 0 || first_bad < ctx->err_line)) {
+		set_err(err, errlen, "%s:%d: syntax error: expected [section] or key = value", path,
+			first_bad);
+		goto out;
+	}
+	if (ctx->err_line) {
+		set_err(err, errlen, "%s:%d: %s", path, ctx->err_line, ctx->err);
+		goto out;
+	}
+	*cfg = ctx->cfg;
+	ret = 0;
+out:
+	if (ctx->file)
+		fclose(ctx->file);
+	free(ctx);
+	return ret;
+}
+
+/* ---- output ---- */
+
+size_t config_format(const struct hd_config *cfg, char *out, size_t cap)
+{
+	const char *section = NULL;
+	size_t len = 0;
+	char value[PATH_MAX];
+
+	if (cap > 0)
+		out[0] = '\0';
+	/* Like snprintf: returns the full length, writes what fits. */
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct cfg_key *key = &cfg_keys[i];
+		int n;
+
+		format_value(cfg, key, value, sizeof(value));
+		if (!section || strcmp(section, key->section) != 0) {
+			n = snprintf(len < cap ? out + len : NULL, len < cap ? cap - len : 0,
+				     "%s[%s]\n", section ? "\n" : "", key->section);
+			len += (size_t)n;
+			section = key->section;
+		}
+		n = snprintf(len < cap ? out + len : NULL, len < cap ? cap - len : 0, "%s =%s%s\n",
+			     key->name, value[0] ? " " : "", value);
+		len += (size_t)n;
+	}
+	return len;
+}
+
+static const char *metavar(enum cfg_type type)
+{
+	switch (type) {
+	case CFG_ADDR:
+		return "ADDR";
+	case CFG_PATH:
+		return "PATH";
+	case CFG_U16:
+	case CFG_U32:
+		return "N";
+	case CFG_LOG_LEVEL:
+		return "LEVEL";
+	}
+	return "VALUE";
+}
+
+/* "   (0..65535)" for numbers, nothing for text. */
+static void format_range(const struct cfg_key *key, char *out, size_t cap)
+{
+	if (key->type == CFG_U16 || key->type == CFG_U32)
+		snprintf(out, cap, "   (%u..%u)", key->min, key->max);
+	else
+		out[0] = '\0';
+}
+
+static void print_usage(FILE *f, const char *prog)
+{
+	char range[48];
+	char opt[64];
+
+	fprintf(f, "Usage: %s [OPTIONS]\n\n", prog);
+	fprintf(f, "A DERP relay for Tailscale clients, compatible with derper.\n\n");
+	fprintf(f, "Options (they override the config file):\n");
+	fprintf(f, "  %-26s %s\n", "--config FILE",
+		"load settings from an INI file (see the keys below)");
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct cfg_key *key = &cfg_keys[i];
+		if (!key->flag)
+			continue;
+		snprintf(opt, sizeof(opt), "--%s %s", key->flag, metavar(key->type));
+		fprintf(f, "  %-26s %s.%s: %s\n", opt, key->section, key->name, key->help);
+	}
+	fprintf(f, "  %-26s %s\n", "--help", "print this help and exit");
+	fprintf(f, "  %-26s %s\n", "--version", "print the version and exit");
+
+	fprintf(f, "\nConfig file keys, with their defaults:\n");
+	const char *section = NULL;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct cfg_key *key = &cfg_keys[i];
+		if (!section || strcmp(section, key->section) != 0) {
+			fprintf(f, "  [%s]\n", key->section);
+			section = key->section;
+		}
+		format_range(key, range, sizeof(range));
+		fprintf(f, "    %s = %s%s\n        %s\n", key->name,
+			key->def[0] ? key->def : "(empty)", range, key->help);
+	}
+}
+
+/* ---- command line ---- */
+
+enum {
+	OPT_CONFIG = 1000,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_KEY_BASE, /* OPT_KEY_BASE + i sets cfg_keys[i] */
+};
+
+/* The long options, built from the table so flags and keys cannot disagree. */
+static void build_options(struct option *opts)
+{
+	size_t n = 0;
+
+	opts[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (cfg_keys[i].flag)
+			opts[n++] = (struct option){ cfg_keys[i].flag, required_argument, NULL,
+						     OPT_KEY_BASE + (int)i };
+	}
+	opts[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	opts[n++] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
+	opts[n] = (struct option){ 0 };
+}
+
+/* What getopt choked on, for the error message. */
+static void option_error(int argc, char **argv, int c, char *err, size_t errlen)
+{
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+	/* A short option has no argv word of its own when bundled ("-xv"). */
+	if (optopt != 0 && optopt < OPT_CONFIG) {
+		set_err(err, errlen, "%s option \"-%c\" (see --help)",
+			c == ':' ? "missing value for" : "unknown", optopt);
+		return;
+	}
+	if (c == ':')
+		set_err(err, errlen, "%s: missing value (see --help)", arg);
+	else
+		set_err(err, errlen, "unknown option \"%s\" (see --help)", arg);
+}
+
+/*
+ * First pass: find --config (the file is the base the other flags override,
+ * wherever it sits on the line), --help and --version, and reject unknown
+ * options before anything is loaded.
+ */
+static int scan_args(int argc, char **argv, const struct option *opts, const char **config_path,
+		     bool *want_help, bool *want_version, char *err, size_t errlen)
+{
+	int c;
+
+	optind = 0; /* GNU: full reset, as this runs twice */
+	opterr = 0; /* a library does not print; errors go to err */
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CONFIG:
+			*config_path = optarg;
+			break;
+		case OPT_HELP:
+			*want_help = true;
+			break;
+		case OPT_VERSION:
+			*want_version = true;
+			break;
+		case ':':
+		case '?':
+			option_error(argc, argv, c, err, errlen);
+			return -1;
+		default:
+			break;
+		}
+	}
+	if (optind < argc) {
+		set_err(err, errlen, "unexpected argument \"%s\" (see --help)", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Second pass: apply the value flags in order, so a repeated flag's last value wins. */
+static int apply_args(struct hd_config *cfg, int argc, char **argv, const struct option *opts,
+		      char *err, size_t errlen)
+{
+	char reason[PATH_MAX + 64];
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c < OPT_KEY_BASE)
+			continue;
+		const struct cfg_key *key = &cfg_keys[c - OPT_KEY_BASE];
+		if (set_value(cfg, key, optarg, reason, sizeof(reason)) < 0) {
+			set_err(err, errlen, "--%s: %s (see --help)", key->flag, reason);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	struct option opts[N_KEYS + 4];
+	const char *config_path = NULL;
+	bool want_help = false, want_version = false;
+	const char *prog = argc > 0 && argv[0] ? argv[0] : "hyper-derp";
+
+	config_defaults(cfg);
+	build_options(opts);
+	if (scan_args(argc, argv, opts, &config_path, &want_help, &want_version, err, errlen) < 0)
+		return -1;
+	if (want_help) {
+		print_usage(stdout, prog);
+		return 1;
+	}
+	if (want_version) {
+		printf("hyper-derp %s\n", HD_VERSION);
+		return 1;
+	}
+	if (config_path && config_load_file(cfg, config_path, err, errlen) < 0)
+		return -1;
+	return apply_args(cfg, argc, argv, opts, err, errlen);
+}
