@@ -32,9 +32,9 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 /* Debug lines are formatted only when enabled: they sit on per-connection paths. */
-#define log_debug(...)                                  \
-	do {                                            \
-		if (log_enabled(LOG_LEVEL_DEBUG))       \
+#define log_debug(...)                                         \
+	do {                                                   \
+		if (log_enabled(LOG_LEVEL_DEBUG))              \
 			log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__); \
 	} while (0)
 

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the slow path hands a dataplane worker once a connection has finished
+ * its HTTP upgrade and DERP handshake. Allocated by the slow path, owned and
+ * freed by the worker after it is received from the handoff ring.
+ */
+#ifndef HD_HANDOFF_H
+#define HD_HANDOFF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "key.h"
+
+struct handoff {
+	int fd;
+	uint64_t seq; /* connection sequence: unique, increasing; newest wins for a key */
+	uint8_t client_key[KEY_LEN];
+	bool can_mesh;
+	bool is_prober;
+	bool not_ideal;
+	uint8_t remote_ip[16]; /* IPv6 or IPv4-mapped */
+	uint16_t remote_port;
+	uint32_t server_info_len; /* the sealed ServerInfo frame, sent first */
+	uint8_t server_info[128];
+	uint32_t leftover_len; /* client bytes read past ClientInfo: already DERP frames */
+	uint8_t leftover[];
+};
+
+#endif

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-worker counters. Each worker is the only writer of its own block, so
+ * counters are plain integers bumped without atomic read-modify-write;
+ * readers (the management plane) sum the blocks with relaxed loads.
+ */
+#ifndef HD_STATS_H
+#define HD_STATS_H
+
+#include <stdint.h>
+
+enum drop_reason {
+	DROP_UNKNOWN_DEST = 0,
+	DROP_UNKNOWN_DEST_ON_FWD,
+	DROP_GONE_DISCONNECTED,
+	DROP_QUEUE_HEAD,
+	DROP_QUEUE_TAIL,
+	DROP_WRITE_ERROR,
+	DROP_DUP_CLIENT,
+	DROP_NO_BUFFER, /* the worker's buffer pool is at its limit */
+	DROP_REASON_COUNT,
+};
+
+enum drop_kind {
+	DROP_KIND_DISCO = 0,
+	DROP_KIND_OTHER,
+	DROP_KIND_COUNT,
+};
+
+extern const char *const drop_reason_names[DROP_REASON_COUNT];
+
+enum close_reason {
+	CLOSE_EOF = 0, /* the client closed */
+	CLOSE_READ_ERROR,
+	CLOSE_WRITE_ERROR,
+	CLOSE_WRITE_TIMEOUT,
+	CLOSE_BAD_FRAME,  /* length or type the protocol forbids */
+	CLOSE_CLOSE_PEER, /* a mesh peer asked */
+	CLOSE_SHUTDOWN,
+	CLOSE_NO_MEMORY,
+	CLOSE_REASON_COUNT,
+};
+
+extern const char *const close_reason_names[CLOSE_REASON_COUNT];
+
+struct worker_stats {
+	uint64_t conns_accepted;
+	uint64_t conns_closed[CLOSE_REASON_COUNT];
+	uint64_t packets_recv; /* SendPacket/ForwardPacket frames received */
+	uint64_t bytes_recv;   /* their packet bytes */
+	uint64_t packets_sent; /* RecvPacket frames written */
+	uint64_t bytes_sent;
+	uint64_t packets_forwarded_in;
+	uint64_t packets_dropped[DROP_REASON_COUNT][DROP_KIND_COUNT];
+	uint64_t bytes_dropped[DROP_REASON_COUNT][DROP_KIND_COUNT];
+	uint64_t frames_recv[0x16 + 1]; /* by type; the last slot counts unknown types */
+	uint64_t peer_gone_disconnected_frames;
+	uint64_t peer_gone_not_here_frames;
+	uint64_t pings_dropped; /* a Ping while a Pong was still pending */
+	uint64_t home_connections;
+	uint64_t recv_no_buffers; /* multishot recv found the buffer ring empty */
+	uint64_t loop_passes;
+	uint64_t loop_sleeps;
+};
+
+/* Increments a counter owned by the calling thread; readers may load it concurrently. */
+static inline void stat_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t stat_read(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+#endif

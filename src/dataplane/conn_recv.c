@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Received bytes to DERP frames. Frames are handled straight out of the
+ * receive buffer when whole; only a frame split across reads is copied into
+ * the connection's assembly buffer. Each header is checked against the
+ * per-type limits before any of its payload is buffered, so a peer cannot
+ * make the relay hold more than one legal frame.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "derp_frame.h"
+#include "log.h"
+#include "worker.h"
+
+/* Assembly buffers up to this size are kept for the next split frame. */
+#define PARTIAL_KEEP 4096
+
+static int check_header(struct worker *w, struct conn *c, const uint8_t *hdr, uint8_t *type,
+			uint32_t *len)
+{
+	derp_frame_header_get(hdr, type, len);
+	enum derp_frame_verdict v = derp_frame_check_client(*type, *len, c->can_mesh);
+	if (v == DERP_FRAME_OK || v == DERP_FRAME_SKIP)
+		return v;
+	char short_key[8];
+	key_to_short(c->key, short_key);
+	log_debug("conn %s: closing: frame %s (0x%02x) of %u bytes: %s", short_key,
+		  derp_frame_type_name(*type), *type, *len, derp_frame_verdict_name(v));
+	worker_conn_close(w, c, CLOSE_BAD_FRAME);
+	return -1;
+}
+
+static int ensure_partial(struct conn *c, uint32_t need)
+{
+	if (c->partial_cap >= need)
+		return 0;
+	uint8_t *p = realloc(c->partial, need);
+	if (!p)
+		return -1;
+	c->partial = p;
+	c->partial_cap = need;
+	return 0;
+}
+
+static void partial_done(struct conn *c)
+{
+	c->partial_len = 0;
+	c->partial_need = 0;
+	if (c->partial_cap > PARTIAL_KEEP) {
+		free(c->partial);
+		c->partial = NULL;
+		c->partial_cap = 0;
+	}
+}
+
+/* Continues a frame split across reads. Returns bytes consumed, or -1 if the conn closed. */
+static long continue_partial(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+{
+	size_t used = 0;
+	if (c->partial_need == 0) {
+		/* Still collecting the 5-byte header. */
+		size_t k = DERP_FRAME_HDR_LEN - c->partial_len;
+		if (k > n)
+			k = n;
+		memcpy(c->partial + c->partial_len, p, k);
+		c->partial_len += (uint32_t)k;
+		used = k;
+		if (c->partial_len < DERP_FRAME_HDR_LEN)
+			return (long)used;
+		uint8_t type;
+		uint32_t len;
+		int v = check_header(w, c, c->partial, &type, &len);
+		if (v < 0)
+			return -1;
+		if (v == DERP_FRAME_SKIP) {
+			c->skip_left = len;
+			partial_done(c);
+			return (long)used;
+		}
+		if (ensure_partial(c, DERP_FRAME_HDR_LEN + len) < 0) {
+			worker_conn_close(w, c, CLOSE_NO_MEMORY);
+			return -1;
+		}
+		c->partial_need = DERP_FRAME_HDR_LEN + len;
+	}
+	size_t k = c->partial_need - c->partial_len;
+	if (k > n - used)
+		k = n - used;
+	memcpy(c->partial + c->partial_len, p + used, k);
+	c->partial_len += (uint32_t)k;
+	used += k;
+	if (c->partial_len < c->partial_need)
+		return (long)used;
+	uint8_t type = c->partial[0];
+	uint32_t len = c->partial_need - DERP_FRAME_HDR_LEN;
+	int rc = session_handle_frame(w, c, type, c->partial + DERP_FRAME_HDR_LEN, len);
+	if (rc < 0)
+		return -1;
+	partial_done(c);
+	return (long)used;
+}
+
+/* Keeps the start of a frame that the read cut short. */
+static int start_partial(struct worker *w, struct conn *c, const uint8_t *p, size_t n,
+			 uint32_t whole)
+{
+	uint32_t cap = whole ? whole : DERP_FRAME_HDR_LEN;
+	if (ensure_partial(c, cap < 64 ? 64 : cap) < 0) {
+		worker_conn_close(w, c, CLOSE_NO_MEMORY);
+		return -1;
+	}
+	memcpy(c->partial, p, n);
+	c->partial_len = (uint32_t)n;
+	c->partial_need = whole;
+	return 0;
+}
+
+int conn_recv_bytes(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+{
+	while (n > 0 && !c->closing) {
+		if (c->skip_left) {
+			size_t k = c->skip_left < n ? (size_t)c->skip_left : n;
+			c->skip_left -= k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		if (c->partial_len) {
+			long used = continue_partial(w, c, p, n);
+			if (used < 0)
+				return -1;
+			p += used;
+			n -= (size_t)used;
+			continue;
+		}
+		if (n < DERP_FRAME_HDR_LEN)
+			return start_partial(w, c, p, n, 0);
+		uint8_t type;
+		uint32_t len;
+		int v = check_header(w, c, p, &type, &len);
+		if (v < 0)
+			return -1;
+		if (v == DERP_FRAME_SKIP) {
+			c->skip_left = len;
+			p += DERP_FRAME_HDR_LEN;
+			n -= DERP_FRAME_HDR_LEN;
+			continue;
+		}
+		size_t whole = DERP_FRAME_HDR_LEN + (size_t)len;
+		if (n < whole)
+			return start_partial(w, c, p, n, (uint32_t)whole);
+		if (session_handle_frame(w, c, type, p + DERP_FRAME_HDR_LEN, len) < 0)
+			return -1;
+		p += whole;
+		n -= whole;
+	}
+	return c->closing ? -1 : 0;
+}

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: MIT
+/*
+ * DERP server semantics on a worker: registering connections, handling
+ * client frames, routing packets, PeerGone/PeerPresent, keepalives.
+ * (derp-protocol.md section 4 is the reference for every rule here.)
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "derp_frame.h"
+#include "log.h"
+#include "worker.h"
+
+#define NOT_HERE_BURST	    3
+#define NOT_HERE_PERIOD_NS  1000000000ull
+#define KEEPALIVE_JITTER_NS 5000000000ull
+/* Restarting frame on drain: reconnect after 1 s, keep trying for 60 s. */
+#define RESTART_RECONNECT_MS 1000
+#define RESTART_TRY_FOR_MS   60000
+
+static const char HEALTH_DUP[] = "another connection with this node key is now active on "
+				 "this relay; this one no longer receives packets";
+
+static void queue_ctrl(struct worker *w, struct conn *c, const uint8_t *frame, size_t len)
+{
+	struct pktbuf *pb = sendq_ctrl_frame(w, len);
+	if (!pb) {
+		log_warn("buffer pool exhausted: dropped a %s frame",
+			 derp_frame_type_name(frame[0]));
+		return;
+	}
+	memcpy(pb->data, frame, len);
+	pb->len = (uint32_t)len;
+	sendq_push(w, c, pb);
+}
+
+static void queue_peer_gone(struct worker *w, struct conn *c, const uint8_t key[KEY_LEN],
+			    enum derp_peer_gone_reason reason)
+{
+	uint8_t f[DERP_FRAME_HDR_LEN + KEY_LEN + 1];
+	size_t n = derp_build_peer_gone(f, sizeof(f), key, reason);
+	queue_ctrl(w, c, f, n);
+	if (reason == DERP_PEER_GONE_NOT_HERE)
+		stat_add(&w->stats.peer_gone_not_here_frames, 1);
+	else
+		stat_add(&w->stats.peer_gone_disconnected_frames, 1);
+}
+
+static void queue_peer_present(struct worker *w, struct conn *c, const uint8_t key[KEY_LEN],
+			       const struct peer_loc *loc)
+{
+	uint8_t f[DERP_FRAME_HDR_LEN + DERP_PEER_PRESENT_LEN];
+	size_t n =
+	    derp_build_peer_present(f, sizeof(f), key, loc->ip, loc->port, loc->present_flags);
+	queue_ctrl(w, c, f, n);
+}
+
+static void queue_health(struct worker *w, struct conn *c, const char *text)
+{
+	uint8_t f[DERP_FRAME_HDR_LEN + 256];
+	size_t n = derp_build_health(f, sizeof(f), text);
+	if (n)
+		queue_ctrl(w, c, f, n);
+}
+
+static struct conn *local_conn_of(struct worker *w, const struct peer_loc *loc)
+{
+	if (!loc || loc->worker != w->id)
+		return NULL;
+	struct conn *c = w->conns[loc->conn_id];
+	if (!c || c->seq != loc->seq || c->closing)
+		return NULL;
+	return c;
+}
+
+/* The newest local connection of a key on this worker. */
+static struct conn *local_active_conn(struct worker *w, const struct peer_entry *e)
+{
+	const struct peer_loc *best = NULL;
+	for (uint16_t i = 0; i < e->nlocs; i++) {
+		if (e->locs[i].worker == w->id && (!best || e->locs[i].seq > best->seq))
+			best = &e->locs[i];
+	}
+	return local_conn_of(w, best);
+}
+
+/* ---- registration events (applied by every worker to its replica) ---- */
+
+static void apply_register(struct worker *w, const struct peer_event *ev)
+{
+	struct peer_entry *e = peer_table_get_or_add(&w->peers, ev->key);
+	if (!e || peer_entry_add_loc(e, &ev->loc) < 0) {
+		log_error("out of memory registering a peer");
+		return;
+	}
+	/* Tell the previously active local connection of this key that it lost. */
+	for (uint16_t i = 0; i < e->nlocs; i++) {
+		struct conn *old = local_conn_of(w, &e->locs[i]);
+		if (old && old->seq < ev->loc.seq && !old->told_inactive) {
+			old->told_inactive = true;
+			queue_health(w, old, HEALTH_DUP);
+		}
+	}
+	for (struct conn *wc = w->watchers; wc; wc = wc->watch_next)
+		queue_peer_present(w, wc, ev->key, &ev->loc);
+}
+
+static void apply_unregister(struct worker *w, const struct peer_event *ev)
+{
+	struct peer_entry *e = peer_table_lookup(&w->peers, ev->key);
+	if (!e || !peer_entry_remove_loc(e, ev->loc.seq))
+		return;
+	if (e->nlocs > 0) {
+		/* A duplicate left: the newest remaining one is active again. */
+		struct conn *now_active = local_conn_of(w, peer_entry_active(e));
+		if (now_active && now_active->told_inactive) {
+			now_active->told_inactive = false;
+			queue_health(w, now_active, "");
+		}
+		return;
+	}
+	/* The key's last connection is gone: PeerGone to whoever heard from it. */
+	for (uint32_t i = 0; i < e->nsubs; i++) {
+		struct conn *c = worker_conn_get(w, e->subs[i].conn_id, e->subs[i].gen);
+		if (c && !c->closing) {
+			queue_peer_gone(w, c, ev->key, DERP_PEER_GONE_DISCONNECTED);
+			if (c->last_src_valid && memcmp(c->last_src, ev->key, KEY_LEN) == 0)
+				c->last_src_valid = false;
+		}
+	}
+	for (struct conn *wc = w->watchers; wc; wc = wc->watch_next) {
+		if (!wc->closing)
+			queue_peer_gone(w, wc, ev->key, DERP_PEER_GONE_DISCONNECTED);
+	}
+	peer_table_remove(&w->peers, e);
+}
+
+static void apply_close_peer(struct worker *w, const struct peer_event *ev)
+{
+	struct peer_entry *e = peer_table_lookup(&w->peers, ev->key);
+	if (!e)
+		return;
+	/* Collect first: closing a connection edits the entry's list. */
+	struct conn *victims[64];
+	uint32_t n = 0;
+	for (uint16_t i = 0; i < e->nlocs && n < 64; i++) {
+		struct conn *c = local_conn_of(w, &e->locs[i]);
+		if (c)
+			victims[n++] = c;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		worker_conn_close(w, victims[i], CLOSE_CLOSE_PEER);
+}
+
+void session_apply_event(struct worker *w, uint32_t type, const struct peer_event *ev)
+{
+	switch (type) {
+	case MSG_REG:
+		apply_register(w, ev);
+		break;
+	case MSG_UNREG:
+		apply_unregister(w, ev);
+		break;
+	case MSG_CLOSE_PEER:
+		apply_close_peer(w, ev);
+		break;
+	}
+}
+
+/* Applies an event here and sends a copy to every other worker. */
+static void broadcast_event(struct worker *w, uint32_t type, const uint8_t key[KEY_LEN],
+			    const struct peer_loc *loc)
+{
+	struct peer_event ev = { .loc = loc ? *loc : (struct peer_loc){ 0 } };
+	memcpy(ev.key, key, KEY_LEN);
+	session_apply_event(w, type, &ev);
+	for (uint16_t j = 0; j < w->relay->nworkers; j++) {
+		if (j == w->id)
+			continue;
+		struct peer_event *copy = malloc(sizeof(*copy));
+		if (!copy) {
+			log_error("out of memory: worker %u misses a peer event", j);
+			continue;
+		}
+		*copy = ev;
+		worker_post(w, j, type, copy);
+	}
+}
+
+static struct peer_loc conn_loc(const struct worker *w, const struct conn *c)
+{
+	struct peer_loc loc = {
+		.seq = c->seq,
+		.worker = w->id,
+		.present_flags = c->present_flags,
+		.conn_id = c->id,
+		.port = c->port,
+	};
+	memcpy(loc.ip, c->ip, sizeof(loc.ip));
+	return loc;
+}
+
+/* ---- connection lifecycle ---- */
+
+void session_accept(struct worker *w, struct handoff *h)
+{
+	struct conn *c = worker_conn_new(w, h->fd);
+	if (!c) {
+		log_warn("worker %u: no room for a new connection; closing it", w->id);
+		free(h);
+		return;
+	}
+	c->seq = h->seq;
+	memcpy(c->key, h->client_key, KEY_LEN);
+	memcpy(c->ip, h->remote_ip, sizeof(c->ip));
+	c->port = h->remote_port;
+	c->can_mesh = h->can_mesh;
+	c->present_flags = 0;
+	if (h->can_mesh)
+		c->present_flags |= DERP_PEER_PRESENT_IS_MESH_PEER;
+	if (h->is_prober)
+		c->present_flags |= DERP_PEER_PRESENT_IS_PROBER;
+	if (h->not_ideal)
+		c->present_flags |= DERP_PEER_PRESENT_NOT_IDEAL;
+	if (!c->present_flags)
+		c->present_flags = DERP_PEER_PRESENT_IS_REGULAR;
+	c->keepalive_jitter_ns = (uint64_t)randombytes_uniform(5000) * 1000000ull;
+	c->next_keepalive_ns =
+	    w->now_ns + (uint64_t)w->relay->cfg->keepalive_ms * 1000000ull + c->keepalive_jitter_ns;
+	c->not_here_tokens_ns = w->now_ns - NOT_HERE_BURST * NOT_HERE_PERIOD_NS;
+
+	/* ServerInfo is the first frame the client gets after ServerKey. */
+	queue_ctrl(w, c, h->server_info, h->server_info_len);
+	struct peer_loc loc = conn_loc(w, c);
+	broadcast_event(w, MSG_REG, c->key, &loc);
+	stat_add(&w->stats.conns_accepted, 1);
+
+	char nodekey[80];
+	key_to_nodekey(c->key, nodekey);
+	log_debug("worker %u: %s connected (seq %lu%s)", w->id, nodekey, (unsigned long)c->seq,
+		  c->can_mesh ? ", mesh peer" : "");
+	if (h->leftover_len)
+		conn_recv_bytes(w, c, h->leftover, h->leftover_len);
+	free(h);
+}
+
+void session_unregister(struct worker *w, struct conn *c)
+{
+	if (c->is_watcher) {
+		struct conn **pp = &w->watchers;
+		while (*pp && *pp != c)
+			pp = &(*pp)->watch_next;
+		if (*pp)
+			*pp = c->watch_next;
+		c->is_watcher = false;
+	}
+	if (c->preferred)
+		stat_add(&w->stats.home_connections, (uint64_t)-1);
+	struct peer_loc loc = conn_loc(w, c);
+	broadcast_event(w, MSG_UNREG, c->key, &loc);
+}
+
+/* ---- packet routing ---- */
+
+static bool not_here_allowed(struct worker *w, struct conn *c)
+{
+	/* Token bucket kept as a time: each token is one period of credit. */
+	uint64_t floor = w->now_ns - NOT_HERE_BURST * NOT_HERE_PERIOD_NS;
+	if (c->not_here_tokens_ns < floor)
+		c->not_here_tokens_ns = floor;
+	if (c->not_here_tokens_ns + NOT_HERE_PERIOD_NS > w->now_ns)
+		return false;
+	c->not_here_tokens_ns += NOT_HERE_PERIOD_NS;
+	return true;
+}
+
+static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_LEN])
+{
+	if (dst->last_src_valid && memcmp(dst->last_src, src, KEY_LEN) == 0)
+		return;
+	struct peer_entry *se = peer_table_lookup(&w->peers, src);
+	if (!se)
+		return; /* a forwarded packet's remote source: not tracked here */
+	if (peer_entry_add_sub(se, dst->id, dst->gen, worker_conn_live, w) == 0) {
+		memcpy(dst->last_src, src, KEY_LEN);
+		dst->last_src_valid = true;
+	}
+}
+
+static void deliver_local(struct worker *w, struct conn *dst, struct pktbuf *pb)
+{
+	note_sub(w, dst, pb->data + DERP_FRAME_HDR_LEN);
+	sendq_push(w, dst, pb);
+}
+
+static void count_drop(struct worker *w, enum drop_reason why, bool disco, size_t bytes)
+{
+	enum drop_kind kind = disco ? DROP_KIND_DISCO : DROP_KIND_OTHER;
+	stat_add(&w->stats.packets_dropped[why][kind], 1);
+	stat_add(&w->stats.bytes_dropped[why][kind], bytes);
+}
+
+static void route_packet(struct worker *w, struct conn *from, const uint8_t src[KEY_LEN],
+			 const uint8_t dst[KEY_LEN], const uint8_t *pkt, uint32_t len,
+			 bool forwarded)
+{
+	bool disco = derp_packet_is_disco(pkt, len);
+	stat_add(&w->stats.packets_recv, 1);
+	stat_add(&w->stats.bytes_recv, len);
+	from->rx_packets++;
+	from->rx_bytes += len;
+
+	struct peer_entry *e = peer_table_lookup(&w->peers, dst);
+	const struct peer_loc *loc = e ? peer_entry_active(e) : NULL;
+	if (!loc) {
+		count_drop(w, forwarded ? DROP_UNKNOWN_DEST_ON_FWD : DROP_UNKNOWN_DEST, disco, len);
+		if (disco && not_here_allowed(w, from))
+			queue_peer_gone(w, from, dst, DERP_PEER_GONE_NOT_HERE);
+		return;
+	}
+	struct pktbuf *pb = pktbuf_alloc(&w->pool, DERP_FRAME_HDR_LEN + KEY_LEN + len);
+	if (!pb) {
+		count_drop(w, DROP_NO_BUFFER, disco, len);
+		return;
+	}
+	pb->len = (uint32_t)derp_build_recv_packet(pb->data, pb->cap, src, pkt, len);
+	pb->kind = disco ? PKT_KIND_DISCO : PKT_KIND_DATA;
+	if (loc->worker == w->id) {
+		struct conn *dc = local_conn_of(w, loc);
+		if (!dc) {
+			count_drop(w, DROP_GONE_DISCONNECTED, disco, len);
+			worker_release_buf(w, pb);
+			return;
+		}
+		deliver_local(w, dc, pb);
+		return;
+	}
+	memcpy(pb->dst, dst, KEY_LEN);
+	pb->dst_seq = loc->seq;
+	worker_post(w, loc->worker, MSG_PKT, pb);
+}
+
+/* A packet another worker routed to a connection of ours. */
+void session_deliver_remote(struct worker *w, struct pktbuf *pb)
+{
+	struct peer_entry *e = peer_table_lookup(&w->peers, pb->dst);
+	struct conn *dc = e ? local_active_conn(w, e) : NULL;
+	if (!dc) {
+		count_drop(w, DROP_GONE_DISCONNECTED, pb->kind == PKT_KIND_DISCO,
+			   pb->len - DERP_FRAME_HDR_LEN - KEY_LEN);
+		worker_release_buf(w, pb);
+		return;
+	}
+	deliver_local(w, dc, pb);
+}
+
+/* ---- client frames ---- */
+
+static void handle_watch_conns(struct worker *w, struct conn *c)
+{
+	if (memcmp(c->key, w->relay->server_pub, KEY_LEN) == 0)
+		return; /* our own mesh client looped back: nothing to watch */
+	if (c->is_watcher)
+		return;
+	uint32_t pos = 0;
+	for (struct peer_entry *e; (e = peer_table_next(&w->peers, &pos));) {
+		const struct peer_loc *loc = peer_entry_active(e);
+		if (loc)
+			queue_peer_present(w, c, e->key, loc);
+	}
+	c->is_watcher = true;
+	c->watch_next = w->watchers;
+	w->watchers = c;
+}
+
+int session_handle_frame(struct worker *w, struct conn *c, uint8_t type, const uint8_t *payload,
+			 uint32_t len)
+{
+	stat_add(&w->stats.frames_recv[type <= 0x16 ? type : 0x16], 1);
+	switch (type) {
+	case DERP_FRAME_SEND_PACKET:
+		route_packet(w, c, c->key, payload, payload + KEY_LEN, len - KEY_LEN, false);
+		break;
+	case DERP_FRAME_FORWARD_PACKET:
+		stat_add(&w->stats.packets_forwarded_in, 1);
+		route_packet(w, c, payload, payload + KEY_LEN, payload + 2 * KEY_LEN,
+			     len - 2 * KEY_LEN, true);
+		break;
+	case DERP_FRAME_NOTE_PREFERRED: {
+		bool pref = payload[0] != 0;
+		if (pref != c->preferred)
+			stat_add(&w->stats.home_connections, pref ? 1 : (uint64_t)-1);
+		c->preferred = pref;
+		break;
+	}
+	case DERP_FRAME_PING: {
+		if (c->pong_pending) {
+			/* derper keeps one Pong slot: a client pinging faster loses pings. */
+			stat_add(&w->stats.pings_dropped, 1);
+			break;
+		}
+		uint8_t f[DERP_FRAME_HDR_LEN + 8];
+		size_t n = derp_build_pong(f, sizeof(f), payload);
+		queue_ctrl(w, c, f, n);
+		c->pong_pending = true; /* cleared when the Pong is written */
+		break;
+	}
+	case DERP_FRAME_WATCH_CONNS:
+		handle_watch_conns(w, c);
+		break;
+	case DERP_FRAME_CLOSE_PEER:
+		broadcast_event(w, MSG_CLOSE_PEER, payload, NULL);
+		break;
+	default:
+		break;
+	}
+	return c->closing ? -1 : 0;
+}
+
+/* ---- timers and drain ---- */
+
+void session_tick(struct worker *w, struct conn *c)
+{
+	if (c->closing)
+		return;
+	uint32_t wt = w->relay->cfg->write_timeout_ms;
+	if (wt && c->inflight && w->now_ns - c->send_started_ns > (uint64_t)wt * 1000000ull) {
+		char short_key[8];
+		key_to_short(c->key, short_key);
+		log_debug("conn %s: write stalled for over %u ms; closing", short_key, wt);
+		worker_conn_close(w, c, CLOSE_WRITE_TIMEOUT);
+		return;
+	}
+	if (w->now_ns >= c->next_keepalive_ns) {
+		uint8_t f[DERP_FRAME_HDR_LEN];
+		queue_ctrl(w, c, f, derp_build_keep_alive(f, sizeof(f)));
+		c->next_keepalive_ns = w->now_ns +
+				       (uint64_t)w->relay->cfg->keepalive_ms * 1000000ull +
+				       c->keepalive_jitter_ns;
+	}
+}
+
+void session_drain(struct worker *w, struct conn *c)
+{
+	uint8_t f[DERP_FRAME_HDR_LEN + 8];
+	size_t n = derp_build_restarting(f, sizeof(f), RESTART_RECONNECT_MS, RESTART_TRY_FOR_MS);
+	queue_ctrl(w, c, f, n);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-worker pool of packet buffers.
+ *
+ * A buffer holds one whole outgoing DERP frame. It belongs to the worker
+ * whose pool allocated it for life: a worker that sends a buffer it received
+ * from another worker hands it back over the ring (MSG_FREE) instead of
+ * freeing it, so a pool is only ever touched by its own thread and needs no
+ * lock. See docs/buffers.md.
+ */
+#ifndef HD_PKTBUF_H
+#define HD_PKTBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "key.h"
+
+enum pktbuf_kind {
+	PKT_KIND_DATA = 0, /* RecvPacket with ordinary payload: data queue */
+	PKT_KIND_DISCO,	   /* RecvPacket with a disco payload: disco queue */
+	PKT_KIND_CTRL,	   /* server-generated frames: PeerGone, Pong, KeepAlive ... */
+};
+
+#define PKTBUF_SMALL_CAP 2048
+#define PKTBUF_LARGE_CAP (65536 + 32 + 32 + 5 + 64)
+
+struct pktbuf {
+	struct pktbuf *next; /* queue or free-list link */
+	uint32_t len;	     /* frame bytes in data[] */
+	uint32_t sent;	     /* bytes of data[] already written (partial sends) */
+	uint32_t cap;
+	uint16_t owner; /* worker whose pool holds the memory */
+	uint8_t kind;	/* enum pktbuf_kind */
+	uint8_t pad;
+	uint64_t dst_seq;     /* connection sequence of the destination (cross-worker) */
+	uint8_t dst[KEY_LEN]; /* destination key (cross-worker) */
+	uint8_t data[];
+};
+
+struct pktbuf_pool {
+	uint16_t owner;
+	struct pktbuf *free_small;
+	struct pktbuf *free_large;
+	uint64_t bytes_allocated; /* memory held by the pool, free or in use */
+	uint64_t bytes_limit;	  /* allocation beyond this fails (counted by the caller) */
+	uint64_t in_use;	  /* buffers handed out and not yet returned */
+};
+
+void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, uint64_t bytes_limit);
+void pktbuf_pool_destroy(struct pktbuf_pool *pool);
+
+/* Returns a buffer with room for frame_len bytes, or NULL when over the limit. */
+struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len);
+/* Returns a buffer to its pool; only for buffers with owner == pool->owner. */
+void pktbuf_free(struct pktbuf_pool *pool, struct pktbuf *pb);
+
+#endif

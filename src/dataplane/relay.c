@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+#include "relay.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+
+#define PEER_RING_ENTRIES 16384
+
+int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[KEY_LEN],
+	       const uint8_t pub[KEY_LEN])
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg = cfg;
+	memcpy(r->server_priv, priv, KEY_LEN);
+	memcpy(r->server_pub, pub, KEY_LEN);
+	randombytes_buf(r->hash_key, sizeof(r->hash_key));
+
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t n = cfg->workers ? cfg->workers : (uint32_t)(cores > 0 ? cores : 1);
+	r->nworkers = (uint16_t)n;
+	r->rings = calloc((size_t)n * n, sizeof(*r->rings));
+	r->workers = calloc(n, sizeof(*r->workers));
+	if (!r->rings || !r->workers)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t j = 0; j < n; j++) {
+			if (i != j && spsc_ring_init(&r->rings[i * n + j], PEER_RING_ENTRIES) < 0)
+				return -ENOMEM;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		r->workers[i] = worker_create(r, (uint16_t)i);
+		if (!r->workers[i])
+			return -1;
+	}
+	return 0;
+}
+
+int relay_start_workers(struct relay *r)
+{
+	for (uint16_t i = 0; i < r->nworkers; i++) {
+		int rc = worker_start(r->workers[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int relay_handoff(struct relay *r, struct handoff *h)
+{
+	/* Round-robin; a full ring (a stuck worker) is skipped. */
+	for (uint16_t tries = 0; tries < r->nworkers; tries++) {
+		struct worker *w = r->workers[r->next_worker];
+		r->next_worker = (r->next_worker + 1) % r->nworkers;
+		struct spsc_msg m = { .ptr = h };
+		if (spsc_ring_enqueue(&w->handoff, &m) == 0) {
+			worker_wake(w);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void relay_stop_workers(struct relay *r)
+{
+	atomic_store_explicit(&r->draining, true, memory_order_release);
+	for (uint16_t i = 0; i < r->nworkers; i++) {
+		uint64_t one = 1;
+		ssize_t rc = write(r->workers[i]->event_fd, &one, sizeof(one));
+		(void)rc;
+	}
+	for (uint16_t i = 0; i < r->nworkers; i++)
+		pthread_join(r->workers[i]->thread, NULL);
+}
+
+/* Frees what was still travelling between workers when they stopped. */
+static void free_msg(const struct spsc_msg *m)
+{
+	/* Packet buffers are single allocations, so free() suits both pools. */
+	free(m->ptr);
+}
+
+void relay_destroy(struct relay *r)
+{
+	uint32_t n = r->nworkers;
+	for (uint32_t i = 0; r->rings && i < n * n; i++) {
+		if (!r->rings[i].slots)
+			continue;
+		struct spsc_msg m;
+		while (spsc_ring_dequeue_burst(&r->rings[i], &m, 1) == 1)
+			free_msg(&m);
+		spsc_ring_free(&r->rings[i]);
+	}
+	for (uint32_t i = 0; r->workers && i < n; i++) {
+		struct worker *w = r->workers[i];
+		if (!w)
+			continue;
+		for (uint32_t j = 0; j < n; j++) {
+			struct outbox_node *node = w->outboxes[j].head;
+			while (node) {
+				struct outbox_node *next = node->next;
+				free_msg(&node->msg);
+				free(node);
+				node = next;
+			}
+		}
+		worker_destroy(w);
+	}
+	free(r->rings);
+	free(r->workers);
+	sodium_memzero(r->server_priv, sizeof(r->server_priv));
+}
+
+uint64_t relay_stat_sum(const struct relay *r, size_t offset)
+{
+	uint64_t sum = 0;
+	for (uint16_t i = 0; i < r->nworkers; i++) {
+		const uint8_t *base = (const uint8_t *)&r->workers[i]->stats;
+		sum += stat_read((const uint64_t *)(base + offset));
+	}
+	return sum;
+}

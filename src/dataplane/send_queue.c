@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Outgoing frames of one connection: a FIFO of packet buffers, bounded per
+ * kind, and at most one vectored send in flight.
+ *
+ * Drop policy, as derper: when a destination already holds queue_depth
+ * packets of a kind (data or disco), the oldest one of that kind not yet
+ * being written is dropped (queue_head) to make room for the new one. So a
+ * slow reader loses its own oldest packets and never blocks the sender.
+ * Server-generated frames (PeerGone, Pong, KeepAlive ...) are bounded too,
+ * except towards mesh watchers, which must never miss a PeerPresent/PeerGone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "derp_frame.h"
+#include "log.h"
+#include "worker.h"
+
+#define CTRL_QUEUE_LIMIT 1024
+
+static void count_drop(struct worker *w, enum drop_reason why, const struct pktbuf *pb)
+{
+	enum drop_kind kind = pb->kind == PKT_KIND_DISCO ? DROP_KIND_DISCO : DROP_KIND_OTHER;
+	stat_add(&w->stats.packets_dropped[why][kind], 1);
+	stat_add(&w->stats.bytes_dropped[why][kind], pb->len > 37 ? pb->len - 37 : 0);
+}
+
+bool sendq_empty(const struct conn *c)
+{
+	return !c->q_head && !c->inflight;
+}
+
+/* Unlinks the oldest buffer of a kind that has not started to go out. */
+static struct pktbuf *unlink_oldest(struct conn *c, uint8_t kind)
+{
+	struct pktbuf *prev = NULL;
+	for (struct pktbuf *pb = c->q_head; pb; prev = pb, pb = pb->next) {
+		if (pb->kind != kind || pb->sent)
+			continue;
+		if (prev)
+			prev->next = pb->next;
+		else
+			c->q_head = pb->next;
+		if (c->q_tail == pb)
+			c->q_tail = prev;
+		c->q_count[kind]--;
+		pb->next = NULL;
+		return pb;
+	}
+	return NULL;
+}
+
+static void mark_dirty(struct worker *w, struct conn *c)
+{
+	if (c->in_dirty)
+		return;
+	c->in_dirty = true;
+	c->dirty_next = w->dirty;
+	w->dirty = c;
+}
+
+void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb)
+{
+	if (c->closing) {
+		if (pb->kind != PKT_KIND_CTRL)
+			count_drop(w, DROP_GONE_DISCONNECTED, pb);
+		worker_release_buf(w, pb);
+		return;
+	}
+	uint32_t limit = pb->kind == PKT_KIND_CTRL ? CTRL_QUEUE_LIMIT : w->relay->cfg->queue_depth;
+	bool unbounded = pb->kind == PKT_KIND_CTRL && c->is_watcher;
+	if (!unbounded && c->q_count[pb->kind] >= limit) {
+		struct pktbuf *old = unlink_oldest(c, pb->kind);
+		if (!old) {
+			/* Everything of this kind is mid-write: the new one has to go. */
+			count_drop(w, DROP_QUEUE_TAIL, pb);
+			worker_release_buf(w, pb);
+			return;
+		}
+		count_drop(w, DROP_QUEUE_HEAD, old);
+		worker_release_buf(w, old);
+	}
+	pb->next = NULL;
+	if (c->q_tail)
+		c->q_tail->next = pb;
+	else
+		c->q_head = pb;
+	c->q_tail = pb;
+	c->q_count[pb->kind]++;
+	mark_dirty(w, c);
+}
+
+struct pktbuf *sendq_ctrl_frame(struct worker *w, size_t len)
+{
+	struct pktbuf *pb = pktbuf_alloc(&w->pool, len);
+	if (pb)
+		pb->kind = PKT_KIND_CTRL;
+	return pb;
+}
+
+static struct send_ctx *ctx_get(struct worker *w)
+{
+	struct send_ctx *ctx = w->free_ctx;
+	if (ctx) {
+		w->free_ctx = ctx->next;
+		return ctx;
+	}
+	return malloc(sizeof(*ctx));
+}
+
+static void ctx_put(struct worker *w, struct send_ctx *ctx)
+{
+	ctx->next = w->free_ctx;
+	w->free_ctx = ctx;
+}
+
+/* Starts one vectored send of up to SEND_BATCH queued frames. */
+void sendq_flush(struct worker *w, struct conn *c)
+{
+	if (c->inflight || !c->q_head || c->closing)
+		return;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+		if (!sqe) {
+			mark_dirty(w, c); /* try again next pass */
+			return;
+		}
+	}
+	struct send_ctx *ctx = ctx_get(w);
+	if (!ctx) {
+		/* Give the SQE back as a no-op; the next pass retries. */
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, 0);
+		mark_dirty(w, c);
+		return;
+	}
+	uint32_t n = 0;
+	while (c->q_head && n < SEND_BATCH) {
+		struct pktbuf *pb = c->q_head;
+		c->q_head = pb->next;
+		c->q_count[pb->kind]--;
+		ctx->bufs[n] = pb;
+		ctx->iov[n].iov_base = pb->data + pb->sent;
+		ctx->iov[n].iov_len = pb->len - pb->sent;
+		n++;
+	}
+	if (!c->q_head)
+		c->q_tail = NULL;
+	ctx->nbufs = n;
+	memset(&ctx->msg, 0, sizeof(ctx->msg));
+	ctx->msg.msg_iov = ctx->iov;
+	ctx->msg.msg_iovlen = n;
+	c->inflight = ctx;
+	c->send_started_ns = w->now_ns;
+	io_uring_prep_sendmsg(sqe, c->fd, &ctx->msg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, conn_udata(OP_SEND, c));
+}
+
+static void count_sent(struct worker *w, struct conn *c, const struct pktbuf *pb)
+{
+	if (pb->kind == PKT_KIND_CTRL) {
+		if (pb->data[0] == DERP_FRAME_PONG)
+			c->pong_pending = false;
+		return;
+	}
+	uint32_t payload = pb->len - DERP_FRAME_HDR_LEN - KEY_LEN;
+	c->tx_packets++;
+	c->tx_bytes += payload;
+	stat_add(&w->stats.packets_sent, 1);
+	stat_add(&w->stats.bytes_sent, payload);
+}
+
+/*
+ * A send finished. Fully written buffers are released; the rest go back to
+ * the head of the queue, in order, the first one remembering how much of it
+ * has been written.
+ */
+void sendq_complete(struct worker *w, struct conn *c, int res)
+{
+	struct send_ctx *ctx = c->inflight;
+	c->inflight = NULL;
+	if (!ctx)
+		return;
+	size_t left = res > 0 ? (size_t)res : 0;
+	uint32_t i = 0;
+	for (; i < ctx->nbufs; i++) {
+		struct pktbuf *pb = ctx->bufs[i];
+		size_t rest = pb->len - pb->sent;
+		if (left < rest) {
+			pb->sent += (uint32_t)left;
+			break;
+		}
+		left -= rest;
+		count_sent(w, c, pb);
+		worker_release_buf(w, pb);
+	}
+	/* Requeue what is left in front of anything queued meanwhile. */
+	struct pktbuf *head = c->q_head;
+	bool was_empty = !head;
+	for (uint32_t j = ctx->nbufs; j > i; j--) {
+		struct pktbuf *pb = ctx->bufs[j - 1];
+		pb->next = head;
+		head = pb;
+		c->q_count[pb->kind]++;
+	}
+	c->q_head = head;
+	if (was_empty && head) {
+		struct pktbuf *t = head;
+		while (t->next)
+			t = t->next;
+		c->q_tail = t;
+	}
+	ctx_put(w, ctx);
+
+	if (res < 0) {
+		if (!c->closing) {
+			log_debug("conn %u: send failed: %s", c->id, strerror(-res));
+			worker_conn_close(w, c, CLOSE_WRITE_ERROR);
+		}
+		return;
+	}
+	if (c->q_head)
+		mark_dirty(w, c);
+}
+
+/* Drops everything queued (connection closing). In-flight buffers stay with their send. */
+void sendq_discard(struct worker *w, struct conn *c)
+{
+	struct pktbuf *pb = c->q_head;
+	while (pb) {
+		struct pktbuf *next = pb->next;
+		if (pb->kind != PKT_KIND_CTRL)
+			count_drop(w, DROP_GONE_DISCONNECTED, pb);
+		worker_release_buf(w, pb);
+		pb = next;
+	}
+	c->q_head = c->q_tail = NULL;
+	memset(c->q_count, 0, sizeof(c->q_count));
+}

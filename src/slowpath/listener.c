@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "slowpath.h"
+
+#define LISTEN_BACKLOG	    4096
+#define SD_LISTEN_FDS_START 3
+
+/* systemd socket activation: exactly one socket, passed to this very process. */
+static int inherited_socket(void)
+{
+	const char *fds = getenv("LISTEN_FDS");
+	const char *pid = getenv("LISTEN_PID");
+	if (!fds || !pid || atoi(fds) != 1 || (pid_t)atol(pid) != getpid())
+		return -1;
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
+	return SD_LISTEN_FDS_START;
+}
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, size_t errlen)
+{
+	int fd = inherited_socket();
+	if (fd >= 0) {
+		*port_out = bound_port(fd);
+		return fd;
+	}
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sslen;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, cfg->listen, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(cfg->port);
+		sslen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, cfg->listen, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(cfg->port);
+		sslen = sizeof(*sin6);
+	} else {
+		snprintf(err, errlen, "listen address \"%s\" is not an IPv4 or IPv6 address",
+			 cfg->listen);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
+		snprintf(err, errlen, "cannot listen on %s port %u: %s", cfg->listen, cfg->port,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0) {
+		snprintf(err, errlen, "listen: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	*port_out = bound_port(fd);
+	return fd;
+}

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Accept → HTTP request → response (+ ServerKey) → ClientInfo → handoff.
+ *
+ * Every connection in this stage has exactly one io_uring operation in
+ * flight (a recv or a send), so its state advances one completion at a
+ * time. The whole stage runs under one deadline (handshake_timeout_ms);
+ * connections are kept in accept order, which is deadline order, so the
+ * sweep only looks at the head of the list.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "derp_frame.h"
+#include "derp_handshake.h"
+#include "handoff.h"
+#include "http_request.h"
+#include "log.h"
+#include "slowpath.h"
+#include "stats.h"
+
+#define SP_RING_ENTRIES	 1024
+#define UD_ACCEPT	 1ull
+#define HEAD_BUF_INITIAL 4096
+#define OUT_BUF_CAP	 2048
+
+enum pending_state {
+	ST_READ_HEAD = 0,
+	ST_SEND_RESPONSE,
+	ST_READ_CLIENT_INFO,
+};
+
+struct pending {
+	struct pending *prev, *next;
+	int fd;
+	uint8_t state;
+	bool close_after_send;
+	bool op_inflight;
+	bool dead;
+	bool not_ideal;
+	uint64_t deadline_ns;
+	uint8_t *buf;
+	uint32_t len, cap;
+	uint8_t out[OUT_BUF_CAP];
+	uint32_t out_len, out_sent;
+	uint8_t ip[16];
+	uint16_t port;
+};
+
+struct slowpath {
+	struct relay *relay;
+	int listen_fd;
+	pthread_t thread;
+	struct io_uring ring;
+	_Atomic bool stop;
+	bool accept_armed;
+	bool ring_closed;
+	uint64_t now_ns;
+	uint64_t next_seq;
+	struct pending *head, *tail;
+	char server_pub_hex[KEY_HEX_LEN + 1];
+	struct slowpath_stats stats;
+	uint64_t last_accept_warn_ns;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct io_uring_sqe *get_sqe(struct slowpath *sp)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&sp->ring);
+	if (!sqe) {
+		io_uring_submit(&sp->ring);
+		sqe = io_uring_get_sqe(&sp->ring);
+	}
+	return sqe;
+}
+
+static void list_remove(struct slowpath *sp, struct pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		sp->head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		sp->tail = p->prev;
+	p->prev = p->next = NULL;
+}
+
+static void pending_free(struct slowpath *sp, struct pending *p)
+{
+	list_remove(sp, p);
+	free(p->buf);
+	free(p);
+}
+
+/* Closes a connection that will not become a DERP session. */
+static void pending_close(struct slowpath *sp, struct pending *p)
+{
+	if (p->op_inflight) {
+		/* Let the operation complete first; shutdown makes it complete now. */
+		p->dead = true;
+		shutdown(p->fd, SHUT_RDWR);
+		return;
+	}
+	close(p->fd);
+	atomic_fetch_sub_explicit(&sp->relay->conns_current, 1, memory_order_relaxed);
+	pending_free(sp, p);
+}
+
+static void submit_recv(struct slowpath *sp, struct pending *p)
+{
+	struct io_uring_sqe *sqe = get_sqe(sp);
+	io_uring_prep_recv(sqe, p->fd, p->buf + p->len, p->cap - p->len, 0);
+	io_uring_sqe_set_data(sqe, p);
+	p->op_inflight = true;
+}
+
+static void submit_send(struct slowpath *sp, struct pending *p)
+{
+	struct io_uring_sqe *sqe = get_sqe(sp);
+	io_uring_prep_send(sqe, p->fd, p->out + p->out_sent, p->out_len - p->out_sent,
+			   MSG_NOSIGNAL);
+	io_uring_sqe_set_data(sqe, p);
+	p->op_inflight = true;
+}
+
+static int ensure_cap(struct pending *p, uint32_t need)
+{
+	if (p->cap >= need)
+		return 0;
+	uint8_t *b = realloc(p->buf, need);
+	if (!b)
+		return -1;
+	p->buf = b;
+	p->cap = need;
+	return 0;
+}
+
+static void respond_error(struct slowpath *sp, struct pending *p, int status)
+{
+	sp->stats.http_errors++;
+	p->out_len = (uint32_t)http_error_response(status, p->out, sizeof(p->out));
+	p->out_sent = 0;
+	p->close_after_send = true;
+	p->state = ST_SEND_RESPONSE;
+	if (p->out_len)
+		submit_send(sp, p);
+	else
+		pending_close(sp, p);
+}
+
+static void handle_head(struct slowpath *sp, struct pending *p)
+{
+	struct http_request req;
+	enum http_parse_status st = http_request_parse(p->buf, p->len, &req);
+	switch (st) {
+	case HTTP_PARSE_NEED_MORE:
+		if (p->len == p->cap && ensure_cap(p, HTTP_MAX_HEAD + 1) < 0) {
+			pending_close(sp, p);
+			return;
+		}
+		submit_recv(sp, p);
+		return;
+	case HTTP_PARSE_BAD_REQUEST:
+		respond_error(sp, p, 400);
+		return;
+	case HTTP_PARSE_TOO_LARGE:
+		respond_error(sp, p, 431);
+		return;
+	case HTTP_PARSE_BAD_VERSION:
+		respond_error(sp, p, 505);
+		return;
+	case HTTP_PARSE_DONE:
+		break;
+	}
+	sp->stats.http_requests++;
+	struct http_route_result res;
+	if (http_route(&req, sp->server_pub_hex, p->out, sizeof(p->out), &res) < 0) {
+		respond_error(sp, p, 500);
+		return;
+	}
+	p->out_len = (uint32_t)res.response_len;
+	p->out_sent = 0;
+	p->state = ST_SEND_RESPONSE;
+	if (res.action == HTTP_ACTION_RESPOND_CLOSE) {
+		p->close_after_send = true;
+		submit_send(sp, p);
+		return;
+	}
+	sp->stats.upgrades++;
+	p->not_ideal = res.not_ideal;
+	/* The ServerKey frame goes in the same write as the 101, as derper does. */
+	p->out_len += (uint32_t)derp_build_server_key(
+	    p->out + p->out_len, sizeof(p->out) - p->out_len, sp->relay->server_pub);
+	/* Bytes after the head are already DERP frames (fast start): keep them. */
+	p->len -= (uint32_t)req.head_len;
+	memmove(p->buf, p->buf + req.head_len, p->len);
+	submit_send(sp, p);
+}
+
+static void handshake_failed(struct slowpath *sp, struct pending *p, const char *why)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	inet_ntop(AF_INET6, p->ip, addr, sizeof(addr));
+	log_debug("handshake from [%s]:%u failed: %s", addr, p->port, why);
+	sp->stats.handshakes_failed++;
+	pending_close(sp, p);
+}
+
+static void finish_handshake(struct slowpath *sp, struct pending *p, uint32_t frame_len)
+{
+	struct relay *r = sp->relay;
+	uint8_t client_pub[KEY_LEN];
+	struct derp_client_info info;
+	char err[128];
+	if (derp_client_info_open(p->buf + DERP_FRAME_HDR_LEN, frame_len - DERP_FRAME_HDR_LEN,
+				  r->server_priv, client_pub, &info, err, sizeof(err)) < 0) {
+		handshake_failed(sp, p, err);
+		return;
+	}
+	uint32_t leftover = p->len - frame_len;
+	struct handoff *h = malloc(sizeof(*h) + leftover);
+	if (!h) {
+		handshake_failed(sp, p, "out of memory");
+		return;
+	}
+	memset(h, 0, sizeof(*h));
+	h->fd = p->fd;
+	h->seq = ++sp->next_seq;
+	memcpy(h->client_key, client_pub, KEY_LEN);
+	/* A wrong or absent mesh key still makes an ordinary client, as in derper. */
+	h->can_mesh =
+	    r->has_mesh_key && info.has_mesh_key && key_equal_ct(info.mesh_key, r->mesh_key);
+	h->is_prober = info.is_prober;
+	h->not_ideal = p->not_ideal;
+	memcpy(h->remote_ip, p->ip, sizeof(h->remote_ip));
+	h->remote_port = p->port;
+	h->server_info_len = (uint32_t)derp_build_server_info(
+	    h->server_info, sizeof(h->server_info), r->server_priv, client_pub);
+	h->leftover_len = leftover;
+	memcpy(h->leftover, p->buf + frame_len, leftover);
+	if (!h->server_info_len || relay_handoff(r, h) < 0) {
+		free(h);
+		handshake_failed(sp, p, "no worker could take the connection");
+		return;
+	}
+	sp->stats.handshakes_ok++;
+	/* The worker owns the socket now. */
+	pending_free(sp, p);
+}
+
+static void handle_client_info(struct slowpath *sp, struct pending *p)
+{
+	if (p->len >= DERP_FRAME_HDR_LEN) {
+		uint8_t type;
+		uint32_t plen;
+		derp_frame_header_get(p->buf, &type, &plen);
+		if (type != DERP_FRAME_CLIENT_INFO) {
+			handshake_failed(sp, p, "first frame is not ClientInfo");
+			return;
+		}
+		if (plen < DERP_CLIENT_INFO_MIN || plen > DERP_CLIENT_INFO_MAX) {
+			handshake_failed(sp, p, "ClientInfo length out of range");
+			return;
+		}
+		uint32_t whole = DERP_FRAME_HDR_LEN + plen;
+		if (p->len >= whole) {
+			finish_handshake(sp, p, whole);
+			return;
+		}
+		/* Room for the frame and for frames the client pipelines after it. */
+		if (ensure_cap(p, whole + 4096) < 0) {
+			handshake_failed(sp, p, "out of memory");
+			return;
+		}
+	} else if (ensure_cap(p, HEAD_BUF_INITIAL) < 0) {
+		handshake_failed(sp, p, "out of memory");
+		return;
+	}
+	submit_recv(sp, p);
+}
+
+static void handle_completion(struct slowpath *sp, struct pending *p, int res)
+{
+	p->op_inflight = false;
+	if (p->dead) {
+		pending_close(sp, p);
+		return;
+	}
+	switch (p->state) {
+	case ST_READ_HEAD:
+	case ST_READ_CLIENT_INFO:
+		if (res <= 0) {
+			if (p->state == ST_READ_CLIENT_INFO)
+				handshake_failed(sp, p, res == 0 ? "closed" : strerror(-res));
+			else
+				pending_close(sp, p);
+			return;
+		}
+		p->len += (uint32_t)res;
+		if (p->state == ST_READ_HEAD)
+			handle_head(sp, p);
+		else
+			handle_client_info(sp, p);
+		return;
+	case ST_SEND_RESPONSE:
+		if (res < 0) {
+			pending_close(sp, p);
+			return;
+		}
+		p->out_sent += (uint32_t)res;
+		if (p->out_sent < p->out_len) {
+			submit_send(sp, p);
+			return;
+		}
+		if (p->close_after_send) {
+			pending_close(sp, p);
+			return;
+		}
+		p->state = ST_READ_CLIENT_INFO;
+		handle_client_info(sp, p);
+		return;
+	}
+}
+
+static void arm_accept(struct slowpath *sp)
+{
+	struct io_uring_sqe *sqe = get_sqe(sp);
+	io_uring_prep_multishot_accept(sqe, sp->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, UD_ACCEPT);
+	sp->accept_armed = true;
+}
+
+static void remote_address(int fd, uint8_t ip[16], uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	memset(ip, 0, 16);
+	*port = 0;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		/* IPv4 as ::ffff:a.b.c.d, the form PeerPresent carries. */
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &sin->sin_addr, 4);
+		*port = ntohs(sin->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		memcpy(ip, &sin6->sin6_addr, 16);
+		*port = ntohs(sin6->sin6_port);
+	}
+}
+
+static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		sp->accept_armed = false; /* re-armed by the loop */
+	if (cqe->res < 0) {
+		/* EMFILE and friends: say so, at most once a second. */
+		if (sp->now_ns - sp->last_accept_warn_ns > 1000000000ull) {
+			log_warn("accept failed: %s", strerror(-cqe->res));
+			sp->last_accept_warn_ns = sp->now_ns;
+		}
+		return;
+	}
+	int fd = cqe->res;
+	struct relay *r = sp->relay;
+	uint64_t current = atomic_load_explicit(&r->conns_current, memory_order_relaxed);
+	if (current >= r->cfg->max_connections) {
+		sp->stats.rejected_max_conns++;
+		close(fd);
+		return;
+	}
+	atomic_fetch_add_explicit(&r->conns_current, 1, memory_order_relaxed);
+	sp->stats.accepted++;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	struct pending *p = calloc(1, sizeof(*p));
+	uint8_t *buf = malloc(HEAD_BUF_INITIAL);
+	if (!p || !buf) {
+		free(p);
+		free(buf);
+		close(fd);
+		atomic_fetch_sub_explicit(&r->conns_current, 1, memory_order_relaxed);
+		return;
+	}
+	p->fd = fd;
+	p->buf = buf;
+	p->cap = HEAD_BUF_INITIAL;
+	p->deadline_ns = sp->now_ns + (uint64_t)r->cfg->handshake_timeout_ms * 1000000ull;
+	remote_address(fd, p->ip, &p->port);
+	p->prev = sp->tail;
+	if (sp->tail)
+		sp->tail->next = p;
+	else
+		sp->head = p;
+	sp->tail = p;
+	submit_recv(sp, p);
+}
+
+static void sweep_deadlines(struct slowpath *sp)
+{
+	struct pending *p = sp->head;
+	while (p && p->deadline_ns <= sp->now_ns) {
+		struct pending *next = p->next;
+		if (!p->dead) {
+			sp->stats.handshake_timeouts++;
+			if (p->state == ST_READ_HEAD && p->len == 0)
+				log_debug("connection closed: no request within the deadline");
+			pending_close(sp, p);
+		}
+		p = next;
+	}
+}
+
+static void *slowpath_main(void *arg)
+{
+	struct slowpath *sp = arg;
+	log_set_thread_role("slow");
+	while (!atomic_load_explicit(&sp->stop, memory_order_acquire)) {
+		sp->now_ns = now_ns();
+		if (!sp->accept_armed)
+			arm_accept(sp);
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
+		struct io_uring_cqe *cqe;
+		io_uring_submit_and_wait_timeout(&sp->ring, &cqe, 1, &ts, NULL);
+		sp->now_ns = now_ns();
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&sp->ring, head, cqe)
+		{
+			n++;
+			if (cqe->user_data == UD_ACCEPT)
+				handle_accept(sp, cqe);
+			else if (cqe->user_data)
+				handle_completion(sp, io_uring_cqe_get_data(cqe), cqe->res);
+		}
+		io_uring_cq_advance(&sp->ring, n);
+		sweep_deadlines(sp);
+	}
+	return NULL;
+}
+
+struct slowpath *slowpath_create(struct relay *r, int listen_fd)
+{
+	struct slowpath *sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return NULL;
+	sp->relay = r;
+	sp->listen_fd = listen_fd;
+	key_to_hex(r->server_pub, sp->server_pub_hex);
+	struct io_uring_params p = { 0 };
+	p.flags = IORING_SETUP_COOP_TASKRUN;
+	int rc = io_uring_queue_init_params(SP_RING_ENTRIES, &sp->ring, &p);
+	if (rc < 0) {
+		log_error("slow path: io_uring_queue_init: %s", strerror(-rc));
+		free(sp);
+		return NULL;
+	}
+	return sp;
+}
+
+int slowpath_start(struct slowpath *sp)
+{
+	return -pthread_create(&sp->thread, NULL, slowpath_main, sp);
+}
+
+void slowpath_stop(struct slowpath *sp)
+{
+	atomic_store_explicit(&sp->stop, true, memory_order_release);
+	pthread_join(sp->thread, NULL);
+	/* Tear the ring down first: it cancels the I/O that still points at our buffers. */
+	io_uring_queue_exit(&sp->ring);
+	sp->ring_closed = true;
+	/* Connections still mid-handshake are closed outright. */
+	while (sp->head) {
+		struct pending *p = sp->head;
+		close(p->fd);
+		atomic_fetch_sub_explicit(&sp->relay->conns_current, 1, memory_order_relaxed);
+		pending_free(sp, p);
+	}
+	close(sp->listen_fd);
+}
+
+void slowpath_destroy(struct slowpath *sp)
+{
+	if (!sp)
+		return;
+	if (!sp->ring_closed)
+		io_uring_queue_exit(&sp->ring);
+	free(sp);
+}
+
+void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out)
+{
+	*out = sp->stats;
+}

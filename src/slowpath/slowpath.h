@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The slow path: one thread with its own io_uring that accepts TCP
+ * connections, reads the HTTP request, answers it, runs the DERP handshake
+ * and hands each ready connection to a dataplane worker.
+ */
+#ifndef HD_SLOWPATH_H
+#define HD_SLOWPATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "relay.h"
+
+struct slowpath;
+
+/*
+ * Opens the listening socket: the one systemd passed (LISTEN_FDS=1, fd 3) if
+ * any, else a new one bound to cfg->listen:cfg->port. Writes the bound port
+ * to *port_out. Returns the fd, or -1 with the reason in err.
+ */
+int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, size_t errlen);
+
+struct slowpath *slowpath_create(struct relay *r, int listen_fd);
+int slowpath_start(struct slowpath *sp);
+/* Stops accepting, closes connections still in their handshake, joins the thread. */
+void slowpath_stop(struct slowpath *sp);
+void slowpath_destroy(struct slowpath *sp);
+
+struct slowpath_stats {
+	uint64_t accepted;
+	uint64_t rejected_max_conns;
+	uint64_t http_requests;
+	uint64_t http_errors;
+	uint64_t upgrades;
+	uint64_t handshakes_ok;
+	uint64_t handshakes_failed;
+	uint64_t handshake_timeouts;
+};
+
+void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out);
+
+#endif
