@@ -15,13 +15,15 @@
 #include "derp_frame.h"
 #include "key.h"
 
+struct derp_saved_frame;
+
 struct derp_client_opts {
-	bool fast_start;            /* send Derp-Fast-Start: 1 and expect no HTTP response */
+	bool fast_start;	    /* send Derp-Fast-Start: 1 and expect no HTTP response */
 	const uint8_t *mesh_key;    /* 32 bytes, or NULL */
 	const uint8_t *private_key; /* 32 bytes to use, or NULL for a fresh random key */
 	bool is_prober;
 	bool skip_server_info_wait; /* return right after sending ClientInfo */
-	int timeout_ms;             /* connect + handshake deadline; 0 = 5000 */
+	int timeout_ms;		    /* connect + handshake deadline; 0 = 5000 */
 };
 
 struct derp_client {
@@ -33,17 +35,40 @@ struct derp_client {
 	uint8_t *rbuf; /* reader storage, DERP_CLIENT_MAX_FRAME + header */
 	uint8_t *wbuf; /* scratch for building frames */
 	size_t wcap;
+	/*
+	 * Private to derp_client.c. rx holds bytes received from the socket
+	 * that the reader could not take yet (it takes at most one frame's
+	 * worth beyond what it holds); saved holds frames that arrived while
+	 * connect waited for ServerInfo, handed out first by read_frame.
+	 */
+	uint8_t *rx;
+	size_t rx_off;
+	size_t rx_len;
+	struct derp_saved_frame *saved;
+	struct derp_saved_frame *saved_done; /* handed out last; freed on the next read */
 };
 
 /*
- * Connects to host:port (numeric IPv4/IPv6), upgrades, reads ServerKey, sends
- * ClientInfo and waits for ServerInfo (unless opts say otherwise). Frames that
- * arrive before ServerInfo are kept for derp_client_read_frame. Returns 0, or
- * -1 with a reason in err.
+ * Connects to host:port (numeric IPv4/IPv6; a name is resolved first, outside
+ * the deadline), upgrades, reads ServerKey, sends ClientInfo and waits for
+ * ServerInfo (unless opts say otherwise; opts may be NULL for defaults).
+ * Frames that arrive before ServerInfo are kept for derp_client_read_frame.
+ * In non-fast-start mode a Derp-Public-Key header that disagrees with the
+ * ServerKey frame is an error. Returns 0, or -1 with a reason in err; on
+ * failure c holds nothing (derp_client_close on it is harmless).
  */
 int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
 			const struct derp_client_opts *opts, char *err, size_t errlen);
 void derp_client_close(struct derp_client *c);
+
+/*
+ * Wraps an already connected TCP socket without any HTTP or DERP handshake:
+ * allocates the buffers, makes a fresh key pair (c->pub) and sets TCP_NODELAY.
+ * Used for direct socket-to-socket baselines and for tests that speak raw
+ * frames. Takes ownership of fd (closed by derp_client_close, also on failure).
+ * Returns 0, or -1 with a reason in err.
+ */
+int derp_client_wrap_socket(struct derp_client *c, int fd, char *err, size_t errlen);
 
 /* Writes all bytes (blocking). Returns 0 or -1. */
 int derp_client_write_all(struct derp_client *c, const void *buf, size_t len);
@@ -54,7 +79,10 @@ int derp_client_send_ping(struct derp_client *c, const uint8_t data[8]);
 /*
  * Waits up to timeout_ms (-1 = forever) for the next frame. Returns 1 with a
  * frame (payload valid until the next call), 0 on timeout, -1 on EOF or
- * error (errno set; 0 for a clean EOF).
+ * error (errno set; 0 for a clean EOF). With timeout_ms 0 it never blocks and
+ * never calls poll: it returns buffered frames, then reads what the socket
+ * has, then 0. An event loop calls it until 0 on every readable event (the
+ * socket may be nonblocking or not; all I/O here uses MSG_DONTWAIT + poll).
  */
 int derp_client_read_frame(struct derp_client *c, int timeout_ms, uint8_t *type,
 			   const uint8_t **payload, uint32_t *len);

@@ -117,6 +117,82 @@ void relay_destroy(struct relay *r)
 	sodium_memzero(r->server_priv, sizeof(r->server_priv));
 }
 
+void peer_list_request_free(struct peer_list_request *req, uint16_t nworkers)
+{
+	for (uint16_t i = 0; i < nworkers; i++)
+		free(req->lists[i]);
+	free(req->lists);
+	free(req->counts);
+	free(req);
+}
+
+/* Posts to a worker's control ring; the management thread is its only producer. */
+static int control_post(struct worker *w, uint32_t type, void *ptr)
+{
+	struct spsc_msg m = { .type = type, .ptr = ptr };
+	if (spsc_ring_enqueue(&w->control, &m) < 0)
+		return -1;
+	worker_wake(w);
+	return 0;
+}
+
+int relay_list_peers(struct relay *r, struct peer_info **out, int timeout_ms)
+{
+	struct peer_list_request *req = calloc(1, sizeof(*req));
+	if (!req)
+		return -1;
+	req->lists = calloc(r->nworkers, sizeof(*req->lists));
+	req->counts = calloc(r->nworkers, sizeof(*req->counts));
+	if (!req->lists || !req->counts) {
+		peer_list_request_free(req, r->nworkers);
+		return -1;
+	}
+	atomic_init(&req->refs, r->nworkers + 1);
+	for (uint16_t i = 0; i < r->nworkers; i++) {
+		if (control_post(r->workers[i], CTL_LIST_PEERS, req) < 0)
+			atomic_fetch_sub(&req->refs, 1); /* ring full: that worker is skipped */
+	}
+	/* Poll: answers come within a loop pass, and this thread is not the dataplane. */
+	for (int waited = 0; atomic_load_explicit(&req->refs, memory_order_acquire) > 1; waited++) {
+		if (waited >= timeout_ms) {
+			/* Give up our reference; the last worker to answer frees the request. */
+			if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) == 1)
+				peer_list_request_free(req, r->nworkers);
+			return -1;
+		}
+		usleep(1000);
+	}
+	size_t total = 0;
+	for (uint16_t i = 0; i < r->nworkers; i++)
+		total += req->counts[i];
+	struct peer_info *all = malloc((total ? total : 1) * sizeof(*all));
+	if (!all) {
+		peer_list_request_free(req, r->nworkers);
+		return -1;
+	}
+	size_t n = 0;
+	for (uint16_t i = 0; i < r->nworkers; i++) {
+		if (req->counts[i])
+			memcpy(all + n, req->lists[i], req->counts[i] * sizeof(*all));
+		n += req->counts[i];
+	}
+	peer_list_request_free(req, r->nworkers);
+	*out = all;
+	return (int)n;
+}
+
+void relay_close_peer(struct relay *r, const uint8_t key[KEY_LEN])
+{
+	for (uint16_t i = 0; i < r->nworkers; i++) {
+		struct peer_event *ev = calloc(1, sizeof(*ev));
+		if (!ev)
+			continue;
+		memcpy(ev->key, key, KEY_LEN);
+		if (control_post(r->workers[i], CTL_CLOSE_PEER, ev) < 0)
+			free(ev);
+	}
+}
+
 uint64_t relay_stat_sum(const struct relay *r, size_t offset)
 {
 	uint64_t sum = 0;

@@ -50,6 +50,32 @@ int relay_handoff(struct relay *r, struct handoff *h);
 void relay_stop_workers(struct relay *r);
 void relay_destroy(struct relay *r);
 
+/* One connection as the management plane sees it. */
+struct peer_info {
+	uint8_t key[KEY_LEN];
+	uint64_t seq;
+	uint16_t worker;
+	uint8_t ip[16]; /* IPv6 or IPv4-mapped */
+	uint16_t port;
+	bool preferred;
+	bool can_mesh;
+	bool is_watcher;
+	bool active;	 /* the newest connection of its key: the one packets go to */
+	uint32_t queued; /* frames waiting to be written */
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+};
+
+/*
+ * Lists every connection. The workers answer between two loop passes, so
+ * the dataplane never waits on the caller; the caller waits up to
+ * timeout_ms. On success returns the count and a malloc'd array in *out
+ * (free it). Returns -1 on timeout or allocation failure. Management thread
+ * only (one caller at a time).
+ */
+int relay_list_peers(struct relay *r, struct peer_info **out, int timeout_ms);
+/* Closes every connection of key, wherever it lives. Management thread only. */
+void relay_close_peer(struct relay *r, const uint8_t key[KEY_LEN]);
+
 /* Sums a counter over all workers (any thread). */
 uint64_t relay_stat_sum(const struct relay *r, size_t offset);
 

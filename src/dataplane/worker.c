@@ -264,9 +264,24 @@ static uint32_t drain_handoffs(struct worker *w)
 	return n;
 }
 
+static uint32_t drain_control(struct worker *w)
+{
+	struct spsc_msg msgs[16];
+	uint32_t n = spsc_ring_dequeue_burst(&w->control, msgs, 16);
+	for (uint32_t i = 0; i < n; i++) {
+		if (msgs[i].type == CTL_LIST_PEERS) {
+			session_list_peers(w, msgs[i].ptr);
+		} else if (msgs[i].type == CTL_CLOSE_PEER) {
+			session_apply_event(w, MSG_CLOSE_PEER, msgs[i].ptr);
+			free(msgs[i].ptr);
+		}
+	}
+	return n;
+}
+
 static bool rings_have_work(struct worker *w)
 {
-	if (spsc_ring_count(&w->handoff))
+	if (spsc_ring_count(&w->handoff) || spsc_ring_count(&w->control))
 		return true;
 	for (uint16_t j = 0; j < w->relay->nworkers; j++) {
 		if (j != w->id && spsc_ring_count(ring_from(w, j)))
@@ -455,6 +470,7 @@ static void worker_loop(struct worker *w)
 		if (!w->draining && atomic_load_explicit(&w->relay->draining, memory_order_acquire))
 			start_drain(w);
 		work += drain_handoffs(w);
+		work += drain_control(w);
 		work += drain_peer_rings(w);
 		work += reap_completions(w);
 		work += flush_dirty(w);
@@ -582,7 +598,8 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->outboxes = calloc(r->nworkers, sizeof(*w->outboxes));
 	if (w->event_fd < 0 || !w->outboxes || spsc_ring_init(&w->handoff, 4096) < 0 ||
-	    peer_table_init(&w->peers, r->hash_key) < 0 || setup_ring(w) < 0) {
+	    spsc_ring_init(&w->control, 64) < 0 || peer_table_init(&w->peers, r->hash_key) < 0 ||
+	    setup_ring(w) < 0) {
 		log_error("worker %u: setup failed", id);
 		return NULL; /* the process exits; nothing to unwind */
 	}
@@ -615,6 +632,7 @@ void worker_destroy(struct worker *w)
 	}
 	pktbuf_pool_destroy(&w->pool);
 	spsc_ring_free(&w->handoff);
+	spsc_ring_free(&w->control);
 	free(w->conns);
 	free(w->free_ids);
 	free(w->outboxes);

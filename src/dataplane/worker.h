@@ -34,6 +34,21 @@ enum worker_msg_type {
 	MSG_CLOSE_PEER, /* ptr: struct peer_event, close every connection of the key */
 };
 
+/* Messages from the management thread (worker->control). */
+enum control_msg_type {
+	CTL_LIST_PEERS = 1, /* ptr: struct peer_list_request */
+	CTL_CLOSE_PEER,	    /* ptr: struct peer_event */
+};
+
+struct peer_list_request {
+	/* One reference per worker yet to answer, plus the caller's; the last one out frees. */
+	_Atomic int refs;
+	struct peer_info **lists; /* [worker]: malloc'd by that worker */
+	uint32_t *counts;	  /* [worker] */
+};
+
+void peer_list_request_free(struct peer_list_request *req, uint16_t nworkers);
+
 struct peer_event {
 	uint8_t key[KEY_LEN];
 	struct peer_loc loc;
@@ -121,6 +136,7 @@ struct worker {
 	uint64_t last_submit_warn_ns;
 
 	struct spsc_ring handoff; /* from the slow path */
+	struct spsc_ring control; /* from the management thread */
 	struct outbox *outboxes;  /* one per worker */
 
 	struct pktbuf_pool pool;
@@ -192,6 +208,7 @@ void session_apply_event(struct worker *w, uint32_t type, const struct peer_even
 void session_unregister(struct worker *w, struct conn *c);
 void session_tick(struct worker *w, struct conn *c);
 void session_drain(struct worker *w, struct conn *c);
+void session_list_peers(struct worker *w, struct peer_list_request *req);
 
 /* send_queue.c */
 void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb);

@@ -23,6 +23,9 @@ enum cfg_type {
 	CFG_U16,       /* decimal integer in min..max */
 	CFG_U32,       /* decimal integer in min..max */
 	CFG_LOG_LEVEL, /* error, warn, info or debug */
+	CFG_TEXT,      /* free text of at most the field's size */
+	CFG_BOOL,      /* true/false, yes/no, on/off, 1/0 */
+	CFG_CHOICE,    /* one of the words in the key's choices, kept as text */
 };
 
 struct cfg_key {
@@ -37,6 +40,7 @@ struct cfg_key {
 	const char *def;  /* default, as text: applied through the same validation */
 	const char *flag; /* command-line flag without "--", or NULL */
 	const char *help;
+	const char *choices; /* CFG_CHOICE: the accepted words, separated by '|' */
 };
 
 /* The field's offset and size, the two columns after the type below. */
@@ -56,6 +60,14 @@ static const struct cfg_key cfg_keys[] = {
 	  "file holding the mesh key; empty = no mesh peers accepted" },
 	{ "server", "max_connections", CFG_U32, FIELD(max_connections), 1, 10000000, "100000", NULL,
 	  "most client connections served at once" },
+	{ "server", "pin_cores", CFG_TEXT, FIELD(pin_cores), 1, 0, "auto", "pin-cores",
+	  "worker CPU pinning: auto, none, or a CPU list such as 2,3" },
+	{ "server", "idle_spin_us", CFG_U32, FIELD(idle_spin_us), 0, 1000000, "50", NULL,
+	  "microseconds a worker polls without work before it sleeps" },
+	{ "server", "user", CFG_TEXT, FIELD(user), 0, 0, "", "user",
+	  "user to run as after start-up (keeps only needed capabilities); empty = stay" },
+	{ "server", "group", CFG_TEXT, FIELD(group), 0, 0, "", "group",
+	  "group to run as after start-up; empty = the user's group" },
 	{ "limits", "queue_depth", CFG_U32, FIELD(queue_depth), 1, 4096, "32", NULL,
 	  "frames queued per destination and kind (disco/data) before dropping" },
 	{ "limits", "handshake_timeout_ms", CFG_U32, FIELD(handshake_timeout_ms), 100, 600000,
@@ -66,13 +78,39 @@ static const struct cfg_key cfg_keys[] = {
 	  "milliseconds between KeepAlive frames (up to 5 s of jitter added)" },
 	{ "limits", "drain_timeout_ms", CFG_U32, FIELD(drain_timeout_ms), 0, 60000, "2000", NULL,
 	  "milliseconds to flush Restarting frames on SIGTERM" },
+	{ "limits", "buffer_pool_mb", CFG_U32, FIELD(buffer_pool_mb), 16, 65536, "512", NULL,
+	  "packet buffer memory per worker, MiB; past it packets are dropped (no_buffer)" },
+	{ "limits", "max_accept_per_ip", CFG_U32, FIELD(max_accept_per_ip), 0, 1000000, "0", NULL,
+	  "new connections per second accepted from one IP address; 0 = no limit" },
+	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",
+	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
+	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",
+	  "PEM private key of the certificate" },
+	{ "mgmt", "socket", CFG_PATH, FIELD(mgmt_socket), 0, 0, "/run/hyper-derp/mgmt.sock",
+	  "mgmt-socket", "Unix socket for hdcli (mode 0660); empty = none" },
+	{ "metrics", "listen", CFG_TEXT, FIELD(metrics_listen), 0, 0, "", "metrics-listen",
+	  "host:port serving Prometheus /metrics over HTTP; empty = off" },
 	{ "log", "level", CFG_LOG_LEVEL, FIELD(log_level), 0, 0, "info", "log-level",
 	  "error, warn, info or debug" },
+	{ "log", "format", CFG_CHOICE, FIELD(log_format), 0, 0, "text", "log-format",
+	  "text or json", "text|json" },
+	{ "wireguard", "enabled", CFG_BOOL, FIELD(wg_enabled), 0, 0, "false", NULL,
+	  "relay WireGuard UDP between the peers of the link table" },
+	{ "wireguard", "listen_port", CFG_U16, FIELD(wg_listen_port), 1, 65535, "51820", NULL,
+	  "UDP port the WireGuard peers use as their Endpoint" },
+	{ "wireguard", "interface", CFG_TEXT, FIELD(wg_interface), 0, 0, "", NULL,
+	  "interface for the XDP and AF_XDP paths; empty = UDP socket path only" },
+	{ "wireguard", "mode", CFG_CHOICE, FIELD(wg_mode), 0, 0, "auto", NULL,
+	  "auto, xdp, afxdp or socket", "auto|xdp|afxdp|socket" },
+	{ "wireguard", "table_file", CFG_PATH, FIELD(wg_table_file), 1, 0,
+	  "/var/lib/hyper-derp/wg-table.conf", NULL,
+	  "where the peer and link table is kept across restarts" },
 };
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server", "limits", "log" };
+static const char *const cfg_sections[] = { "server", "limits", "tls",	     "mgmt",
+					     "metrics", "log",	  "wireguard" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 
@@ -166,6 +204,39 @@ static int set_text(char *dst, const struct cfg_key *key, const char *value, cha
 	return 0;
 }
 
+static int set_bool(bool *dst, const char *value, char *reason, size_t reason_len)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcmp(value, yes[i]) == 0) {
+			*dst = true;
+			return 0;
+		}
+		if (strcmp(value, no[i]) == 0) {
+			*dst = false;
+			return 0;
+		}
+	}
+	set_err(reason, reason_len, "\"%s\" is not true or false", value);
+	return -1;
+}
+
+/* Whether value is one of the '|'-separated words of choices. */
+static bool is_choice(const char *choices, const char *value)
+{
+	size_t len = strlen(value);
+	for (const char *p = choices; *p;) {
+		const char *end = strchr(p, '|');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n == len && strncmp(p, value, n) == 0)
+			return true;
+		p += n + (end ? 1 : 0);
+	}
+	return false;
+}
+
 /*
  * Validates value for key and stores it in cfg. On failure only the reason
  * is written ("\"x\" is not ..."); callers add the "where" in front.
@@ -197,6 +268,16 @@ static int set_value(struct hd_config *cfg, const struct cfg_key *key, const cha
 		else
 			*(uint32_t *)field_ptr(cfg, key) = n;
 		return 0;
+	case CFG_TEXT:
+		return set_text(field_ptr(cfg, key), key, value, reason, reason_len);
+	case CFG_BOOL:
+		return set_bool(field_ptr(cfg, key), value, reason, reason_len);
+	case CFG_CHOICE:
+		if (!is_choice(key->choices, value)) {
+			set_err(reason, reason_len, "\"%s\" is not one of %s", value, key->choices);
+			return -1;
+		}
+		return set_text(field_ptr(cfg, key), key, value, reason, reason_len);
 	case CFG_LOG_LEVEL:
 		level = log_level_parse(value);
 		if (level < 0) {
@@ -220,7 +301,12 @@ static void format_value(const struct hd_config *cfg, const struct cfg_key *key,
 	switch (key->type) {
 	case CFG_ADDR:
 	case CFG_PATH:
+	case CFG_TEXT:
+	case CFG_CHOICE:
 		snprintf(out, cap, "%s", (const char *)p);
+		return;
+	case CFG_BOOL:
+		snprintf(out, cap, "%s", *(const bool *)p ? "true" : "false");
 		return;
 	case CFG_U16:
 		snprintf(out, cap, "%u", (unsigned)*(const uint16_t *)p);
@@ -553,6 +639,10 @@ static const char *metavar(enum cfg_type type)
 		return "N";
 	case CFG_LOG_LEVEL:
 		return "LEVEL";
+	case CFG_TEXT:
+	case CFG_BOOL:
+	case CFG_CHOICE:
+		return "VALUE";
 	}
 	return "VALUE";
 }

@@ -28,8 +28,29 @@ struct hd_config {
 	uint32_t write_timeout_ms;     /* a send stalled this long closes the connection */
 	uint32_t keepalive_ms;         /* KeepAlive period (jitter up to 5 s added) */
 	uint32_t drain_timeout_ms;     /* on SIGTERM: time to flush Restarting frames */
+	uint32_t buffer_pool_mb;       /* packet buffer memory per worker */
+	uint32_t max_accept_per_ip;    /* new connections per second from one IP; 0 = no limit */
+	/* [server], continued */
+	char pin_cores[128]; /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
+	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */
+	char user[64];         /* drop privileges to this user after start; empty = stay */
+	char group[64];
+	/* [tls] */
+	char tls_cert[PATH_MAX]; /* both set: serve HTTPS (DERP over TLS) */
+	char tls_key[PATH_MAX];
+	/* [mgmt] */
+	char mgmt_socket[PATH_MAX]; /* Unix socket for hdcli; empty = none */
+	/* [metrics] */
+	char metrics_listen[128]; /* host:port of the Prometheus endpoint; empty = off */
 	/* [log] */
-	int log_level; /* enum log_level */
+	int log_level;      /* enum log_level */
+	char log_format[8]; /* "text" or "json" */
+	/* [wireguard] */
+	bool wg_enabled;
+	uint16_t wg_listen_port;
+	char wg_interface[32];     /* interface for XDP/AF_XDP; empty = socket mode only */
+	char wg_mode[16];          /* auto, xdp, afxdp or socket */
+	char wg_table_file[PATH_MAX]; /* persisted peer/link table */
 };
 
 void config_defaults(struct hd_config *cfg);

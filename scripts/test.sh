@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: once in a normal
+# build and once under AddressSanitizer + UndefinedBehaviorSanitizer (with
+# LeakSanitizer). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}"
+
+run_suite() {
+	local dir=$1
+	shift
+	if [ ! -d "$dir" ]; then
+		meson setup "$dir" "$@"
+	fi
+	ninja -C "$dir"
+	meson test -C "$dir" --print-errorlogs --num-processes 1
+}
+
+echo "== build and test (build/)"
+run_suite build
+
+echo "== build and test under ASan+UBSan (build-asan/)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+echo "== all tests passed"
