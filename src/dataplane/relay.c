@@ -24,6 +24,11 @@ int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	uint32_t n = cfg->workers ? cfg->workers : (uint32_t)(cores > 0 ? cores : 1);
 	r->nworkers = (uint16_t)n;
+	char err[256];
+	if (cpu_plan_make(cfg->pin_cores, n, &r->cpus, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
 	r->rings = calloc((size_t)n * n, sizeof(*r->rings));
 	r->workers = calloc(n, sizeof(*r->workers));
 	if (!r->rings || !r->workers)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "cpu_pin.h"
 #include "handoff.h"
 #include "key.h"
 #include "spsc_ring.h"
@@ -26,6 +27,8 @@ struct relay {
 	uint8_t mesh_key[KEY_LEN];
 	uint8_t hash_key[16]; /* SipHash key of the peer tables */
 
+	struct cpu_plan cpus;
+
 	uint16_t nworkers;
 	struct worker **workers;
 	/* rings[i * nworkers + j] carries messages from worker i to worker j. */
@@ -36,6 +39,7 @@ struct relay {
 	uint32_t next_worker;		/* slow path only: round-robin handoff */
 };
 
+/* Returns 0, or -1 with the reason logged. */
 int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[KEY_LEN],
 	       const uint8_t pub[KEY_LEN]);
 /* Starts the worker threads. */

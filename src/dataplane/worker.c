@@ -34,9 +34,7 @@
 #define BUF_GROUP      0
 #define RECV_BUF_SIZE  (16 * 1024) /* platform notes: 2 KiB buffers cost 4x at depth */
 #define RECV_BUF_COUNT 1024
-#define IDLE_SPINS     64	    /* empty passes before sleeping */
 #define TICK_NS	       250000000ull /* keepalive / write-timeout sweep */
-#define POOL_LIMIT     (512ull << 20)
 
 uint64_t worker_now_ns(void)
 {
@@ -461,7 +459,9 @@ static void submit(struct worker *w)
 
 static void worker_loop(struct worker *w)
 {
-	uint32_t idle = 0;
+	/* Poll mode: spin while there is work and for idle_spin_us after, then sleep. */
+	uint64_t spin_ns = (uint64_t)w->relay->cfg->idle_spin_us * 1000ull;
+	uint64_t idle_since = 0;
 	w->now_ns = worker_now_ns();
 	w->next_tick_ns = w->now_ns + TICK_NS;
 	while (!w->done) {
@@ -484,11 +484,13 @@ static void worker_loop(struct worker *w)
 		stat_add(&w->stats.loop_passes, 1);
 
 		if (work) {
-			idle = 0;
+			idle_since = 0;
 			submit(w);
 			continue;
 		}
-		if (++idle < IDLE_SPINS) {
+		if (!idle_since)
+			idle_since = w->now_ns;
+		if (w->now_ns - idle_since < spin_ns) {
 			submit(w);
 			continue;
 		}
@@ -509,7 +511,7 @@ static void worker_loop(struct worker *w)
 			submit(w);
 		}
 		atomic_store_explicit(&w->sleeping, false, memory_order_relaxed);
-		idle = 0;
+		idle_since = 0;
 	}
 }
 
@@ -519,6 +521,12 @@ static void *worker_main(void *arg)
 	char role[16];
 	snprintf(role, sizeof(role), "w%u", w->id);
 	log_set_thread_role(role);
+	int cpu = w->relay->cpus.worker_cpu[w->id];
+	int prc = cpu_pin_self(cpu);
+	if (prc)
+		log_warn("worker %u: cannot pin to CPU %d: %s", w->id, cpu, strerror(prc));
+	else if (cpu != CPU_PIN_NONE)
+		log_debug("worker %u: pinned to CPU %d", w->id, cpu);
 	if (w->ring_disabled) {
 		/* liburing 2.3 declares io_uring_enable_rings but does not export it. */
 		long rc = syscall(__NR_io_uring_register, w->ring.ring_fd,
@@ -603,7 +611,7 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 		log_error("worker %u: setup failed", id);
 		return NULL; /* the process exits; nothing to unwind */
 	}
-	pktbuf_pool_init(&w->pool, id, POOL_LIMIT);
+	pktbuf_pool_init(&w->pool, id, (uint64_t)r->cfg->buffer_pool_mb << 20);
 	return w;
 }
 

@@ -436,6 +436,10 @@ static void *slowpath_main(void *arg)
 {
 	struct slowpath *sp = arg;
 	log_set_thread_role("slow");
+	int cpu = sp->relay->cpus.slowpath_cpu;
+	int prc = cpu_pin_self(cpu);
+	if (prc)
+		log_warn("slow path: cannot pin to CPU %d: %s", cpu, strerror(prc));
 	while (!atomic_load_explicit(&sp->stop, memory_order_acquire)) {
 		sp->now_ns = now_ns();
 		if (!sp->accept_armed)
