@@ -19,6 +19,7 @@
 #include "relay.h"
 #include "slowpath.h"
 #include "stats.h"
+#include "tls.h"
 
 static int load_mesh_key(struct relay *r, const struct hd_config *cfg)
 {
@@ -32,6 +33,32 @@ static int load_mesh_key(struct relay *r, const struct hd_config *cfg)
 	r->has_mesh_key = true;
 	log_info("mesh key loaded from %s: mesh peers may watch, forward and close peers",
 		 cfg->mesh_key_file);
+	return 0;
+}
+
+/* TLS is on when both tls.cert and tls.key are set; one without the other is an error. */
+static int setup_tls(const struct hd_config *cfg, const uint8_t pub[KEY_LEN], SSL_CTX **out)
+{
+	*out = NULL;
+	if (!cfg->tls_cert[0] && !cfg->tls_key[0])
+		return 0;
+	if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+		log_error("TLS needs both tls.cert and tls.key (only %s is set)",
+			  cfg->tls_cert[0] ? "tls.cert" : "tls.key");
+		return -1;
+	}
+	char err[512];
+	*out = tls_server_ctx_create(cfg->tls_cert, cfg->tls_key, pub, err, sizeof(err));
+	if (!*out) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (tls_kernel_has_ktls())
+		log_info("TLS: the kernel offers kTLS, but records are still encrypted in "
+			 "userspace (OpenSSL over io_uring)");
+	else
+		log_info("TLS: no kTLS in this kernel (TCP_ULP \"tls\" unavailable); records are "
+			 "encrypted in userspace (OpenSSL over io_uring)");
 	return 0;
 }
 
@@ -119,13 +146,16 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
-	struct slowpath *sp = slowpath_create(&relay, lfd);
+	SSL_CTX *tls = NULL;
+	if (setup_tls(&cfg, pub, &tls) < 0)
+		return 1;
+	struct slowpath *sp = slowpath_create(&relay, lfd, tls);
 	if (!sp || relay_start_workers(&relay) < 0 || slowpath_start(sp) < 0) {
 		log_error("startup failed");
 		return 1;
 	}
-	log_info("listening on %s port %u (plain HTTP), %u worker%s", cfg.listen, port,
-		 relay.nworkers, relay.nworkers == 1 ? "" : "s");
+	log_info("listening on %s port %u (%s), %u worker%s", cfg.listen, port,
+		 tls ? "HTTPS" : "plain HTTP", relay.nworkers, relay.nworkers == 1 ? "" : "s");
 
 	wait_for_stop();
 	slowpath_stop(sp);
@@ -135,5 +165,6 @@ int main(int argc, char **argv)
 	    (unsigned long)relay_stat_sum(&relay, offsetof(struct worker_stats, conns_accepted)));
 	slowpath_destroy(sp);
 	relay_destroy(&relay);
+	SSL_CTX_free(tls);
 	return 0;
 }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "key.h"
 
 struct handoff {
@@ -21,6 +23,7 @@ struct handoff {
 	bool not_ideal;
 	uint8_t remote_ip[16]; /* IPv6 or IPv4-mapped */
 	uint16_t remote_port;
+	SSL *ssl; /* the TLS session, or NULL for plain HTTP */
 	uint32_t server_info_len; /* the sealed ServerInfo frame, sent first */
 	uint8_t server_info[128];
 	uint32_t leftover_len; /* client bytes read past ClientInfo: already DERP frames */

@@ -11,6 +11,7 @@
 
 #include "derp_frame.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 /* Assembly buffers up to this size are kept for the next split frame. */
@@ -155,5 +156,36 @@ int conn_recv_bytes(struct worker *w, struct conn *c, const uint8_t *p, size_t n
 		p += whole;
 		n -= whole;
 	}
+	return c->closing ? -1 : 0;
+}
+
+int conn_recv_tls(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+{
+	if (tls_feed(c->ssl, p, n) < 0) {
+		worker_conn_close(w, c, CLOSE_NO_MEMORY);
+		return -1;
+	}
+	while (!c->closing) {
+		size_t got = 0;
+		enum tls_status st = tls_read(c->ssl, w->tls_plain, TLS_PLAIN_CHUNK, &got);
+		if (st == TLS_WANT_MORE)
+			break;
+		if (st == TLS_CLOSED) {
+			worker_conn_close(w, c, CLOSE_EOF);
+			return -1;
+		}
+		if (st == TLS_ERROR) {
+			char why[160];
+			log_debug("conn %u: TLS error: %s", c->id,
+				  tls_last_error(why, sizeof(why)));
+			worker_conn_close(w, c, CLOSE_READ_ERROR);
+			return -1;
+		}
+		if (conn_recv_bytes(w, c, w->tls_plain, got) < 0)
+			return -1;
+	}
+	/* Reading can make TLS want to write (alerts, key updates): send it along. */
+	if (!c->closing && tls_pending_out(c->ssl))
+		sendq_kick(w, c);
 	return c->closing ? -1 : 0;
 }

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "derp_frame.h"
 #include "log.h"
@@ -208,10 +209,14 @@ void session_accept(struct worker *w, struct handoff *h)
 	struct conn *c = worker_conn_new(w, h->fd);
 	if (!c) {
 		log_warn("worker %u: no room for a new connection; closing it", w->id);
+		SSL_free(h->ssl);
+		close(h->fd);
+		atomic_fetch_sub_explicit(&w->relay->conns_current, 1, memory_order_relaxed);
 		free(h);
 		return;
 	}
 	c->seq = h->seq;
+	c->ssl = h->ssl;
 	memcpy(c->key, h->client_key, KEY_LEN);
 	memcpy(c->ip, h->remote_ip, sizeof(c->ip));
 	c->port = h->remote_port;

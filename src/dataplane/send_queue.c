@@ -16,6 +16,7 @@
 
 #include "derp_frame.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 #define CTRL_QUEUE_LIMIT 1024
@@ -29,7 +30,7 @@ static void count_drop(struct worker *w, enum drop_reason why, const struct pktb
 
 bool sendq_empty(const struct conn *c)
 {
-	return !c->q_head && !c->inflight;
+	return !c->q_head && !c->inflight && !c->tls_out && !(c->ssl && tls_pending_out(c->ssl));
 }
 
 /* Unlinks the oldest buffer of a kind that has not started to go out. */
@@ -92,6 +93,11 @@ void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 	mark_dirty(w, c);
 }
 
+void sendq_kick(struct worker *w, struct conn *c)
+{
+	mark_dirty(w, c);
+}
+
 struct pktbuf *sendq_ctrl_frame(struct worker *w, size_t len)
 {
 	struct pktbuf *pb = pktbuf_alloc(&w->pool, len);
@@ -99,6 +105,8 @@ struct pktbuf *sendq_ctrl_frame(struct worker *w, size_t len)
 		pb->kind = PKT_KIND_CTRL;
 	return pb;
 }
+
+static void count_sent(struct worker *w, struct conn *c, const struct pktbuf *pb);
 
 static struct send_ctx *ctx_get(struct worker *w)
 {
@@ -116,10 +124,105 @@ static void ctx_put(struct worker *w, struct send_ctx *ctx)
 	w->free_ctx = ctx;
 }
 
+/* Most plaintext encrypted in one flush, bounding the ciphertext held per connection. */
+#define TLS_FLUSH_MAX (256 * 1024)
+
+/*
+ * TLS: queued frames are copied into record-sized chunks and encrypted (so
+ * many small frames share a record), released at once, and the ciphertext
+ * goes out in one send. A partly sent ciphertext is finished first.
+ */
+static int tls_encrypt_queue(struct worker *w, struct conn *c)
+{
+	size_t total = 0;
+	while (c->q_head && total < TLS_FLUSH_MAX) {
+		size_t fill = 0;
+		while (c->q_head) {
+			struct pktbuf *pb = c->q_head;
+			size_t rest = pb->len - pb->sent;
+			if (fill + rest > TLS_PLAIN_CHUNK) {
+				if (fill)
+					break;
+				/* A frame bigger than a record goes by itself. */
+				if (tls_write(c->ssl, pb->data + pb->sent, rest) < 0)
+					return -1;
+			} else {
+				memcpy(w->tls_plain + fill, pb->data + pb->sent, rest);
+				fill += rest;
+			}
+			total += rest;
+			c->q_head = pb->next;
+			c->q_count[pb->kind]--;
+			count_sent(w, c, pb);
+			worker_release_buf(w, pb);
+		}
+		if (fill && tls_write(c->ssl, w->tls_plain, fill) < 0)
+			return -1;
+	}
+	if (!c->q_head)
+		c->q_tail = NULL;
+	size_t n = tls_pending_out(c->ssl);
+	if (!n)
+		return 0;
+	c->tls_out = malloc(n);
+	if (!c->tls_out)
+		return -1;
+	c->tls_out_len = (uint32_t)tls_take_out(c->ssl, c->tls_out, n);
+	c->tls_out_sent = 0;
+	return 0;
+}
+
+static void tls_flush(struct worker *w, struct conn *c, struct io_uring_sqe *sqe,
+		      struct send_ctx *ctx)
+{
+	if (!c->tls_out && tls_encrypt_queue(w, c) < 0) {
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, 0);
+		ctx_put(w, ctx);
+		worker_conn_close(w, c, CLOSE_NO_MEMORY);
+		return;
+	}
+	if (!c->tls_out) {
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, 0);
+		ctx_put(w, ctx);
+		return;
+	}
+	ctx->nbufs = 0;
+	ctx->iov[0].iov_base = c->tls_out + c->tls_out_sent;
+	ctx->iov[0].iov_len = c->tls_out_len - c->tls_out_sent;
+	memset(&ctx->msg, 0, sizeof(ctx->msg));
+	ctx->msg.msg_iov = ctx->iov;
+	ctx->msg.msg_iovlen = 1;
+	c->inflight = ctx;
+	c->send_started_ns = w->now_ns;
+	io_uring_prep_sendmsg(sqe, c->fd, &ctx->msg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, conn_udata(OP_SEND, c));
+}
+
+static void tls_complete(struct worker *w, struct conn *c, int res)
+{
+	if (res < 0) {
+		if (!c->closing)
+			worker_conn_close(w, c, CLOSE_WRITE_ERROR);
+		return;
+	}
+	c->tls_out_sent += (uint32_t)res;
+	if (c->tls_out_sent >= c->tls_out_len) {
+		free(c->tls_out);
+		c->tls_out = NULL;
+		c->tls_out_len = c->tls_out_sent = 0;
+	}
+	if (c->tls_out || c->q_head || tls_pending_out(c->ssl))
+		mark_dirty(w, c);
+}
+
 /* Starts one vectored send of up to SEND_BATCH queued frames. */
 void sendq_flush(struct worker *w, struct conn *c)
 {
-	if (c->inflight || !c->q_head || c->closing)
+	if (c->inflight || c->closing)
+		return;
+	if (!c->q_head && !(c->ssl && (c->tls_out || tls_pending_out(c->ssl))))
 		return;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 	if (!sqe) {
@@ -136,6 +239,10 @@ void sendq_flush(struct worker *w, struct conn *c)
 		io_uring_prep_nop(sqe);
 		io_uring_sqe_set_data64(sqe, 0);
 		mark_dirty(w, c);
+		return;
+	}
+	if (c->ssl) {
+		tls_flush(w, c, sqe, ctx);
 		return;
 	}
 	uint32_t n = 0;
@@ -185,6 +292,11 @@ void sendq_complete(struct worker *w, struct conn *c, int res)
 	c->inflight = NULL;
 	if (!ctx)
 		return;
+	if (c->ssl) {
+		ctx_put(w, ctx);
+		tls_complete(w, c, res);
+		return;
+	}
 	size_t left = res > 0 ? (size_t)res : 0;
 	uint32_t i = 0;
 	for (; i < ctx->nbufs; i++) {

@@ -136,6 +136,8 @@ static void conn_maybe_finalize(struct worker *w, struct conn *c)
 	sendq_discard(w, c);
 	close(c->fd);
 	free(c->partial);
+	free(c->tls_out);
+	SSL_free(c->ssl);
 	w->conns[c->id] = NULL;
 	w->free_ids[w->nfree_ids++] = c->id;
 	w->nconns--;
@@ -251,6 +253,7 @@ static uint32_t drain_handoffs(struct worker *w)
 	for (uint32_t i = 0; i < n; i++) {
 		struct handoff *h = msgs[i].ptr;
 		if (w->draining) {
+			SSL_free(h->ssl);
 			close(h->fd);
 			atomic_fetch_sub_explicit(&w->relay->conns_current, 1,
 						  memory_order_relaxed);
@@ -328,9 +331,13 @@ static void handle_recv(struct worker *w, struct conn *c, const struct io_uring_
 		c->recv_armed = false;
 	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		if (!c->closing)
-			conn_recv_bytes(w, c, w->br_mem + (size_t)bid * w->br_size,
-					(size_t)cqe->res);
+		const uint8_t *data = w->br_mem + (size_t)bid * w->br_size;
+		if (c->closing)
+			;
+		else if (c->ssl)
+			conn_recv_tls(w, c, data, (size_t)cqe->res);
+		else
+			conn_recv_bytes(w, c, data, (size_t)cqe->res);
 		recv_buf_return(w, bid);
 	} else if (cqe->res == 0) {
 		worker_conn_close(w, c, CLOSE_EOF);
@@ -611,6 +618,9 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 		log_error("worker %u: setup failed", id);
 		return NULL; /* the process exits; nothing to unwind */
 	}
+	w->tls_plain = malloc(TLS_PLAIN_CHUNK);
+	if (!w->tls_plain)
+		return NULL;
 	pktbuf_pool_init(&w->pool, id, (uint64_t)r->cfg->buffer_pool_mb << 20);
 	return w;
 }
@@ -644,5 +654,6 @@ void worker_destroy(struct worker *w)
 	free(w->conns);
 	free(w->free_ids);
 	free(w->outboxes);
+	free(w->tls_plain);
 	free(w);
 }

@@ -12,6 +12,7 @@
 #define HD_WORKER_H
 
 #include <liburing.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -54,7 +55,8 @@ struct peer_event {
 	struct peer_loc loc;
 };
 
-#define SEND_BATCH 64 /* frames per vectored send */
+#define SEND_BATCH	64    /* frames per vectored send */
+#define TLS_PLAIN_CHUNK 16384 /* one TLS record's worth of plaintext */
 
 struct send_ctx {
 	struct send_ctx *next; /* free list */
@@ -96,6 +98,12 @@ struct conn {
 	uint32_t q_count[3]; /* by enum pktbuf_kind */
 	struct send_ctx *inflight;
 	uint64_t send_started_ns;
+
+	/* TLS: the session, and the ciphertext of the send in flight. */
+	SSL *ssl;
+	uint8_t *tls_out;
+	uint32_t tls_out_len;
+	uint32_t tls_out_sent;
 
 	uint64_t next_keepalive_ns;
 	uint64_t keepalive_jitter_ns;
@@ -159,6 +167,8 @@ struct worker {
 	uint32_t br_size;
 	uint32_t br_returned; /* buffers added since the last advance */
 
+	uint8_t *tls_plain; /* scratch: decrypted bytes, then plaintext to encrypt */
+
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
 	bool draining;
@@ -198,6 +208,8 @@ void worker_conn_close(struct worker *w, struct conn *c, enum close_reason why);
 
 /* conn_recv.c */
 int conn_recv_bytes(struct worker *w, struct conn *c, const uint8_t *p, size_t n);
+/* Received ciphertext of a TLS connection: decrypt, then conn_recv_bytes. */
+int conn_recv_tls(struct worker *w, struct conn *c, const uint8_t *p, size_t n);
 
 /* derp_session.c */
 void session_accept(struct worker *w, struct handoff *h);
@@ -212,6 +224,8 @@ void session_list_peers(struct worker *w, struct peer_list_request *req);
 
 /* send_queue.c */
 void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb);
+/* Asks for a flush of a connection with nothing queued (TLS output pending). */
+void sendq_kick(struct worker *w, struct conn *c);
 struct pktbuf *sendq_ctrl_frame(struct worker *w, size_t len);
 void sendq_flush(struct worker *w, struct conn *c);
 void sendq_complete(struct worker *w, struct conn *c, int res);

@@ -28,31 +28,39 @@
 #include "log.h"
 #include "slowpath.h"
 #include "stats.h"
+#include "tls.h"
 
 #define SP_RING_ENTRIES	 1024
 #define UD_ACCEPT	 1ull
 #define HEAD_BUF_INITIAL 4096
-#define OUT_BUF_CAP	 2048
+#define RAW_BUF_SIZE	 16384 /* ciphertext read at a time with TLS */
 
 enum pending_state {
-	ST_READ_HEAD = 0,
-	ST_SEND_RESPONSE,
+	ST_TLS_HANDSHAKE = 0, /* TLS only */
+	ST_READ_HEAD,
 	ST_READ_CLIENT_INFO,
+	ST_CLOSING, /* flushing a final response, then close */
 };
 
+/*
+ * One connection in the slow path. buf holds plaintext (the HTTP head, then
+ * DERP frames); with TLS, raw receives ciphertext first. out holds bytes to
+ * send (ciphertext with TLS).
+ */
 struct pending {
 	struct pending *prev, *next;
 	int fd;
 	uint8_t state;
-	bool close_after_send;
 	bool op_inflight;
 	bool dead;
 	bool not_ideal;
 	uint64_t deadline_ns;
+	SSL *ssl;
 	uint8_t *buf;
 	uint32_t len, cap;
-	uint8_t out[OUT_BUF_CAP];
-	uint32_t out_len, out_sent;
+	uint8_t *raw;
+	uint8_t *out;
+	uint32_t out_len, out_sent, out_cap;
 	uint8_t ip[16];
 	uint16_t port;
 };
@@ -60,6 +68,7 @@ struct pending {
 struct slowpath {
 	struct relay *relay;
 	int listen_fd;
+	SSL_CTX *tls;
 	pthread_t thread;
 	struct io_uring ring;
 	_Atomic bool stop;
@@ -106,7 +115,10 @@ static void list_remove(struct slowpath *sp, struct pending *p)
 static void pending_free(struct slowpath *sp, struct pending *p)
 {
 	list_remove(sp, p);
+	SSL_free(p->ssl);
 	free(p->buf);
+	free(p->raw);
+	free(p->out);
 	free(p);
 }
 
@@ -124,12 +136,40 @@ static void pending_close(struct slowpath *sp, struct pending *p)
 	pending_free(sp, p);
 }
 
-static void submit_recv(struct slowpath *sp, struct pending *p)
+static int ensure_cap(uint8_t **buf, uint32_t *cap, uint32_t need)
 {
-	struct io_uring_sqe *sqe = get_sqe(sp);
-	io_uring_prep_recv(sqe, p->fd, p->buf + p->len, p->cap - p->len, 0);
-	io_uring_sqe_set_data(sqe, p);
-	p->op_inflight = true;
+	if (*cap >= need)
+		return 0;
+	uint8_t *b = realloc(*buf, need);
+	if (!b)
+		return -1;
+	*buf = b;
+	*cap = need;
+	return 0;
+}
+
+/* Queues plaintext for the client: encrypted first with TLS. */
+static int queue_out(struct pending *p, const uint8_t *data, size_t len)
+{
+	if (p->ssl)
+		return tls_write(p->ssl, data, len);
+	if (ensure_cap(&p->out, &p->out_cap, p->out_len + (uint32_t)len) < 0)
+		return -1;
+	memcpy(p->out + p->out_len, data, len);
+	p->out_len += (uint32_t)len;
+	return 0;
+}
+
+/* Moves ciphertext the TLS engine produced into the send buffer. */
+static int collect_tls_out(struct pending *p)
+{
+	size_t n = p->ssl ? tls_pending_out(p->ssl) : 0;
+	if (!n)
+		return 0;
+	if (ensure_cap(&p->out, &p->out_cap, p->out_len + (uint32_t)n) < 0)
+		return -1;
+	p->out_len += (uint32_t)tls_take_out(p->ssl, p->out + p->out_len, n);
+	return 0;
 }
 
 static void submit_send(struct slowpath *sp, struct pending *p)
@@ -141,78 +181,25 @@ static void submit_send(struct slowpath *sp, struct pending *p)
 	p->op_inflight = true;
 }
 
-static int ensure_cap(struct pending *p, uint32_t need)
+static void submit_recv(struct slowpath *sp, struct pending *p)
 {
-	if (p->cap >= need)
-		return 0;
-	uint8_t *b = realloc(p->buf, need);
-	if (!b)
-		return -1;
-	p->buf = b;
-	p->cap = need;
-	return 0;
+	struct io_uring_sqe *sqe = get_sqe(sp);
+	if (p->ssl)
+		io_uring_prep_recv(sqe, p->fd, p->raw, RAW_BUF_SIZE, 0);
+	else
+		io_uring_prep_recv(sqe, p->fd, p->buf + p->len, p->cap - p->len, 0);
+	io_uring_sqe_set_data(sqe, p);
+	p->op_inflight = true;
 }
 
 static void respond_error(struct slowpath *sp, struct pending *p, int status)
 {
+	uint8_t resp[512];
 	sp->stats.http_errors++;
-	p->out_len = (uint32_t)http_error_response(status, p->out, sizeof(p->out));
-	p->out_sent = 0;
-	p->close_after_send = true;
-	p->state = ST_SEND_RESPONSE;
-	if (p->out_len)
-		submit_send(sp, p);
-	else
-		pending_close(sp, p);
-}
-
-static void handle_head(struct slowpath *sp, struct pending *p)
-{
-	struct http_request req;
-	enum http_parse_status st = http_request_parse(p->buf, p->len, &req);
-	switch (st) {
-	case HTTP_PARSE_NEED_MORE:
-		if (p->len == p->cap && ensure_cap(p, HTTP_MAX_HEAD + 1) < 0) {
-			pending_close(sp, p);
-			return;
-		}
-		submit_recv(sp, p);
-		return;
-	case HTTP_PARSE_BAD_REQUEST:
-		respond_error(sp, p, 400);
-		return;
-	case HTTP_PARSE_TOO_LARGE:
-		respond_error(sp, p, 431);
-		return;
-	case HTTP_PARSE_BAD_VERSION:
-		respond_error(sp, p, 505);
-		return;
-	case HTTP_PARSE_DONE:
-		break;
-	}
-	sp->stats.http_requests++;
-	struct http_route_result res;
-	if (http_route(&req, sp->server_pub_hex, p->out, sizeof(p->out), &res) < 0) {
-		respond_error(sp, p, 500);
-		return;
-	}
-	p->out_len = (uint32_t)res.response_len;
-	p->out_sent = 0;
-	p->state = ST_SEND_RESPONSE;
-	if (res.action == HTTP_ACTION_RESPOND_CLOSE) {
-		p->close_after_send = true;
-		submit_send(sp, p);
-		return;
-	}
-	sp->stats.upgrades++;
-	p->not_ideal = res.not_ideal;
-	/* The ServerKey frame goes in the same write as the 101, as derper does. */
-	p->out_len += (uint32_t)derp_build_server_key(
-	    p->out + p->out_len, sizeof(p->out) - p->out_len, sp->relay->server_pub);
-	/* Bytes after the head are already DERP frames (fast start): keep them. */
-	p->len -= (uint32_t)req.head_len;
-	memmove(p->buf, p->buf + req.head_len, p->len);
-	submit_send(sp, p);
+	size_t n = http_error_response(status, resp, sizeof(resp));
+	p->state = ST_CLOSING;
+	if (queue_out(p, resp, n) < 0)
+		p->dead = true;
 }
 
 static void handshake_failed(struct slowpath *sp, struct pending *p, const char *why)
@@ -221,7 +208,55 @@ static void handshake_failed(struct slowpath *sp, struct pending *p, const char 
 	inet_ntop(AF_INET6, p->ip, addr, sizeof(addr));
 	log_debug("handshake from [%s]:%u failed: %s", addr, p->port, why);
 	sp->stats.handshakes_failed++;
-	pending_close(sp, p);
+	p->dead = true;
+}
+
+/* Returns true when the state advanced (the caller pumps again). */
+static bool step_head(struct slowpath *sp, struct pending *p)
+{
+	struct http_request req;
+	switch (http_request_parse(p->buf, p->len, &req)) {
+	case HTTP_PARSE_NEED_MORE:
+		return false;
+	case HTTP_PARSE_BAD_REQUEST:
+		respond_error(sp, p, 400);
+		return true;
+	case HTTP_PARSE_TOO_LARGE:
+		respond_error(sp, p, 431);
+		return true;
+	case HTTP_PARSE_BAD_VERSION:
+		respond_error(sp, p, 505);
+		return true;
+	case HTTP_PARSE_DONE:
+		break;
+	}
+	sp->stats.http_requests++;
+	uint8_t resp[2048];
+	struct http_route_result res;
+	if (http_route(&req, sp->server_pub_hex, resp, sizeof(resp), &res) < 0) {
+		respond_error(sp, p, 500);
+		return true;
+	}
+	if (res.action == HTTP_ACTION_RESPOND_CLOSE) {
+		p->state = ST_CLOSING;
+		if (queue_out(p, resp, res.response_len) < 0)
+			p->dead = true;
+		return true;
+	}
+	sp->stats.upgrades++;
+	p->not_ideal = res.not_ideal;
+	/* The ServerKey frame goes in the same write as the 101, as derper does. */
+	size_t n = res.response_len;
+	n += derp_build_server_key(resp + n, sizeof(resp) - n, sp->relay->server_pub);
+	if (queue_out(p, resp, n) < 0) {
+		p->dead = true;
+		return true;
+	}
+	/* Bytes after the head are already DERP frames (fast start): keep them. */
+	p->len -= (uint32_t)req.head_len;
+	memmove(p->buf, p->buf + req.head_len, p->len);
+	p->state = ST_READ_CLIENT_INFO;
+	return true;
 }
 
 static void finish_handshake(struct slowpath *sp, struct pending *p, uint32_t frame_len)
@@ -254,6 +289,7 @@ static void finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 	h->remote_port = p->port;
 	h->server_info_len = (uint32_t)derp_build_server_info(
 	    h->server_info, sizeof(h->server_info), r->server_priv, client_pub);
+	h->ssl = p->ssl;
 	h->leftover_len = leftover;
 	memcpy(h->leftover, p->buf + frame_len, leftover);
 	if (!h->server_info_len || relay_handoff(r, h) < 0) {
@@ -262,37 +298,122 @@ static void finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 		return;
 	}
 	sp->stats.handshakes_ok++;
-	/* The worker owns the socket now. */
+	/* The worker owns the socket and the TLS session now. */
+	p->ssl = NULL;
 	pending_free(sp, p);
 }
 
-static void handle_client_info(struct slowpath *sp, struct pending *p)
+/* Returns true when the connection was handed off or failed (stop pumping). */
+static bool step_client_info(struct slowpath *sp, struct pending *p)
 {
-	if (p->len >= DERP_FRAME_HDR_LEN) {
-		uint8_t type;
-		uint32_t plen;
-		derp_frame_header_get(p->buf, &type, &plen);
-		if (type != DERP_FRAME_CLIENT_INFO) {
-			handshake_failed(sp, p, "first frame is not ClientInfo");
-			return;
-		}
-		if (plen < DERP_CLIENT_INFO_MIN || plen > DERP_CLIENT_INFO_MAX) {
-			handshake_failed(sp, p, "ClientInfo length out of range");
-			return;
-		}
-		uint32_t whole = DERP_FRAME_HDR_LEN + plen;
-		if (p->len >= whole) {
-			finish_handshake(sp, p, whole);
-			return;
-		}
+	if (p->len < DERP_FRAME_HDR_LEN)
+		return false;
+	uint8_t type;
+	uint32_t plen;
+	derp_frame_header_get(p->buf, &type, &plen);
+	if (type != DERP_FRAME_CLIENT_INFO) {
+		handshake_failed(sp, p, "first frame is not ClientInfo");
+		return true;
+	}
+	if (plen < DERP_CLIENT_INFO_MIN || plen > DERP_CLIENT_INFO_MAX) {
+		handshake_failed(sp, p, "ClientInfo length out of range");
+		return true;
+	}
+	uint32_t whole = DERP_FRAME_HDR_LEN + plen;
+	if (p->len < whole) {
 		/* Room for the frame and for frames the client pipelines after it. */
-		if (ensure_cap(p, whole + 4096) < 0) {
+		if (ensure_cap(&p->buf, &p->cap, whole + 4096) < 0)
 			handshake_failed(sp, p, "out of memory");
+		return p->dead;
+	}
+	finish_handshake(sp, p, whole);
+	return true;
+}
+
+/* With TLS: decrypts what has arrived into buf. Returns -1 on a TLS error or close. */
+static int tls_pull(struct slowpath *sp, struct pending *p)
+{
+	for (;;) {
+		uint32_t limit = p->state == ST_READ_HEAD ? HTTP_MAX_HEAD + 1 : p->cap;
+		if (p->len == p->cap &&
+		    ensure_cap(&p->buf, &p->cap, p->cap < limit ? limit : p->cap * 2) < 0)
+			return -1;
+		size_t got = 0;
+		enum tls_status st = tls_read(p->ssl, p->buf + p->len, p->cap - p->len, &got);
+		if (st == TLS_WANT_MORE)
+			return 0;
+		if (st != TLS_OK) {
+			char why[160];
+			if (st == TLS_ERROR)
+				handshake_failed(sp, p, tls_last_error(why, sizeof(why)));
+			else
+				p->dead = true;
+			return -1;
+		}
+		p->len += (uint32_t)got;
+		if (p->state == ST_READ_HEAD && p->len > HTTP_MAX_HEAD)
+			return 0; /* the parser reports it too large */
+	}
+}
+
+/*
+ * Moves a connection forward as far as the bytes at hand allow, then starts
+ * its one next operation: a send if anything is waiting to go out, else a
+ * recv. Called after every completion.
+ */
+static void pump(struct slowpath *sp, struct pending *p)
+{
+	for (;;) {
+		if (p->dead)
+			break;
+		if (p->state == ST_TLS_HANDSHAKE) {
+			enum tls_status st = tls_handshake(p->ssl);
+			if (st == TLS_OK) {
+				sp->stats.tls_handshakes++;
+				p->state = ST_READ_HEAD;
+				continue;
+			}
+			if (st != TLS_WANT_MORE) {
+				char why[160];
+				sp->stats.tls_failures++;
+				handshake_failed(sp, p, tls_last_error(why, sizeof(why)));
+			}
+			break;
+		}
+		if (p->ssl && p->state != ST_CLOSING && tls_pull(sp, p) < 0)
+			break;
+		if (p->state == ST_READ_HEAD) {
+			if (step_head(sp, p))
+				continue;
+		} else if (p->state == ST_READ_CLIENT_INFO) {
+			if (step_client_info(sp, p))
+				return; /* handed off (p is gone) or failed (dead) */
+		}
+		break;
+	}
+	if (p->dead && !p->op_inflight) {
+		pending_close(sp, p);
+		return;
+	}
+	if (collect_tls_out(p) < 0) {
+		pending_close(sp, p);
+		return;
+	}
+	if (p->out_sent < p->out_len) {
+		submit_send(sp, p);
+		return;
+	}
+	p->out_sent = p->out_len = 0;
+	if (p->state == ST_CLOSING) {
+		pending_close(sp, p);
+		return;
+	}
+	if (!p->ssl && p->len == p->cap) {
+		uint32_t want = p->state == ST_READ_HEAD ? HTTP_MAX_HEAD + 1 : p->cap * 2;
+		if (p->len >= want || ensure_cap(&p->buf, &p->cap, want) < 0) {
+			pending_close(sp, p);
 			return;
 		}
-	} else if (ensure_cap(p, HEAD_BUF_INITIAL) < 0) {
-		handshake_failed(sp, p, "out of memory");
-		return;
 	}
 	submit_recv(sp, p);
 }
@@ -304,40 +425,32 @@ static void handle_completion(struct slowpath *sp, struct pending *p, int res)
 		pending_close(sp, p);
 		return;
 	}
-	switch (p->state) {
-	case ST_READ_HEAD:
-	case ST_READ_CLIENT_INFO:
-		if (res <= 0) {
-			if (p->state == ST_READ_CLIENT_INFO)
-				handshake_failed(sp, p, res == 0 ? "closed" : strerror(-res));
-			else
-				pending_close(sp, p);
-			return;
-		}
-		p->len += (uint32_t)res;
-		if (p->state == ST_READ_HEAD)
-			handle_head(sp, p);
-		else
-			handle_client_info(sp, p);
-		return;
-	case ST_SEND_RESPONSE:
+	if (p->out_sent < p->out_len) {
+		/* A send completed. */
 		if (res < 0) {
 			pending_close(sp, p);
 			return;
 		}
 		p->out_sent += (uint32_t)res;
-		if (p->out_sent < p->out_len) {
-			submit_send(sp, p);
-			return;
-		}
-		if (p->close_after_send) {
+		pump(sp, p);
+		return;
+	}
+	if (res <= 0) {
+		/* The client went away (or reset) before the handshake finished. */
+		if (p->state == ST_READ_CLIENT_INFO)
+			handshake_failed(sp, p, res == 0 ? "closed" : strerror(-res));
+		pending_close(sp, p);
+		return;
+	}
+	if (p->ssl) {
+		if (tls_feed(p->ssl, p->raw, (size_t)res) < 0) {
 			pending_close(sp, p);
 			return;
 		}
-		p->state = ST_READ_CLIENT_INFO;
-		handle_client_info(sp, p);
-		return;
+	} else {
+		p->len += (uint32_t)res;
 	}
+	pump(sp, p);
 }
 
 static void arm_accept(struct slowpath *sp)
@@ -406,6 +519,21 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	p->fd = fd;
 	p->buf = buf;
 	p->cap = HEAD_BUF_INITIAL;
+	p->state = ST_READ_HEAD;
+	if (sp->tls) {
+		p->ssl = tls_session_new(sp->tls);
+		p->raw = malloc(RAW_BUF_SIZE);
+		p->state = ST_TLS_HANDSHAKE;
+		if (!p->ssl || !p->raw) {
+			SSL_free(p->ssl);
+			free(p->raw);
+			free(p);
+			free(buf);
+			close(fd);
+			atomic_fetch_sub_explicit(&r->conns_current, 1, memory_order_relaxed);
+			return;
+		}
+	}
 	p->deadline_ns = sp->now_ns + (uint64_t)r->cfg->handshake_timeout_ms * 1000000ull;
 	remote_address(fd, p->ip, &p->port);
 	p->prev = sp->tail;
@@ -424,8 +552,8 @@ static void sweep_deadlines(struct slowpath *sp)
 		struct pending *next = p->next;
 		if (!p->dead) {
 			sp->stats.handshake_timeouts++;
-			if (p->state == ST_READ_HEAD && p->len == 0)
-				log_debug("connection closed: no request within the deadline");
+			log_debug("connection closed: handshake not finished within %u ms",
+				  sp->relay->cfg->handshake_timeout_ms);
 			pending_close(sp, p);
 		}
 		p = next;
@@ -463,13 +591,14 @@ static void *slowpath_main(void *arg)
 	return NULL;
 }
 
-struct slowpath *slowpath_create(struct relay *r, int listen_fd)
+struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 {
 	struct slowpath *sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return NULL;
 	sp->relay = r;
 	sp->listen_fd = listen_fd;
+	sp->tls = tls;
 	key_to_hex(r->server_pub, sp->server_pub_hex);
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_COOP_TASKRUN;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "relay.h"
 
 struct slowpath;
@@ -21,7 +23,8 @@ struct slowpath;
  */
 int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, size_t errlen);
 
-struct slowpath *slowpath_create(struct relay *r, int listen_fd);
+/* tls: the server TLS context, or NULL for plain HTTP. */
+struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls);
 int slowpath_start(struct slowpath *sp);
 /* Stops accepting, closes connections still in their handshake, joins the thread. */
 void slowpath_stop(struct slowpath *sp);
@@ -36,6 +39,8 @@ struct slowpath_stats {
 	uint64_t handshakes_ok;
 	uint64_t handshakes_failed;
 	uint64_t handshake_timeouts;
+	uint64_t tls_handshakes;
+	uint64_t tls_failures;
 };
 
 void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out);
