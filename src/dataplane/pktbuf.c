@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "pktbuf.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 /* Small buffers come in slabs so that a burst of connections does not call malloc per packet. */
@@ -34,11 +35,27 @@ static size_t buf_size(uint32_t cap)
 	return sizeof(struct pktbuf) + cap;
 }
 
+/*
+ * At the limit, idle buffers of the other size class are given back to the
+ * system first: otherwise a burst of small packets could fill the budget
+ * with free small buffers and make every large packet fail for good.
+ */
+static bool make_room(struct pktbuf_pool *pool, size_t need, struct pktbuf **other)
+{
+	while (pool->bytes_allocated + need > pool->bytes_limit && *other) {
+		struct pktbuf *pb = *other;
+		*other = pb->next;
+		pool->bytes_allocated -= buf_size(pb->cap);
+		free(pb);
+	}
+	return pool->bytes_allocated + need <= pool->bytes_limit;
+}
+
 static int grow_small(struct pktbuf_pool *pool)
 {
 	size_t one = buf_size(PKTBUF_SMALL_CAP);
 	for (int i = 0; i < SMALL_SLAB_COUNT; i++) {
-		if (pool->bytes_allocated + one > pool->bytes_limit)
+		if (!make_room(pool, one, &pool->free_large))
 			return i ? 0 : -1;
 		struct pktbuf *pb = malloc(one);
 		if (!pb)
@@ -60,7 +77,7 @@ static struct pktbuf *take_large(struct pktbuf_pool *pool)
 		return pb;
 	}
 	size_t one = buf_size(PKTBUF_LARGE_CAP);
-	if (pool->bytes_allocated + one > pool->bytes_limit)
+	if (!make_room(pool, one, &pool->free_small))
 		return NULL;
 	struct pktbuf *pb = malloc(one);
 	if (!pb)

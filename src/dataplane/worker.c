@@ -558,8 +558,13 @@ static int setup_ring(struct worker *w)
 	 * COOP_TASKRUN. SINGLE_ISSUER binds the ring to the first task that
 	 * submits; the ring is made here, on the main thread, so it starts
 	 * disabled and the worker thread enables it (worker_main).
+	 * TASKRUN_FLAG: with COOP_TASKRUN, completions are only posted when the
+	 * thread enters the kernel; the flag lets io_uring_peek_batch_cqe see
+	 * that work is pending and enter, so a busy worker that has nothing to
+	 * submit still reaps its sends (else buffers pile up unreleased).
 	 */
-	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_R_DISABLED;
+	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+		  IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_R_DISABLED;
 	int rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 	w->ring_disabled = rc == 0;
 	if (rc == -EINVAL) {

@@ -601,7 +601,7 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 	sp->tls = tls;
 	key_to_hex(r->server_pub, sp->server_pub_hex);
 	struct io_uring_params p = { 0 };
-	p.flags = IORING_SETUP_COOP_TASKRUN;
+	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	int rc = io_uring_queue_init_params(SP_RING_ENTRIES, &sp->ring, &p);
 	if (rc < 0) {
 		log_error("slow path: io_uring_queue_init: %s", strerror(-rc));
