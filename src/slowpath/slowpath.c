@@ -26,6 +26,7 @@
 #include "handoff.h"
 #include "http_request.h"
 #include "log.h"
+#include "accept_limit.h"
 #include "slowpath.h"
 #include "stats.h"
 #include "tls.h"
@@ -80,6 +81,7 @@ struct slowpath {
 	char server_pub_hex[KEY_HEX_LEN + 1];
 	struct slowpath_stats stats;
 	uint64_t last_accept_warn_ns;
+	struct accept_limiter per_ip;
 };
 
 static uint64_t now_ns(void)
@@ -502,6 +504,14 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		close(fd);
 		return;
 	}
+	uint8_t ip[16];
+	uint16_t port;
+	remote_address(fd, ip, &port);
+	if (!accept_limiter_allow(&sp->per_ip, ip, sp->now_ns)) {
+		sp->stats.rejected_rate++;
+		close(fd);
+		return;
+	}
 	atomic_fetch_add_explicit(&r->conns_current, 1, memory_order_relaxed);
 	sp->stats.accepted++;
 	int one = 1;
@@ -535,7 +545,8 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		}
 	}
 	p->deadline_ns = sp->now_ns + (uint64_t)r->cfg->handshake_timeout_ms * 1000000ull;
-	remote_address(fd, p->ip, &p->port);
+	memcpy(p->ip, ip, sizeof(p->ip));
+	p->port = port;
 	p->prev = sp->tail;
 	if (sp->tail)
 		sp->tail->next = p;
@@ -599,6 +610,10 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 	sp->relay = r;
 	sp->listen_fd = listen_fd;
 	sp->tls = tls;
+	if (accept_limiter_init(&sp->per_ip, r->cfg->max_accept_per_ip) < 0) {
+		free(sp);
+		return NULL;
+	}
 	key_to_hex(r->server_pub, sp->server_pub_hex);
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
@@ -639,6 +654,7 @@ void slowpath_destroy(struct slowpath *sp)
 		return;
 	if (!sp->ring_closed)
 		io_uring_queue_exit(&sp->ring);
+	accept_limiter_destroy(&sp->per_ip);
 	free(sp);
 }
 

@@ -33,6 +33,7 @@ void slowpath_destroy(struct slowpath *sp);
 struct slowpath_stats {
 	uint64_t accepted;
 	uint64_t rejected_max_conns;
+	uint64_t rejected_rate; /* over limits.max_accept_per_ip */
 	uint64_t http_requests;
 	uint64_t http_errors;
 	uint64_t upgrades;
