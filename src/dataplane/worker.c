@@ -131,7 +131,8 @@ void worker_conn_close(struct worker *w, struct conn *c, enum close_reason why)
 
 static void conn_maybe_finalize(struct worker *w, struct conn *c)
 {
-	if (!c->closing || c->recv_armed || c->inflight)
+	/* A connection still on the dirty list is finalized once flush_dirty passes it. */
+	if (!c->closing || c->recv_armed || c->inflight || c->in_dirty)
 		return;
 	sendq_discard(w, c);
 	close(c->fd);
@@ -397,6 +398,8 @@ static uint32_t flush_dirty(struct worker *w)
 		c->in_dirty = false;
 		c->dirty_next = NULL;
 		sendq_flush(w, c);
+		if (c->closing)
+			conn_maybe_finalize(w, c);
 		n++;
 		c = next;
 	}
