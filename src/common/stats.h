@@ -54,12 +54,14 @@ struct worker_stats {
 	uint64_t packets_dropped[DROP_REASON_COUNT][DROP_KIND_COUNT];
 	uint64_t bytes_dropped[DROP_REASON_COUNT][DROP_KIND_COUNT];
 	uint64_t frames_recv[0x16 + 1]; /* by type; the last slot counts unknown types */
+	uint64_t frames_sent[0x16 + 1]; /* by type, counted when written */
 	uint64_t peer_gone_disconnected_frames;
 	uint64_t peer_gone_not_here_frames;
 	uint64_t pings_dropped; /* a Ping while a Pong was still pending */
 	uint64_t home_connections;
 	uint64_t recv_no_buffers; /* multishot recv found the buffer ring empty */
 	uint64_t loop_passes;
+	uint64_t busy_ns; /* time spent in loop passes that found work */
 	uint64_t loop_sleeps;
 };
 

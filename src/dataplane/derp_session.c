@@ -232,7 +232,7 @@ void session_accept(struct worker *w, struct handoff *h)
 		c->present_flags = DERP_PEER_PRESENT_IS_REGULAR;
 	c->keepalive_jitter_ns = (uint64_t)randombytes_uniform(5000) * 1000000ull;
 	c->next_keepalive_ns =
-	    w->now_ns + (uint64_t)w->relay->cfg->keepalive_ms * 1000000ull + c->keepalive_jitter_ns;
+	    w->now_ns + (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull + c->keepalive_jitter_ns;
 	c->not_here_tokens_ns = w->now_ns - NOT_HERE_BURST * NOT_HERE_PERIOD_NS;
 
 	/* ServerInfo is the first frame the client gets after ServerKey. */
@@ -429,7 +429,7 @@ void session_tick(struct worker *w, struct conn *c)
 {
 	if (c->closing)
 		return;
-	uint32_t wt = w->relay->cfg->write_timeout_ms;
+	uint32_t wt = cfg_live_u32(&w->relay->cfg->write_timeout_ms);
 	if (wt && c->inflight && w->now_ns - c->send_started_ns > (uint64_t)wt * 1000000ull) {
 		char short_key[8];
 		key_to_short(c->key, short_key);
@@ -441,7 +441,7 @@ void session_tick(struct worker *w, struct conn *c)
 		uint8_t f[DERP_FRAME_HDR_LEN];
 		queue_ctrl(w, c, f, derp_build_keep_alive(f, sizeof(f)));
 		c->next_keepalive_ns = w->now_ns +
-				       (uint64_t)w->relay->cfg->keepalive_ms * 1000000ull +
+				       (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull +
 				       c->keepalive_jitter_ns;
 	}
 }

@@ -62,26 +62,35 @@ static void mark_dirty(struct worker *w, struct conn *c)
 	w->dirty = c;
 }
 
+/* A server frame that will never be written; a Pong frees the connection's Pong slot. */
+static void drop_unsent(struct worker *w, struct conn *c, struct pktbuf *pb, enum drop_reason why)
+{
+	if (pb->kind == PKT_KIND_CTRL) {
+		if (pb->data[0] == DERP_FRAME_PONG)
+			c->pong_pending = false;
+	} else {
+		count_drop(w, why, pb);
+	}
+	worker_release_buf(w, pb);
+}
+
 void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 {
 	if (c->closing) {
-		if (pb->kind != PKT_KIND_CTRL)
-			count_drop(w, DROP_GONE_DISCONNECTED, pb);
-		worker_release_buf(w, pb);
+		drop_unsent(w, c, pb, DROP_GONE_DISCONNECTED);
 		return;
 	}
-	uint32_t limit = pb->kind == PKT_KIND_CTRL ? CTRL_QUEUE_LIMIT : w->relay->cfg->queue_depth;
+	uint32_t limit = pb->kind == PKT_KIND_CTRL ? CTRL_QUEUE_LIMIT
+						   : cfg_live_u32(&w->relay->cfg->queue_depth);
 	bool unbounded = pb->kind == PKT_KIND_CTRL && c->is_watcher;
 	if (!unbounded && c->q_count[pb->kind] >= limit) {
 		struct pktbuf *old = unlink_oldest(c, pb->kind);
 		if (!old) {
 			/* Everything of this kind is mid-write: the new one has to go. */
-			count_drop(w, DROP_QUEUE_TAIL, pb);
-			worker_release_buf(w, pb);
+			drop_unsent(w, c, pb, DROP_QUEUE_TAIL);
 			return;
 		}
-		count_drop(w, DROP_QUEUE_HEAD, old);
-		worker_release_buf(w, old);
+		drop_unsent(w, c, old, DROP_QUEUE_HEAD);
 	}
 	pb->next = NULL;
 	if (c->q_tail)
@@ -269,6 +278,8 @@ void sendq_flush(struct worker *w, struct conn *c)
 
 static void count_sent(struct worker *w, struct conn *c, const struct pktbuf *pb)
 {
+	uint8_t type = pb->data[0];
+	stat_add(&w->stats.frames_sent[type <= 0x16 ? type : 0x16], 1);
 	if (pb->kind == PKT_KIND_CTRL) {
 		if (pb->data[0] == DERP_FRAME_PONG)
 			c->pong_pending = false;
@@ -345,9 +356,7 @@ void sendq_discard(struct worker *w, struct conn *c)
 	struct pktbuf *pb = c->q_head;
 	while (pb) {
 		struct pktbuf *next = pb->next;
-		if (pb->kind != PKT_KIND_CTRL)
-			count_drop(w, DROP_GONE_DISCONNECTED, pb);
-		worker_release_buf(w, pb);
+		drop_unsent(w, c, pb, DROP_GONE_DISCONNECTED);
 		pb = next;
 	}
 	c->q_head = c->q_tail = NULL;

@@ -251,6 +251,17 @@ static uint32_t drain_handoffs(struct worker *w)
 {
 	struct spsc_msg msgs[64];
 	uint32_t n = spsc_ring_dequeue_burst(&w->handoff, msgs, 64);
+	if (!n)
+		return 0;
+	/*
+	 * A peer registers (REG to every worker) before its ServerInfo is
+	 * written, so a client that saw ServerInfo and then sent a newcomer our
+	 * way has its REG in our rings by now. Apply all of them before the
+	 * newcomer's pipelined frames are routed, or the first packet to that
+	 * peer would find no route.
+	 */
+	while (drain_peer_rings(w))
+		;
 	for (uint32_t i = 0; i < n; i++) {
 		struct handoff *h = msgs[i].ptr;
 		if (w->draining) {
@@ -432,7 +443,8 @@ static void tick(struct worker *w)
 static void start_drain(struct worker *w)
 {
 	w->draining = true;
-	w->drain_deadline_ns = w->now_ns + (uint64_t)w->relay->cfg->drain_timeout_ms * 1000000ull;
+	w->drain_deadline_ns =
+	    w->now_ns + (uint64_t)cfg_live_u32(&w->relay->cfg->drain_timeout_ms) * 1000000ull;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		struct conn *c = w->conns[i];
 		if (c && !c->closing)
@@ -470,7 +482,6 @@ static void submit(struct worker *w)
 static void worker_loop(struct worker *w)
 {
 	/* Poll mode: spin while there is work and for idle_spin_us after, then sleep. */
-	uint64_t spin_ns = (uint64_t)w->relay->cfg->idle_spin_us * 1000ull;
 	uint64_t idle_since = 0;
 	w->now_ns = worker_now_ns();
 	w->next_tick_ns = w->now_ns + TICK_NS;
@@ -496,10 +507,13 @@ static void worker_loop(struct worker *w)
 		if (work) {
 			idle_since = 0;
 			submit(w);
+			/* Time in passes that did work: the saturation metric. */
+			stat_add(&w->stats.busy_ns, worker_now_ns() - w->now_ns);
 			continue;
 		}
 		if (!idle_since)
 			idle_since = w->now_ns;
+		uint64_t spin_ns = (uint64_t)cfg_live_u32(&w->relay->cfg->idle_spin_us) * 1000ull;
 		if (w->now_ns - idle_since < spin_ns) {
 			submit(w);
 			continue;

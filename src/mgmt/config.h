@@ -53,6 +53,15 @@ struct hd_config {
 	char wg_table_file[PATH_MAX]; /* persisted peer/link table */
 };
 
+/*
+ * Reads a key that `config commit` / SIGHUP may change while the relay runs
+ * (the management thread stores it atomically).
+ */
+static inline uint32_t cfg_live_u32(const uint32_t *field)
+{
+	return __atomic_load_n(field, __ATOMIC_RELAXED);
+}
+
 void config_defaults(struct hd_config *cfg);
 
 /*

@@ -197,7 +197,7 @@ static void submit_recv(struct slowpath *sp, struct pending *p)
 static void respond_error(struct slowpath *sp, struct pending *p, int status)
 {
 	uint8_t resp[512];
-	sp->stats.http_errors++;
+	stat_add(&sp->stats.http_errors, 1);
 	size_t n = http_error_response(status, resp, sizeof(resp));
 	p->state = ST_CLOSING;
 	if (queue_out(p, resp, n) < 0)
@@ -209,7 +209,7 @@ static void handshake_failed(struct slowpath *sp, struct pending *p, const char 
 	char addr[INET6_ADDRSTRLEN] = "?";
 	inet_ntop(AF_INET6, p->ip, addr, sizeof(addr));
 	log_debug("handshake from [%s]:%u failed: %s", addr, p->port, why);
-	sp->stats.handshakes_failed++;
+	stat_add(&sp->stats.handshakes_failed, 1);
 	p->dead = true;
 }
 
@@ -232,7 +232,7 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	case HTTP_PARSE_DONE:
 		break;
 	}
-	sp->stats.http_requests++;
+	stat_add(&sp->stats.http_requests, 1);
 	uint8_t resp[2048];
 	struct http_route_result res;
 	if (http_route(&req, sp->server_pub_hex, resp, sizeof(resp), &res) < 0) {
@@ -245,7 +245,7 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 			p->dead = true;
 		return true;
 	}
-	sp->stats.upgrades++;
+	stat_add(&sp->stats.upgrades, 1);
 	p->not_ideal = res.not_ideal;
 	/* The ServerKey frame goes in the same write as the 101, as derper does. */
 	size_t n = res.response_len;
@@ -261,7 +261,8 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	return true;
 }
 
-static void finish_handshake(struct slowpath *sp, struct pending *p, uint32_t frame_len)
+/* Returns true when the connection went to a worker (and p is freed). */
+static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t frame_len)
 {
 	struct relay *r = sp->relay;
 	uint8_t client_pub[KEY_LEN];
@@ -270,13 +271,13 @@ static void finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 	if (derp_client_info_open(p->buf + DERP_FRAME_HDR_LEN, frame_len - DERP_FRAME_HDR_LEN,
 				  r->server_priv, client_pub, &info, err, sizeof(err)) < 0) {
 		handshake_failed(sp, p, err);
-		return;
+		return false;
 	}
 	uint32_t leftover = p->len - frame_len;
 	struct handoff *h = malloc(sizeof(*h) + leftover);
 	if (!h) {
 		handshake_failed(sp, p, "out of memory");
-		return;
+		return false;
 	}
 	memset(h, 0, sizeof(*h));
 	h->fd = p->fd;
@@ -297,39 +298,57 @@ static void finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 	if (!h->server_info_len || relay_handoff(r, h) < 0) {
 		free(h);
 		handshake_failed(sp, p, "no worker could take the connection");
-		return;
+		return false;
 	}
-	sp->stats.handshakes_ok++;
+	stat_add(&sp->stats.handshakes_ok, 1);
 	/* The worker owns the socket and the TLS session now. */
 	p->ssl = NULL;
 	pending_free(sp, p);
+	return true;
 }
 
-/* Returns true when the connection was handed off or failed (stop pumping). */
-static bool step_client_info(struct slowpath *sp, struct pending *p)
+enum step_result {
+	STEP_WAIT = 0,	 /* needs more bytes (or its output sent first) */
+	STEP_ADVANCED,	 /* state changed or failed (p->dead): look again */
+	STEP_HANDED_OFF, /* p now belongs to a worker and is freed */
+};
+
+static bool output_pending(const struct pending *p)
+{
+	return p->out_sent < p->out_len || (p->ssl && tls_pending_out(p->ssl));
+}
+
+static enum step_result step_client_info(struct slowpath *sp, struct pending *p)
 {
 	if (p->len < DERP_FRAME_HDR_LEN)
-		return false;
+		return STEP_WAIT;
 	uint8_t type;
 	uint32_t plen;
 	derp_frame_header_get(p->buf, &type, &plen);
 	if (type != DERP_FRAME_CLIENT_INFO) {
 		handshake_failed(sp, p, "first frame is not ClientInfo");
-		return true;
+		return STEP_ADVANCED;
 	}
 	if (plen < DERP_CLIENT_INFO_MIN || plen > DERP_CLIENT_INFO_MAX) {
 		handshake_failed(sp, p, "ClientInfo length out of range");
-		return true;
+		return STEP_ADVANCED;
 	}
 	uint32_t whole = DERP_FRAME_HDR_LEN + plen;
 	if (p->len < whole) {
 		/* Room for the frame and for frames the client pipelines after it. */
-		if (ensure_cap(&p->buf, &p->cap, whole + 4096) < 0)
+		if (ensure_cap(&p->buf, &p->cap, whole + 4096) < 0) {
 			handshake_failed(sp, p, "out of memory");
-		return p->dead;
+			return STEP_ADVANCED;
+		}
+		return STEP_WAIT;
 	}
-	finish_handshake(sp, p, whole);
-	return true;
+	/*
+	 * A client that pipelines ClientInfo behind its request must still get
+	 * the 101 and ServerKey first: the worker writes ServerInfo next.
+	 */
+	if (output_pending(p))
+		return STEP_WAIT;
+	return finish_handshake(sp, p, whole) ? STEP_HANDED_OFF : STEP_ADVANCED;
 }
 
 /* With TLS: decrypts what has arrived into buf. Returns -1 on a TLS error or close. */
@@ -371,13 +390,13 @@ static void pump(struct slowpath *sp, struct pending *p)
 		if (p->state == ST_TLS_HANDSHAKE) {
 			enum tls_status st = tls_handshake(p->ssl);
 			if (st == TLS_OK) {
-				sp->stats.tls_handshakes++;
+				stat_add(&sp->stats.tls_handshakes, 1);
 				p->state = ST_READ_HEAD;
 				continue;
 			}
 			if (st != TLS_WANT_MORE) {
 				char why[160];
-				sp->stats.tls_failures++;
+				stat_add(&sp->stats.tls_failures, 1);
 				handshake_failed(sp, p, tls_last_error(why, sizeof(why)));
 			}
 			break;
@@ -388,8 +407,11 @@ static void pump(struct slowpath *sp, struct pending *p)
 			if (step_head(sp, p))
 				continue;
 		} else if (p->state == ST_READ_CLIENT_INFO) {
-			if (step_client_info(sp, p))
-				return; /* handed off (p is gone) or failed (dead) */
+			enum step_result r = step_client_info(sp, p);
+			if (r == STEP_HANDED_OFF)
+				return;
+			if (r == STEP_ADVANCED)
+				continue;
 		}
 		break;
 	}
@@ -499,8 +521,8 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	int fd = cqe->res;
 	struct relay *r = sp->relay;
 	uint64_t current = atomic_load_explicit(&r->conns_current, memory_order_relaxed);
-	if (current >= r->cfg->max_connections) {
-		sp->stats.rejected_max_conns++;
+	if (current >= cfg_live_u32(&r->cfg->max_connections)) {
+		stat_add(&sp->stats.rejected_max_conns, 1);
 		close(fd);
 		return;
 	}
@@ -508,12 +530,12 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	uint16_t port;
 	remote_address(fd, ip, &port);
 	if (!accept_limiter_allow(&sp->per_ip, ip, sp->now_ns)) {
-		sp->stats.rejected_rate++;
+		stat_add(&sp->stats.rejected_rate, 1);
 		close(fd);
 		return;
 	}
 	atomic_fetch_add_explicit(&r->conns_current, 1, memory_order_relaxed);
-	sp->stats.accepted++;
+	stat_add(&sp->stats.accepted, 1);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
@@ -544,7 +566,8 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 			return;
 		}
 	}
-	p->deadline_ns = sp->now_ns + (uint64_t)r->cfg->handshake_timeout_ms * 1000000ull;
+	p->deadline_ns =
+	    sp->now_ns + (uint64_t)cfg_live_u32(&r->cfg->handshake_timeout_ms) * 1000000ull;
 	memcpy(p->ip, ip, sizeof(p->ip));
 	p->port = port;
 	p->prev = sp->tail;
@@ -562,9 +585,9 @@ static void sweep_deadlines(struct slowpath *sp)
 	while (p && p->deadline_ns <= sp->now_ns) {
 		struct pending *next = p->next;
 		if (!p->dead) {
-			sp->stats.handshake_timeouts++;
+			stat_add(&sp->stats.handshake_timeouts, 1);
 			log_debug("connection closed: handshake not finished within %u ms",
-				  sp->relay->cfg->handshake_timeout_ms);
+				  cfg_live_u32(&sp->relay->cfg->handshake_timeout_ms));
 			pending_close(sp, p);
 		}
 		p = next;
@@ -660,5 +683,9 @@ void slowpath_destroy(struct slowpath *sp)
 
 void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out)
 {
-	*out = sp->stats;
+	/* Field by field: the slow path thread keeps counting meanwhile. */
+	const uint64_t *src = (const uint64_t *)&sp->stats;
+	uint64_t *dst = (uint64_t *)out;
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = stat_read(&src[i]);
 }

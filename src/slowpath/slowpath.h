@@ -30,6 +30,7 @@ int slowpath_start(struct slowpath *sp);
 void slowpath_stop(struct slowpath *sp);
 void slowpath_destroy(struct slowpath *sp);
 
+/* All uint64_t: slowpath_get_stats reads them one by one. */
 struct slowpath_stats {
 	uint64_t accepted;
 	uint64_t rejected_max_conns;
