@@ -23,17 +23,19 @@
 static const char HEALTH_DUP[] = "another connection with this node key is now active on "
 				 "this relay; this one no longer receives packets";
 
-static void queue_ctrl(struct worker *w, struct conn *c, const uint8_t *frame, size_t len)
+/* Returns false when the buffer pool is exhausted and the frame was not queued. */
+static bool queue_ctrl(struct worker *w, struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct pktbuf *pb = sendq_ctrl_frame(w, len);
 	if (!pb) {
 		log_warn("buffer pool exhausted: dropped a %s frame",
 			 derp_frame_type_name(frame[0]));
-		return;
+		return false;
 	}
 	memcpy(pb->data, frame, len);
 	pb->len = (uint32_t)len;
 	sendq_push(w, c, pb);
+	return true;
 }
 
 static void queue_peer_gone(struct worker *w, struct conn *c, const uint8_t key[KEY_LEN],
@@ -407,8 +409,10 @@ int session_handle_frame(struct worker *w, struct conn *c, uint8_t type, const u
 		}
 		uint8_t f[DERP_FRAME_HDR_LEN + 8];
 		size_t n = derp_build_pong(f, sizeof(f), payload);
-		queue_ctrl(w, c, f, n);
+		/* Taken before the push: a Pong the queue drops frees the slot again. */
 		c->pong_pending = true; /* cleared when the Pong is written */
+		if (!queue_ctrl(w, c, f, n))
+			c->pong_pending = false;
 		break;
 	}
 	case DERP_FRAME_WATCH_CONNS:
