@@ -13,7 +13,7 @@ HD_PACKAGES=(
 HD_TEST_PACKAGES=(
 	libcmocka-dev clang llvm libclang-rt-14-dev
 	libbpf-dev libxdp-dev iproute2 ethtool
-	wireguard-go wireguard-tools
+	wireguard-go wireguard-tools iputils-ping
 	curl procps
 )
 

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
+/*
+ * WireGuard relay fast path. For a UDP datagram to the relay port from a
+ * known peer: classify the WireGuard message (type and exact length), learn
+ * the sender index of handshakes, pick the destination (the only link, or
+ * the owner of the receiver index), rewrite MACs, addresses, ports, TTL and
+ * both checksums incrementally, and send it out: XDP_TX on the same
+ * interface, bpf_redirect to another. The payload is never touched.
+ *
+ * What this program cannot finish goes on: initiations from a peer with
+ * several links (MAC1 needs BLAKE2s) to the AF_XDP socket, fragments, IP
+ * options and destinations whose next-hop MAC is not resolved to the kernel
+ * stack, where the relay's UDP socket takes them. Unknown sources and
+ * malformed messages are dropped here and counted. In AF_XDP mode
+ * (WG_XDP_ALL_TO_XSK) every relay datagram goes to the AF_XDP socket.
+ *
+ * The maps are filled by userspace (src/wireguard/wg_xdp.c); their keys and
+ * values are declared in wg_maps.h, shared with it.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define WG_INLINE static __always_inline
+#include "wg_maps.h"
+#include "wg_proto.h"
+#include "wg_rewrite.h"
+
+#define WG_MAX_PEERS	 1024
+#define WG_MAX_LINKS	 4096
+#define WG_INDEX_ENTRIES 65536
+#define WG_MAX_LOCAL	 64
+#define WG_XSK_PER_IF	 64 /* XSKMAP key: interface slot * WG_XSK_PER_IF + rx queue */
+#define WG_MAX_XSK	 (4 * WG_XSK_PER_IF)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wg_xdp_config);
+} wg_config SEC(".maps");
+
+/* Source address and port to peer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WG_MAX_PEERS);
+	__type(key, struct wg_peer_key);
+	__type(value, struct wg_peer_val);
+} wg_peers SEC(".maps");
+
+/* Peer slot to where and how to send. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, WG_MAX_PEERS);
+	__type(key, __u32);
+	__type(value, struct wg_dst);
+} wg_dsts SEC(".maps");
+
+/* Linked slot pairs, both orders. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * WG_MAX_LINKS);
+	__type(key, struct wg_link_key);
+	__type(value, __u8);
+} wg_links SEC(".maps");
+
+/* Receiver index to the slot of the peer that chose it; the oldest go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WG_INDEX_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u32);
+} wg_index SEC(".maps");
+
+/* The relay's own IPv4 addresses: only datagrams to these are ours. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WG_MAX_LOCAL);
+	__type(key, __u32);
+	__type(value, __u8);
+} wg_local SEC(".maps");
+
+/* Interface index to its slot in the XSKMAP. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} wg_ifslots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, WG_MAX_XSK);
+	__type(key, __u32);
+	__type(value, __u32);
+} wg_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WG_MAX_PEERS);
+	__type(key, __u32);
+	__type(value, struct wg_peer_stats);
+} wg_peer_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WG_CNT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} wg_counters SEC(".maps");
+
+WG_INLINE void count(__u32 counter)
+{
+	__u64 *c = bpf_map_lookup_elem(&wg_counters, &counter);
+
+	if (c)
+		*c += 1;
+}
+
+WG_INLINE int drop(__u32 counter)
+{
+	count(counter);
+	return XDP_DROP;
+}
+
+WG_INLINE int to_stack(void)
+{
+	count(WG_CNT_TO_STACK);
+	return XDP_PASS;
+}
+
+/* Hands the frame to the AF_XDP worker of this interface and queue, or to the stack. */
+WG_INLINE int to_xsk(struct xdp_md *ctx, const struct wg_xdp_config *cfg)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+	__u32 *slot = bpf_map_lookup_elem(&wg_ifslots, &ifindex);
+
+	if (!cfg->xsk_ready || !slot || ctx->rx_queue_index >= WG_XSK_PER_IF)
+		return to_stack();
+	count(WG_CNT_TO_XSK);
+	return bpf_redirect_map(&wg_xsks, *slot * WG_XSK_PER_IF + ctx->rx_queue_index, XDP_PASS);
+}
+
+/*
+ * WireGuard message type by its first 4 bytes and exact length, or 0:
+ * the same rule as wg_msg_classify() in userspace.
+ */
+WG_INLINE __u32 classify(const __u8 *msg, __u32 len)
+{
+	if (msg[1] || msg[2] || msg[3])
+		return 0;
+	switch (msg[0]) {
+	case WG_MSG_INITIATION:
+		return len == WG_INITIATION_LEN ? WG_MSG_INITIATION : 0;
+	case WG_MSG_RESPONSE:
+		return len == WG_RESPONSE_LEN ? WG_MSG_RESPONSE : 0;
+	case WG_MSG_COOKIE_REPLY:
+		return len == WG_COOKIE_REPLY_LEN ? WG_MSG_COOKIE_REPLY : 0;
+	case WG_MSG_TRANSPORT:
+		return len >= WG_TRANSPORT_MIN_LEN ? WG_MSG_TRANSPORT : 0;
+	}
+	return 0;
+}
+
+/* Remembers that the sender of a handshake owns the index it chose. */
+WG_INLINE void learn_sender(const __u8 *msg, __u32 type, __u32 slot)
+{
+	__u32 index;
+
+	if (type != WG_MSG_INITIATION && type != WG_MSG_RESPONSE)
+		return;
+	index = wg_load32(msg + WG_INITIATION_SENDER); /* same offset in both */
+	bpf_map_update_elem(&wg_index, &index, &slot, BPF_ANY);
+}
+
+/* The destination slot by receiver index, if that peer is linked to src; or -1. */
+WG_INLINE int route_by_index(const __u8 *msg, __u32 type, __u32 src)
+{
+	struct wg_link_key link = { .a = src };
+	__u32 index, *owner;
+
+	/* Responses carry the receiver at 8, cookie replies and transport at 4. */
+	index = wg_load32(msg +
+			  (type == WG_MSG_RESPONSE ? WG_RESPONSE_RECEIVER : WG_TRANSPORT_RECEIVER));
+	owner = bpf_map_lookup_elem(&wg_index, &index);
+	if (!owner)
+		return -1;
+	link.b = *owner;
+	if (!bpf_map_lookup_elem(&wg_links, &link))
+		return -1;
+	return (int)link.b;
+}
+
+WG_INLINE void count_peers(__u32 src, __u32 dst, __u32 len)
+{
+	struct wg_peer_stats *s = bpf_map_lookup_elem(&wg_peer_stats, &src);
+
+	if (s) {
+		s->rx_packets++;
+		s->rx_bytes += len;
+		s->last_rx_ns = bpf_ktime_get_ns();
+	}
+	s = bpf_map_lookup_elem(&wg_peer_stats, &dst);
+	if (s) {
+		s->tx_packets++;
+		s->tx_bytes += len;
+	}
+}
+
+SEC("xdp")
+int wg_relay(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+	struct udphdr *udp = (void *)(ip + 1);
+	__u8 *msg = (void *)(udp + 1);
+	__u32 zero = 0, len, type;
+	int dst;
+
+	/* Only IPv4 UDP to one of our addresses and the relay port is ours. */
+	if ((void *)msg + 12 > data_end)
+		return XDP_PASS;
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->protocol != IPPROTO_UDP)
+		return XDP_PASS;
+	struct wg_xdp_config *cfg = bpf_map_lookup_elem(&wg_config, &zero);
+	if (!cfg || udp->dest != cfg->port)
+		return XDP_PASS;
+	__u32 daddr = ip->daddr;
+	if (!bpf_map_lookup_elem(&wg_local, &daddr))
+		return XDP_PASS;
+	/* Options and fragments: the stack reassembles, the socket path forwards. */
+	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)))
+		return to_stack();
+	if (cfg->mode == WG_XDP_ALL_TO_XSK)
+		return to_xsk(ctx, cfg);
+
+	len = bpf_ntohs(udp->len);
+	if (len < sizeof(*udp) || (void *)udp + len > data_end)
+		return drop(WG_CNT_DROP_MALFORMED);
+	len -= sizeof(*udp);
+
+	struct wg_peer_key key = { .addr = ip->saddr, .port = udp->source };
+	struct wg_peer_val *peer = bpf_map_lookup_elem(&wg_peers, &key);
+	if (!peer)
+		return drop(WG_CNT_DROP_UNKNOWN_SOURCE);
+	type = classify(msg, len);
+	if (!type)
+		return drop(WG_CNT_DROP_MALFORMED);
+	learn_sender(msg, type, peer->slot);
+
+	if (peer->nlinks == 0)
+		return drop(WG_CNT_DROP_NO_LINK);
+	if (peer->nlinks == 1)
+		dst = (int)peer->dst_slot;
+	else if (type == WG_MSG_INITIATION)
+		return to_xsk(ctx, cfg); /* MAC1 decides: userspace */
+	else
+		dst = route_by_index(msg, type, peer->slot);
+	if (dst < 0)
+		return drop(WG_CNT_DROP_NO_ROUTE);
+
+	__u32 dslot = (__u32)dst;
+	struct wg_dst *d = bpf_map_lookup_elem(&wg_dsts, &dslot);
+	if (!d || !(d->flags & WG_DST_RESOLVED))
+		return to_stack(); /* the kernel resolves the neighbour on the way out */
+
+	count_peers(peer->slot, dslot, len);
+	wg_rewrite_frame((__u8 *)eth, (__u8 *)ip, (__u8 *)udp, d, cfg->port);
+	if (d->ifindex == ctx->ingress_ifindex) {
+		count(WG_CNT_XDP_TX);
+		return XDP_TX;
+	}
+	count(WG_CNT_XDP_REDIRECT);
+	return bpf_redirect(d->ifindex, 0);
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the XDP program and userspace share: the layout of every BPF map's
+ * keys and values, and the counter numbers. Userspace keeps the same
+ * structures for its own paths, so `wg show` adds the two without
+ * translating. Fixed-width kernel types only: bpf/ includes this file.
+ */
+#ifndef HD_WG_MAPS_H
+#define HD_WG_MAPS_H
+
+#include <linux/types.h>
+
+/* Global counters, one per-CPU slot each; the drop reasons first. */
+enum wg_counter {
+	WG_CNT_DROP_UNKNOWN_SOURCE = 0, /* no peer has this source address and port */
+	WG_CNT_DROP_MALFORMED,		/* not a WireGuard message: type or length wrong */
+	WG_CNT_DROP_NO_LINK,		/* the source peer has no link */
+	WG_CNT_DROP_NO_ROUTE,		/* several links, and no index or MAC1 picked one */
+	WG_CNT_DROP_TX_ERROR,		/* the send failed or the ring was full */
+	WG_CNT_XDP_TX,			/* forwarded in the kernel, out the same interface */
+	WG_CNT_XDP_REDIRECT,		/* forwarded in the kernel, out another interface */
+	WG_CNT_TO_XSK,			/* handed to the AF_XDP worker */
+	WG_CNT_TO_STACK,		/* to the stack: fragments, unresolved next hops */
+	WG_CNT_USER_FORWARD,		/* forwarded by the AF_XDP or socket path */
+	WG_CNT_COUNT,
+};
+
+/* wg_peers: who sent this datagram. Key: source address and port, network order. */
+struct wg_peer_key {
+	__u32 addr;
+	__u16 port;
+	__u16 pad;
+};
+
+struct wg_peer_val {
+	__u32 slot;
+	__u32 nlinks;
+	__u32 dst_slot; /* the only link's slot when nlinks == 1 */
+	__u32 pad;
+};
+
+/* wg_dsts, by slot: where to send and how (filled from the routing and neighbour tables). */
+#define WG_DST_RESOLVED 1 /* next-hop MAC known: the dataplane may build the frame itself */
+
+struct wg_dst {
+	__u32 addr; /* the peer's endpoint, network order */
+	__u16 port;
+	__u16 flags;	/* WG_DST_* */
+	__u32 src_addr; /* the relay's address towards the peer */
+	__u32 ifindex;	/* egress interface */
+	__u8 smac[6];
+	__u8 dmac[6];
+};
+
+/* wg_links: present when two slots are linked, both orders stored. */
+struct wg_link_key {
+	__u32 a;
+	__u32 b;
+};
+
+/* wg_peer_stats, per CPU by slot. rx: received from the peer and forwarded; tx: sent to it. */
+struct wg_peer_stats {
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u64 last_rx_ns; /* CLOCK_MONOTONIC of the last forwarded datagram from the peer */
+};
+
+/* wg_config, one entry. */
+#define WG_XDP_FORWARD	  0 /* forward what the maps allow, send the rest to the XSK */
+#define WG_XDP_ALL_TO_XSK 1 /* AF_XDP mode: every relay datagram goes to the XSK */
+
+struct wg_xdp_config {
+	__u16 port;	/* the relay's UDP port, network order */
+	__u8 mode;	/* WG_XDP_* */
+	__u8 xsk_ready; /* 0: what would go to the XSK is passed to the stack instead */
+};
+
+#endif

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The port layer: what the WireGuard dataplane needs from whatever owns a
+ * NIC queue. AF_XDP implements it (wg_xsk.c); a DPDK backend would
+ * implement the same five operations over rte_eth_rx_burst/tx_burst and own
+ * the queues instead (see docs/wireguard.md, "DPDK"). The forwarding loop
+ * (wg_port_fwd.c), the routing decision and the header rewrite do not
+ * change with the backend.
+ *
+ * The contract:
+ *  - a frame is a buffer its port owns, writable in place (a UMEM chunk, an
+ *    mbuf); rx_burst hands frames out, and each one comes back exactly once,
+ *    through tx_burst (queued: the port frees it after sending) or
+ *    free_burst on its own port (dropped);
+ *  - tx_burst may be given frames of other ports: it copies them into its
+ *    own buffers and frees the originals (separate UMEMs), or sends them as
+ *    they are (a mempool shared by all ports); the caller does not care;
+ *  - flush pushes queued TX to the device and recycles sent buffers;
+ *  - fd is what the worker sleeps on when idle; -1 means the backend needs
+ *    busy polling (DPDK) and the worker never sleeps;
+ *  - a port is one (interface, queue), owned by one worker for life.
+ */
+#ifndef HD_WG_PORT_H
+#define HD_WG_PORT_H
+
+#include <stdint.h>
+
+struct wg_port;
+
+struct wg_frame {
+	uint8_t *data; /* the Ethernet header */
+	uint32_t len;
+	uint64_t handle;      /* the backend's reference: UMEM address, mbuf pointer */
+	struct wg_port *port; /* the owner */
+};
+
+struct wg_port_ops {
+	const char *name; /* "af_xdp", "dpdk" */
+	unsigned int (*rx_burst)(struct wg_port *port, struct wg_frame *frames, unsigned int n);
+	/* Queues frames for sending; returns how many it took (a prefix). */
+	unsigned int (*tx_burst)(struct wg_port *port, struct wg_frame *frames, unsigned int n);
+	void (*free_burst)(struct wg_port *port, struct wg_frame *frames, unsigned int n);
+	void (*flush)(struct wg_port *port);
+	int (*fd)(const struct wg_port *port);
+	void (*close)(struct wg_port *port);
+};
+
+struct wg_port {
+	const struct wg_port_ops *ops;
+	int ifindex;
+	uint16_t queue;
+};
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The WireGuard relay as main() and the management commands see it: start
+ * and stop, the table verbs (`wg peer add` ...), and a snapshot for
+ * `wg show`. Table changes are validated, written to the table file, and
+ * only then handed to the dataplane; a change that fails at any step
+ * leaves both the file and the running table as they were.
+ *
+ * Control calls are serialised inside (one mutex); they may take a few
+ * milliseconds, waiting for the dataplane to take the new table.
+ */
+#ifndef HD_WG_RELAY_H
+#define HD_WG_RELAY_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wg_maps.h"
+#include "wg_table.h"
+
+struct wg_relay_options {
+	uint16_t port;		/* UDP port peers use as Endpoint */
+	const char *interfaces; /* comma-separated, for XDP/AF_XDP; "" = socket only */
+	const char *mode;	/* auto, xdp, afxdp or socket */
+	const char *table_file;
+};
+
+struct wg_relay;
+
+/* Loads the table, opens the dataplane in the best mode allowed; NULL with err. */
+struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, size_t errlen);
+void wg_relay_stop(struct wg_relay *r);
+
+/* "xdp (native) on eth0", "afxdp (copy) on eth0", "socket" ... and, if it fell back, why. */
+const char *wg_relay_mode(const struct wg_relay *r);
+
+int wg_relay_peer_add(struct wg_relay *r, const char *name, const char *endpoint, const char *label,
+		      const char *pubkey_b64, char *err, size_t errlen);
+int wg_relay_peer_del(struct wg_relay *r, const char *name, char *err, size_t errlen);
+int wg_relay_link_add(struct wg_relay *r, const char *a, const char *b, char *err, size_t errlen);
+int wg_relay_link_del(struct wg_relay *r, const char *a, const char *b, char *err, size_t errlen);
+
+struct wg_peer_view {
+	char name[WG_NAME_LEN];
+	char label[WG_LABEL_LEN];
+	char endpoint[32];
+	bool has_pubkey;
+	uint32_t nlinks;
+	struct wg_peer_stats stats; /* all paths added; last_rx_ns CLOCK_MONOTONIC */
+	int64_t last_seen_ms;	    /* ms since the last datagram from it; -1 = never */
+};
+
+struct wg_link_view {
+	char a[WG_NAME_LEN];
+	char b[WG_NAME_LEN];
+};
+
+struct wg_show {
+	char mode[256];
+	uint16_t port;
+	uint32_t npeers, nlinks;
+	struct wg_peer_view *peers;
+	struct wg_link_view *links;
+	uint64_t counters[WG_CNT_COUNT];
+	char warnings[4][160]; /* e.g. a multi-link peer's link has no public key */
+	int nwarnings;
+};
+
+extern const char *const wg_counter_names[WG_CNT_COUNT];
+
+/* Fills a snapshot (free with wg_show_free). Returns 0 or -1. */
+int wg_relay_show(struct wg_relay *r, struct wg_show *out);
+void wg_show_free(struct wg_show *s);
+/* The snapshot as text, the way `hdcli wg show` prints it; like snprintf. */
+size_t wg_show_format(const struct wg_show *s, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The forwarding decision the userspace paths (socket and AF_XDP) make for
+ * one datagram, on a compiled, read-only copy of the table (wg_routes) and
+ * the receiver indices learned from handshakes (wg_index_table). The XDP
+ * program makes the same decision in bpf/wg_relay.bpf.c.
+ */
+#ifndef HD_WG_ROUTE_H
+#define HD_WG_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wg_maps.h"
+#include "wg_table.h"
+
+#define WG_EP_HASH_SIZE 4096 /* power of two, at least 2 * WG_MAX_PEERS */
+
+struct wg_route_peer {
+	bool used;
+	bool has_mac1_key;
+	uint16_t nlinks;
+	uint32_t first_link; /* into wg_routes.adj */
+	uint32_t gen;	     /* changes when the slot is given to a new peer (set by the caller) */
+	struct wg_endpoint ep;
+	uint8_t mac1_key[WG_KEY_LEN];
+};
+
+/* Built by the control plane, then owned and only read by one dataplane thread. */
+struct wg_routes {
+	struct wg_route_peer peers[WG_MAX_PEERS];
+	uint16_t adj[2 * WG_MAX_LINKS];	   /* each peer's linked slots, back to back */
+	uint16_t ep_hash[WG_EP_HASH_SIZE]; /* slot + 1 by endpoint; 0 = empty */
+};
+
+/* Compiles t; returns a malloc'd copy (free() it) or NULL. */
+struct wg_routes *wg_routes_build(const struct wg_table *t);
+int wg_routes_find(const struct wg_routes *r, const struct wg_endpoint *ep);
+bool wg_routes_linked(const struct wg_routes *r, int a, int b);
+
+/*
+ * Receiver indices a peer chose, learned from its handshake messages, so
+ * that messages sent to that index go to it. Bounded: a full probe window
+ * replaces its oldest entry.
+ */
+#define WG_INDEX_SLOTS 16384
+#define WG_INDEX_PROBE 8
+
+struct wg_index_entry {
+	uint32_t index;
+	uint16_t owner; /* slot */
+	uint16_t used;
+	uint64_t stamp;
+};
+
+struct wg_index_table {
+	struct wg_index_entry e[WG_INDEX_SLOTS];
+	uint64_t clock;
+};
+
+void wg_index_learn(struct wg_index_table *t, uint32_t index, uint16_t owner);
+/* The owner slot of index, or -1. */
+int wg_index_lookup(const struct wg_index_table *t, uint32_t index);
+
+struct wg_decision {
+	int src;      /* slot, or -1 */
+	int dst;      /* slot, when forwarding */
+	uint8_t type; /* WG_MSG_*, or 0 */
+	bool learned; /* sender index learned from src (its value in sender) */
+	uint32_t sender;
+};
+
+/*
+ * Decides where a datagram from src goes: returns -1 to forward to
+ * d->dst, or the WG_CNT_DROP_* counter to bump. A miss in idx falls back to
+ * lookup(ctx, index) when it is set (the XDP program's learned indices).
+ */
+int wg_route(const struct wg_routes *r, struct wg_index_table *idx,
+	     int (*lookup)(void *ctx, uint32_t index), void *ctx, const struct wg_endpoint *src,
+	     const uint8_t *payload, size_t len, struct wg_decision *d);
+
+#endif
