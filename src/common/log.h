@@ -22,6 +22,11 @@ const char *log_level_name(enum log_level level);
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/*
+ * Text lines (the default) or one JSON object per line, for log shippers:
+ * {"ts":"...","level":"info","thread":"main","msg":"..."}.
+ */
+void log_set_json(bool json);
 /* Sets the calling thread's role, shown in every line it logs (max 15 chars). */
 void log_set_thread_role(const char *role);
 bool log_enabled(enum log_level level);

@@ -207,3 +207,9 @@ uint64_t relay_stat_sum(const struct relay *r, size_t offset)
 	}
 	return sum;
 }
+
+uint64_t relay_worker_stat(const struct relay *r, uint16_t worker, size_t offset)
+{
+	const uint8_t *base = (const uint8_t *)&r->workers[worker]->stats;
+	return stat_read((const uint64_t *)(base + offset));
+}

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The command table: every verb the management socket serves, its
+ * arguments and its one-line help. `help` answers from this table, and
+ * hdcli builds `?` and tab completion from that answer.
+ */
+#include "mgmt_command.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* verb, args, min_args, max_args, handler, help */
+const struct mgmt_command mgmt_commands[] = {
+	{ "help", "[VERB...]", 0, -1, cmd_help, "list commands, or those starting with VERB" },
+	{ "show status", "", 0, 0, cmd_show_status,
+	  "uptime, version, workers, connections, traffic and drops" },
+	{ "show peers", "", 0, 0, cmd_show_peers,
+	  "connected peers: key, worker, address, bytes, queue, preferred" },
+	{ "show counters", "", 0, 0, cmd_show_counters, "every counter, summed over the workers" },
+	{ "show config", "", 0, 0, cmd_show_config, "the running configuration" },
+	{ "set log-level", "LEVEL", 1, 1, cmd_set_log_level,
+	  "change the log level now: error, warn, info or debug" },
+	{ "peer close", "KEY", 1, 1, cmd_peer_close,
+	  "close every connection of a peer (nodekey:HEX or HEX)" },
+	{ "events follow", "", 0, 0, cmd_events_follow,
+	  "stream connects, disconnects and drops as they happen" },
+	{ "config set", "KEY VALUE", 2, 2, cmd_config_set,
+	  "change KEY (section.key) in the candidate configuration" },
+	{ "config diff", "", 0, 0, cmd_config_diff,
+	  "candidate changes against the running config" },
+	{ "config commit", "", 0, 0, cmd_config_commit,
+	  "apply the candidate; lists keys that need a restart" },
+	{ "config discard", "", 0, 0, cmd_config_discard, "drop the candidate changes" },
+	{ "config reload", "", 0, 0, cmd_config_reload,
+	  "re-read the config file and command line, as SIGHUP does" },
+	{ "wg show", "", 0, 0, cmd_wg_show,
+	  "WireGuard relay: mode, peers, links, packets and bytes per direction, drops" },
+	{ "wg peer add", "NAME IP:PORT [LABEL] [pubkey=BASE64]", 2, 4, cmd_wg_peer_add,
+	  "add a WireGuard peer (pubkey routes initiations when a peer has several links)" },
+	{ "wg peer del", "NAME", 1, 1, cmd_wg_peer_del, "remove a WireGuard peer and its links" },
+	{ "wg link add", "A B", 2, 2, cmd_wg_link_add, "let peers A and B reach each other" },
+	{ "wg link del", "A B", 2, 2, cmd_wg_link_del, "remove the link between A and B" },
+};
+
+const int mgmt_command_count = (int)(sizeof(mgmt_commands) / sizeof(mgmt_commands[0]));
+
+const char *mgmt_status_name(enum mgmt_status status)
+{
+	switch (status) {
+	case MGMT_OK:
+		return "ok";
+	case MGMT_E_USAGE:
+		return "usage";
+	case MGMT_E_FAILED:
+		return "failed";
+	case MGMT_E_BUSY:
+		return "busy";
+	case MGMT_E_PROTOCOL:
+		return "protocol";
+	}
+	return "failed";
+}
+
+int mgmt_error(struct mgmt_call *call, enum mgmt_status status, const char *fmt, ...)
+{
+	va_list ap;
+
+	call->status = status;
+	va_start(ap, fmt);
+	vsnprintf(call->error, sizeof(call->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void mgmt_subscribe_events(struct mgmt_call *call)
+{
+	call->subscribe_events = true;
+}
+
+/* Whether verb starts with the words of argv ("config" matches "config set"). */
+static bool verb_starts_with(const char *verb, int argc, char **argv)
+{
+	const char *p = verb;
+	for (int i = 0; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+		if (strncmp(p, argv[i], len) != 0 || (p[len] != ' ' && p[len] != '\0'))
+			return false;
+		p += len;
+		if (*p == ' ')
+			p++;
+		else if (i + 1 < argc)
+			return false; /* the verb ended but words remain */
+	}
+	return true;
+}
+
+int cmd_help(struct mgmt_call *call)
+{
+	int matched = 0;
+
+	jw_object_begin(call->out, NULL);
+	jw_array_begin(call->out, "commands");
+	for (int i = 0; i < mgmt_command_count; i++) {
+		const struct mgmt_command *c = &mgmt_commands[i];
+		if (!verb_starts_with(c->verb, call->argc, call->argv))
+			continue;
+		matched++;
+		jw_object_begin(call->out, NULL);
+		jw_string(call->out, "verb", c->verb);
+		jw_string(call->out, "args", c->args);
+		jw_string(call->out, "help", c->help);
+		jw_end(call->out);
+	}
+	jw_end(call->out);
+	jw_end(call->out);
+	if (matched == 0)
+		return mgmt_error(call, MGMT_E_USAGE,
+				  "no command starts with \"%s%s\"; try \"help\"", call->argv[0],
+				  call->argc > 1 ? " ..." : "");
+	return 0;
+}

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+#include "stats_snapshot.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+#include "relay.h"
+
+/* struct worker_stats is nothing but uint64_t counters: it is summed slot by slot. */
+_Static_assert(sizeof(struct worker_stats) % sizeof(uint64_t) == 0,
+	       "struct worker_stats must hold only uint64_t counters");
+
+#define N_FRAME_SLOTS (sizeof(((struct worker_stats *)0)->frames_recv) / sizeof(uint64_t))
+
+static const char *const frame_type_names[N_FRAME_SLOTS] = {
+	[0x01] = "server_key",
+	[0x02] = "client_info",
+	[0x03] = "server_info",
+	[0x04] = "send_packet",
+	[0x05] = "recv_packet",
+	[0x06] = "keep_alive",
+	[0x07] = "note_preferred",
+	[0x08] = "peer_gone",
+	[0x09] = "peer_present",
+	[0x0a] = "forward_packet",
+	[0x10] = "watch_conns",
+	[0x11] = "close_peer",
+	[0x12] = "ping",
+	[0x13] = "pong",
+	[0x14] = "health",
+	[0x15] = "restarting",
+	[N_FRAME_SLOTS - 1] = "unknown",
+};
+
+const char *stats_frame_type_name(unsigned type)
+{
+	return type < N_FRAME_SLOTS ? frame_type_names[type] : NULL;
+}
+
+static uint64_t elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms =
+	    (int64_t)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+	return ms > 0 ? (uint64_t)ms : 0;
+}
+
+void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->uptime_ms = elapsed_ms(&ctx->started);
+	s->nworkers = ctx->relay->nworkers;
+	s->conns_current = atomic_load_explicit(&ctx->relay->conns_current, memory_order_relaxed);
+	uint64_t *slots = (uint64_t *)&s->total;
+	for (size_t i = 0; i < sizeof(s->total) / sizeof(uint64_t); i++)
+		slots[i] = relay_stat_sum(ctx->relay, i * sizeof(uint64_t));
+	if (ctx->slowpath) {
+		s->has_slowpath = true;
+		slowpath_get_stats(ctx->slowpath, &s->slow);
+	}
+}
+
+uint64_t stats_total_drops(const struct stats_snapshot *s)
+{
+	uint64_t n = 0;
+	for (int r = 0; r < DROP_REASON_COUNT; r++)
+		for (int k = 0; k < DROP_KIND_COUNT; k++)
+			n += s->total.packets_dropped[r][k];
+	return n;
+}
+
+uint64_t stats_total_closed(const struct stats_snapshot *s)
+{
+	uint64_t n = 0;
+	for (int r = 0; r < CLOSE_REASON_COUNT; r++)
+		n += s->total.conns_closed[r];
+	return n;
+}
+
+static const char *const drop_kind_names[DROP_KIND_COUNT] = {
+	[DROP_KIND_DISCO] = "disco",
+	[DROP_KIND_OTHER] = "other",
+};
+
+const char *stats_drop_kind_name(int kind)
+{
+	return kind >= 0 && kind < DROP_KIND_COUNT ? drop_kind_names[kind] : "?";
+}
+
+void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
+{
+	const struct worker_stats *t = &s->total;
+
+	jw_object_begin(w, NULL);
+	jw_u64(w, "uptime_ms", s->uptime_ms);
+	jw_u64(w, "workers", s->nworkers);
+	jw_u64(w, "connections", s->conns_current);
+	jw_u64(w, "home_connections", t->home_connections);
+
+	jw_object_begin(w, "connections_closed");
+	for (int r = 0; r < CLOSE_REASON_COUNT; r++)
+		jw_u64(w, close_reason_names[r], t->conns_closed[r]);
+	jw_end(w);
+
+	if (s->has_slowpath) {
+		jw_object_begin(w, "slowpath");
+		jw_u64(w, "accepted", s->slow.accepted);
+		jw_u64(w, "rejected_max_conns", s->slow.rejected_max_conns);
+		jw_u64(w, "http_requests", s->slow.http_requests);
+		jw_u64(w, "http_errors", s->slow.http_errors);
+		jw_u64(w, "upgrades", s->slow.upgrades);
+		jw_u64(w, "handshakes_ok", s->slow.handshakes_ok);
+		jw_u64(w, "handshakes_failed", s->slow.handshakes_failed);
+		jw_u64(w, "handshake_timeouts", s->slow.handshake_timeouts);
+		jw_end(w);
+	}
+
+	jw_object_begin(w, "relay");
+	jw_u64(w, "conns_accepted", t->conns_accepted);
+	jw_u64(w, "packets_recv", t->packets_recv);
+	jw_u64(w, "bytes_recv", t->bytes_recv);
+	jw_u64(w, "packets_sent", t->packets_sent);
+	jw_u64(w, "bytes_sent", t->bytes_sent);
+	jw_u64(w, "packets_forwarded_in", t->packets_forwarded_in);
+	jw_u64(w, "peer_gone_disconnected_frames", t->peer_gone_disconnected_frames);
+	jw_u64(w, "peer_gone_not_here_frames", t->peer_gone_not_here_frames);
+	jw_u64(w, "pings_dropped", t->pings_dropped);
+	jw_u64(w, "recv_no_buffers", t->recv_no_buffers);
+	jw_u64(w, "loop_passes", t->loop_passes);
+	jw_u64(w, "loop_sleeps", t->loop_sleeps);
+	jw_end(w);
+
+	jw_object_begin(w, "frames_recv");
+	for (unsigned i = 0; i < N_FRAME_SLOTS; i++) {
+		if (frame_type_names[i])
+			jw_u64(w, frame_type_names[i], t->frames_recv[i]);
+	}
+	jw_end(w);
+
+	jw_u64(w, "drops_total", stats_total_drops(s));
+	jw_object_begin(w, "drops");
+	for (int r = 0; r < DROP_REASON_COUNT; r++) {
+		jw_object_begin(w, drop_reason_names[r]);
+		for (int k = 0; k < DROP_KIND_COUNT; k++) {
+			jw_object_begin(w, drop_kind_names[k]);
+			jw_u64(w, "packets", t->packets_dropped[r][k]);
+			jw_u64(w, "bytes", t->bytes_dropped[r][k]);
+			jw_end(w);
+		}
+		jw_end(w);
+	}
+	jw_end(w);
+	jw_end(w);
+}
