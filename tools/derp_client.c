@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * A small blocking DERP client over plain TCP (see derp_client.h).
+ * A small blocking DERP client over plain TCP or TLS (see derp_client.h).
  *
- * All socket I/O uses MSG_DONTWAIT and waits with poll(), so every step can
- * honour a deadline and the same code works whether or not the caller later
- * switches the socket to nonblocking mode for an event loop.
+ * All socket I/O is nonblocking (MSG_DONTWAIT, or a nonblocking socket under
+ * TLS) and waits with poll(), so every step can honour a deadline and the
+ * same code works whether or not the caller later switches the socket to
+ * nonblocking mode for an event loop. io_recv/io_send are the one place that
+ * knows whether bytes go through OpenSSL.
  */
 #include "derp_client.h"
 
@@ -21,8 +23,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "derp_handshake.h"
+#include "derp_tls.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 /* One recv() at most; also the limit for the HTTP response head. */
@@ -97,6 +101,36 @@ static int wait_fd(int fd, short events, int64_t deadline)
 	}
 }
 
+/* recv() or its TLS equivalent; on EAGAIN, c->io_wait says what to wait for. */
+static ssize_t io_recv(struct derp_client *c, void *buf, size_t cap)
+{
+	ssize_t n;
+
+	if (c->ssl)
+		return derp_tls_recv(c->ssl, buf, cap, &c->io_wait);
+	n = recv(c->fd, buf, cap, MSG_DONTWAIT);
+	if (n < 0)
+		c->io_wait = POLLIN;
+	return n;
+}
+
+static ssize_t io_send(struct derp_client *c, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (c->ssl)
+		return derp_tls_send(c->ssl, buf, len, &c->io_wait);
+	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
+		c->io_wait = POLLOUT;
+	return n;
+}
+
+static bool would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
 static int write_all_until(struct derp_client *c, const void *buf, size_t len, int64_t deadline)
 {
 	const uint8_t *p = buf;
@@ -104,7 +138,7 @@ static int write_all_until(struct derp_client *c, const void *buf, size_t len, i
 	int ret;
 
 	while (len > 0) {
-		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = io_send(c, p, len);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
@@ -112,9 +146,9 @@ static int write_all_until(struct derp_client *c, const void *buf, size_t len, i
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		if (n == 0 || !would_block())
 			return -1;
-		ret = wait_fd(c->fd, POLLOUT, deadline);
+		ret = wait_fd(c->fd, c->io_wait, deadline);
 		if (ret <= 0)
 			return -1;
 	}
@@ -216,7 +250,7 @@ static int read_stream_frame(struct derp_client *c, int64_t deadline, uint8_t *t
 			errno = EPROTO;
 			return -1;
 		}
-		n = recv(c->fd, c->rx, RX_CAP, MSG_DONTWAIT);
+		n = io_recv(c, c->rx, RX_CAP);
 		if (n > 0) {
 			c->rx_off = 0;
 			c->rx_len = (size_t)n;
@@ -228,11 +262,11 @@ static int read_stream_frame(struct derp_client *c, int64_t deadline, uint8_t *t
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (!would_block())
 			return -1;
 		if (deadline_remaining(deadline) == 0)
 			return 0;
-		ret = wait_fd(c->fd, POLLIN, deadline);
+		ret = wait_fd(c->fd, c->io_wait, deadline);
 		if (ret < 0)
 			return -1;
 		/* On timeout, loop once more: recv then reports EAGAIN and we return 0. */
@@ -280,8 +314,45 @@ static int set_blocking(int fd, bool blocking)
 	return fcntl(fd, F_SETFL, flags);
 }
 
-/* Connects one address with a deadline. Returns the fd or -1 (errno set). */
-static int tcp_connect_addr(const struct addrinfo *ai, int64_t deadline)
+/*
+ * Binds the source address only (the port is chosen at connect time, from
+ * the whole 4-tuple), so that many connections to one relay port can come
+ * from 127.0.0.2, .3 ... when one address runs out of ephemeral ports.
+ */
+static int bind_source(int fd, int family, const char *addr)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int one = 1;
+
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		len = sizeof(*sin);
+		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
+			goto bad;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		len = sizeof(*sin6);
+		if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
+			goto bad;
+	}
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	return bind(fd, (struct sockaddr *)&ss, len);
+bad:
+	errno = EAFNOSUPPORT;
+	return -1;
+}
+
+/*
+ * Connects one address with a deadline. Returns the fd or -1 (errno set).
+ * A TLS connection stays nonblocking: OpenSSL reads the socket itself.
+ */
+static int tcp_connect_addr(const struct addrinfo *ai, const struct derp_client_opts *opts,
+			    int64_t deadline)
 {
 	socklen_t optlen;
 	int fd, soerr;
@@ -289,6 +360,8 @@ static int tcp_connect_addr(const struct addrinfo *ai, int64_t deadline)
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
 	if (fd < 0)
 		return -1;
+	if (opts->bind_addr && bind_source(fd, ai->ai_family, opts->bind_addr) < 0)
+		goto fail;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		goto connected;
 	if (errno != EINPROGRESS)
@@ -304,7 +377,7 @@ static int tcp_connect_addr(const struct addrinfo *ai, int64_t deadline)
 	}
 connected:
 	/* Callers of the public API expect an ordinary blocking socket. */
-	if (set_blocking(fd, true) < 0)
+	if (!opts->tls && set_blocking(fd, true) < 0)
 		goto fail;
 	set_nodelay(fd);
 	return fd;
@@ -315,8 +388,9 @@ fail:
 	return -1;
 }
 
-static int tcp_connect(struct derp_client *c, const char *host, uint16_t port, int64_t deadline,
-		       char *err, size_t errlen)
+static int tcp_connect(struct derp_client *c, const char *host, uint16_t port,
+		       const struct derp_client_opts *opts, int64_t deadline, char *err,
+		       size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res, *ai;
@@ -330,7 +404,7 @@ static int tcp_connect(struct derp_client *c, const char *host, uint16_t port, i
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
-		c->fd = tcp_connect_addr(ai, deadline);
+		c->fd = tcp_connect_addr(ai, opts, deadline);
 		if (c->fd >= 0)
 			break;
 		saved_errno = errno;
@@ -339,6 +413,57 @@ static int tcp_connect(struct derp_client *c, const char *host, uint16_t port, i
 	if (c->fd < 0) {
 		snprintf(err, errlen, "connect %s port %u: %s", host, port,
 			 saved_errno == ETIMEDOUT ? "timed out" : strerror(saved_errno));
+		return -1;
+	}
+	return 0;
+}
+
+static bool is_ip_literal(const char *host)
+{
+	uint8_t addr[16];
+
+	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+}
+
+/*
+ * The TLS handshake on the connected socket. As a Tailscale client does, SNI
+ * carries the host name, never an address.
+ */
+static int tls_connect(struct derp_client *c, const char *host, const struct derp_client_opts *opts,
+		       int64_t deadline, char *err, size_t errlen)
+{
+	const char *name = opts->tls_server_name;
+	bool ip = is_ip_literal(host);
+	SSL_CTX *ctx;
+	int ret;
+
+	if (!name && !ip)
+		name = host;
+	ctx = derp_tls_client_ctx(opts->tls12, opts->tls_ca_file, err, errlen);
+	if (!ctx)
+		return -1;
+	c->ssl = derp_tls_client_session(ctx, c->fd, name, ip ? host : NULL, err, errlen);
+	if (!c->ssl)
+		return -1;
+	for (;;) {
+		ret = derp_tls_handshake_step(c->ssl, &c->io_wait, err, errlen);
+		if (ret == 1)
+			break;
+		if (ret < 0)
+			return -1;
+		ret = wait_fd(c->fd, c->io_wait, deadline);
+		if (ret <= 0) {
+			snprintf(err, errlen, "TLS handshake: %s",
+				 ret == 0 ? "timed out" : strerror(errno));
+			return -1;
+		}
+	}
+	c->has_metacert_key = derp_tls_metacert_key(c->ssl, c->metacert_key) == 1;
+	/* The Go client takes fast start only from the metacert's key; so must we. */
+	if (opts->fast_start && SSL_version(c->ssl) >= TLS1_3_VERSION && !c->has_metacert_key) {
+		snprintf(err, errlen,
+			 "fast start over TLS 1.3, but the server's certificate "
+			 "chain does not end with a DERP metacert");
 		return -1;
 	}
 	return 0;
@@ -429,7 +554,7 @@ static int read_upgrade_response(struct derp_client *c, int64_t deadline, bool *
 				 HTTP_RESPONSE_MAX);
 			return -1;
 		}
-		n = recv(c->fd, c->rx + have, RX_CAP - have, MSG_DONTWAIT);
+		n = io_recv(c, c->rx + have, RX_CAP - have);
 		if (n > 0) {
 			have += (size_t)n;
 			continue;
@@ -441,11 +566,11 @@ static int read_upgrade_response(struct derp_client *c, int64_t deadline, bool *
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		if (!would_block()) {
 			snprintf(err, errlen, "reading HTTP response: %s", strerror(errno));
 			return -1;
 		}
-		ret = wait_fd(c->fd, POLLIN, deadline);
+		ret = wait_fd(c->fd, c->io_wait, deadline);
 		if (ret <= 0) {
 			snprintf(err, errlen, "%s waiting for the HTTP 101 response",
 				 ret == 0 ? "timed out" : strerror(errno));
@@ -627,7 +752,9 @@ int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
 		snprintf(err, errlen, "invalid private key");
 		goto fail;
 	}
-	if (tcp_connect(c, host, port, deadline, err, errlen) < 0)
+	if (tcp_connect(c, host, port, opts, deadline, err, errlen) < 0)
+		goto fail;
+	if (opts->tls && tls_connect(c, host, opts, deadline, err, errlen) < 0)
 		goto fail;
 	if (send_upgrade_request(c, host, port, opts->fast_start, deadline, err, errlen) < 0)
 		goto fail;
@@ -639,6 +766,12 @@ int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
 		goto fail;
 	if (has_header_key && memcmp(header_key, c->server_pub, KEY_LEN) != 0) {
 		snprintf(err, errlen, "Derp-Public-Key header differs from the ServerKey frame");
+		goto fail;
+	}
+	if (c->has_metacert_key && memcmp(c->metacert_key, c->server_pub, KEY_LEN) != 0) {
+		snprintf(err, errlen,
+			 "the TLS metacert names a key that differs from the "
+			 "ServerKey frame");
 		goto fail;
 	}
 	if (send_client_info(c, opts, deadline, err, errlen) < 0)
@@ -665,11 +798,19 @@ int derp_client_wrap_socket(struct derp_client *c, int fd, char *err, size_t err
 	return 0;
 }
 
-void derp_client_close(struct derp_client *c)
+int derp_client_wrap_tls(struct derp_client *c, int fd, struct ssl_st *ssl, char *err,
+			 size_t errlen)
 {
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	if (derp_client_wrap_socket(c, fd, err, errlen) < 0) {
+		derp_tls_close(ssl);
+		return -1;
+	}
+	c->ssl = ssl;
+	return 0;
+}
+
+static void free_buffers(struct derp_client *c)
+{
 	saved_frames_free(c);
 	free(c->rbuf);
 	free(c->wbuf);
@@ -680,12 +821,34 @@ void derp_client_close(struct derp_client *c)
 	c->wcap = 0;
 	c->rx_off = 0;
 	c->rx_len = 0;
+}
+
+void derp_client_trim(struct derp_client *c)
+{
+	free_buffers(c);
+	if (c->ssl)
+		derp_tls_trim(c->ssl);
+}
+
+void derp_client_close(struct derp_client *c)
+{
+	derp_tls_close(c->ssl);
+	c->ssl = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free_buffers(c);
 	explicit_bzero(c->priv, sizeof(c->priv));
 }
 
 int derp_client_write_all(struct derp_client *c, const void *buf, size_t len)
 {
 	return write_all_until(c, buf, len, NO_DEADLINE);
+}
+
+ssize_t derp_client_send_some(struct derp_client *c, const void *buf, size_t len)
+{
+	return io_send(c, buf, len);
 }
 
 int derp_client_send_packet(struct derp_client *c, const uint8_t dst[KEY_LEN], const void *pkt,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A small blocking DERP client over plain TCP: the HTTP upgrade, the
+ * A small blocking DERP client over plain TCP or TLS: the HTTP upgrade, the
  * handshake, and frame send/receive. Used by the load generator (hdbench) and
  * the integration tests; it speaks to the relay exactly as a Tailscale client
  * does on the wire.
@@ -11,11 +11,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "derp_frame.h"
 #include "key.h"
 
 struct derp_saved_frame;
+struct ssl_st;
 
 struct derp_client_opts {
 	bool fast_start;	    /* send Derp-Fast-Start: 1 and expect no HTTP response */
@@ -24,10 +26,31 @@ struct derp_client_opts {
 	bool is_prober;
 	bool skip_server_info_wait; /* return right after sending ClientInfo */
 	int timeout_ms;		    /* connect + handshake deadline; 0 = 5000 */
+	/*
+	 * TLS over the connection (OpenSSL), as derper serves it with a
+	 * certificate. TLS 1.3 is offered and 1.2 accepted, unless tls12.
+	 * Nothing is verified unless tls_ca_file is given.
+	 */
+	bool tls;
+	bool tls12;		     /* TLS 1.2 only */
+	const char *tls_server_name; /* SNI and the name verified; NULL = host unless an IP */
+	const char *tls_ca_file;     /* PEM certificates to verify the server against */
+	const char *bind_addr;	     /* numeric source address to connect from, or NULL */
 };
 
 struct derp_client {
+	/*
+	 * With TLS, fd is nonblocking and carries records: move bytes only
+	 * through the functions below. Without, it is a blocking TCP socket.
+	 */
 	int fd;
+	struct ssl_st *ssl; /* NULL on plain TCP */
+	/*
+	 * TLS 1.3: the key that derper's metacert (the last certificate of the
+	 * chain) names. connect requires it to equal the ServerKey frame's.
+	 */
+	bool has_metacert_key;
+	uint8_t metacert_key[KEY_LEN];
 	uint8_t priv[KEY_LEN];
 	uint8_t pub[KEY_LEN];
 	uint8_t server_pub[KEY_LEN];
@@ -46,6 +69,7 @@ struct derp_client {
 	size_t rx_len;
 	struct derp_saved_frame *saved;
 	struct derp_saved_frame *saved_done; /* handed out last; freed on the next read */
+	short io_wait; /* POLLIN or POLLOUT: what the last operation that would block waits for */
 };
 
 /*
@@ -54,7 +78,8 @@ struct derp_client {
  * ServerInfo (unless opts say otherwise; opts may be NULL for defaults).
  * Frames that arrive before ServerInfo are kept for derp_client_read_frame.
  * In non-fast-start mode a Derp-Public-Key header that disagrees with the
- * ServerKey frame is an error. Returns 0, or -1 with a reason in err; on
+ * ServerKey frame is an error; so is, on TLS 1.3, a metacert that does (and
+ * with fast start over TLS 1.3, a chain without one). Returns 0, or -1 with a reason in err; on
  * failure c holds nothing (derp_client_close on it is harmless).
  */
 int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
@@ -69,9 +94,28 @@ void derp_client_close(struct derp_client *c);
  * Returns 0, or -1 with a reason in err.
  */
 int derp_client_wrap_socket(struct derp_client *c, int fd, char *err, size_t errlen);
+/*
+ * Same over an established TLS session on fd (either side: hdbench's direct
+ * TLS baseline wraps the accepting end too). Takes ownership of both; fd
+ * should be nonblocking.
+ */
+int derp_client_wrap_tls(struct derp_client *c, int fd, struct ssl_st *ssl, char *err,
+			 size_t errlen);
+
+/*
+ * Frees the frame buffers but keeps the connection (and TLS session) open:
+ * for holding many idle connections. Only derp_client_close may follow.
+ */
+void derp_client_trim(struct derp_client *c);
 
 /* Writes all bytes (blocking). Returns 0 or -1. */
 int derp_client_write_all(struct derp_client *c, const void *buf, size_t len);
+/*
+ * Writes what the socket takes now, for an event loop: bytes taken, or -1
+ * with errno (EAGAIN: try again when c->io_wait is ready, POLLOUT or, for
+ * TLS, sometimes POLLIN). Retries may pass the same bytes at a new address.
+ */
+ssize_t derp_client_send_some(struct derp_client *c, const void *buf, size_t len);
 int derp_client_send_packet(struct derp_client *c, const uint8_t dst[KEY_LEN], const void *pkt,
 			    size_t len);
 int derp_client_send_ping(struct derp_client *c, const uint8_t data[8]);
@@ -83,6 +127,8 @@ int derp_client_send_ping(struct derp_client *c, const uint8_t data[8]);
  * never calls poll: it returns buffered frames, then reads what the socket
  * has, then 0. An event loop calls it until 0 on every readable event (the
  * socket may be nonblocking or not; all I/O here uses MSG_DONTWAIT + poll).
+ * With TLS, such a 0 leaves no decrypted bytes behind either, and
+ * c->io_wait says whether the session waits for POLLIN or (rarely) POLLOUT.
  */
 int derp_client_read_frame(struct derp_client *c, int timeout_ms, uint8_t *type,
 			   const uint8_t **payload, uint32_t *len);

@@ -13,16 +13,24 @@
  *
  * --direct replaces the relay by plain loopback TCP connections carrying the
  * same frames (the sender writes the RecvPacket frames the relay would have
- * written), which gives the no-relay limit of the same machine.
+ * written), which gives the no-relay limit of the same machine. With --tls
+ * those connections are TLS too (a throwaway certificate), so the limit
+ * includes one encryption and one decryption per packet, as a real path
+ * between two peers would.
+ *
+ * --connect-rate and --idle measure connections rather than packets; they
+ * live in hdbench_setup.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,9 +43,13 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "bench_proc.h"
 #include "derp_client.h"
 #include "derp_frame.h"
+#include "derp_tls.h"
+#include "hdbench_setup.h"
 #include "key.h"
+#include "tls_selfsigned.h"
 
 enum {
 	EXIT_PASS = 0,	 /* every packet arrived intact and in order */
@@ -53,12 +65,16 @@ enum {
 #define PAYLOAD_MIN    16
 #define PAYLOAD_MAX    DERP_MAX_PACKET_SIZE
 #define PAIRS_MAX      100000
-/* A run with packets in flight and none arriving for this long is over. */
-#define STALL_TIMEOUT_NS    (10 * NSEC_PER_SEC)
-#define FAILURE_REPORTS_MAX 10
-#define NOTE_REPORTS_MAX    10
-#define EVENTS_MAX	    256
-#define CONNECT_TIMEOUT_MS  10000
+#define IDLE_MAX       1000000
+/* Connecting threads for --connect-rate and --idle: handshakes block on round trips. */
+#define SETUP_DEFAULT_THREADS 4
+#define DEFAULT_HOLD_S	      10.0
+/* A run with packets in flight and none arriving for this long is over (--stall-timeout). */
+#define DEFAULT_STALL_TIMEOUT_S 10.0
+#define FAILURE_REPORTS_MAX	10
+#define NOTE_REPORTS_MAX	10
+#define EVENTS_MAX		256
+#define CONNECT_TIMEOUT_MS	10000
 /* Room in every write queue for Pongs next to the data frames. */
 #define PONG_FRAME_LEN (DERP_FRAME_HDR_LEN + 8)
 #define PONG_ROOM      (32 * PONG_FRAME_LEN)
@@ -95,7 +111,17 @@ struct bench_opts {
 	double rate; /* packets/s per pair; 0 = as fast as the window allows */
 	bool fast_start;
 	uint32_t threads;
+	bool threads_given;
 	bool json;
+	bool tls;
+	bool tls12;
+	const char *tls_ca_file;
+	const char *tls_server_name;
+	bool connect_rate_mode; /* --connect-rate */
+	double connect_rate;	/* handshakes/s; 0 = unpaced */
+	uint64_t idle_conns;	/* --idle */
+	double hold_s;
+	uint64_t stall_timeout_ns;
 };
 
 struct latency_hist {
@@ -113,8 +139,9 @@ struct bench_conn {
 	struct bench_pair *pair;
 	bool is_sender;
 	bool closed;
-	bool want_write; /* EPOLLOUT is registered */
-	uint8_t *out;	 /* write queue: bytes [out_head, out_tail) wait for the socket */
+	bool want_write;       /* EPOLLOUT is registered */
+	bool read_wants_write; /* TLS: a read waits for the socket to take bytes */
+	uint8_t *out;	       /* write queue: bytes [out_head, out_tail) wait for the socket */
 	size_t out_head;
 	size_t out_tail;
 	size_t out_cap;
@@ -161,6 +188,8 @@ struct bench {
 	uint64_t start_ns;
 	uint64_t send_end_ns; /* duration mode: no new packets after this */
 	pthread_barrier_t start_barrier;
+	SSL_CTX *direct_server_tls; /* --direct --tls: the receivers' side */
+	char tls_desc[96];	    /* negotiated version and cipher, for the report */
 };
 
 struct bench_result {
@@ -470,8 +499,8 @@ static void conn_flush(struct bench_conn *c)
 	ssize_t n;
 
 	while (!c->closed && c->out_head < c->out_tail) {
-		n = send(c->client.fd, c->out + c->out_head, c->out_tail - c->out_head,
-			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = derp_client_send_some(&c->client, c->out + c->out_head,
+					  c->out_tail - c->out_head);
 		if (n > 0) {
 			c->out_head += (size_t)n;
 			continue;
@@ -479,7 +508,11 @@ static void conn_flush(struct bench_conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			conn_set_want_write(c, true);
+			/*
+			 * A TLS write may wait for a read instead (POLLIN, always
+			 * watched): the next readable event reads and flushes again.
+			 */
+			conn_set_want_write(c, c->client.io_wait == POLLOUT || c->read_wants_write);
 			return;
 		}
 		conn_fail(c, n < 0 ? strerror(errno) : "send returned 0");
@@ -488,7 +521,7 @@ static void conn_flush(struct bench_conn *c)
 	c->out_head = 0;
 	c->out_tail = 0;
 	if (!c->closed)
-		conn_set_want_write(c, false);
+		conn_set_want_write(c, c->read_wants_write);
 }
 
 /* Space for n more bytes at the end of the write queue, or NULL if it is full. */
@@ -528,6 +561,16 @@ static bool pair_done_sending(const struct bench_pair *p, uint64_t now)
 	return p->sent >= b->opts.count;
 }
 
+/*
+ * Paced pairs are spread evenly over each interval (pair i is i/pairs of an
+ * interval late), so the offered load is smooth rather than one burst of
+ * every pair at once, which would measure hdbench's own queueing.
+ */
+static double pair_phase(const struct bench_pair *p)
+{
+	return (double)p->id / (double)p->thread->bench->opts.pairs;
+}
+
 static bool pair_may_send(const struct bench_pair *p, uint64_t now)
 {
 	const struct bench *b = p->thread->bench;
@@ -538,9 +581,9 @@ static bool pair_may_send(const struct bench_pair *p, uint64_t now)
 	if (p->sent - p->next_seq >= b->opts.window)
 		return false;
 	if (b->opts.rate > 0) {
-		/* Packet k is due at start + k / rate. */
+		/* Packet k is due at start + (k + phase) / rate. */
 		due = (double)(now - b->start_ns) * b->opts.rate / (double)NSEC_PER_SEC;
-		if ((double)p->sent > due)
+		if ((double)p->sent + pair_phase(p) > due)
 			return false;
 	}
 	return true;
@@ -557,7 +600,8 @@ static uint64_t pair_next_due(const struct bench_pair *p, uint64_t now)
 	if (b->opts.rate <= 0 || p->finished || pair_done_sending(p, now) ||
 	    p->sent - p->next_seq >= b->opts.window)
 		return UINT64_MAX;
-	return b->start_ns + (uint64_t)((double)p->sent * (double)NSEC_PER_SEC / b->opts.rate);
+	return b->start_ns +
+	       (uint64_t)(((double)p->sent + pair_phase(p)) * (double)NSEC_PER_SEC / b->opts.rate);
 }
 
 /*
@@ -747,8 +791,13 @@ static void conn_read_frames(struct bench_conn *c)
 
 	while (!c->closed) {
 		ret = derp_client_read_frame(&c->client, 0, &type, &payload, &len);
-		if (ret == 0)
+		if (ret == 0) {
+			/* TLS only: the session must write before it can read on. */
+			c->read_wants_write = c->client.io_wait == POLLOUT;
+			if (c->read_wants_write)
+				conn_set_want_write(c, true);
 			break;
+		}
 		if (ret < 0) {
 			conn_fail(c, errno == 0 ? "closed by the other end" : strerror(errno));
 			return;
@@ -764,7 +813,8 @@ static void conn_handle_events(struct bench_conn *c, uint32_t events)
 {
 	if (c->closed)
 		return;
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+	if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ||
+	    ((events & EPOLLOUT) && c->read_wants_write))
 		conn_read_frames(c);
 	if (!c->closed && (events & EPOLLOUT))
 		conn_flush(c);
@@ -785,12 +835,12 @@ static uint64_t thread_in_flight(const struct bench_thread *t)
 	return n;
 }
 
-/* True when packets are in flight and nothing arrived for STALL_TIMEOUT_NS. */
+/* True when packets are in flight and nothing arrived for the stall timeout. */
 static bool thread_stalled(struct bench_thread *t, uint64_t now)
 {
-	uint64_t in_flight;
+	uint64_t timeout = t->bench->opts.stall_timeout_ns, in_flight;
 
-	if (now - t->last_progress_ns < STALL_TIMEOUT_NS)
+	if (now - t->last_progress_ns < timeout)
 		return false;
 	in_flight = thread_in_flight(t);
 	if (in_flight == 0) {
@@ -798,16 +848,16 @@ static bool thread_stalled(struct bench_thread *t, uint64_t now)
 		t->last_progress_ns = now;
 		return false;
 	}
-	report_failure("no packet arrived for %llu s with %" PRIu64
+	report_failure("no packet arrived for %.1f s with %" PRIu64
 		       " packets in flight on %u unfinished pairs; giving up",
-		       STALL_TIMEOUT_NS / NSEC_PER_SEC, in_flight, t->active);
+		       (double)timeout / (double)NSEC_PER_SEC, in_flight, t->active);
 	return true;
 }
 
 static uint64_t thread_next_wakeup(const struct bench_thread *t, uint64_t now)
 {
 	const struct bench *b = t->bench;
-	uint64_t wake = t->last_progress_ns + STALL_TIMEOUT_NS, due;
+	uint64_t wake = t->last_progress_ns + b->opts.stall_timeout_ns, due;
 
 	if (b->opts.duration_s > 0 && now < b->send_end_ns && b->send_end_ns < wake)
 		wake = b->send_end_ns;
@@ -883,7 +933,8 @@ static void *thread_main(void *arg)
 		}
 		if (thread_stalled(t, now)) {
 			t->timed_out = true;
-			t->end_ns = now;
+			/* Rates count the time packets flowed, not the wait for lost ones. */
+			t->end_ns = t->last_progress_ns;
 			break;
 		}
 		n = thread_wait(t, events, now);
@@ -915,6 +966,10 @@ static int pair_connect_relay(struct bench *b, struct bench_pair *p)
 	struct derp_client_opts copts = {
 		.fast_start = b->opts.fast_start,
 		.timeout_ms = CONNECT_TIMEOUT_MS,
+		.tls = b->opts.tls,
+		.tls12 = b->opts.tls12,
+		.tls_ca_file = b->opts.tls_ca_file,
+		.tls_server_name = b->opts.tls_server_name,
 	};
 	char err[256];
 
@@ -951,11 +1006,102 @@ static int direct_listen(struct sockaddr_in *addr)
 	return fd;
 }
 
+static int set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/*
+ * Runs both ends of a TLS handshake in this thread: each step goes as far
+ * as the other end's bytes allow, then we wait for either socket.
+ */
+static int direct_tls_handshake(SSL *client, int cfd, SSL *server, int sfd, char *err,
+				size_t errlen)
+{
+	uint64_t deadline = now_ns() + CONNECT_TIMEOUT_MS * 1000000ULL;
+	bool cdone = false, sdone = false;
+	short cwant = POLLIN, swant = POLLIN;
+	int ret;
+
+	while (!cdone || !sdone) {
+		struct pollfd pfd[2] = { { .fd = cfd, .events = cwant },
+					 { .fd = sfd, .events = swant } };
+
+		if (!cdone) {
+			ret = derp_tls_handshake_step(client, &cwant, err, errlen);
+			if (ret < 0)
+				return -1;
+			cdone = ret == 1;
+		}
+		if (!sdone) {
+			ret = derp_tls_handshake_step(server, &swant, err, errlen);
+			if (ret < 0)
+				return -1;
+			sdone = ret == 1;
+		}
+		if (cdone && sdone)
+			break;
+		if (now_ns() > deadline) {
+			snprintf(err, errlen, "direct TLS handshake timed out");
+			return -1;
+		}
+		pfd[0].events = cdone ? 0 : cwant;
+		pfd[1].events = sdone ? 0 : swant;
+		poll(pfd, 2, 100);
+	}
+	return 0;
+}
+
+/* Wraps a connected sender/receiver socket pair in TLS, sender as the client. */
+static int pair_wrap_direct_tls(struct bench *b, struct bench_pair *p, int sfd, int rfd)
+{
+	SSL *client = NULL, *server = NULL;
+	SSL_CTX *cctx;
+	char err[256];
+
+	if (set_nonblocking(sfd) < 0 || set_nonblocking(rfd) < 0) {
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+		goto fail;
+	}
+	cctx = derp_tls_client_ctx(b->opts.tls12, NULL, err, sizeof(err));
+	if (!cctx)
+		goto fail;
+	client = derp_tls_client_session(cctx, sfd, NULL, NULL, err, sizeof(err));
+	server = SSL_new(b->direct_server_tls);
+	if (!client || !server || SSL_set_fd(server, rfd) != 1) {
+		if (client && !server)
+			snprintf(err, sizeof(err), "TLS server session failed");
+		goto fail;
+	}
+	SSL_set_accept_state(server);
+	if (direct_tls_handshake(client, sfd, server, rfd, err, sizeof(err)) < 0)
+		goto fail;
+	if (derp_client_wrap_tls(&p->tx.client, sfd, client, err, sizeof(err)) < 0) {
+		close(rfd);
+		derp_tls_close(server);
+		goto fail_wrapped;
+	}
+	if (derp_client_wrap_tls(&p->rx.client, rfd, server, err, sizeof(err)) < 0)
+		goto fail_wrapped;
+	return 0;
+fail:
+	derp_tls_close(client);
+	derp_tls_close(server);
+	close(sfd);
+	close(rfd);
+fail_wrapped:
+	fprintf(stderr, "hdbench: pair %u: %s\n", p->id, err);
+	return -1;
+}
+
 /*
  * One loopback TCP connection per pair. Connecting and accepting one at a
  * time pairs each accepted socket with the connection just made.
  */
-static int pair_connect_direct(struct bench_pair *p, int listen_fd, const struct sockaddr_in *addr)
+static int pair_connect_direct(struct bench *b, struct bench_pair *p, int listen_fd,
+			       const struct sockaddr_in *addr)
 {
 	char err[256];
 	int sfd, rfd;
@@ -966,6 +1112,15 @@ static int pair_connect_direct(struct bench_pair *p, int listen_fd, const struct
 		if (sfd >= 0)
 			close(sfd);
 		return -1;
+	}
+	if (b->opts.tls) {
+		rfd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (rfd < 0) {
+			fprintf(stderr, "hdbench: pair %u: accept: %s\n", p->id, strerror(errno));
+			close(sfd);
+			return -1;
+		}
+		return pair_wrap_direct_tls(b, p, sfd, rfd);
 	}
 	if (derp_client_wrap_socket(&p->tx.client, sfd, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hdbench: pair %u: %s\n", p->id, err);
@@ -988,6 +1143,18 @@ static int bench_connect_all(struct bench *b)
 	struct sockaddr_in addr;
 	int listen_fd = -1, ret = 0;
 
+	if (b->opts.direct && b->opts.tls) {
+		char err[256];
+
+		b->direct_server_tls = tls_selfsigned_server_ctx(err, sizeof(err));
+		if (!b->direct_server_tls) {
+			fprintf(stderr, "hdbench: %s\n", err);
+			return -1;
+		}
+		/* The receiver gets what the sender offers, as from the relay. */
+		SSL_CTX_set_max_proto_version(b->direct_server_tls,
+					      b->opts.tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+	}
 	if (b->opts.direct) {
 		listen_fd = direct_listen(&addr);
 		if (listen_fd < 0) {
@@ -1001,12 +1168,14 @@ static int bench_connect_all(struct bench *b)
 		p->rx.client.fd = -1;
 		p->tx.client.fd = -1;
 		if (b->opts.direct)
-			ret = pair_connect_direct(p, listen_fd, &addr);
+			ret = pair_connect_direct(b, p, listen_fd, &addr);
 		else
 			ret = pair_connect_relay(b, p);
 	}
 	if (listen_fd >= 0)
 		close(listen_fd);
+	if (ret == 0 && b->opts.tls && b->pairs[0].tx.client.ssl)
+		derp_tls_describe(b->pairs[0].tx.client.ssl, b->tls_desc, sizeof(b->tls_desc));
 	return ret;
 }
 
@@ -1070,61 +1239,10 @@ static void bench_free(struct bench *b)
 	}
 	free(b->pairs);
 	free(b->threads);
-}
-
-/* Each pair needs two sockets here (and two more in the relay). */
-static void raise_fd_limit(uint32_t pairs)
-{
-	rlim_t need = (rlim_t)pairs * 2 + 64;
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
-		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
-		fprintf(stderr, "hdbench: warning: open file limit %llu is below the %llu needed\n",
-			(unsigned long long)rl.rlim_cur, (unsigned long long)need);
+	SSL_CTX_free(b->direct_server_tls);
 }
 
 /* ---- measurement ---- */
-
-/* utime + stime of a process, in seconds, from /proc/PID/stat. */
-static int proc_cpu_seconds(int pid, double *out)
-{
-	unsigned long long utime, stime;
-	char path[64], buf[2048];
-	const char *p;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may contain spaces and parentheses: skip past the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	/* Fields 3..13 (state .. cmajflt), then 14 utime and 15 stime, in clock ticks. */
-	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-		   &stime) != 2)
-		return -1;
-	*out = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-	return 0;
-}
-
-static double self_cpu_seconds(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) < 0)
-		return 0;
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static void bench_collect(const struct bench *b, struct bench_result *r)
 {
@@ -1204,6 +1322,8 @@ static void bench_report_print(const struct bench *b, const struct bench_result 
 	       o->threads == 1 ? "" : "s");
 	if (o->rate > 0)
 		printf(", %.0f packets/s per pair", o->rate);
+	if (o->tls)
+		printf(", %s", b->tls_desc);
 	printf("\n");
 	printf("  packets    sent %" PRIu64 "  received %" PRIu64 "  lost %" PRIu64
 	       "  corrupt %" PRIu64 "  reordered %" PRIu64 "  misrouted %" PRIu64 "\n",
@@ -1233,6 +1353,8 @@ static void bench_report_json(const struct bench *b, const struct bench_result *
 	       "\"pairs\":%u,\"size\":%u,\"window\":%u,\"threads\":%u,\"rate_pps\":%.3f,",
 	       o->direct ? "direct" : "relay", o->direct ? "127.0.0.1" : o->server, o->port,
 	       o->fast_start ? "true" : "false", o->pairs, o->size, o->window, o->threads, o->rate);
+	printf("\"transport\":\"%s\",\"tls\":\"%s\",",
+	       o->tls ? (o->tls12 ? "tls1.2" : "tls") : "plain", o->tls ? b->tls_desc : "");
 	printf("\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
 	       ",\"corrupt\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"misrouted\":%" PRIu64
 	       ",\"unexpected_frames\":%" PRIu64 ",\"connection_errors\":%" PRIu64
@@ -1275,17 +1397,36 @@ static void usage(FILE *f)
 		"  --relay-pid PID   report the relay's CPU seconds (from /proc/PID/stat)\n"
 		"  --direct          no relay: the same frames over direct loopback TCP,\n"
 		"                    the no-relay limit of this machine\n"
-		"  --fast-start      send Derp-Fast-Start: 1 (no HTTP response expected)\n"
-		"  --threads N       event loop threads (default 1)\n"
+		"  --fast-start      send Derp-Fast-Start: 1 (no HTTP response expected;\n"
+		"                    over TLS 1.3 the relay's metacert must name its key)\n"
+		"  --threads N       event loop threads (default 1; %d for the modes below)\n"
+		"  --stall-timeout SEC  give up when packets are in flight and none arrived\n"
+		"                    for SEC (default %.0f); rates then end at the last arrival\n"
+		"  --tls             TLS to the relay (TLS 1.3 offered, 1.2 accepted; the\n"
+		"                    certificate is not verified unless --tls-ca is given);\n"
+		"                    with --direct, TLS between the peers\n"
+		"  --tls12           TLS 1.2 only (implies --tls)\n"
+		"  --tls-ca FILE     verify the relay's certificate against FILE (PEM)\n"
+		"  --tls-name NAME   SNI and the name verified (default: --server unless an IP)\n"
 		"  --json            print one JSON object instead of the text summary\n"
 		"  --help            this text\n"
 		"\n"
+		"Connection benchmarks (instead of packets):\n"
+		"  --connect-rate N  open, complete the DERP handshake and close, N per second\n"
+		"                    (0 or max: as fast as --threads connections go) for\n"
+		"                    --duration (default 3 s) or --count handshakes in all;\n"
+		"                    reports handshakes/s, handshake time, relay CPU each\n"
+		"  --idle N          open N DERP connections and leave them idle for --hold;\n"
+		"  --hold SEC        reports the relay's RSS growth per connection and its\n"
+		"                    CPU while idle (needs --relay-pid; default hold 10 s)\n"
+		"\n"
 		"Latency is one-way: receive time minus the send time in the packet, both\n"
 		"CLOCK_MONOTONIC on this host. Exit status: 0 every packet arrived intact and\n"
-		"in order; 1 loss, corruption, reordering or a dropped connection; 2 usage or\n"
+		"in order; 1 loss, corruption, reordering or a dropped connection (or a\n"
+		"failed handshake, or an idle connection the relay closed); 2 usage or\n"
 		"connection setup error.\n",
-		DEFAULT_PORT, PAYLOAD_MIN, PAYLOAD_MAX, DEFAULT_SIZE, DEFAULT_COUNT,
-		DEFAULT_WINDOW);
+		DEFAULT_PORT, PAYLOAD_MIN, PAYLOAD_MAX, DEFAULT_SIZE, DEFAULT_COUNT, DEFAULT_WINDOW,
+		SETUP_DEFAULT_THREADS, DEFAULT_STALL_TIMEOUT_S);
 }
 
 static int parse_u64(const char *name, const char *text, uint64_t min, uint64_t max, uint64_t *out)
@@ -1334,6 +1475,14 @@ enum {
 	OPT_FAST_START,
 	OPT_THREADS,
 	OPT_JSON,
+	OPT_TLS,
+	OPT_TLS12,
+	OPT_TLS_CA,
+	OPT_TLS_NAME,
+	OPT_CONNECT_RATE,
+	OPT_IDLE,
+	OPT_HOLD,
+	OPT_STALL_TIMEOUT,
 	OPT_HELP,
 };
 
@@ -1351,6 +1500,14 @@ static const struct option long_options[] = {
 	{ "fast-start", no_argument, NULL, OPT_FAST_START },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "tls", no_argument, NULL, OPT_TLS },
+	{ "tls12", no_argument, NULL, OPT_TLS12 },
+	{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+	{ "tls-name", required_argument, NULL, OPT_TLS_NAME },
+	{ "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
+	{ "idle", required_argument, NULL, OPT_IDLE },
+	{ "hold", required_argument, NULL, OPT_HOLD },
+	{ "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -1358,6 +1515,7 @@ static const struct option long_options[] = {
 /* Returns 0, 1 for --help, or -1 on a usage error (already printed). */
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
+	double stall_s = DEFAULT_STALL_TIMEOUT_S;
 	bool count_given = false;
 	uint64_t v;
 	int opt;
@@ -1424,9 +1582,42 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 			if (parse_u64("threads", optarg, 1, 1024, &v) < 0)
 				return -1;
 			o->threads = (uint32_t)v;
+			o->threads_given = true;
 			break;
 		case OPT_JSON:
 			o->json = true;
+			break;
+		case OPT_TLS12:
+			o->tls12 = true;
+			/* fall through */
+		case OPT_TLS:
+			o->tls = true;
+			break;
+		case OPT_TLS_CA:
+			o->tls_ca_file = optarg;
+			break;
+		case OPT_TLS_NAME:
+			o->tls_server_name = optarg;
+			break;
+		case OPT_CONNECT_RATE:
+			o->connect_rate_mode = true;
+			if (strcmp(optarg, "max") == 0 || strcmp(optarg, "0") == 0)
+				o->connect_rate = 0;
+			else if (parse_positive_double("connect-rate", optarg, &o->connect_rate) <
+				 0)
+				return -1;
+			break;
+		case OPT_IDLE:
+			if (parse_u64("idle", optarg, 1, IDLE_MAX, &o->idle_conns) < 0)
+				return -1;
+			break;
+		case OPT_HOLD:
+			if (parse_positive_double("hold", optarg, &o->hold_s) < 0)
+				return -1;
+			break;
+		case OPT_STALL_TIMEOUT:
+			if (parse_positive_double("stall-timeout", optarg, &stall_s) < 0)
+				return -1;
 			break;
 		case 'h':
 		case OPT_HELP:
@@ -1441,9 +1632,29 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		fprintf(stderr, "hdbench: unexpected argument \"%s\"\n", argv[optind]);
 		return -1;
 	}
+	o->stall_timeout_ns = (uint64_t)(stall_s * (double)NSEC_PER_SEC);
 	if (count_given && o->duration_s > 0) {
 		fprintf(stderr, "hdbench: --count and --duration exclude each other\n");
 		return -1;
+	}
+	if ((o->connect_rate_mode || o->idle_conns) && o->direct) {
+		fprintf(stderr, "hdbench: --connect-rate and --idle need a relay, not --direct\n");
+		return -1;
+	}
+	if (o->connect_rate_mode && o->idle_conns) {
+		fprintf(stderr, "hdbench: --connect-rate and --idle exclude each other\n");
+		return -1;
+	}
+	if (o->hold_s > 0 && !o->idle_conns) {
+		fprintf(stderr, "hdbench: --hold goes with --idle\n");
+		return -1;
+	}
+	if (!count_given)
+		o->count = o->connect_rate_mode ? 0 : o->count;
+	if (o->connect_rate_mode || o->idle_conns) {
+		if (!o->threads_given)
+			o->threads = SETUP_DEFAULT_THREADS;
+		return 0;
 	}
 	if (o->threads > o->pairs)
 		o->threads = o->pairs;
@@ -1466,7 +1677,8 @@ static int bench_setup(struct bench *b)
 		b->pairs[i].tx.client.fd = -1;
 		b->pairs[i].rx.client.fd = -1;
 	}
-	raise_fd_limit(b->opts.pairs);
+	/* Each pair needs two sockets here (and two more in the relay). */
+	raise_fd_limit((uint64_t)b->opts.pairs * 2 + 64);
 	if (bench_connect_all(b) < 0)
 		return -1;
 	if (bench_assign_threads(b) < 0) {
@@ -1513,6 +1725,32 @@ static int bench_run(struct bench *b, struct bench_result *r)
 	return 0;
 }
 
+/* --connect-rate and --idle: hdbench_setup.c. */
+static int run_setup_bench(const struct bench_opts *o)
+{
+	struct setup_bench_opts so = {
+		.server = o->server,
+		.port = o->port,
+		.relay_pid = o->relay_pid,
+		.client = {
+			.fast_start = o->fast_start,
+			.tls = o->tls,
+			.tls12 = o->tls12,
+			.tls_ca_file = o->tls_ca_file,
+			.tls_server_name = o->tls_server_name,
+		},
+		.threads = o->threads,
+		.json = o->json,
+		.rate = o->connect_rate,
+		.duration_s = o->duration_s,
+		.count = o->count,
+		.idle_conns = o->idle_conns,
+		.hold_s = o->hold_s > 0 ? o->hold_s : DEFAULT_HOLD_S,
+	};
+
+	return o->idle_conns ? bench_idle(&so) : bench_connect_rate(&so);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench b = { 0 };
@@ -1522,6 +1760,10 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv, &b.opts);
 	if (ret != 0)
 		return ret > 0 ? EXIT_PASS : EXIT_SETUP;
+	/* A relay that closes on us must not kill us with SIGPIPE (TLS writes use write()). */
+	signal(SIGPIPE, SIG_IGN);
+	if (b.opts.connect_rate_mode || b.opts.idle_conns)
+		return run_setup_bench(&b.opts);
 
 	/* The result embeds a 60 KiB histogram: keep it off the stack. */
 	r = calloc(1, sizeof(*r));

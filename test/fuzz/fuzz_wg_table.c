@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The WireGuard relay table (src/wireguard/wg_table.h) and the routing
+ * decision compiled from it (wg_route.h).
+ *
+ * Input: lines. "add NAME IP:PORT [LABEL] [BASE64]" calls wg_table_peer_add
+ * directly (as a management command would), "del NAME" and "unlink A B" the
+ * deletions; every other line goes through wg_table_apply_line, the table
+ * file's parser. The rest of the input after a line "--" is datagrams to
+ * route, one per line.
+ *
+ * Oracles: failed changes leave the table unchanged; the table printed by
+ * wg_table_format loads back (through wg_table_load, from an in-memory
+ * file) to a table that prints the same, so a restart restores exactly what
+ * was saved; a datagram is only ever forwarded to a used peer linked to its
+ * sender.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "fuzz_common.h"
+#include "wg_msg.h"
+#include "wg_route.h"
+#include "wg_table.h"
+
+/*
+ * KNOWN BUG (reported, docs/fuzzing.md): wg_table_peer_add accepts a label
+ * with '#' or '=', which the table file cannot hold ('#' starts a comment,
+ * '=' makes the line unloadable). Until check_label refuses them, such
+ * labels are kept out here so that the other checks can run; set this to 0
+ * together with the fix.
+ */
+#define SKIP_KNOWN_LABEL_BUG 1
+
+static struct wg_table *table, *before, *reloaded;
+static struct wg_index_table *idx;
+static struct fuzz_memfile file;
+static char text[1 << 20], text2[1 << 20];
+
+static void init(void)
+{
+	if (table)
+		return;
+	if (sodium_init() < 0)
+		abort();
+	table = malloc(sizeof(*table));
+	before = malloc(sizeof(*before));
+	reloaded = malloc(sizeof(*reloaded));
+	idx = malloc(sizeof(*idx));
+	if (!table || !before || !reloaded || !idx)
+		abort();
+	fuzz_memfile_open(&file, "fuzz-wg-table");
+}
+
+/* Splits at blanks into at most max words; returns the count. */
+static int words(char *line, char **w, int max)
+{
+	int n = 0;
+
+	for (char *tok = strtok(line, " \t"); tok && n < max; tok = strtok(NULL, " \t"))
+		w[n++] = tok;
+	return n;
+}
+
+static void change(const char *line)
+{
+	char copy[600], err[256];
+	char *w[6];
+	int n, r;
+
+	*before = *table;
+	memset(err, 0x55, sizeof(err));
+	snprintf(copy, sizeof(copy), "%s", line);
+	n = words(copy, w, 6);
+	if (SKIP_KNOWN_LABEL_BUG && n > 3 && strcmp(w[0], "add") == 0 && strpbrk(w[3], "#="))
+		return;
+	if (n >= 3 && strcmp(w[0], "add") == 0) {
+		int slot = wg_table_peer_add(table, w[1], w[2], n > 3 ? w[3] : NULL,
+					     n > 4 ? w[4] : NULL, err, sizeof(err));
+
+		r = slot < 0 ? -1 : 0;
+	} else if (n == 2 && strcmp(w[0], "del") == 0) {
+		r = wg_table_peer_del(table, w[1], NULL, err, sizeof(err));
+	} else if (n == 3 && strcmp(w[0], "unlink") == 0) {
+		r = wg_table_link_del(table, w[1], w[2], err, sizeof(err));
+	} else {
+		r = wg_table_apply_line(table, line, err, sizeof(err));
+	}
+	if (r < 0) {
+		FUZZ_CHECK(memchr(err, 0, sizeof(err)) != NULL);
+		FUZZ_CHECK(memcmp(table, before, sizeof(*table)) == 0);
+	}
+	FUZZ_CHECK(table->npeers <= WG_MAX_PEERS && table->nlinks <= WG_MAX_LINKS);
+}
+
+static void check_links(const struct wg_table *t)
+{
+	for (uint32_t i = 0; i < t->nlinks; i++) {
+		FUZZ_CHECK(t->links[i].a < WG_MAX_PEERS && t->links[i].b < WG_MAX_PEERS);
+		FUZZ_CHECK(t->peers[t->links[i].a].used && t->peers[t->links[i].b].used);
+		FUZZ_CHECK(t->links[i].a != t->links[i].b);
+	}
+}
+
+static int no_lookup(void *ctx, uint32_t index)
+{
+	(void)ctx;
+	return (int)(index % 3) - 1; /* -1, 0 or 1: a stale XDP map answer */
+}
+
+static void route(const struct wg_routes *r, const uint8_t *dgram, size_t len)
+{
+	for (int s = 0, tried = 0; s < WG_MAX_PEERS && tried < 4; s++) {
+		struct wg_decision d;
+		int rc;
+
+		if (!table->peers[s].used)
+			continue;
+		tried++;
+		rc = wg_route(r, idx, no_lookup, NULL, &table->peers[s].ep, dgram, len, &d);
+		FUZZ_CHECK(d.src == s);
+		if (rc == -1) {
+			FUZZ_CHECK(d.dst >= 0 && d.dst < WG_MAX_PEERS);
+			FUZZ_CHECK(table->peers[d.dst].used);
+			FUZZ_CHECK(wg_routes_linked(r, d.src, d.dst));
+			FUZZ_CHECK(d.type != 0);
+		} else {
+			FUZZ_CHECK(rc >= WG_CNT_DROP_MALFORMED && rc <= WG_CNT_DROP_NO_ROUTE);
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *p = data, *end = data + size;
+	char err[512];
+	size_t n, n2;
+
+	init();
+	wg_table_init(table);
+
+	/* The changes, up to a "--" line. */
+	while (p < end) {
+		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line = fuzz_strdup(p, len);
+
+		p += len + (nl ? 1 : 0);
+		if (strcmp(line, "--") == 0) {
+			free(line);
+			break;
+		}
+		if (strlen(line) == len)
+			change(line);
+		free(line);
+	}
+	check_links(table);
+
+	/* Saved and loaded again: the same table comes back. */
+	n = wg_table_format(table, text, sizeof(text));
+	FUZZ_CHECK(n < sizeof(text) && strlen(text) == n);
+	fuzz_memfile_set(&file, text, n);
+	wg_table_init(reloaded);
+	memset(err, 0x55, sizeof(err));
+	if (wg_table_load(reloaded, file.path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "saved table does not load: %s\n%s", err, text);
+		FUZZ_CHECK(!"a saved table loads");
+	}
+	n2 = wg_table_format(reloaded, text2, sizeof(text2));
+	if (n2 != n || memcmp(text, text2, n) != 0) {
+		fprintf(stderr, "saved:\n%s\nloaded back:\n%s", text, text2);
+		FUZZ_CHECK(!"a saved table loads back the same");
+	}
+	FUZZ_CHECK(reloaded->npeers == table->npeers && reloaded->nlinks == table->nlinks);
+
+	/* The rest: datagrams, routed from a few of the peers. */
+	if (p >= end)
+		return 0;
+	struct wg_routes *r = wg_routes_build(table);
+	FUZZ_CHECK(r != NULL);
+	memset(idx, 0, sizeof(*idx));
+	while (p < end) {
+		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		uint8_t *dgram = fuzz_dup(p, len);
+
+		route(r, dgram, len);
+		free(dgram);
+		p += len + (nl ? 1 : 0);
+	}
+	free(r);
+	return 0;
+}
