@@ -93,11 +93,15 @@ void hdcli_print_generic(const struct json_value *v, const char *path)
 	case JSON_ARRAY: {
 		size_t i = 0;
 		for (const struct json_value *c = v->child; c; c = c->next, i++) {
+			int n;
 			if (v->type == JSON_OBJECT)
-				snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "",
-					 c->name);
+				n = snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "",
+					     c->name);
 			else
-				snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+				n = snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+			/* A path too deep to show is cut, never printed half. */
+			if (n < 0 || (size_t)n >= sizeof(sub))
+				continue;
 			hdcli_print_generic(c, sub);
 		}
 		if (v->count == 0 && path[0])
