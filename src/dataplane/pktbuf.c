@@ -7,27 +7,46 @@
 /* Small buffers come in slabs so that a burst of connections does not call malloc per packet. */
 #define SMALL_SLAB_COUNT 256
 
+static const uint32_t class_cap[PKTBUF_CLASSES] = {
+	PKTBUF_SMALL_CAP,	 4096 + PKTBUF_HEADROOM,  8192 + PKTBUF_HEADROOM,
+	16384 + PKTBUF_HEADROOM, 32768 + PKTBUF_HEADROOM, PKTBUF_LARGE_CAP,
+};
+
+static int class_of_len(size_t frame_len)
+{
+	for (int i = 0; i < PKTBUF_CLASSES; i++) {
+		if (frame_len <= class_cap[i])
+			return i;
+	}
+	return -1;
+}
+
+static int class_of_buf(const struct pktbuf *pb)
+{
+	for (int i = 0; i < PKTBUF_CLASSES; i++) {
+		if (pb->cap == class_cap[i])
+			return i;
+	}
+	return PKTBUF_CLASSES - 1; /* not reached: every buffer is made with a class cap */
+}
+
 void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, uint64_t bytes_limit)
 {
 	*pool = (struct pktbuf_pool){ .owner = owner, .bytes_limit = bytes_limit };
 }
 
-static void free_list(struct pktbuf *pb)
-{
-	while (pb) {
-		struct pktbuf *next = pb->next;
-		free(pb);
-		pb = next;
-	}
-}
-
 void pktbuf_pool_destroy(struct pktbuf_pool *pool)
 {
 	/* Slab members are allocated one by one (see grow_small), so each is freed alone. */
-	free_list(pool->free_small);
-	free_list(pool->free_large);
-	pool->free_small = NULL;
-	pool->free_large = NULL;
+	for (int i = 0; i < PKTBUF_CLASSES; i++) {
+		struct pktbuf *pb = pool->free[i];
+		while (pb) {
+			struct pktbuf *next = pb->next;
+			free(pb);
+			pb = next;
+		}
+		pool->free[i] = NULL;
+	}
 }
 
 static size_t buf_size(uint32_t cap)
@@ -36,74 +55,61 @@ static size_t buf_size(uint32_t cap)
 }
 
 /*
- * At the limit, idle buffers of the other size class are given back to the
- * system first: otherwise a burst of small packets could fill the budget
- * with free small buffers and make every large packet fail for good.
+ * At the limit, idle buffers of other size classes are given back to the
+ * system first (largest first): otherwise a burst of one size could fill the
+ * budget with free buffers and make every other size fail for good.
  */
-static bool make_room(struct pktbuf_pool *pool, size_t need, struct pktbuf **other)
+static bool make_room(struct pktbuf_pool *pool, size_t need, int keep_class)
 {
-	while (pool->bytes_allocated + need > pool->bytes_limit && *other) {
-		struct pktbuf *pb = *other;
-		*other = pb->next;
-		pool->bytes_allocated -= buf_size(pb->cap);
-		free(pb);
+	for (int c = PKTBUF_CLASSES - 1; c >= 0; c--) {
+		while (pool->bytes_allocated + need > pool->bytes_limit && c != keep_class &&
+		       pool->free[c]) {
+			struct pktbuf *pb = pool->free[c];
+			pool->free[c] = pb->next;
+			pool->bytes_allocated -= buf_size(pb->cap);
+			free(pb);
+		}
 	}
 	return pool->bytes_allocated + need <= pool->bytes_limit;
 }
 
-static int grow_small(struct pktbuf_pool *pool)
+static struct pktbuf *new_buf(struct pktbuf_pool *pool, int cls)
 {
-	size_t one = buf_size(PKTBUF_SMALL_CAP);
-	for (int i = 0; i < SMALL_SLAB_COUNT; i++) {
-		if (!make_room(pool, one, &pool->free_large))
-			return i ? 0 : -1;
-		struct pktbuf *pb = malloc(one);
-		if (!pb)
-			return i ? 0 : -1;
-		pb->cap = PKTBUF_SMALL_CAP;
-		pb->owner = pool->owner;
-		pb->next = pool->free_small;
-		pool->free_small = pb;
-		pool->bytes_allocated += one;
-	}
-	return 0;
-}
-
-static struct pktbuf *take_large(struct pktbuf_pool *pool)
-{
-	if (pool->free_large) {
-		struct pktbuf *pb = pool->free_large;
-		pool->free_large = pb->next;
-		return pb;
-	}
-	size_t one = buf_size(PKTBUF_LARGE_CAP);
-	if (!make_room(pool, one, &pool->free_small))
+	size_t one = buf_size(class_cap[cls]);
+	if (!make_room(pool, one, cls))
 		return NULL;
 	struct pktbuf *pb = malloc(one);
 	if (!pb)
 		return NULL;
-	pb->cap = PKTBUF_LARGE_CAP;
+	pb->cap = class_cap[cls];
 	pb->owner = pool->owner;
 	pool->bytes_allocated += one;
 	return pb;
 }
 
+static void grow_small(struct pktbuf_pool *pool)
+{
+	for (int i = 0; i < SMALL_SLAB_COUNT; i++) {
+		struct pktbuf *pb = new_buf(pool, 0);
+		if (!pb)
+			return;
+		pb->next = pool->free[0];
+		pool->free[0] = pb;
+	}
+}
+
 struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len)
 {
-	struct pktbuf *pb;
-
-	if (frame_len > PKTBUF_LARGE_CAP)
+	int cls = class_of_len(frame_len);
+	if (cls < 0)
 		return NULL;
-	if (frame_len <= PKTBUF_SMALL_CAP) {
-		if (!pool->free_small && grow_small(pool) < 0)
-			return NULL;
-		pb = pool->free_small;
-		pool->free_small = pb->next;
-	} else {
-		pb = take_large(pool);
-		if (!pb)
-			return NULL;
-	}
+	if (!pool->free[cls] && cls == 0)
+		grow_small(pool);
+	struct pktbuf *pb = pool->free[cls];
+	if (pb)
+		pool->free[cls] = pb->next;
+	else if (!(pb = new_buf(pool, cls)))
+		return NULL;
 	pb->next = NULL;
 	pb->len = 0;
 	pb->sent = 0;
@@ -115,12 +121,8 @@ struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len)
 
 void pktbuf_free(struct pktbuf_pool *pool, struct pktbuf *pb)
 {
+	int cls = class_of_buf(pb);
 	pool->in_use--;
-	if (pb->cap == PKTBUF_SMALL_CAP) {
-		pb->next = pool->free_small;
-		pool->free_small = pb;
-	} else {
-		pb->next = pool->free_large;
-		pool->free_large = pb;
-	}
+	pb->next = pool->free[cls];
+	pool->free[cls] = pb;
 }

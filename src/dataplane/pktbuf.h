@@ -22,8 +22,15 @@ enum pktbuf_kind {
 	PKT_KIND_CTRL,	   /* server-generated frames: PeerGone, Pong, KeepAlive ... */
 };
 
+/*
+ * Size classes: 2 KiB covers every MTU-sized packet; larger packets take the
+ * smallest class that fits, up to a whole 64 KiB packet with its headers, so
+ * a 16 KiB packet does not hold 64 KiB of the pool's budget.
+ */
+#define PKTBUF_CLASSES	 6
+#define PKTBUF_HEADROOM	 128 /* frame header and keys above a power-of-two payload */
 #define PKTBUF_SMALL_CAP 2048
-#define PKTBUF_LARGE_CAP (65536 + 32 + 32 + 5 + 64)
+#define PKTBUF_LARGE_CAP (65536 + PKTBUF_HEADROOM)
 
 struct pktbuf {
 	struct pktbuf *next; /* queue or free-list link */
@@ -40,11 +47,10 @@ struct pktbuf {
 
 struct pktbuf_pool {
 	uint16_t owner;
-	struct pktbuf *free_small;
-	struct pktbuf *free_large;
-	uint64_t bytes_allocated; /* memory held by the pool, free or in use */
-	uint64_t bytes_limit;	  /* allocation beyond this fails (counted by the caller) */
-	uint64_t in_use;	  /* buffers handed out and not yet returned */
+	struct pktbuf *free[PKTBUF_CLASSES]; /* idle buffers, by size class */
+	uint64_t bytes_allocated;	     /* memory held by the pool, free or in use */
+	uint64_t bytes_limit; /* allocation beyond this fails (counted by the caller) */
+	uint64_t in_use;      /* buffers handed out and not yet returned */
 };
 
 void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, uint64_t bytes_limit);

@@ -33,6 +33,8 @@
 
 #define SP_RING_ENTRIES	 1024
 #define UD_ACCEPT	 1ull
+#define UD_CANCEL	 2ull
+#define ACCEPT_PAUSE_NS	 200000000ull /* after accept fails for want of fds */
 #define HEAD_BUF_INITIAL 4096
 #define RAW_BUF_SIZE	 16384 /* ciphertext read at a time with TLS */
 
@@ -74,6 +76,7 @@ struct slowpath {
 	struct io_uring ring;
 	_Atomic bool stop;
 	bool accept_armed;
+	uint64_t accept_paused_until;
 	bool ring_closed;
 	uint64_t now_ns;
 	uint64_t next_seq;
@@ -511,10 +514,28 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		sp->accept_armed = false; /* re-armed by the loop */
 	if (cqe->res < 0) {
+		if (cqe->res == -ECANCELED)
+			return;
 		/* EMFILE and friends: say so, at most once a second. */
 		if (sp->now_ns - sp->last_accept_warn_ns > 1000000000ull) {
-			log_warn("accept failed: %s", strerror(-cqe->res));
+			log_warn("accept failed: %s%s", strerror(-cqe->res),
+				 cqe->res == -EMFILE || cqe->res == -ENFILE
+				     ? " (out of file descriptors: pausing accepts)"
+				     : "");
 			sp->last_accept_warn_ns = sp->now_ns;
+		}
+		/*
+		 * Without fds every retry fails at once: a multishot accept would
+		 * spin. Stop it and try again a little later; the backlog waits.
+		 */
+		if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
+		    cqe->res == -ENOBUFS) {
+			sp->accept_paused_until = sp->now_ns + ACCEPT_PAUSE_NS;
+			if (cqe->flags & IORING_CQE_F_MORE) {
+				struct io_uring_sqe *sqe = get_sqe(sp);
+				io_uring_prep_cancel64(sqe, UD_ACCEPT, 0);
+				io_uring_sqe_set_data64(sqe, UD_CANCEL);
+			}
 		}
 		return;
 	}
@@ -604,7 +625,7 @@ static void *slowpath_main(void *arg)
 		log_warn("slow path: cannot pin to CPU %d: %s", cpu, strerror(prc));
 	while (!atomic_load_explicit(&sp->stop, memory_order_acquire)) {
 		sp->now_ns = now_ns();
-		if (!sp->accept_armed)
+		if (!sp->accept_armed && sp->now_ns >= sp->accept_paused_until)
 			arm_accept(sp);
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
 		struct io_uring_cqe *cqe;
@@ -616,6 +637,8 @@ static void *slowpath_main(void *arg)
 			n++;
 			if (cqe->user_data == UD_ACCEPT)
 				handle_accept(sp, cqe);
+			else if (cqe->user_data == UD_CANCEL)
+				; /* the accept's own CQE says it ended */
 			else if (cqe->user_data)
 				handle_completion(sp, io_uring_cqe_get_data(cqe), cqe->res);
 		}

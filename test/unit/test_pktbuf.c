@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+/* The per-worker packet buffer pool: size classes, the byte limit, rebalancing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "pktbuf.h"
+
+static void test_size_classes_fit_tightly(void **state)
+{
+	(void)state;
+	struct pktbuf_pool pool;
+	pktbuf_pool_init(&pool, 3, 64u << 20);
+	struct pktbuf *a = pktbuf_alloc(&pool, 1500);
+	struct pktbuf *b = pktbuf_alloc(&pool, 5 + 32 + 16384);
+	struct pktbuf *c = pktbuf_alloc(&pool, 5 + 32 + 65536);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_int_equal(a->cap, PKTBUF_SMALL_CAP);
+	/* A 16 KiB packet takes a 16 KiB class buffer, not a 64 KiB one. */
+	assert_true(b->cap >= 5 + 32 + 16384 && b->cap < 32768);
+	assert_int_equal(c->cap, PKTBUF_LARGE_CAP);
+	assert_int_equal(a->owner, 3);
+	assert_null(pktbuf_alloc(&pool, PKTBUF_LARGE_CAP + 1));
+	assert_int_equal(pool.in_use, 3);
+	pktbuf_free(&pool, a);
+	pktbuf_free(&pool, b);
+	pktbuf_free(&pool, c);
+	assert_int_equal(pool.in_use, 0);
+	/* Freed buffers are reused, not reallocated. */
+	uint64_t held = pool.bytes_allocated;
+	struct pktbuf *d = pktbuf_alloc(&pool, 5 + 32 + 16000);
+	assert_ptr_equal(d, b);
+	assert_int_equal(pool.bytes_allocated, held);
+	pktbuf_free(&pool, d);
+	pktbuf_pool_destroy(&pool);
+}
+
+static void test_limit_is_enforced_and_idle_buffers_rebalance(void **state)
+{
+	(void)state;
+	struct pktbuf_pool pool;
+	pktbuf_pool_init(&pool, 0, 1u << 20); /* 1 MiB */
+	struct pktbuf *bufs[64];
+	int n = 0;
+	while (n < 64 && (bufs[n] = pktbuf_alloc(&pool, 60000)))
+		n++;
+	/* 1 MiB holds 15 of the 64 KiB class, never more. */
+	assert_int_equal(n, 15);
+	assert_true(pool.bytes_allocated <= pool.bytes_limit);
+	for (int i = 0; i < n; i++)
+		pktbuf_free(&pool, bufs[i]);
+	/* All idle in the large class: small packets must still get buffers. */
+	struct pktbuf *small = pktbuf_alloc(&pool, 100);
+	assert_non_null(small);
+	assert_true(pool.bytes_allocated <= pool.bytes_limit);
+	pktbuf_free(&pool, small);
+	pktbuf_pool_destroy(&pool);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_size_classes_fit_tightly),
+		cmocka_unit_test(test_limit_is_enforced_and_idle_buffers_rebalance),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
