@@ -116,10 +116,9 @@ fmt_matrix_md() {
 		frac = $11 == "" ? "–" : sprintf("%.1f%%", $11 * 100)
 		loss = $14 + 0 > 0 ? sprintf("**%d of %d**%s", $14, $13, $15 + 0 > 0 ? " (stall)" : "") : "0"
 		llost = $23 + 0 > 0 ? sprintf(" **lost %d**", $23) : ""
-		printf "| %s | %s | %s | %s | %.1f | %.0f | %.1f | %s | %s | %s | %s / %s / %s | %s / %s / %s%s |\n",
+		printf "| %s | %s | %s | %s | %.1f | %.0f | %.1f | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s%s |\n",
 			$1, $2, $3, $4, $7, $8 / 1000, $9, frac, $12 == "" ? "–" : sprintf("%.2f", $12),
-			loss, $16, \
-			r($17), r($18), r($19), r($20), r($21), r($22), llost
+			loss, $16, r($17), r($18), r($19), r($20), r($21), r($22), llost
 	}
 	function r(v) { return v == "" ? "–" : (v + 0 >= 100 ? sprintf("%.0f", v) : sprintf("%.1f", v)) }' "$MATRIX"
 }
