@@ -25,4 +25,20 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
+# Optimised builds see warnings (-Wformat-truncation, ...) that -O0 and -O2 miss.
+echo "== release build compiles warning-free (build-release/)"
+if [ ! -d build-release ]; then
+	meson setup build-release -Dbuildtype=release -Dtests=false
+fi
+ninja -C build-release
+
+# Each libFuzzer target runs briefly over its seed corpus (docs/fuzzing.md);
+# scripts/fuzz.sh runs one for longer.
+echo "== fuzz targets, short runs (build-fuzz/)"
+if [ ! -d build-fuzz ]; then
+	CC=clang meson setup build-fuzz -Dfuzz=true -Dfuzz_seconds=10
+fi
+ninja -C build-fuzz
+meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes 1
+
 echo "== all tests passed"
