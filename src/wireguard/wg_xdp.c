@@ -46,7 +46,9 @@ struct wg_xdp {
 /* The last lines libbpf printed while loading, for the reason of a failure. */
 static _Thread_local char libbpf_last[512];
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+/* libbpf's print callback: fmt comes from libbpf, checked as printf-like. */
+__attribute__((format(printf, 2, 0))) static int libbpf_log(enum libbpf_print_level level,
+							   const char *fmt, va_list ap)
 {
 	char line[256];
 

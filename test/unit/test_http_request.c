@@ -701,8 +701,7 @@ static void test_bad_requests(void **state)
 		"GET / HTTP/1.1\r\nHost\t: h\r\n\r\n",
 		"GET / HTTP/1.1\r\n: empty-name\r\n\r\n",
 		"GET / HTTP/1.1\r\nBad(Name): v\r\n\r\n",
-		"GET / HTTP/1.1\r\nX-A: b\x01"
-		"c\r\n\r\n",
+		"GET / HTTP/1.1\r\nX-A: b\001c\r\n\r\n",
 		"GET / HTTP/1.1\r\nX-A: b\rc\r\n\r\n",
 		"GET / HTTP/1.1\r\nX-A: b\x7f\r\n\r\n",
 		/* obs-fold continuation, and a first header line that looks like one */
