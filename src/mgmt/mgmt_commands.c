@@ -45,39 +45,6 @@ const struct mgmt_command mgmt_commands[] = {
 
 const int mgmt_command_count = (int)(sizeof(mgmt_commands) / sizeof(mgmt_commands[0]));
 
-const char *mgmt_status_name(enum mgmt_status status)
-{
-	switch (status) {
-	case MGMT_OK:
-		return "ok";
-	case MGMT_E_USAGE:
-		return "usage";
-	case MGMT_E_FAILED:
-		return "failed";
-	case MGMT_E_BUSY:
-		return "busy";
-	case MGMT_E_PROTOCOL:
-		return "protocol";
-	}
-	return "failed";
-}
-
-int mgmt_error(struct mgmt_call *call, enum mgmt_status status, const char *fmt, ...)
-{
-	va_list ap;
-
-	call->status = status;
-	va_start(ap, fmt);
-	vsnprintf(call->error, sizeof(call->error), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-void mgmt_subscribe_events(struct mgmt_call *call)
-{
-	call->subscribe_events = true;
-}
-
 /* Whether verb starts with the words of argv ("config" matches "config set"). */
 static bool verb_starts_with(const char *verb, int argc, char **argv)
 {
