@@ -140,9 +140,15 @@ static int check_label(const char *label, char *err, size_t errlen)
 {
 	if (strlen(label) >= WG_LABEL_LEN)
 		return wg_err(err, errlen, "label must be at most %d characters", WG_LABEL_LEN - 1);
+	/*
+	 * The table file is read back line by line: '#' starts a comment there
+	 * and '=' marks a key=value word, so a label holding either would not
+	 * survive a restart.
+	 */
 	for (const char *p = label; *p; p++) {
-		if (*p <= ' ' || *p == 0x7f)
-			return wg_err(err, errlen, "label must be one word without spaces");
+		if (*p <= ' ' || *p == 0x7f || *p == '#' || *p == '=')
+			return wg_err(err, errlen,
+				      "label must be one word without spaces, '#' or '='");
 	}
 	return 0;
 }

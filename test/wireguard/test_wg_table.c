@@ -87,6 +87,14 @@ static void test_peer_add_and_errors(void **state)
 	err[0] = 0;
 	assert_unchanged_after(
 	    wg_table_peer_add(&t, "c", "10.0.0.9:1", NULL, "AQID", err, sizeof(err)), &before);
+	/* Labels the table file could not read back ('#' comment, '=' key=value). */
+	static const char *const bad_labels[] = { "lap#top", "#x", "x=y", "lap top" };
+	for (size_t i = 0; i < sizeof(bad_labels) / sizeof(bad_labels[0]); i++) {
+		err[0] = 0;
+		assert_unchanged_after(
+		    wg_table_peer_add(&t, "c", "10.0.0.9:1", bad_labels[i], NULL, err, sizeof(err)),
+		    &before);
+	}
 	err[0] = 0;
 	assert_unchanged_after(wg_table_peer_del(&t, "zz", NULL, err, sizeof(err)), &before);
 }
