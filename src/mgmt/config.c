@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
@@ -109,8 +110,8 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server", "limits", "tls",	     "mgmt",
-					     "metrics", "log",	  "wireguard" };
+static const char *const cfg_sections[] = { "server",  "limits", "tls",	     "mgmt",
+					    "metrics", "log",	 "wireguard" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 
@@ -198,6 +199,18 @@ static int set_text(char *dst, const struct cfg_key *key, const char *value, cha
 	}
 	if (len >= key->size) {
 		set_err(reason, reason_len, "value is longer than %zu bytes", key->size - 1);
+		return -1;
+	}
+	/*
+	 * What `show config` prints must load back the same: Debian's inih
+	 * treats ';' after a blank as a comment and trims blanks at both ends.
+	 */
+	if (value[0] == ';' || strstr(value, " ;") || strstr(value, "\t;") ||
+	    (len && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[len - 1])))) {
+		set_err(reason, reason_len,
+			"\"%s\" would not read back: no leading ';', no ';' after a blank, "
+			"no blanks at either end",
+			value);
 		return -1;
 	}
 	memcpy(dst, value, len + 1);

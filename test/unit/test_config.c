@@ -353,6 +353,24 @@ static void test_text_too_long(void **state)
 	free(value);
 }
 
+/* Values that inih would read back differently are refused, config unchanged. */
+static void test_text_that_would_not_read_back(void **state)
+{
+	(void)state;
+	struct hd_config cfg, before;
+	char err[256];
+	static const char *const bad[] = { ";", ";x", "a ;b", "a\t;b", " a", "a " };
+
+	config_defaults(&cfg);
+	before = cfg;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(config_set(&cfg, "server.user", bad[i], err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "would not read back"));
+		assert_memory_equal(&cfg, &before, sizeof(cfg));
+	}
+	assert_int_equal(config_set(&cfg, "server.user", "a;b", err, sizeof(err)), 0);
+}
+
 /* ---- file errors ---- */
 
 static void test_unknown_key_and_section(void **state)
@@ -755,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_file_each_key),
 		cmocka_unit_test(test_config_set_names),
 		cmocka_unit_test(test_text_too_long),
+		cmocka_unit_test(test_text_that_would_not_read_back),
 		cmocka_unit_test(test_unknown_key_and_section),
 		cmocka_unit_test(test_first_error_wins),
 		cmocka_unit_test(test_syntax_errors),
