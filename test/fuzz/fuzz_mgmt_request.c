@@ -6,10 +6,10 @@
  * the handler and writes the reply (json_writer.c).
  *
  * The real command table (mgmt_commands.c) points at every handler of the
- * daemon, so it is replaced here by a table of stub commands, together with
- * the three small helpers defined next to it (mgmt_status_name, mgmt_error,
- * mgmt_subscribe_events). The stubs echo their words back, fail, subscribe,
- * or nest deeper than the writer allows.
+ * daemon, so it is replaced here by a table of stub commands; the helpers
+ * handlers use (mgmt_error, mgmt_status_name ...) come from mgmt_call.c.
+ * The stubs echo their words back, fail, subscribe, or nest deeper than the
+ * writer allows.
  *
  * Input: the request line, without its newline.
  *
