@@ -10,7 +10,7 @@ hd_install_packages "${HD_PACKAGES[@]}"
 if [ ! -d build ]; then
 	meson setup build -Dtests=false
 fi
-ninja -C build src/hyper-derp tools/hdbench
+ninja -C build src/hyper-derp tools/hdbench tools/hdcli
 
 # The default key file and management socket live under /var/lib and /run,
 # which need root; elsewhere keep them in the build directory.
