@@ -141,20 +141,6 @@ static void test_peers_and_close(void)
 	md_stop(d);
 }
 
-/* Value of key in `show config --json`. */
-static void config_value(struct mgmt_daemon *d, const char *key, char *out, size_t cap)
-{
-	struct json_doc doc;
-	md_cli_json(d, &doc, "show", "config", NULL);
-	out[0] = '\0';
-	const struct json_value *keys = json_get(doc.root, "keys");
-	for (const struct json_value *k = keys ? keys->child : NULL; k; k = k->next) {
-		if (strcmp(json_get_str(k, "key", ""), key) == 0)
-			snprintf(out, cap, "%s", json_get_str(k, "value", ""));
-	}
-	json_doc_free(&doc);
-}
-
 static void test_candidate_config(void)
 {
 	struct mgmt_daemon *d = md_start(NULL);
@@ -186,7 +172,7 @@ static void test_candidate_config(void)
 		       strstr(o.out, "limits.buffer_pool_mb: 512 -> 64  (needs a restart)") &&
 		       !strstr(o.out, "keepalive"),
 		   "diff: %s", o.out);
-	config_value(d, "limits.write_timeout_ms", v, sizeof(v));
+	md_config_value(d, "limits.write_timeout_ms", v, sizeof(v));
 	IT_REQUIRE(strcmp(v, "2000") == 0, "running changed before commit: %s", v);
 
 	IT_REQUIRE(md_cli(d, &o, NULL, "config", "commit", NULL) == 0, "commit: %s", o.err);
@@ -194,9 +180,9 @@ static void test_candidate_config(void)
 		       strstr(o.out, "applied: limits.queue_depth = 48") &&
 		       strstr(o.out, "needs a restart, not applied: limits.buffer_pool_mb = 64"),
 		   "commit: %s", o.out);
-	config_value(d, "limits.write_timeout_ms", v, sizeof(v));
+	md_config_value(d, "limits.write_timeout_ms", v, sizeof(v));
 	IT_REQUIRE(strcmp(v, "1234") == 0, "write_timeout_ms after commit: %s", v);
-	config_value(d, "limits.buffer_pool_mb", v, sizeof(v));
+	md_config_value(d, "limits.buffer_pool_mb", v, sizeof(v));
 	IT_REQUIRE(strcmp(v, "512") == 0, "buffer_pool_mb must need a restart: %s", v);
 	IT_REQUIRE(it_daemon_log_contains(&d->it, "config: limits.queue_depth = 48 (was 32)"),
 		   "no log line for the change");
@@ -212,7 +198,7 @@ static void test_candidate_config(void)
 	IT_REQUIRE(md_cli(d, &o, NULL, "config", "diff", NULL) == 0 &&
 		       strstr(o.out, "no candidate changes"),
 		   "diff after discard: %s", o.out);
-	config_value(d, "limits.keepalive_ms", v, sizeof(v));
+	md_config_value(d, "limits.keepalive_ms", v, sizeof(v));
 	IT_REQUIRE(strcmp(v, "60000") == 0, "discarded change applied: %s", v);
 
 	/* set log-level acts at once. */

@@ -515,3 +515,17 @@ void md_nodekey(const uint8_t pub[KEY_LEN], char out[80])
 {
 	key_to_nodekey(pub, out);
 }
+
+/* Value of key in `show config --json`. */
+void md_config_value(struct mgmt_daemon *d, const char *key, char *out, size_t cap)
+{
+	struct json_doc doc;
+	md_cli_json(d, &doc, "show", "config", NULL);
+	out[0] = '\0';
+	const struct json_value *keys = json_get(doc.root, "keys");
+	for (const struct json_value *k = keys ? keys->child : NULL; k; k = k->next) {
+		if (strcmp(json_get_str(k, "key", ""), key) == 0)
+			snprintf(out, cap, "%s", json_get_str(k, "value", ""));
+	}
+	json_doc_free(&doc);
+}

@@ -80,6 +80,9 @@ int64_t md_metric(const char *text, const char *name, const char *labels);
 /* Waits up to timeout_ms for an sd_notify datagram containing text. */
 bool md_notify_wait(struct mgmt_daemon *d, const char *text, int timeout_ms);
 
+/* The value of key ("section.key") in `show config --json`; "" if absent. */
+void md_config_value(struct mgmt_daemon *d, const char *key, char *out, size_t cap);
+
 /* "nodekey:<hex>" of a public key. */
 void md_nodekey(const uint8_t pub[KEY_LEN], char out[80]);
 

@@ -26,25 +26,11 @@ static void write_file(const char *path, const char *text)
 	IT_REQUIRE(fclose(f) == 0, "%s: %s", path, strerror(errno));
 }
 
-/* Value of key in `show config --json`. */
-static void config_value(struct mgmt_daemon *d, const char *key, char *out, size_t cap)
-{
-	struct json_doc doc;
-	md_cli_json(d, &doc, "show", "config", NULL);
-	out[0] = '\0';
-	const struct json_value *keys = json_get(doc.root, "keys");
-	for (const struct json_value *k = keys ? keys->child : NULL; k; k = k->next) {
-		if (strcmp(json_get_str(k, "key", ""), key) == 0)
-			snprintf(out, cap, "%s", json_get_str(k, "value", ""));
-	}
-	json_doc_free(&doc);
-}
-
-static bool wait_config_value(struct mgmt_daemon *d, const char *key, const char *want)
+static bool wait_md_config_value(struct mgmt_daemon *d, const char *key, const char *want)
 {
 	char v[128];
 	for (int64_t end = it_now_ms() + 5000; it_now_ms() < end; it_sleep_ms(50)) {
-		config_value(d, key, v, sizeof(v));
+		md_config_value(d, key, v, sizeof(v));
 		if (strcmp(v, want) == 0)
 			return true;
 	}
@@ -82,21 +68,21 @@ static void test_sighup_reload(void)
 
 	write_file(d->ini_path, "[limits]\nwrite_timeout_ms = 777\nbuffer_pool_mb = 64\n");
 	kill(d->it.pid, SIGHUP);
-	IT_REQUIRE(wait_config_value(d, "limits.write_timeout_ms", "777"),
+	IT_REQUIRE(wait_md_config_value(d, "limits.write_timeout_ms", "777"),
 		   "SIGHUP did not apply write_timeout_ms");
-	config_value(d, "limits.buffer_pool_mb", v, sizeof(v));
+	md_config_value(d, "limits.buffer_pool_mb", v, sizeof(v));
 	IT_REQUIRE(strcmp(v, "512") == 0, "buffer_pool_mb changed live: %s", v);
 	IT_REQUIRE(wait_log(d, "limits.buffer_pool_mb = 64 needs a restart"),
 		   "no restart warning in the log");
 	/* The command-line flags still override the file: --workers 2 stays. */
-	config_value(d, "server.workers", v, sizeof(v));
+	md_config_value(d, "server.workers", v, sizeof(v));
 	IT_REQUIRE(strcmp(v, "2") == 0, "workers after reload: %s", v);
 
 	/* A broken file changes nothing, and the relay keeps running. */
 	write_file(d->ini_path, "[limits\nwrite_timeout_ms = 1\n");
 	kill(d->it.pid, SIGHUP);
 	IT_REQUIRE(wait_log(d, "SIGHUP: reload failed, nothing changed"), "no reload error");
-	config_value(d, "limits.write_timeout_ms", v, sizeof(v));
+	md_config_value(d, "limits.write_timeout_ms", v, sizeof(v));
 	IT_REQUIRE(strcmp(v, "777") == 0, "broken file changed the config: %s", v);
 
 	/* config reload does the same, and says why it failed. */
