@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -564,8 +565,29 @@ static void set_file_dir(struct load_ctx *ctx, const char *path)
 	snprintf(ctx->dir, sizeof(ctx->dir), "%.*s", (int)(slash - path), path);
 }
 
+/*
+ * inih's default line buffer is 200 bytes, shorter than a PATH_MAX path on a
+ * "key = value" line: a path config_format prints would not load again. Size
+ * it for the longest line we print (key name, " = ", PATH_MAX - 1 bytes, CR,
+ * LF, NUL) and keep it on the heap, since reloads run on the management
+ * thread. Debian's inih makes these run-time globals; set them once.
+ */
+#define CONFIG_MAX_LINE (PATH_MAX + 128)
+
+static void ini_limits_init(void)
+{
+	ini_use_stack = false;
+	ini_allow_realloc = false;
+	ini_initial_alloc = CONFIG_MAX_LINE;
+	ini_max_line = CONFIG_MAX_LINE;
+}
+
 int config_load_file(struct hd_config *cfg, const char *path, char *err, size_t errlen)
 {
+	static pthread_once_t ini_limits_once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&ini_limits_once, ini_limits_init);
+
 	struct load_ctx *ctx = calloc(1, sizeof(*ctx));
 	int ret = -1;
 

@@ -20,24 +20,6 @@
 #include "config.h"
 #include "fuzz_common.h"
 
-/*
- * KNOWN BUG (reported, docs/fuzzing.md): the loader refuses lines longer
- * than inih's 200-byte buffer, but path values may be up to PATH_MAX, and a
- * relative path is made longer by resolving it against the file's
- * directory, so config_format can print a line that the loader refuses.
- * Until that is fixed, a reload that fails only for a long line is let
- * through so that the other checks can run; set this to 0 with the fix.
- */
-#define SKIP_KNOWN_LONG_LINE_BUG 1
-/*
- * KNOWN BUG (reported, docs/fuzzing.md): "user=;x" loads as ";x", but
- * config_format prints "user = ;x", where inih takes " ;x" for an inline
- * comment, so the value reloads as "" (or fails to load, for the keys that
- * must not be empty). Until text values that inih cannot read back are
- * refused, such configurations are let through; set this to 0 with the fix.
- */
-#define SKIP_KNOWN_SEMICOLON_BUG 0
-
 static struct fuzz_memfile file;
 
 static char err[PATH_MAX + 512];
@@ -95,14 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = config_format(&cfg, text, sizeof(text));
 	FUZZ_CHECK(n < sizeof(text));
 	FUZZ_CHECK(strlen(text) == n);
-	if (SKIP_KNOWN_SEMICOLON_BUG && strstr(text, " = ;"))
-		return 0;
 	fuzz_memfile_set(&file, text, n);
 	config_defaults(&again);
 	memset(err, 0x55, sizeof(err));
 	if (config_load_file(&again, file.path, err, sizeof(err)) < 0) {
-		if (SKIP_KNOWN_LONG_LINE_BUG && strstr(err, ": line longer than "))
-			return 0;
 		fprintf(stderr, "formatted config does not load: %s\n%s", err, text);
 		FUZZ_CHECK(!"config_format output loads");
 	}

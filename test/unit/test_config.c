@@ -455,19 +455,38 @@ static void test_comments_and_forms(void **state)
 	assert_default_values(&cfg);
 }
 
+/*
+ * The longest path a key holds loads from a file, and config_format prints it
+ * into a line that loads again (inih's 200-byte default line once broke
+ * this); a line longer than any valid one is refused with its line number.
+ */
 static void test_long_line(void **state)
 {
 	(void)state;
-	char content[1024];
-	struct hd_config cfg;
+	size_t cap = 3 * PATH_MAX;
+	char *content = malloc(cap);
+	char *printed = malloc(cap);
+	struct hd_config cfg, again;
 	char err[512];
 	const char *path;
 
-	snprintf(content, sizeof(content), "[server]\nkey_file = /%0600d\nport = 1\n", 0);
+	assert_non_null(content);
+	assert_non_null(printed);
+	snprintf(content, cap, "[server]\nkey_file = /%0*d\nport = 1\n", PATH_MAX - 2, 0);
+	assert_int_equal(load_text(content, &cfg, err, sizeof(err), &path), 0);
+	assert_int_equal(strlen(cfg.key_file), PATH_MAX - 1);
+	assert_int_equal(cfg.port, 1);
+	assert_true(config_format(&cfg, printed, cap) > 0);
+	assert_int_equal(load_text(printed, &again, err, sizeof(err), &path), 0);
+	assert_string_equal(again.key_file, cfg.key_file);
+
+	snprintf(content, cap, "[server]\nkey_file = /%0*d\nport = 1\n", PATH_MAX + 200, 0);
 	assert_int_equal(load_text(content, &cfg, err, sizeof(err), &path), -1);
 	assert_non_null(strstr(err, ":2: line longer than "));
 	assert_int_equal(strncmp(err, path, strlen(path)), 0);
 	assert_int_equal(cfg.port, 3340);
+	free(content);
+	free(printed);
 }
 
 static void test_error_leaves_config_untouched(void **state)
