@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hdcli_lineedit.h"
+#include "mgmt_verb.h"
 
 #define MAX_WORDS 64
 
@@ -124,25 +125,15 @@ static void load_verbs(struct repl *r)
 }
 
 /*
- * Whether verb begins with the words argv[0..argc). Sets *next to the
- * verb's following word (copied into buf) or "" when the verb is complete.
+ * Whether verb begins with the words argv[0..argc). Copies the verb's
+ * following word into buf, or "" when the verb is complete.
  */
 static bool verb_prefix(const char *verb, int argc, char **argv, char *buf, size_t cap)
 {
-	const char *p = verb;
-	for (int i = 0; i < argc; i++) {
-		size_t len = strlen(argv[i]);
-		if (strncmp(p, argv[i], len) != 0 || (p[len] != ' ' && p[len] != '\0'))
-			return false;
-		p += len;
-		if (*p == ' ')
-			p++;
-		else if (i + 1 < argc)
-			return false;
-	}
-	const char *end = strchr(p, ' ');
-	size_t n = end ? (size_t)(end - p) : strlen(p);
-	snprintf(buf, cap, "%.*s", (int)n, p);
+	const char *rest = mgmt_verb_rest(verb, argc, argv);
+	if (!rest)
+		return false;
+	snprintf(buf, cap, "%.*s", (int)strcspn(rest, " "), rest);
 	return true;
 }
 
@@ -168,27 +159,16 @@ static const struct verb_info *match_verb(const struct repl *r, int argc, char *
 
 /* ---- argument values for completion ---- */
 
-static void add_peer_keys(struct repl *r, struct le_candidates *out)
+/* Adds the "key" of each element of array `list` in the reply to `show what`. */
+static void add_shown_keys(struct repl *r, char *what, const char *list, struct le_candidates *out)
 {
 	struct hdcli_reply reply;
-	char *argv[] = { "show", "peers" };
+	char *argv[] = { "show", what };
 	if (hdcli_request(r->h, 2, argv, &reply) < 0)
 		return;
-	const struct json_value *peers = reply.ok ? json_get(reply.data, "peers") : NULL;
-	for (const struct json_value *p = peers ? peers->child : NULL; p; p = p->next)
-		le_candidates_add(out, json_get_str(p, "key", ""));
-	hdcli_reply_free(&reply);
-}
-
-static void add_config_keys(struct repl *r, struct le_candidates *out)
-{
-	struct hdcli_reply reply;
-	char *argv[] = { "show", "config" };
-	if (hdcli_request(r->h, 2, argv, &reply) < 0)
-		return;
-	const struct json_value *keys = reply.ok ? json_get(reply.data, "keys") : NULL;
-	for (const struct json_value *k = keys ? keys->child : NULL; k; k = k->next)
-		le_candidates_add(out, json_get_str(k, "key", ""));
+	const struct json_value *items = reply.ok ? json_get(reply.data, list) : NULL;
+	for (const struct json_value *i = items ? items->child : NULL; i; i = i->next)
+		le_candidates_add(out, json_get_str(i, "key", ""));
 	hdcli_reply_free(&reply);
 }
 
@@ -197,12 +177,12 @@ static void add_arg_values(struct repl *r, const struct verb_info *v, int argi,
 			   struct le_candidates *out)
 {
 	if (strcmp(v->verb, "peer close") == 0 && argi == 0) {
-		add_peer_keys(r, out);
+		add_shown_keys(r, "peers", "peers", out); /* nodekey:HEX */
 	} else if (strcmp(v->verb, "set log-level") == 0 && argi == 0) {
 		for (size_t i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
 			le_candidates_add(out, log_levels[i]);
 	} else if (strcmp(v->verb, "config set") == 0 && argi == 0) {
-		add_config_keys(r, out);
+		add_shown_keys(r, "config", "keys", out); /* section.key */
 	} else if (strcmp(v->verb, "help") == 0) {
 		for (int i = 0; i < r->nverbs; i++) {
 			char next[64];

@@ -6,9 +6,7 @@
  */
 #include "mgmt_command.h"
 
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
+#include "mgmt_verb.h"
 
 /* verb, args, min_args, max_args, handler, help */
 const struct mgmt_command mgmt_commands[] = {
@@ -45,23 +43,6 @@ const struct mgmt_command mgmt_commands[] = {
 
 const int mgmt_command_count = (int)(sizeof(mgmt_commands) / sizeof(mgmt_commands[0]));
 
-/* Whether verb starts with the words of argv ("config" matches "config set"). */
-static bool verb_starts_with(const char *verb, int argc, char **argv)
-{
-	const char *p = verb;
-	for (int i = 0; i < argc; i++) {
-		size_t len = strlen(argv[i]);
-		if (strncmp(p, argv[i], len) != 0 || (p[len] != ' ' && p[len] != '\0'))
-			return false;
-		p += len;
-		if (*p == ' ')
-			p++;
-		else if (i + 1 < argc)
-			return false; /* the verb ended but words remain */
-	}
-	return true;
-}
-
 int cmd_help(struct mgmt_call *call)
 {
 	int matched = 0;
@@ -70,7 +51,7 @@ int cmd_help(struct mgmt_call *call)
 	jw_array_begin(call->out, "commands");
 	for (int i = 0; i < mgmt_command_count; i++) {
 		const struct mgmt_command *c = &mgmt_commands[i];
-		if (!verb_starts_with(c->verb, call->argc, call->argv))
+		if (!mgmt_verb_rest(c->verb, call->argc, call->argv))
 			continue;
 		matched++;
 		jw_object_begin(call->out, NULL);
