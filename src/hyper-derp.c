@@ -62,12 +62,7 @@ static int setup_tls(const struct hd_config *cfg, const uint8_t pub[KEY_LEN], SS
 		log_error("%s", err);
 		return -1;
 	}
-	if (tls_kernel_has_ktls())
-		log_info("TLS: the kernel offers kTLS, but records are still encrypted in "
-			 "userspace (OpenSSL over io_uring)");
-	else
-		log_info("TLS: no kTLS in this kernel (TCP_ULP \"tls\" unavailable); records are "
-			 "encrypted in userspace (OpenSSL over io_uring)");
+	tls_ktls_setup(*out, strcmp(cfg->tls_ktls, "off") != 0);
 	return 0;
 }
 

@@ -23,7 +23,13 @@ struct handoff {
 	bool not_ideal;
 	uint8_t remote_ip[16]; /* IPv6 or IPv4-mapped */
 	uint16_t remote_port;
-	SSL *ssl; /* the TLS session, or NULL for plain HTTP */
+	SSL *ssl; /* the TLS session, or NULL for plain HTTP and kTLS */
+	/*
+	 * TLS carried by the kernel (kTLS): reads and writes are plaintext, and a
+	 * record other than application data (close_notify, KeyUpdate) fails the
+	 * recv with EIO.
+	 */
+	bool kernel_tls;
 	uint32_t server_info_len; /* the sealed ServerInfo frame, sent first */
 	uint8_t server_info[128];
 	uint32_t leftover_len; /* client bytes read past ClientInfo: already DERP frames */

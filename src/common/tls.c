@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "derp_frame.h"
+#include "ktls.h"
+#include "log.h"
 
 #define METACERT_VALIDITY_SECONDS (30L * 24 * 3600)
 
@@ -202,4 +204,26 @@ bool tls_kernel_has_ktls(void)
 	int e = errno;
 	close(fd);
 	return rc == 0 || e != ENOENT;
+}
+
+bool tls_ktls_setup(SSL_CTX *ctx, bool wanted)
+{
+	if (!wanted) {
+		log_info("TLS: kTLS off (tls.ktls = off); records are encrypted in userspace "
+			 "(OpenSSL over io_uring)");
+		return false;
+	}
+	if (!tls_kernel_has_ktls()) {
+		log_info("TLS: no kTLS in this kernel (TCP_ULP \"tls\" unavailable); records are "
+			 "encrypted in userspace (OpenSSL over io_uring)");
+		return false;
+	}
+	if (ktls_ctx_enable(ctx) < 0) {
+		log_warn("TLS: the kernel offers kTLS but it cannot be set up; records are "
+			 "encrypted in userspace (OpenSSL over io_uring)");
+		return false;
+	}
+	log_info("TLS: kTLS available: after the handshake, connections using AES-GCM or "
+		 "ChaCha20-Poly1305 move to the kernel, others stay in userspace (OpenSSL)");
+	return true;
 }

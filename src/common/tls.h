@@ -55,10 +55,14 @@ size_t tls_take_out(SSL *ssl, uint8_t *buf, size_t cap);
 /* The last OpenSSL error as text, for logs. */
 const char *tls_last_error(char *buf, size_t len);
 
-/*
- * Whether the kernel offers kTLS (TCP_ULP "tls"). Probed once at startup
- * and logged: records are encrypted in userspace either way for now.
- */
+/* Whether the kernel offers kTLS (TCP_ULP "tls"). */
 bool tls_kernel_has_ktls(void);
+
+/*
+ * Decides, once at start, whether sessions of ctx move to kernel TLS after
+ * their handshake (wanted, i.e. tls.ktls = auto, and the kernel has it), arms
+ * ctx for it (ktls.h) and logs the outcome. Returns whether kTLS is in use.
+ */
+bool tls_ktls_setup(SSL_CTX *ctx, bool wanted);
 
 #endif

@@ -88,6 +88,8 @@ static const struct cfg_key cfg_keys[] = {
 	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
 	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",
 	  "PEM private key of the certificate" },
+	{ "tls", "ktls", CFG_CHOICE, FIELD(tls_ktls), 0, 0, "auto", NULL,
+	  "kernel TLS after the handshake: auto (when the kernel has it) or off", "auto|off" },
 	{ "mgmt", "socket", CFG_PATH, FIELD(mgmt_socket), 0, 0, "/run/hyper-derp/mgmt.sock",
 	  "mgmt-socket", "Unix socket for hdcli (mode 0660); empty = none" },
 	{ "metrics", "listen", CFG_TEXT, FIELD(metrics_listen), 0, 0, "", "metrics-listen",

@@ -38,6 +38,7 @@ struct hd_config {
 	/* [tls] */
 	char tls_cert[PATH_MAX]; /* both set: serve HTTPS (DERP over TLS) */
 	char tls_key[PATH_MAX];
+	char tls_ktls[8]; /* "auto": hand sessions to kernel TLS when it has it; "off" */
 	/* [mgmt] */
 	char mgmt_socket[PATH_MAX]; /* Unix socket for hdcli; empty = none */
 	/* [metrics] */

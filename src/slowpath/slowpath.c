@@ -25,6 +25,7 @@
 #include "derp_handshake.h"
 #include "handoff.h"
 #include "http_request.h"
+#include "ktls.h"
 #include "log.h"
 #include "accept_limit.h"
 #include "slowpath.h"
@@ -72,6 +73,8 @@ struct slowpath {
 	struct relay *relay;
 	int listen_fd;
 	SSL_CTX *tls;
+	bool ktls; /* sessions move to kernel TLS after the handshake when they can */
+	const char *ktls_off_reason;
 	pthread_t thread;
 	struct io_uring ring;
 	_Atomic bool stop;
@@ -216,6 +219,56 @@ static void handshake_failed(struct slowpath *sp, struct pending *p, const char 
 	p->dead = true;
 }
 
+/*
+ * Called right before a TLS connection's handoff, when every byte for the
+ * client has been sent and everything received has been decrypted: from
+ * this point the kernel can carry the session on. Returns true when it
+ * does; the worker then sees a plain connection. False leaves the session
+ * with OpenSSL, or, when the kernel took only half of it, marks the
+ * connection dead.
+ */
+static bool move_to_kernel_tls(struct slowpath *sp, struct pending *p)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	inet_ntop(AF_INET6, p->ip, addr, sizeof(addr));
+	if (!sp->ktls) {
+		log_debug("TLS from [%s]:%u: userspace (%s)", addr, p->port, sp->ktls_off_reason);
+		return false;
+	}
+	struct ktls_crypto tx, rx;
+	const char *why = NULL;
+	int err = 0;
+	enum ktls_attach_result res = KTLS_REFUSED;
+	if (ktls_crypto_get(p->ssl, &tx, &rx, &why) == 0) {
+		res = ktls_socket_attach(p->fd, &tx, &rx, &err);
+		why = strerror(err);
+	}
+	const char *suite = ktls_crypto_name(&tx);
+	ktls_crypto_wipe(&tx);
+	ktls_crypto_wipe(&rx);
+	switch (res) {
+	case KTLS_ATTACHED:
+		stat_add(&sp->stats.ktls_connections, 1);
+		log_debug("TLS from [%s]:%u: kTLS (%s)", addr, p->port, suite);
+		return true;
+	case KTLS_REFUSED:
+		ktls_untrack(p->ssl);
+		log_debug("TLS from [%s]:%u: userspace (kTLS not possible: %s)", addr, p->port,
+			  why);
+		return false;
+	case KTLS_BROKEN:
+		break;
+	}
+	/* The kernel decrypts but would not encrypt: nobody can finish this session. */
+	sp->ktls = false;
+	sp->ktls_off_reason = "kTLS turned off after a failure";
+	log_warn("kTLS: the kernel took the receive side of a %s session but refused the send "
+		 "side (%s); closing that connection and using userspace TLS from now on",
+		 suite, why);
+	handshake_failed(sp, p, "kTLS set up only halfway");
+	return false;
+}
+
 /* Returns true when the state advanced (the caller pumps again). */
 static bool step_head(struct slowpath *sp, struct pending *p)
 {
@@ -276,6 +329,10 @@ static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 		handshake_failed(sp, p, err);
 		return false;
 	}
+	/* With kTLS the kernel has the session: the worker gets a plain connection. */
+	bool kernel_tls = p->ssl && move_to_kernel_tls(sp, p);
+	if (p->dead)
+		return false;
 	uint32_t leftover = p->len - frame_len;
 	struct handoff *h = malloc(sizeof(*h) + leftover);
 	if (!h) {
@@ -295,7 +352,8 @@ static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 	h->remote_port = p->port;
 	h->server_info_len = (uint32_t)derp_build_server_info(
 	    h->server_info, sizeof(h->server_info), r->server_priv, client_pub);
-	h->ssl = p->ssl;
+	h->ssl = kernel_tls ? NULL : p->ssl;
+	h->kernel_tls = kernel_tls;
 	h->leftover_len = leftover;
 	memcpy(h->leftover, p->buf + frame_len, leftover);
 	if (!h->server_info_len || relay_handoff(r, h) < 0) {
@@ -304,8 +362,12 @@ static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 		return false;
 	}
 	stat_add(&sp->stats.handshakes_ok, 1);
-	/* The worker owns the socket and the TLS session now. */
-	p->ssl = NULL;
+	/*
+	 * The worker owns the socket and any userspace TLS session now; a
+	 * session the kernel took over is freed with p.
+	 */
+	if (!kernel_tls)
+		p->ssl = NULL;
 	pending_free(sp, p);
 	return true;
 }
@@ -577,6 +639,9 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		p->ssl = tls_session_new(sp->tls);
 		p->raw = malloc(RAW_BUF_SIZE);
 		p->state = ST_TLS_HANDSHAKE;
+		/* Untracked (out of memory), the session just stays in userspace. */
+		if (p->ssl && sp->ktls)
+			ktls_track(p->ssl);
 		if (!p->ssl || !p->raw) {
 			SSL_free(p->ssl);
 			free(p->raw);
@@ -656,6 +721,9 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 	sp->relay = r;
 	sp->listen_fd = listen_fd;
 	sp->tls = tls;
+	sp->ktls = tls && ktls_ctx_enabled(tls);
+	sp->ktls_off_reason =
+	    strcmp(r->cfg->tls_ktls, "off") == 0 ? "tls.ktls = off" : "no kTLS in this kernel";
 	if (accept_limiter_init(&sp->per_ip, r->cfg->max_accept_per_ip) < 0) {
 		free(sp);
 		return NULL;

@@ -43,6 +43,7 @@ struct slowpath_stats {
 	uint64_t handshake_timeouts;
 	uint64_t tls_handshakes;
 	uint64_t tls_failures;
+	uint64_t ktls_connections; /* TLS sessions handed to the kernel after the handshake */
 };
 
 void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out);

@@ -34,6 +34,7 @@
 #include "derp_frame.h"
 #include "derp_tls.h"
 #include "key.h"
+#include "tls.h"
 #include "tls_selfsigned.h"
 
 #define READY_TIMEOUT_MS 10000
@@ -214,7 +215,7 @@ static void relay_start(void)
 	char *argv[] = { (char *)bin, "--key-file",  key_file,	"--tls-cert",
 			 relay.cert,  "--tls-key",   relay.key, "--mgmt-socket",
 			 "",	      "--workers",   "2",	"--pin-cores",
-			 "none",      "--log-level", "info",	NULL };
+			 "none",      "--log-level", "debug",	NULL };
 	lfd = listen_loopback();
 	fflush(NULL);
 	relay.pid = fork();
@@ -557,6 +558,35 @@ static void test_generate_204_over_tls(void)
 		"no challenge response in:\n%s", resp);
 }
 
+/*
+ * tls.ktls is auto by default: the log says at start whether this kernel has
+ * kTLS, and for each connection which TLS it got. Without kTLS (CONFIG_TLS
+ * off) every connection must have stayed in userspace; with it, the
+ * AES-GCM and ChaCha20-Poly1305 sessions of the tests above went to the kernel.
+ */
+static void test_log_names_the_tls_in_use(void)
+{
+	static char text[1 << 20];
+	FILE *f = fopen(relay.log, "r");
+	REQUIRE(f, "cannot read %s", relay.log);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	if (tls_kernel_has_ktls()) {
+		REQUIRE(strstr(text, "TLS: kTLS available"), "no kTLS start-up line");
+		REQUIRE(strstr(text, ": kTLS (TLS 1.3 "),
+			"no connection went to kTLS with TLS 1.3");
+		REQUIRE(strstr(text, ": kTLS (TLS 1.2 "),
+			"no connection went to kTLS with TLS 1.2");
+	} else {
+		REQUIRE(strstr(text, "TLS: no kTLS in this kernel"), "no start-up line saying so");
+		REQUIRE(strstr(text, ": userspace (no kTLS in this kernel)"),
+			"no connection logged as userspace TLS");
+		REQUIRE(!strstr(text, ": kTLS ("),
+			"a connection claims kTLS without kernel support");
+	}
+}
+
 /* ---- runner ---- */
 
 struct tls_test {
@@ -576,6 +606,7 @@ static const struct tls_test tests[] = {
 	TEST(test_certificate_verification),
 	TEST(test_plain_http_client_fails_cleanly),
 	TEST(test_generate_204_over_tls),
+	TEST(test_log_names_the_tls_in_use),
 };
 
 static void run_test(size_t number, const struct tls_test *t)

@@ -229,6 +229,10 @@ static const struct key_case key_cases[] = {
 	{ "log.level", "debug", NULL },
 	{ "log.level", "verbose", "\"verbose\" is not one of error, warn, info, debug" },
 	{ "log.level", "INFO", "\"INFO\" is not one of error, warn, info, debug" },
+
+	{ "tls.ktls", "auto", NULL },
+	{ "tls.ktls", "off", NULL },
+	{ "tls.ktls", "on", "\"on\" is not one of auto|off" },
 };
 
 /* The value config_format shows for name, so good cases can be checked generically. */
