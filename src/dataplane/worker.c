@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -28,13 +27,10 @@
 #include "log.h"
 #include "worker.h"
 
-#define RING_ENTRIES   4096
-#define CQE_BATCH      256
-#define MSG_BURST      256
-#define BUF_GROUP      0
-#define RECV_BUF_SIZE  (16 * 1024) /* platform notes: 2 KiB buffers cost 4x at depth */
-#define RECV_BUF_COUNT 1024
-#define TICK_NS	       250000000ull /* keepalive / write-timeout sweep */
+#define RING_ENTRIES 4096
+#define CQE_BATCH    256
+#define MSG_BURST    256
+#define TICK_NS	     250000000ull /* keepalive / write-timeout sweep */
 
 uint64_t worker_now_ns(void)
 {
@@ -79,19 +75,14 @@ struct conn *worker_conn_new(struct worker *w, int fd)
 	c->fd = fd;
 	c->id = id;
 	c->gen = ++gen_counter;
+	if (recv_conn_init(w, c) < 0) {
+		free(c);
+		w->free_ids[w->nfree_ids++] = id;
+		return NULL;
+	}
 	w->conns[id] = c;
 	w->nconns++;
-
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	if (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-	}
-	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = BUF_GROUP;
-	io_uring_sqe_set_data64(sqe, conn_udata(OP_RECV, c));
-	c->recv_armed = true;
+	recv_arm(w, c);
 	return c;
 }
 
@@ -136,6 +127,7 @@ static void conn_maybe_finalize(struct worker *w, struct conn *c)
 		return;
 	sendq_discard(w, c);
 	close(c->fd);
+	recv_conn_free(w, c);
 	free(c->partial);
 	free(c->tls_out);
 	SSL_free(c->ssl);
@@ -315,54 +307,6 @@ static void arm_eventfd(struct worker *w)
 	w->eventfd_armed = true;
 }
 
-static void recv_buf_return(struct worker *w, uint16_t bid)
-{
-	io_uring_buf_ring_add(w->br, w->br_mem + (size_t)bid * w->br_size, w->br_size, bid,
-			      io_uring_buf_ring_mask(w->br_count), (int)w->br_returned);
-	w->br_returned++;
-}
-
-static void rearm_recv(struct worker *w, struct conn *c)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	if (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-	}
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = BUF_GROUP;
-	io_uring_sqe_set_data64(sqe, conn_udata(OP_RECV, c));
-	c->recv_armed = true;
-}
-
-static void handle_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *cqe)
-{
-	bool more = cqe->flags & IORING_CQE_F_MORE;
-	if (!more)
-		c->recv_armed = false;
-	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
-		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		const uint8_t *data = w->br_mem + (size_t)bid * w->br_size;
-		if (c->closing)
-			;
-		else if (c->ssl)
-			conn_recv_tls(w, c, data, (size_t)cqe->res);
-		else
-			conn_recv_bytes(w, c, data, (size_t)cqe->res);
-		recv_buf_return(w, bid);
-	} else if (cqe->res == 0) {
-		worker_conn_close(w, c, CLOSE_EOF);
-	} else if (cqe->res == -ENOBUFS) {
-		/* Buffers ran out for a moment; they come back this pass. */
-		stat_add(&w->stats.recv_no_buffers, 1);
-	} else if (cqe->res < 0) {
-		worker_conn_close(w, c, cqe->res == -ECONNRESET ? CLOSE_EOF : CLOSE_READ_ERROR);
-	}
-	if (!c->recv_armed && !c->closing)
-		rearm_recv(w, c);
-}
-
 static uint32_t reap_completions(struct worker *w)
 {
 	struct io_uring_cqe *cqes[CQE_BATCH];
@@ -379,23 +323,18 @@ static uint32_t reap_completions(struct worker *w)
 			continue;
 		struct conn *c = worker_conn_get(w, (uint32_t)(ud >> 32) & 0xffffff, (uint32_t)ud);
 		if (!c) {
-			/* Only a recv of a finalized conn can land here; give its buffer back. */
-			if (cqe->flags & IORING_CQE_F_BUFFER)
-				recv_buf_return(w,
-						(uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+			/* Only a recv of a finalized conn can land here. */
+			recv_orphan(w, cqe);
 			continue;
 		}
 		if (op == OP_RECV)
-			handle_recv(w, c, cqe);
+			recv_complete(w, c, cqe);
 		else
 			sendq_complete(w, c, cqe->res);
 		conn_maybe_finalize(w, c);
 	}
 	io_uring_cq_advance(&w->ring, n);
-	if (w->br_returned) {
-		io_uring_buf_ring_advance(w->br, (int)w->br_returned);
-		w->br_returned = 0;
-	}
+	recv_batch_done(w);
 	return n;
 }
 
@@ -435,8 +374,12 @@ static void tick(struct worker *w)
 	w->next_tick_ns = w->now_ns + TICK_NS;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		struct conn *c = w->conns[i];
-		if (c)
-			session_tick(w, c);
+		if (!c)
+			continue;
+		/* A recv that found no free SQE when it was due is armed now. */
+		if (!c->recv_armed && !c->closing)
+			recv_arm(w, c);
+		session_tick(w, c);
 	}
 }
 
@@ -593,35 +536,6 @@ static int setup_ring(struct worker *w)
 		log_error("worker %u: io_uring_queue_init: %s", w->id, strerror(-rc));
 		return rc;
 	}
-	/* liburing 2.3 has no io_uring_setup_buf_ring: map and register the ring by hand. */
-	w->br_count = RECV_BUF_COUNT;
-	w->br_size = RECV_BUF_SIZE;
-	size_t ring_bytes = w->br_count * sizeof(struct io_uring_buf);
-	w->br = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (w->br == MAP_FAILED) {
-		w->br = NULL;
-		return -errno;
-	}
-	w->br_mem = malloc((size_t)w->br_count * w->br_size);
-	if (!w->br_mem)
-		return -ENOMEM;
-	struct io_uring_buf_reg reg = {
-		.ring_addr = (unsigned long)w->br,
-		.ring_entries = w->br_count,
-		.bgid = BUF_GROUP,
-	};
-	rc = io_uring_register_buf_ring(&w->ring, &reg, 0);
-	if (rc < 0) {
-		log_error("worker %u: provided buffer rings not supported by this kernel (%s); "
-			  "Linux 5.19 or newer is required",
-			  w->id, strerror(-rc));
-		return rc;
-	}
-	io_uring_buf_ring_init(w->br);
-	for (uint32_t i = 0; i < w->br_count; i++)
-		recv_buf_return(w, (uint16_t)i);
-	io_uring_buf_ring_advance(w->br, (int)w->br_returned);
-	w->br_returned = 0;
 	return 0;
 }
 
@@ -636,7 +550,7 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->outboxes = calloc(r->nworkers, sizeof(*w->outboxes));
 	if (w->event_fd < 0 || !w->outboxes || spsc_ring_init(&w->handoff, 4096) < 0 ||
 	    spsc_ring_init(&w->control, 64) < 0 || peer_table_init(&w->peers, r->hash_key) < 0 ||
-	    setup_ring(w) < 0) {
+	    setup_ring(w) < 0 || recv_setup(w) < 0) {
 		log_error("worker %u: setup failed", id);
 		return NULL; /* the process exits; nothing to unwind */
 	}
@@ -660,9 +574,7 @@ void worker_destroy(struct worker *w)
 	if (!w)
 		return;
 	io_uring_queue_exit(&w->ring);
-	if (w->br)
-		munmap(w->br, w->br_count * sizeof(struct io_uring_buf));
-	free(w->br_mem);
+	recv_teardown(w);
 	close(w->event_fd);
 	peer_table_destroy(&w->peers);
 	while (w->free_ctx) {

@@ -4,9 +4,10 @@
  * io_uring, its buffer pool and its replica of the peer table. It talks to
  * other threads only through SPSC rings (see relay.h).
  *
- * Files: worker.c is the loop and the rings, conn_recv.c turns received
- * bytes into frames, derp_session.c handles the frames and routes packets,
- * send_queue.c queues, drops and writes outgoing frames.
+ * Files: worker.c is the loop and the rings, recv_*.c get bytes off the
+ * sockets (recv.h: multishot or single-shot recv), conn_recv.c turns
+ * received bytes into frames, derp_session.c handles the frames and routes
+ * packets, send_queue.c queues, drops and writes outgoing frames.
  */
 #ifndef HD_WORKER_H
 #define HD_WORKER_H
@@ -22,6 +23,7 @@
 #include "key.h"
 #include "peer_table.h"
 #include "pktbuf.h"
+#include "recv.h"
 #include "relay.h"
 #include "spsc_ring.h"
 #include "stats.h"
@@ -78,12 +80,17 @@ struct conn {
 	bool can_mesh;
 	bool preferred;
 	bool closing;	 /* unregistered, waiting for its I/O to finish */
-	bool recv_armed; /* a multishot recv is in flight */
+	bool recv_armed; /* a recv (multishot or single-shot) is in flight */
 	bool in_dirty;	 /* on the worker's list of connections to flush */
 	bool pong_pending;
 	bool is_watcher;
 	bool told_inactive; /* sent a Health frame saying a newer connection is active */
+	bool rx_want_big;   /* single mode: the last read says more bytes are on the way */
 	uint8_t close_reason;
+
+	/* Single-shot receive (recv_single.c): what the armed recv writes into. */
+	uint8_t *rx_small;     /* RECV_SMALL_SIZE bytes, held for the connection's life */
+	struct pktbuf *rx_big; /* from the worker's pool while a large recv is armed */
 
 	/* Receive side: a frame split across reads is assembled here. */
 	uint8_t *partial;
@@ -160,7 +167,8 @@ struct worker {
 	struct conn *watchers;
 	struct send_ctx *free_ctx;
 
-	/* Provided-buffer ring for multishot recv. */
+	enum recv_mode recv_mode;
+	/* recv_mode bufring: the provided-buffer ring for multishot recv (recv_ring.c). */
 	struct io_uring_buf_ring *br;
 	uint8_t *br_mem;
 	uint32_t br_count;

@@ -33,6 +33,7 @@ struct hd_config {
 	/* [server], continued */
 	char pin_cores[128]; /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */
+	char recv_mode[16];    /* auto, bufring or single: how workers receive (restart only) */
 	char user[64];         /* drop privileges to this user after start; empty = stay */
 	char group[64];
 	/* [tls] */

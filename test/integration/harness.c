@@ -343,14 +343,14 @@ static void write_key_files(struct it_daemon *d, const struct it_daemon_opts *op
 }
 
 /* Polls with real handshakes until one completes, or the daemon dies, or time runs out. */
-static void wait_ready(struct it_daemon *d)
+static void wait_ready(struct it_daemon *d, bool tls)
 {
 	int64_t deadline = it_now_ms() + IT_START_TIMEOUT_MS;
 	char err[256] = "";
 	for (;;) {
 		it_daemon_require_alive(d);
 		struct derp_client probe;
-		struct derp_client_opts o = { .timeout_ms = 1000 };
+		struct derp_client_opts o = { .timeout_ms = 1000, .tls = tls };
 		if (derp_client_connect(&probe, "127.0.0.1", d->port, &o, err, sizeof(err)) == 0) {
 			bool key_ok = memcmp(probe.server_pub, d->server_pub, KEY_LEN) == 0;
 			derp_client_close(&probe);
@@ -427,7 +427,7 @@ struct it_daemon *it_daemon_start(const struct it_daemon_opts *opts)
 			break;
 		}
 	}
-	wait_ready(d);
+	wait_ready(d, opts->tls);
 	return d;
 }
 

@@ -38,6 +38,7 @@ struct it_daemon_opts {
 	bool mesh_key;	       /* write a 0600 mesh key file and pass --mesh-key-file */
 	const char *ini;       /* INI text passed with --config, or NULL */
 	const char *pin_cores; /* --pin-cores value; NULL means "none" */
+	bool tls;	       /* the ini sets [tls] cert and key: the readiness probe speaks TLS */
 };
 
 struct it_daemon {
