@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # WireGuard relay benchmark: packets/s and Mbit/s through the relay for 64-
 # and 1400-byte UDP payloads (WireGuard transport messages), in each
-# forwarding mode (XDP, AF_XDP, socket), side by side, with CPU cost per
-# million packets and each mode's ratio to the socket fallback.
+# forwarding mode (XDP, AF_XDP, socket, and DPDK when the binary was built
+# with -Ddpdk=enabled), side by side, with CPU cost per million packets and
+# each mode's ratio to the socket fallback.
 #
 #   perf/wg_bench.sh [BUILD_DIR] [SECONDS] [REPEAT]   (root; defaults: build-wg, 3, 3)
 #
@@ -17,7 +18,8 @@
 # CPU columns: "machine" is all CPU time on the machine during the run
 # (generator included; XDP work runs in softirq and is charged there) per
 # million delivered packets; "relay" is the relay process's own user+system
-# time (the AF_XDP and socket workers; near zero for XDP).
+# time (the AF_XDP, DPDK and socket workers; near zero for XDP). The DPDK
+# worker busy-polls: its relay CPU is the whole run, loaded or not.
 set -euo pipefail
 
 BUILD=${1:-build-wg}
@@ -123,7 +125,12 @@ HZ=$(getconf CLK_TCK)
 declare -A PPS
 printf '%-7s %7s %12s %12s %9s %14s %14s %9s\n' mode payload offered_pps delivered_pps Mbit/s \
 	machine_cpu_s/M relay_cpu_s/M vs_socket
-for mode in socket xdp afxdp; do
+MODES=(socket xdp afxdp)
+# A DPDK build links DPDK's EAL.
+if ldd "$HD" | grep -q librte_eal; then
+	MODES+=(dpdk)
+fi
+for mode in "${MODES[@]}"; do
 	start_relay $mode
 	grep -i "fall\|unavailable" "$TMP/relay.log" | head -2 >&2 || true
 	for size in 64 1400; do

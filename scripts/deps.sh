@@ -9,12 +9,13 @@ HD_PACKAGES=(
 	liburing-dev libssl-dev libsodium-dev libinih-dev
 	openssl
 )
-# Tests, sanitizers, fuzzing and the WireGuard / XDP parts.
+# Tests, sanitizers, fuzzing and the WireGuard / XDP / DPDK parts.
 HD_TEST_PACKAGES=(
 	libcmocka-dev clang llvm libclang-rt-14-dev
 	libbpf-dev libxdp-dev iproute2 ethtool
 	wireguard-go wireguard-tools iputils-ping
 	curl procps
+	libdpdk-dev
 )
 
 hd_missing_packages() {

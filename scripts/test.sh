@@ -20,6 +20,15 @@ run_suite() {
 echo "== build and test (build/)"
 run_suite build
 
+# The optional DPDK backend (docs/wireguard.md, "DPDK"): its own build, and
+# only what its end-to-end test needs; everything else is the code build/ tested.
+echo "== DPDK build and its WireGuard test (build-dpdk/)"
+if [ ! -d build-dpdk ]; then
+	meson setup build-dpdk -Ddpdk=enabled
+fi
+ninja -C build-dpdk src/hyper-derp tools/hdcli test/wireguard/wg_xfer
+meson test -C build-dpdk --no-rebuild --suite wireguard-dpdk --print-errorlogs --num-processes 1
+
 echo "== build and test under ASan+UBSan (build-asan/)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -51,7 +51,7 @@ struct hd_config {
 	bool wg_enabled;
 	uint16_t wg_listen_port;
 	char wg_interface[32];     /* interface for XDP/AF_XDP; empty = socket mode only */
-	char wg_mode[16];          /* auto, xdp, afxdp or socket */
+	char wg_mode[16];          /* auto, xdp, afxdp, socket or dpdk */
 	char wg_table_file[PATH_MAX]; /* persisted peer/link table */
 };
 

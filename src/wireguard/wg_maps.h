@@ -19,7 +19,7 @@ enum wg_counter {
 	WG_CNT_DROP_TX_ERROR,		/* the send failed or the ring was full */
 	WG_CNT_XDP_TX,			/* forwarded in the kernel, out the same interface */
 	WG_CNT_XDP_REDIRECT,		/* forwarded in the kernel, out another interface */
-	WG_CNT_TO_XSK,			/* handed to the AF_XDP worker */
+	WG_CNT_TO_XSK,			/* handed to the AF_XDP worker (or to DPDK's AF_XDP port) */
 	WG_CNT_TO_STACK,		/* to the stack: fragments, unresolved next hops */
 	WG_CNT_USER_FORWARD,		/* forwarded by the AF_XDP or socket path */
 	WG_CNT_COUNT,
@@ -75,6 +75,18 @@ struct wg_xdp_config {
 	__u16 port;	/* the relay's UDP port, network order */
 	__u8 mode;	/* WG_XDP_* */
 	__u8 xsk_ready; /* 0: what would go to the XSK is passed to the stack instead */
+};
+
+/*
+ * The settings of the DPDK mode's XDP filter (bpf/wg_dpdk.bpf.c): a constant
+ * of the object, written into its bytes before DPDK loads it.
+ */
+#define WG_DPDK_MAX_LOCAL 16
+
+struct wg_dpdk_cfg {
+	__u16 port;   /* the relay's UDP port, network order; 0 = pass everything to the kernel */
+	__u16 naddrs; /* how many of addrs are set */
+	__u32 addrs[WG_DPDK_MAX_LOCAL]; /* the relay's IPv4 addresses, network order */
 };
 
 #endif

@@ -88,6 +88,9 @@ static unsigned int poll_port(struct wg_worker *w, struct wg_port *port,
 	struct wg_frame frames[BATCH], done[BATCH];
 	unsigned int n = port->ops->rx_burst(port, frames, BATCH), ndone = 0;
 
+	/* XDP counts what it hands to its XSKs; DPDK's filter has no counters, so count here. */
+	if (w->mode == WG_MODE_DPDK)
+		stat_add(&w->counters[WG_CNT_TO_XSK], n);
 	for (unsigned int i = 0; i < n; i++) {
 		int slot;
 		uint32_t plen;

@@ -25,6 +25,9 @@
 #include "wg_worker.h"
 #include "wg_xdp.h"
 #include "wg_xsk.h"
+#ifdef HD_WG_DPDK
+#include "wg_dpdk.h"
+#endif
 
 #define UPDATE_WAIT_MS 2000
 
@@ -100,6 +103,35 @@ static int open_xsks(struct wg_relay *r, char names[][16], int n, char *err, siz
 }
 
 /*
+ * dpdk: DPDK owns queue 0 of every interface (its net_af_xdp PMD holds the
+ * XDP slot, with a filter that passes it only the relay's datagrams), and
+ * every relay datagram is routed in userspace by the port loop. The XDP fast
+ * path is not attached: the two cannot share an interface. If DPDK cannot
+ * start, the socket takes over, as for afxdp.
+ */
+static void choose_dpdk(struct wg_relay *r, char names[][16], int n, char *why, size_t whylen)
+{
+#ifdef HD_WG_DPDK
+	struct wg_worker *w = &r->worker;
+	char ifs[96] = "";
+
+	if (n > 0 && wg_dpdk_open(names, n, ntohs(w->port), w->ports, why, whylen) == 0) {
+		w->nports = n;
+		w->mode = WG_MODE_DPDK;
+		for (int i = 0; i < n; i++)
+			snprintf(ifs + strlen(ifs), sizeof(ifs) - strlen(ifs), "%s%s", i ? "," : "",
+				 names[i]);
+		snprintf(r->mode, sizeof(r->mode), "dpdk (net_af_xdp, busy polling) on %s", ifs);
+		return;
+	}
+#else
+	(void)names, (void)n;
+	snprintf(why, whylen, "built without DPDK (meson -Ddpdk=enabled)");
+#endif
+	snprintf(r->mode, sizeof(r->mode), "socket (dpdk unavailable: %.100s)", why);
+}
+
+/*
  * auto and xdp: XDP forwards, XSKs take the rest (or the stack, if XSKs
  * fail). afxdp: XDP hands everything to the XSKs. Whatever fails falls back
  * one step, with the reason kept in the mode line.
@@ -119,6 +151,10 @@ static void choose_mode(struct wg_relay *r, const struct wg_relay_options *opt)
 	}
 	if (n == 0)
 		snprintf(why, sizeof(why), "no wireguard.interface set");
+	if (strcmp(opt->mode, "dpdk") == 0) {
+		choose_dpdk(r, names, n, why, sizeof(why));
+		return;
+	}
 	if (n > 0)
 		w->xdp =
 		    wg_xdp_open(names, n, w->port, want_afxdp ? WG_XDP_ALL_TO_XSK : WG_XDP_FORWARD,
@@ -187,6 +223,16 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		wg_err(err, errlen, "wireguard: out of memory");
 		return NULL;
 	}
+#ifndef HD_WG_DPDK
+	/* Asked for by name, so not a silent fallback to the socket. */
+	if (strcmp(opt->mode, "dpdk") == 0) {
+		wg_err(err, errlen,
+		       "wireguard.mode = dpdk: this hyper-derp was built without DPDK "
+		       "(meson -Ddpdk=enabled)");
+		free(r);
+		return NULL;
+	}
+#endif
 	pthread_mutex_init(&r->lock, NULL);
 	snprintf(r->table_file, sizeof(r->table_file), "%s", opt->table_file);
 	if (wg_table_load(&r->table, r->table_file, err, errlen) < 0)

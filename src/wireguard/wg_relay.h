@@ -23,7 +23,7 @@
 struct wg_relay_options {
 	uint16_t port;		/* UDP port peers use as Endpoint */
 	const char *interfaces; /* comma-separated, for XDP/AF_XDP; "" = socket only */
-	const char *mode;	/* auto, xdp, afxdp or socket */
+	const char *mode;	/* auto, xdp, afxdp, socket or dpdk */
 	const char *table_file;
 };
 

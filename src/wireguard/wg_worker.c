@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The relay's dataplane thread. Each pass: take a pending update, poll the
- * ports (AF_XDP) and the socket, and when nothing came in for a while, sleep
- * in poll() on every fd (the XSKs use need_wakeup, so a sleeping worker
- * costs nothing). Next hops are re-resolved once a second while some are
- * unresolved, every 30 s otherwise.
+ * ports (AF_XDP or DPDK) and the socket, and when nothing came in for a
+ * while, sleep in poll() on every fd (the XSKs use need_wakeup, so a
+ * sleeping worker costs nothing). DPDK ports have no fd: with them the
+ * worker never sleeps, and sees a stop on its next pass. Next hops are
+ * re-resolved once a second while some are unresolved, every 30 s otherwise.
  */
 #include <errno.h>
 #include <poll.h>

@@ -29,6 +29,7 @@ enum wg_mode {
 	WG_MODE_SOCKET = 0,
 	WG_MODE_XDP,   /* XDP forwards in the kernel; the XSK takes what it cannot */
 	WG_MODE_AFXDP, /* XDP hands every relay datagram to the XSK */
+	WG_MODE_DPDK,  /* DPDK owns queue 0 of each interface; no XDP fast path */
 };
 
 struct wg_xdp;
@@ -55,7 +56,7 @@ struct wg_worker {
 	int sock_fd;	    /* the UDP socket: the socket path, and what XDP passes to the stack */
 	int wake_fd;	    /* eventfd: an update or stop is waiting */
 	struct wg_xdp *xdp; /* NULL in socket mode */
-	struct wg_port *ports[WG_MAX_IFACES]; /* AF_XDP (or another backend), one per interface */
+	struct wg_port *ports[WG_MAX_IFACES]; /* AF_XDP or DPDK, one per interface */
 	int nports;
 
 	/* Control plane to worker. */

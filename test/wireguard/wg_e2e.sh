@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end test of the WireGuard relay with real wireguard-go peers.
 #
-#   wg_e2e.sh MODE HYPER_DERP WG_XFER HDCLI     MODE: socket, xdp or afxdp
+#   wg_e2e.sh MODE HYPER_DERP WG_XFER HDCLI     MODE: socket, xdp, afxdp or dpdk
 #
 # Four network namespaces made here, with names unique to this run:
 #
 #   A (wireguard-go, 2 peers) ── veth ──┐
-#   B (wireguard-go)          ── veth ──┼── relay (hyper-derp, XDP on ra,rb,rc)
+#   B (wireguard-go)          ── veth ──┼── relay (hyper-derp, XDP or DPDK on ra,rb,rc)
 #   C (wireguard-go)          ── veth ──┘
 #
 # Every peer's Endpoint is the relay's address on its link, port 51820. The
@@ -33,6 +33,11 @@ skip() { echo "SKIP: $*"; exit 77; }
 for tool in wireguard-go wg ip ethtool ping; do
 	command -v "$tool" >/dev/null || skip "$tool not installed"
 done
+
+if [ "$MODE" = dpdk ]; then
+	# DPDK's PMD keeps a libbpf object per interface for the life of the process.
+	export LSAN_OPTIONS="suppressions=$(dirname "$(realpath "$0")")/lsan-dpdk.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+fi
 
 RUN=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
 NS_A=hdwg-$RUN-a NS_B=hdwg-$RUN-b NS_C=hdwg-$RUN-c NS_R=hdwg-$RUN-r
@@ -158,6 +163,7 @@ case $MODE in
 xdp) grep -q "mode xdp (" "$TMP/relay1.log" || fail "XDP did not attach" ;;
 afxdp) grep -q "mode afxdp (" "$TMP/relay1.log" || fail "AF_XDP did not start" ;;
 socket) grep -q "mode socket" "$TMP/relay1.log" || fail "not in socket mode" ;;
+dpdk) grep -q "mode dpdk (" "$TMP/relay1.log" || fail "DPDK did not start" ;;
 esac
 
 hd() { "$HDCLI" --socket "$TMP/mgmt.sock" "$@"; }
@@ -258,6 +264,12 @@ grep -q "^mode: $MODE" "$TMP/show.out" || fail "wg show does not give the mode"
 
 step "restart: the table survives"
 stop_relay
+if [ "$MODE" = dpdk ]; then
+	# DPDK's PMD attaches its filter through netlink; closing the ports must remove it.
+	for i in ra rb rc; do
+		! ip -n $NS_R link show $i | grep -q " xdp" || fail "the DPDK XDP filter stayed on $i"
+	done
+fi
 LOG1=$TMP/relay1.log
 sed -n '/final state/,$p' "$LOG1"
 [ "$(counter drop_unknown_source "$LOG1")" = 200 ] || fail "unknown-source drops: $(counter drop_unknown_source "$LOG1"), want 200"
@@ -280,6 +292,12 @@ afxdp)
 	;;
 socket)
 	[ "$(counter user_forward "$LOG1")" -ge 6000 ] || fail "socket path forwarded only $(counter user_forward "$LOG1")"
+	;;
+dpdk)
+	# Every relay datagram went through DPDK's ports; the kernel XDP path is not attached.
+	[ "$(counter to_xsk "$LOG1")" -ge 6000 ] || fail "DPDK's ports received only $(counter to_xsk "$LOG1")"
+	[ "$(counter user_forward "$LOG1")" -ge 6000 ] || fail "DPDK forwarded only $(counter user_forward "$LOG1")"
+	[ "$(counter xdp_redirect "$LOG1")" = 0 ] || fail "XDP forwarded in DPDK mode"
 	;;
 esac
 
