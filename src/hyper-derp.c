@@ -74,6 +74,8 @@ static struct wg_relay *start_wireguard(const struct hd_config *cfg, bool *faile
 		.interfaces = cfg->wg_interface,
 		.mode = cfg->wg_mode,
 		.table_file = cfg->wg_table_file,
+		.queues = cfg->wg_queues,
+		.workers = cfg->wg_workers,
 	};
 	char err[512];
 

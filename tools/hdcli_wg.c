@@ -32,6 +32,28 @@ static void print_peer(const struct json_value *p)
 	       json_get_u64(p, "tx_packets", 0), tx, seen);
 }
 
+/* The AF_XDP (or DPDK) queues, with the worker that owns each; none in socket mode. */
+static void print_queues(const struct json_value *d)
+{
+	const struct json_value *queues = json_get(d, "queues");
+
+	if (!queues || !queues->count)
+		return;
+	printf("queues: %zu on %" PRIu64 " worker%s\n", queues->count,
+	       json_get_u64(d, "workers", 0), json_get_u64(d, "workers", 0) == 1 ? "" : "s");
+	printf("  %-16s %5s %6s %4s %12s %12s\n", "INTERFACE", "QUEUE", "WORKER", "CPU", "RX PKTS",
+	       "TX PKTS");
+	for (const struct json_value *q = queues->child; q; q = q->next) {
+		/* -1: not pinned. The number's text, as written, is what to print. */
+		const struct json_value *cpu = json_get(q, "cpu");
+		const char *cpu_text = cpu && cpu->str && cpu->str[0] != '-' ? cpu->str : "-";
+		printf("  %-16s %5" PRIu64 " %6" PRIu64 " %4s %12" PRIu64 " %12" PRIu64 "\n",
+		       json_get_str(q, "interface", "?"), json_get_u64(q, "queue", 0),
+		       json_get_u64(q, "worker", 0), cpu_text, json_get_u64(q, "rx_packets", 0),
+		       json_get_u64(q, "tx_packets", 0));
+	}
+}
+
 int hdcli_print_wg_show(struct hdcli *h, const struct json_value *d)
 {
 	const struct json_value *peers = json_get(d, "peers");
@@ -49,6 +71,7 @@ int hdcli_print_wg_show(struct hdcli *h, const struct json_value *d)
 		for (const struct json_value *p = peers->child; p; p = p->next)
 			print_peer(p);
 	}
+	print_queues(d);
 	printf("links: %zu\n", links ? links->count : 0);
 	for (const struct json_value *l = links ? links->child : NULL; l; l = l->next)
 		printf("  %s <-> %s\n", json_get_str(l, "a", "?"), json_get_str(l, "b", "?"));

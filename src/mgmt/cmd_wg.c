@@ -112,6 +112,20 @@ int cmd_wg_show(struct mgmt_call *call)
 		jw_end(out);
 	}
 	jw_end(out);
+	jw_u64(out, "workers", (uint64_t)s.nworkers);
+	jw_array_begin(out, "queues");
+	for (uint32_t i = 0; i < s.nqueues; i++) {
+		const struct wg_queue_view *q = &s.queues[i];
+		jw_object_begin(out, NULL);
+		jw_string(out, "interface", q->ifname);
+		jw_u64(out, "queue", q->queue);
+		jw_u64(out, "worker", (uint64_t)q->worker);
+		jw_i64(out, "cpu", q->cpu);
+		jw_u64(out, "rx_packets", q->rx_packets);
+		jw_u64(out, "tx_packets", q->tx_packets);
+		jw_end(out);
+	}
+	jw_end(out);
 	jw_array_begin(out, "links");
 	for (uint32_t i = 0; i < s.nlinks; i++) {
 		jw_object_begin(out, NULL);

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "log.h"
+#include "../wireguard/wg_queues.h" /* inline parser: the relay is not linked here */
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -43,7 +44,16 @@ struct cfg_key {
 	const char *flag; /* command-line flag without "--", or NULL */
 	const char *help;
 	const char *choices; /* CFG_CHOICE: the accepted words, separated by '|' */
+	/* CFG_TEXT: a further check of the value; 0 or -1 with the reason. NULL = none. */
+	int (*check)(const char *value, char *reason, size_t reason_len);
 };
+
+static int check_wg_queues(const char *value, char *reason, size_t reason_len)
+{
+	struct wg_queue_spec spec;
+
+	return wg_queues_parse(value, &spec, reason, reason_len);
+}
 
 /* The field's offset and size, the two columns after the type below. */
 #define FIELD(f) offsetof(struct hd_config, f), sizeof(((struct hd_config *)0)->f)
@@ -113,6 +123,19 @@ static const struct cfg_key cfg_keys[] = {
 	{ "wireguard", "table_file", CFG_PATH, FIELD(wg_table_file), 1, 0,
 	  "/var/lib/hyper-derp/wg-table.conf", NULL,
 	  "where the peer and link table is kept across restarts" },
+	/*
+	 * auto by default: an interface with one queue (most virtual NICs, a
+	 * veth) gets exactly what it got before, and on a multi-queue NIC the
+	 * queues RSS spreads WireGuard over all reach AF_XDP instead of falling
+	 * through to the socket path.
+	 */
+	{ "wireguard", "queues", CFG_TEXT, FIELD(wg_queues), 1, 0, "auto", NULL,
+	  "RX queues of each interface given an AF_XDP socket: auto (all), a count, or a list "
+	  "such as 0,1 or 0-3",
+	  NULL, check_wg_queues },
+	{ "wireguard", "workers", CFG_U32, FIELD(wg_workers), 0, 16, "0", NULL,
+	  "AF_XDP dataplane threads, each owning whole queue numbers; 0 = one per queue number, "
+	  "at most one per CPU" },
 };
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -289,6 +312,8 @@ static int set_value(struct hd_config *cfg, const struct cfg_key *key, const cha
 			*(uint32_t *)field_ptr(cfg, key) = n;
 		return 0;
 	case CFG_TEXT:
+		if (key->check && key->check(value, reason, reason_len) < 0)
+			return -1;
 		return set_text(field_ptr(cfg, key), key, value, reason, reason_len);
 	case CFG_BOOL:
 		return set_bool(field_ptr(cfg, key), value, reason, reason_len);

@@ -53,6 +53,8 @@ struct hd_config {
 	char wg_interface[32];     /* interface for XDP/AF_XDP; empty = socket mode only */
 	char wg_mode[16];          /* auto, xdp, afxdp, socket or dpdk */
 	char wg_table_file[PATH_MAX]; /* persisted peer/link table */
+	char wg_queues[128];          /* auto, a count or a list (src/wireguard/wg_queues.h) */
+	uint32_t wg_workers;          /* AF_XDP workers; 0 = one per queue number, per CPU */
 };
 
 /*

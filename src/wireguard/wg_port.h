@@ -18,7 +18,9 @@
  *  - flush pushes queued TX to the device and recycles sent buffers;
  *  - fd is what the worker sleeps on when idle; -1 means the backend needs
  *    busy polling (DPDK) and the worker never sleeps;
- *  - a port is one (interface, queue), owned by one worker for life.
+ *  - a port is one (interface, queue), owned by one worker for life: that
+ *    worker alone calls its operations, so its rings and counters need no
+ *    lock.
  */
 #ifndef HD_WG_PORT_H
 #define HD_WG_PORT_H
@@ -49,6 +51,15 @@ struct wg_port {
 	const struct wg_port_ops *ops;
 	int ifindex;
 	uint16_t queue;
+	/* Written by the owning worker only (relaxed atomics), read by `wg show`. */
+	uint64_t rx_packets; /* frames rx_burst handed out */
+	uint64_t tx_packets; /* frames tx_burst took */
 };
+
+/* Bumps a port counter: one writer, so a relaxed load and store will do. */
+static inline void wg_port_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
 
 #endif

@@ -18,10 +18,11 @@
 
 #define BATCH WG_PORT_BATCH
 
+/* The index in tx_ports of the port this worker sends on for ifindex, or -1. */
 static int port_index(const struct wg_worker *w, __u32 ifindex)
 {
-	for (int i = 0; i < w->nports; i++) {
-		if ((__u32)w->ports[i]->ifindex == ifindex)
+	for (int i = 0; i < w->ntx; i++) {
+		if ((__u32)w->tx_ports[i]->ifindex == ifindex)
 			return i;
 	}
 	return -1;
@@ -71,6 +72,7 @@ static void send_queue(struct wg_worker *w, struct wg_port *port, struct wg_port
 {
 	unsigned int sent = port->ops->tx_burst(port, q->frames, q->n);
 
+	wg_port_count(&port->tx_packets, sent);
 	for (unsigned int i = 0; i < sent; i++)
 		wg_worker_count_tx(w, q->slot[i], q->plen[i]);
 	/* What the port could not take goes back to its owner. */
@@ -88,6 +90,8 @@ static unsigned int poll_port(struct wg_worker *w, struct wg_port *port,
 	struct wg_frame frames[BATCH], done[BATCH];
 	unsigned int n = port->ops->rx_burst(port, frames, BATCH), ndone = 0;
 
+	if (n)
+		wg_port_count(&port->rx_packets, n);
 	/* XDP counts what it hands to its XSKs; DPDK's filter has no counters, so count here. */
 	if (w->mode == WG_MODE_DPDK)
 		stat_add(&w->counters[WG_CNT_TO_XSK], n);
@@ -105,9 +109,9 @@ static unsigned int poll_port(struct wg_worker *w, struct wg_port *port,
 		q->plen[q->n++] = plen;
 	}
 	port->ops->free_burst(port, done, ndone);
-	for (int i = 0; i < w->nports; i++) {
+	for (int i = 0; i < w->ntx; i++) {
 		if (queues[i].n)
-			send_queue(w, w->ports[i], &queues[i]);
+			send_queue(w, w->tx_ports[i], &queues[i]);
 	}
 	return n;
 }

@@ -12,6 +12,7 @@
 #include <libgen.h>
 #include <net/if.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "wg_ifqueues.h"
+#include "wg_queues.h"
 #include "wg_route.h"
 #include "wg_text.h"
 #include "wg_worker.h"
@@ -51,8 +54,18 @@ struct wg_relay {
 	uint32_t slot_gen[WG_MAX_PEERS];
 	uint32_t next_gen;
 	char mode[256];
-	struct wg_worker worker;
+	struct wg_queue_spec queues; /* wireguard.queues */
+	uint32_t want_workers;	     /* wireguard.workers; 0 = one per queue number, per CPU */
+	char ifnames[WG_MAX_IFACES][16];
+	/* Every port, whichever worker owns it; closed after the workers stop. */
+	struct wg_port *ports[WG_MAX_PORTS];
+	int nports;
+	/* workers[0] is the leader: the mode is chosen on it, the others copy it. */
+	struct wg_worker *workers[WG_MAX_WORKERS];
+	int nworkers;
 };
+
+static void log_queues(const struct wg_relay *r);
 
 /* ---- mode selection ---- */
 
@@ -73,33 +86,132 @@ static int split_interfaces(const char *list, char names[WG_MAX_IFACES][16], cha
 	return n;
 }
 
-static void close_ports(struct wg_worker *w)
+static void close_ports(struct wg_relay *r)
 {
-	for (int i = 0; i < w->nports; i++)
-		w->ports[i]->ops->close(w->ports[i]);
-	w->nports = 0;
+	for (int i = 0; i < r->nports; i++)
+		r->ports[i]->ops->close(r->ports[i]);
+	r->nports = 0;
+	for (int i = 0; i < r->nworkers; i++)
+		r->workers[i]->nports = r->workers[i]->ntx = 0;
 }
 
-/* Opens one XSK per interface and registers them with XDP; all or none. */
+/*
+ * Opens one XSK per (interface, queue) that wireguard.queues picks and
+ * registers each at its queue's XSKMAP key; all or none. Each XSK has its
+ * own UMEM: a shared UMEM per interface would put one fill and completion
+ * ring pair in front of sockets that different workers own, which needs a
+ * lock or a per-queue split of the frames anyway; with copy mode a frame
+ * that crosses ports is copied once more, which copy mode does regardless.
+ */
 static int open_xsks(struct wg_relay *r, char names[][16], int n, char *err, size_t errlen)
 {
-	struct wg_worker *w = &r->worker;
+	struct wg_xdp *xdp = r->workers[0]->xdp;
 
 	for (int i = 0; i < n; i++) {
-		int ifindex = wg_xdp_ifindex(w->xdp, i);
-		struct wg_port *port = wg_xsk_open(ifindex, names[i], err, errlen);
-		if (!port) {
-			close_ports(w);
-			return -1;
-		}
-		w->ports[w->nports++] = port;
-		if (wg_xdp_add_xsk(w->xdp, ifindex, port->ops->fd(port)) < 0) {
-			wg_err(err, errlen, "%s: cannot register the AF_XDP socket", names[i]);
-			close_ports(w);
-			return -1;
+		int ifindex = wg_xdp_ifindex(xdp, i);
+		uint64_t mask;
+		if (wg_ifqueues_pick(&r->queues, names[i], &mask, err, errlen) < 0)
+			goto fail;
+		for (uint16_t q = 0; q < WG_MAX_QUEUES; q++) {
+			if (!(mask & (1ull << q)))
+				continue;
+			struct wg_port *port = wg_xsk_open(ifindex, names[i], q, err, errlen);
+			if (!port)
+				goto fail;
+			r->ports[r->nports++] = port;
+			if (wg_xdp_add_xsk(xdp, ifindex, q, port->ops->fd(port)) < 0) {
+				wg_err(err, errlen,
+				       "%s queue %u: cannot register the AF_XDP socket", names[i],
+				       q);
+				goto fail;
+			}
 		}
 	}
 	return 0;
+fail:
+	close_ports(r);
+	return -1;
+}
+
+/* ---- workers ---- */
+
+/* The CPUs this thread may run on, in order; how many. */
+static int allowed_cpus(int *cpus, int cap)
+{
+	cpu_set_t set;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 0;
+	for (int c = 0; c < CPU_SETSIZE && n < cap; c++) {
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	}
+	return n;
+}
+
+/*
+ * Deals the ports to the workers. Queue number q goes to the worker of its
+ * rank among the queue numbers in use, modulo the workers, on every
+ * interface alike: the worker that owns queue q of eth0 owns queue q of
+ * eth1 as well, so it has a TX ring of its own on each interface to send
+ * what it receives. Without the XDP index map (socket, DPDK) there is no
+ * table the workers could share: one worker then.
+ */
+static int make_workers(struct wg_relay *r, char *err, size_t errlen)
+{
+	struct wg_worker *lead = r->workers[0];
+	uint64_t used = 0;
+	int cpus[WG_MAX_WORKERS], ncpus = allowed_cpus(cpus, WG_MAX_WORKERS);
+
+	for (int i = 0; i < r->nports; i++)
+		used |= 1ull << r->ports[i]->queue;
+	int nq = __builtin_popcountll(used), n = 1;
+	if (lead->xdp && nq > 1) {
+		/* By default a worker per queue number, no more than the CPUs we may use. */
+		n = r->want_workers ? (int)r->want_workers : (ncpus > 0 ? ncpus : 1);
+		n = n < nq ? n : nq;
+		n = n < WG_MAX_WORKERS ? n : WG_MAX_WORKERS;
+	}
+	for (int k = 1; k < n; k++) {
+		struct wg_worker *w = calloc(1, sizeof(*w));
+		if (!w)
+			return wg_err(err, errlen, "wireguard: out of memory");
+		w->id = k;
+		w->mode = lead->mode;
+		w->port = lead->port;
+		w->sock_fd = lead->sock_fd;
+		w->xdp = lead->xdp;
+		r->workers[r->nworkers++] = w;
+	}
+	for (int i = 0; i < r->nports; i++) {
+		struct wg_port *p = r->ports[i];
+		int rank = __builtin_popcountll(used & ((1ull << p->queue) - 1));
+		struct wg_worker *w = r->workers[rank % n];
+		w->ports[w->nports++] = p;
+		bool has_tx = false;
+		for (int t = 0; t < w->ntx; t++)
+			has_tx |= w->tx_ports[t]->ifindex == p->ifindex;
+		if (!has_tx)
+			w->tx_ports[w->ntx++] = p;
+	}
+	/* Pinned one per CPU, like the DERP workers; a lone worker floats, as it always did. */
+	for (int k = 0; k < n; k++)
+		r->workers[k]->cpu = n > 1 && ncpus > 0 ? cpus[k % ncpus] : -1;
+	return 0;
+}
+
+static void stop_workers(struct wg_relay *r, int started)
+{
+	for (int k = 0; k < started; k++)
+		wg_worker_stop(r->workers[k]);
+}
+
+static void free_workers(struct wg_relay *r)
+{
+	for (int k = 0; k < r->nworkers; k++)
+		free(r->workers[k]);
+	r->nworkers = 0;
 }
 
 /*
@@ -112,12 +224,20 @@ static int open_xsks(struct wg_relay *r, char names[][16], int n, char *err, siz
 static void choose_dpdk(struct wg_relay *r, char names[][16], int n, char *why, size_t whylen)
 {
 #ifdef HD_WG_DPDK
-	struct wg_worker *w = &r->worker;
+	struct wg_worker *w = r->workers[0];
 	char ifs[96] = "";
 
-	if (n > 0 && wg_dpdk_open(names, n, ntohs(w->port), w->ports, why, whylen) == 0) {
-		w->nports = n;
+	if (n > 0 && wg_dpdk_open(names, n, ntohs(w->port), r->ports, why, whylen) == 0) {
+		r->nports = n;
 		w->mode = WG_MODE_DPDK;
+		/* The PMD is set up with queue_count=1 here: more queues are future work. */
+		for (int i = 0; i < n; i++) {
+			if (r->queues.all ? wg_ifqueues_count(names[i]) > 1 : r->queues.mask != 1)
+				log_warn("wg: dpdk mode binds queue 0 of %s only; wireguard.queues "
+					 "is not applied, traffic on other queues goes to the "
+					 "kernel and the socket",
+					 names[i]);
+		}
 		for (int i = 0; i < n; i++)
 			snprintf(ifs + strlen(ifs), sizeof(ifs) - strlen(ifs), "%s%s", i ? "," : "",
 				 names[i]);
@@ -138,8 +258,8 @@ static void choose_dpdk(struct wg_relay *r, char names[][16], int n, char *why, 
  */
 static void choose_mode(struct wg_relay *r, const struct wg_relay_options *opt)
 {
-	struct wg_worker *w = &r->worker;
-	char names[WG_MAX_IFACES][16];
+	struct wg_worker *w = r->workers[0];
+	char(*names)[16] = r->ifnames;
 	char why[256] = "";
 	int n = split_interfaces(opt->interfaces, names, why, sizeof(why));
 	bool want_afxdp = strcmp(opt->mode, "afxdp") == 0;
@@ -198,12 +318,25 @@ static int publish(struct wg_relay *r)
 		return -1;
 	for (int i = 0; i < WG_MAX_PEERS; i++)
 		routes->peers[i].gen = r->slot_gen[i];
-	if (wg_worker_update(&r->worker, routes, UPDATE_WAIT_MS) < 0) {
+	/* Each worker owns a copy; the last one gets the original. */
+	int rc = 0;
+	for (int k = r->nworkers - 1; k >= 0; k--) {
+		struct wg_routes *copy = routes;
+		if (k > 0) {
+			copy = malloc(sizeof(*copy));
+			if (!copy) {
+				rc = -1;
+				continue;
+			}
+			memcpy(copy, routes, sizeof(*copy));
+		}
+		if (wg_worker_update(r->workers[k], copy, UPDATE_WAIT_MS) < 0)
+			rc = -1;
+	}
+	if (rc < 0)
 		log_warn("wg: the dataplane took more than %d ms to apply the table",
 			 UPDATE_WAIT_MS);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static void make_parent_dir(const char *path)
@@ -233,6 +366,22 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		return NULL;
 	}
 #endif
+	const char *queues = opt->queues && opt->queues[0] ? opt->queues : "auto";
+	char why[160];
+	if (wg_queues_parse(queues, &r->queues, why, sizeof(why)) < 0) {
+		wg_err(err, errlen, "wireguard.queues: %s", why);
+		free(r);
+		return NULL;
+	}
+	r->want_workers = opt->workers;
+	struct wg_worker *w = calloc(1, sizeof(*w));
+	if (!w) {
+		wg_err(err, errlen, "wireguard: out of memory");
+		free(r);
+		return NULL;
+	}
+	w->leader = true;
+	r->workers[r->nworkers++] = w;
 	pthread_mutex_init(&r->lock, NULL);
 	snprintf(r->table_file, sizeof(r->table_file), "%s", opt->table_file);
 	if (wg_table_load(&r->table, r->table_file, err, errlen) < 0)
@@ -241,7 +390,6 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 	for (int i = 0; i < WG_MAX_PEERS; i++)
 		r->slot_gen[i] = ++r->next_gen;
 
-	struct wg_worker *w = &r->worker;
 	w->port = htons(opt->port);
 	w->sock_fd = wg_sock_open(opt->port);
 	if (w->sock_fd < 0) {
@@ -250,24 +398,37 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		goto fail_free;
 	}
 	choose_mode(r, opt);
-	if (wg_worker_start(w) < 0) {
-		wg_err(err, errlen, "wireguard: cannot start the dataplane thread");
+	if (make_workers(r, err, errlen) < 0)
 		goto fail_close;
+	if (r->nports) {
+		size_t len = strlen(r->mode);
+		wg_appendf(r->mode, sizeof(r->mode), &len, "; %d queue%s, %d worker%s", r->nports,
+			   r->nports == 1 ? "" : "s", r->nworkers, r->nworkers == 1 ? "" : "s");
+	}
+	int started = 0;
+	for (; started < r->nworkers; started++) {
+		if (wg_worker_start(r->workers[started]) < 0) {
+			wg_err(err, errlen, "wireguard: cannot start the dataplane threads");
+			stop_workers(r, started);
+			goto fail_close;
+		}
 	}
 	if (publish(r) < 0) {
 		wg_err(err, errlen, "wireguard: the dataplane did not take the table");
-		wg_worker_stop(w);
+		stop_workers(r, started);
 		goto fail_close;
 	}
 	log_info("wg: relay on UDP port %u, mode %s; table %s: %u peers, %u links", opt->port,
 		 r->mode, r->table_file, r->table.npeers, r->table.nlinks);
+	log_queues(r);
 	return r;
 fail_close:
-	close_ports(w);
+	close_ports(r);
 	if (w->xdp)
 		wg_xdp_close(w->xdp);
 	close(w->sock_fd);
 fail_free:
+	free_workers(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 	return NULL;
@@ -292,12 +453,13 @@ void wg_relay_stop(struct wg_relay *r)
 		}
 		wg_show_free(&s);
 	}
-	struct wg_worker *w = &r->worker;
-	wg_worker_stop(w);
-	close_ports(w);
+	struct wg_worker *w = r->workers[0];
+	stop_workers(r, r->nworkers);
+	close_ports(r);
 	if (w->xdp)
 		wg_xdp_close(w->xdp);
 	close(w->sock_fd);
+	free_workers(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -383,6 +545,72 @@ int wg_relay_link_del(struct wg_relay *r, const char *a, const char *b, char *er
 
 /* ---- show ---- */
 
+static void add_worker_stats(const struct wg_worker *w, struct wg_peer_stats *stats,
+			     uint64_t *counters)
+{
+	for (int i = 0; i < WG_CNT_COUNT; i++)
+		counters[i] += stat_read(&w->counters[i]);
+	for (int i = 0; i < WG_MAX_PEERS; i++) {
+		stats[i].rx_packets += wg_read(&w->stats[i].rx_packets);
+		stats[i].rx_bytes += wg_read(&w->stats[i].rx_bytes);
+		stats[i].tx_packets += wg_read(&w->stats[i].tx_packets);
+		stats[i].tx_bytes += wg_read(&w->stats[i].tx_bytes);
+		__u64 seen = wg_read(&w->stats[i].last_rx_ns);
+		if (seen > stats[i].last_rx_ns)
+			stats[i].last_rx_ns = seen;
+	}
+}
+
+static const char *ifname_of(const struct wg_port *p)
+{
+	static _Thread_local char name[IF_NAMESIZE];
+
+	return if_indextoname((unsigned)p->ifindex, name) ? name : "?";
+}
+
+/* Each port in the order it was opened (interface, then queue), with its owner. */
+static void fill_queues(const struct wg_relay *r, struct wg_show *s)
+{
+	s->nworkers = r->nworkers;
+	for (int k = 0; k < r->nworkers; k++) {
+		const struct wg_worker *w = r->workers[k];
+		for (int i = 0; i < w->nports; i++) {
+			const struct wg_port *p = w->ports[i];
+			int at = 0;
+			while (at < r->nports && r->ports[at] != p)
+				at++;
+			if (at == r->nports)
+				continue;
+			struct wg_queue_view *v = &s->queues[at];
+			snprintf(v->ifname, sizeof(v->ifname), "%s", ifname_of(p));
+			v->queue = p->queue;
+			v->worker = k;
+			v->cpu = w->cpu;
+			v->rx_packets = __atomic_load_n(&p->rx_packets, __ATOMIC_RELAXED);
+			v->tx_packets = __atomic_load_n(&p->tx_packets, __ATOMIC_RELAXED);
+		}
+	}
+	s->nqueues = (uint32_t)r->nports;
+}
+
+/* The start-up line per worker: which queues it owns, on which CPU. */
+static void log_queues(const struct wg_relay *r)
+{
+	for (int k = 0; k < r->nworkers && r->nports; k++) {
+		const struct wg_worker *w = r->workers[k];
+		char list[256] = "";
+		size_t len = 0;
+		for (int i = 0; i < w->nports; i++)
+			wg_appendf(list, sizeof(list), &len, "%s%s/%u", i ? " " : "",
+				   ifname_of(w->ports[i]), w->ports[i]->queue);
+		char cpu[24] = "not pinned";
+		if (w->cpu >= 0)
+			snprintf(cpu, sizeof(cpu), "CPU %d", w->cpu);
+		log_info("wg: worker %d (%s%s): %d queue%s: %s", k, cpu, k == 0 ? ", leader" : "",
+			 w->nports, w->nports == 1 ? "" : "s", list);
+	}
+}
+
 static void add_warning(struct wg_show *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -400,7 +628,7 @@ static void add_warning(struct wg_show *s, const char *fmt, ...)
 int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 {
 	static struct wg_peer_stats stats[WG_MAX_PEERS];
-	const struct wg_worker *w = &r->worker;
+	const struct wg_worker *w = r->workers[0];
 	uint16_t links[WG_MAX_PEERS];
 
 	memset(s, 0, sizeof(*s));
@@ -408,22 +636,18 @@ int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 	const struct wg_table *t = &r->table;
 	s->peers = calloc(t->npeers ? t->npeers : 1, sizeof(*s->peers));
 	s->links = calloc(t->nlinks ? t->nlinks : 1, sizeof(*s->links));
-	if (!s->peers || !s->links) {
+	s->queues = calloc(r->nports ? (size_t)r->nports : 1, sizeof(*s->queues));
+	if (!s->peers || !s->links || !s->queues) {
 		pthread_mutex_unlock(&r->lock);
 		wg_show_free(s);
 		return -1;
 	}
 	snprintf(s->mode, sizeof(s->mode), "%s", r->mode);
 	s->port = ntohs(w->port);
-	for (int i = 0; i < WG_CNT_COUNT; i++)
-		s->counters[i] = stat_read(&w->counters[i]);
-	for (int i = 0; i < WG_MAX_PEERS; i++) {
-		stats[i].rx_packets = wg_read(&w->stats[i].rx_packets);
-		stats[i].rx_bytes = wg_read(&w->stats[i].rx_bytes);
-		stats[i].tx_packets = wg_read(&w->stats[i].tx_packets);
-		stats[i].tx_bytes = wg_read(&w->stats[i].tx_bytes);
-		stats[i].last_rx_ns = wg_read(&w->stats[i].last_rx_ns);
-	}
+	memset(stats, 0, sizeof(stats));
+	for (int k = 0; k < r->nworkers; k++)
+		add_worker_stats(r->workers[k], stats, s->counters);
+	fill_queues(r, s);
 	if (w->xdp)
 		wg_xdp_read_stats(w->xdp, stats, s->counters);
 	uint64_t now = wg_now_ns();
@@ -463,8 +687,10 @@ void wg_show_free(struct wg_show *s)
 {
 	free(s->peers);
 	free(s->links);
+	free(s->queues);
 	s->peers = NULL;
 	s->links = NULL;
+	s->queues = NULL;
 }
 
 size_t wg_show_format(const struct wg_show *s, char *out, size_t cap)
@@ -491,6 +717,21 @@ size_t wg_show_format(const struct wg_show *s, char *out, size_t cap)
 		    (unsigned long long)v->stats.rx_packets, (unsigned long long)v->stats.rx_bytes,
 		    (unsigned long long)v->stats.tx_packets, (unsigned long long)v->stats.tx_bytes,
 		    seen);
+	}
+	if (s->nqueues) {
+		wg_appendf(out, cap, &len, "queues: %u on %d worker%s\n", s->nqueues, s->nworkers,
+			   s->nworkers == 1 ? "" : "s");
+		wg_appendf(out, cap, &len, "  %-16s %5s %6s %4s %12s %12s\n", "INTERFACE", "QUEUE",
+			   "WORKER", "CPU", "RX_PKTS", "TX_PKTS");
+		for (uint32_t i = 0; i < s->nqueues; i++) {
+			const struct wg_queue_view *q = &s->queues[i];
+			char cpu[12] = "-";
+			if (q->cpu >= 0)
+				snprintf(cpu, sizeof(cpu), "%d", q->cpu);
+			wg_appendf(out, cap, &len, "  %-16s %5u %6d %4s %12llu %12llu\n", q->ifname,
+				   q->queue, q->worker, cpu, (unsigned long long)q->rx_packets,
+				   (unsigned long long)q->tx_packets);
+		}
 	}
 	wg_appendf(out, cap, &len, "links: %u\n", s->nlinks);
 	for (uint32_t i = 0; i < s->nlinks; i++)

@@ -25,6 +25,8 @@ struct wg_relay_options {
 	const char *interfaces; /* comma-separated, for XDP/AF_XDP; "" = socket only */
 	const char *mode;	/* auto, xdp, afxdp, socket or dpdk */
 	const char *table_file;
+	const char *queues; /* wireguard.queues (wg_queues.h); NULL or "" = auto */
+	uint32_t workers;   /* dataplane threads; 0 = one per queue number, at most one per CPU */
 };
 
 struct wg_relay;
@@ -52,6 +54,15 @@ struct wg_peer_view {
 	int64_t last_seen_ms;	    /* ms since the last datagram from it; -1 = never */
 };
 
+/* One (interface, queue) with an AF_XDP or DPDK port. */
+struct wg_queue_view {
+	char ifname[16];
+	uint16_t queue;
+	int worker; /* the worker that owns it */
+	int cpu;    /* that worker's CPU, or -1 */
+	uint64_t rx_packets, tx_packets;
+};
+
 struct wg_link_view {
 	char a[WG_NAME_LEN];
 	char b[WG_NAME_LEN];
@@ -63,6 +74,9 @@ struct wg_show {
 	uint32_t npeers, nlinks;
 	struct wg_peer_view *peers;
 	struct wg_link_view *links;
+	struct wg_queue_view *queues;
+	uint32_t nqueues;
+	int nworkers;
 	uint64_t counters[WG_CNT_COUNT];
 	char warnings[4][160]; /* e.g. a multi-link peer's link has no public key */
 	int nwarnings;

@@ -158,8 +158,12 @@ int wg_route(const struct wg_routes *r, struct wg_index_table *idx,
 		d->dst = route_initiation(r, sp, payload, len);
 	} else {
 		d->dst = wg_index_lookup(idx, msg.receiver);
-		if (d->dst < 0 && lookup)
+		if (d->dst < 0 && lookup) {
+			/* Learned elsewhere (XDP, another worker): keep it near for the next. */
 			d->dst = lookup(ctx, msg.receiver);
+			if (d->dst >= 0 && d->dst < WG_MAX_PEERS)
+				wg_index_learn(idx, msg.receiver, (uint16_t)d->dst);
+		}
 	}
 	if (d->dst < 0 || !wg_routes_linked(r, d->src, d->dst))
 		return WG_CNT_DROP_NO_ROUTE;

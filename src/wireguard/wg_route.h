@@ -74,7 +74,8 @@ struct wg_decision {
 /*
  * Decides where a datagram from src goes: returns -1 to forward to
  * d->dst, or the WG_CNT_DROP_* counter to bump. A miss in idx falls back to
- * lookup(ctx, index) when it is set (the XDP program's learned indices).
+ * lookup(ctx, index) when it is set (the learned indices every worker and
+ * the XDP program share), and a hit there is cached in idx.
  */
 int wg_route(const struct wg_routes *r, struct wg_index_table *idx,
 	     int (*lookup)(void *ctx, uint32_t index), void *ctx, const struct wg_endpoint *src,

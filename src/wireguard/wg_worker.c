@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * The relay's dataplane thread. Each pass: take a pending update, poll the
- * ports (AF_XDP or DPDK) and the socket, and when nothing came in for a
- * while, sleep in poll() on every fd (the XSKs use need_wakeup, so a
- * sleeping worker costs nothing). DPDK ports have no fd: with them the
- * worker never sleeps, and sees a stop on its next pass. Next hops are
- * re-resolved once a second while some are unresolved, every 30 s otherwise.
+ * A dataplane thread. Each pass: take a pending update, poll the ports it
+ * owns (AF_XDP or DPDK) and, on the leader, the socket; when nothing came
+ * in for a while, sleep in poll() on every fd (the XSKs use need_wakeup,
+ * so a sleeping worker costs nothing). DPDK ports have no fd: with them the
+ * worker never sleeps, and sees a stop on its next pass. Each worker keeps
+ * its own next hops, re-resolved once a second while some are unresolved,
+ * every 30 s otherwise; only the leader copies them into the XDP maps.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -58,7 +61,7 @@ static void refresh_nexthops(struct wg_worker *w, uint64_t now)
 	if (w->mode == WG_MODE_SOCKET || !w->routes)
 		return;
 	int unresolved = wg_nexthop_resolve(w->routes, w->dsts);
-	if (w->xdp)
+	if (w->xdp && w->leader)
 		wg_xdp_sync_dsts(w->xdp, w->routes, w->dsts);
 	w->nexthop_refresh_ns = now + (unresolved ? NEXTHOP_RETRY_NS : NEXTHOP_REFRESH_NS);
 }
@@ -85,7 +88,7 @@ static void apply_update(struct wg_worker *w)
 	w->routes = u->routes;
 	if (w->mode != WG_MODE_SOCKET)
 		wg_nexthop_resolve(w->routes, w->dsts);
-	if (w->xdp)
+	if (w->xdp && w->leader)
 		wg_xdp_sync(w->xdp, old, w->routes, w->dsts);
 	w->nexthop_refresh_ns = wg_now_ns() + NEXTHOP_RETRY_NS;
 	free(old);
@@ -95,11 +98,12 @@ static void apply_update(struct wg_worker *w)
 
 static void sleep_until_work(struct wg_worker *w)
 {
-	struct pollfd fds[2 + WG_MAX_IFACES];
+	struct pollfd fds[2 + WG_MAX_PORTS];
 	int n = 0;
 
 	fds[n++] = (struct pollfd){ .fd = w->wake_fd, .events = POLLIN };
-	fds[n++] = (struct pollfd){ .fd = w->sock_fd, .events = POLLIN };
+	if (w->leader)
+		fds[n++] = (struct pollfd){ .fd = w->sock_fd, .events = POLLIN };
 	for (int i = 0; i < w->nports; i++) {
 		int fd = w->ports[i]->ops->fd(w->ports[i]);
 		if (fd < 0)
@@ -119,6 +123,15 @@ static void *worker_main(void *arg)
 	unsigned int idle = 0;
 
 	log_set_thread_role("wg");
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (rc)
+			log_warn("wg: worker %d: cannot pin to CPU %d: %s", w->id, w->cpu,
+				 strerror(rc));
+	}
 	for (unsigned int pass = 0; !atomic_load_explicit(&w->stop, memory_order_relaxed); pass++) {
 		unsigned int work = 0;
 
@@ -131,7 +144,7 @@ static void *worker_main(void *arg)
 			 * unresolved next hops): a recvmmsg() per pass would cost
 			 * more than the frames it finds.
 			 */
-			if (!w->nports || !work || pass % SOCK_EVERY == 0)
+			if (w->leader && (!w->nports || !work || pass % SOCK_EVERY == 0))
 				work += wg_sock_poll(w);
 		}
 		if (work) {

@@ -1,11 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The WireGuard relay's dataplane thread and what it owns. One poll-mode
- * thread serves the UDP socket and, in the XDP modes, the AF_XDP sockets:
- * it is the only reader of the compiled routes and the only writer of the
- * learned indices and the counters below, so the hot path takes no lock.
- * The control plane hands it new routes through `pending` and waits for
- * `applied_gen` to catch up.
+ * The WireGuard relay's dataplane threads and what each owns. A worker is
+ * a poll-mode thread with its own copy of the compiled routes, its own
+ * learned-index cache and its own counters, and the ports (interface,
+ * queue) given to it at start, for life: it alone touches their rings, so
+ * the hot path takes no lock. Worker 0, the leader, also reads the UDP
+ * socket (what XDP passes to the stack) and writes the XDP maps on table
+ * changes; every worker may send on the socket (sendto is thread-safe).
+ * The control plane hands each worker new routes through `pending` and
+ * waits for `applied_gen` to catch up.
+ *
+ * Learned receiver indices must be seen by every worker: a response on
+ * queue 0 teaches the route of transport data that arrives on queue 1. The
+ * XDP program's LRU hash map (wg_index) is that shared table: the kernel
+ * makes concurrent updates and lookups safe, and XDP itself learns into it.
+ * Each worker writes what it learns there and keeps a private cache in
+ * front of it, filled from its own handshakes and from map hits. Without a
+ * map (socket, DPDK) there is one worker.
  */
 #ifndef HD_WG_WORKER_H
 #define HD_WG_WORKER_H
@@ -21,9 +32,11 @@
 #include "wg_port.h"
 #include "wg_route.h"
 
-#define WG_MAX_IFACES 4
-#define WG_SOCK_BATCH 64
-#define WG_SOCK_DGRAM 9216 /* room for a jumbo-frame WireGuard MTU */
+#define WG_MAX_IFACES  4
+#define WG_MAX_WORKERS 16
+#define WG_MAX_PORTS   (WG_MAX_IFACES * 64) /* every queue the XSKMAP has room for */
+#define WG_SOCK_BATCH  64
+#define WG_SOCK_DGRAM  9216 /* room for a jumbo-frame WireGuard MTU */
 
 enum wg_mode {
 	WG_MODE_SOCKET = 0,
@@ -51,13 +64,24 @@ struct wg_update {
 
 struct wg_worker {
 	/* Set before the thread starts, then read-only. */
+	int id;
+	bool leader; /* reads the socket, writes the XDP maps */
+	int cpu;     /* pinned to this CPU, or -1 */
 	enum wg_mode mode;
 	uint16_t port;	    /* network order */
 	int sock_fd;	    /* the UDP socket: the socket path, and what XDP passes to the stack */
 	int wake_fd;	    /* eventfd: an update or stop is waiting */
-	struct wg_xdp *xdp; /* NULL in socket mode */
-	struct wg_port *ports[WG_MAX_IFACES]; /* AF_XDP or DPDK, one per interface */
+	struct wg_xdp *xdp; /* NULL in socket and DPDK mode */
+	struct wg_port *ports[WG_MAX_PORTS]; /* AF_XDP or DPDK: the queues this worker owns */
 	int nports;
+	/*
+	 * Per egress interface, the owned port this worker sends on: a frame
+	 * received on any queue leaves through the TX ring of a queue the same
+	 * worker owns, so no two threads share a ring. An interface where the
+	 * worker owns no queue has none here; the socket sends for it.
+	 */
+	struct wg_port *tx_ports[WG_MAX_IFACES];
+	int ntx;
 
 	/* Control plane to worker. */
 	_Atomic bool stop;
@@ -72,7 +96,7 @@ struct wg_worker {
 	struct wg_dst dsts[WG_MAX_PEERS]; /* next hops, for frames built in userspace */
 	uint64_t nexthop_refresh_ns;
 	uint8_t sock_bufs[WG_SOCK_BATCH][WG_SOCK_DGRAM]; /* the socket path's receive batch */
-	struct wg_port_queue port_queues[WG_MAX_IFACES]; /* the port path's TX, by egress port */
+	struct wg_port_queue port_queues[WG_MAX_IFACES]; /* the port path's TX, by tx_ports index */
 
 	/* Written by the worker (stat_add, wg_count), read by anyone (stat_read, wg_read). */
 	struct wg_peer_stats stats[WG_MAX_PEERS];

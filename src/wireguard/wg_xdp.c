@@ -23,10 +23,12 @@
 #include <linux/if_link.h>
 
 #include "log.h"
+#include "wg_queues.h"
 #include "wg_text.h"
 #include "wg_worker.h"
 
 #define XSK_PER_IF 64 /* as WG_XSK_PER_IF in the program */
+_Static_assert(XSK_PER_IF == WG_MAX_QUEUES, "wireguard.queues must fit the XSKMAP's keys");
 
 extern const unsigned char wg_relay_bpf_obj[];
 extern const size_t wg_relay_bpf_obj_len;
@@ -224,11 +226,16 @@ int wg_xdp_ifindex(const struct wg_xdp *x, int i)
 	return x->ifindex[i];
 }
 
-int wg_xdp_add_xsk(struct wg_xdp *x, int ifindex, int xsk_fd)
+int wg_xdp_add_xsk(struct wg_xdp *x, int ifindex, uint16_t queue, int xsk_fd)
 {
+	if (queue >= XSK_PER_IF) {
+		errno = ERANGE;
+		return -1;
+	}
 	for (int i = 0; i < x->nifs; i++) {
 		if (x->ifindex[i] == ifindex) {
-			__u32 key = (__u32)i * XSK_PER_IF; /* queue 0 */
+			/* The program's key: interface slot, then ctx->rx_queue_index. */
+			__u32 key = (__u32)i * XSK_PER_IF + queue;
 			return bpf_map_update_elem(x->xsks_fd, &key, &xsk_fd, BPF_ANY);
 		}
 	}

@@ -31,8 +31,12 @@ void wg_xdp_close(struct wg_xdp *x);
 const char *wg_xdp_attach_mode(const struct wg_xdp *x);
 int wg_xdp_ifindex(const struct wg_xdp *x, int i);
 
-/* Registers an AF_XDP socket for an interface's queue 0; then tells XDP the XSK is ready. */
-int wg_xdp_add_xsk(struct wg_xdp *x, int ifindex, int xsk_fd);
+/*
+ * Registers the AF_XDP socket of one queue of an interface, at the XSKMAP
+ * key the program redirects that queue's frames to; then tells XDP the XSKs
+ * are ready.
+ */
+int wg_xdp_add_xsk(struct wg_xdp *x, int ifindex, uint16_t queue, int xsk_fd);
 void wg_xdp_set_xsk_ready(struct wg_xdp *x, bool ready);
 
 /*

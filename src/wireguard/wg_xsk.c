@@ -293,7 +293,8 @@ static const struct wg_port_ops xsk_ops = {
 
 /* ---- open ---- */
 
-struct wg_port *wg_xsk_open(int ifindex, const char *ifname, char *err, size_t errlen)
+struct wg_port *wg_xsk_open(int ifindex, const char *ifname, uint16_t queue, char *err,
+			    size_t errlen)
 {
 	struct wg_xsk *x = calloc(1, sizeof(*x));
 	struct xdp_mmap_offsets off;
@@ -304,7 +305,7 @@ struct wg_port *wg_xsk_open(int ifindex, const char *ifname, char *err, size_t e
 		wg_err(err, errlen, "out of memory");
 		return NULL;
 	}
-	x->port = (struct wg_port){ .ops = &xsk_ops, .ifindex = ifindex, .queue = 0 };
+	x->port = (struct wg_port){ .ops = &xsk_ops, .ifindex = ifindex, .queue = queue };
 	x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (x->fd < 0) {
 		wg_err(err, errlen, "AF_XDP socket: %s", strerror(errno));
@@ -350,11 +351,11 @@ struct wg_port *wg_xsk_open(int ifindex, const char *ifname, char *err, size_t e
 	struct sockaddr_xdp sxdp = {
 		.sxdp_family = AF_XDP,
 		.sxdp_ifindex = (__u32)ifindex,
-		.sxdp_queue_id = 0,
+		.sxdp_queue_id = queue,
 		.sxdp_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
 	};
 	if (bind(x->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0) {
-		wg_err(err, errlen, "%s: AF_XDP bind: %s", ifname, strerror(errno));
+		wg_err(err, errlen, "%s queue %u: AF_XDP bind: %s", ifname, queue, strerror(errno));
 		goto fail;
 	}
 	return &x->port;

@@ -11,7 +11,8 @@
 
 #include "wg_port.h"
 
-/* Creates the XSK on queue 0 of ifindex. NULL with the reason in err. */
-struct wg_port *wg_xsk_open(int ifindex, const char *ifname, char *err, size_t errlen);
+/* Creates the XSK on one RX/TX queue of ifindex. NULL with the reason in err. */
+struct wg_port *wg_xsk_open(int ifindex, const char *ifname, uint16_t queue, char *err,
+			    size_t errlen);
 
 #endif
