@@ -144,6 +144,14 @@ int hdcli_print_status(struct hdcli *h, const struct json_value *d)
 	printf("  %-12s port %" PRIu64 " (%s), %" PRIu64 " worker%s\n", "listening", u64(d, "port"),
 	       json_get_bool(d, "tls", false) ? "HTTPS" : "plain HTTP", u64(d, "workers"),
 	       u64(d, "workers") == 1 ? "" : "s");
+	printf("  %-12s %s\n", "recv mode", json_get_str(d, "recv_mode", "?"));
+	printf("  %-12s %s", "kTLS",
+	       json_get_bool(d, "ktls_available", false) ? "available"
+							 : "not available in this kernel");
+	if (json_get(d, "ktls_connections"))
+		printf(", %" PRIu64 " connection%s moved to the kernel", u64(d, "ktls_connections"),
+		       u64(d, "ktls_connections") == 1 ? "" : "s");
+	printf("\n");
 	if (metrics[0])
 		printf("  %-12s http://%s/metrics\n", "metrics", metrics);
 	else
@@ -155,8 +163,9 @@ int hdcli_print_status(struct hdcli *h, const struct json_value *d)
 	       "connections", u64(d, "connections"), u64(d, "home_connections"),
 	       u64(d, "connections_accepted"), u64(d, "connections_closed"));
 	if (json_get(d, "handshakes_ok"))
-		printf("  %-12s %" PRIu64 " ok, %" PRIu64 " failed\n", "handshakes",
-		       u64(d, "handshakes_ok"), u64(d, "handshakes_failed"));
+		printf("  %-12s %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " TLS\n",
+		       "handshakes", u64(d, "handshakes_ok"), u64(d, "handshakes_failed"),
+		       u64(d, "tls_handshakes"));
 	printf("  %-12s %" PRIu64 " packets, %s\n", "in", u64(d, "packets_in"), in);
 	printf("  %-12s %" PRIu64 " packets, %s\n", "out", u64(d, "packets_out"), out);
 	printf("  %-12s %" PRIu64, "drops", u64(d, "drops_total"));

@@ -291,6 +291,16 @@ static int json_enter(struct json_in *in, char open)
 	return 0;
 }
 
+/* Consumes the '}' or ']' that closes what json_enter opened, if it is next. */
+static bool json_leave(struct json_in *in, char close)
+{
+	if (json_peek(in) != close)
+		return false;
+	in->pos++;
+	in->depth--;
+	return true;
+}
+
 /*
  * Steps to the next member of an object entered with json_enter. Returns 1
  * with the decoded name in key (NULL to ignore it) and in->pos at the value,
@@ -300,11 +310,8 @@ static int json_object_next(struct json_in *in, bool *first, struct json_str *ke
 {
 	json_skip_ws(in);
 	/* '}' may close an empty object or follow a value, never a ','. */
-	if (json_peek(in) == '}') {
-		in->pos++;
-		in->depth--;
+	if (json_leave(in, '}'))
 		return 0;
-	}
 	if (!*first) {
 		if (json_expect(in, ',', "expected ',' or '}' in object") < 0)
 			return -1;
@@ -345,21 +352,15 @@ static int json_skip_array(struct json_in *in)
 	if (json_enter(in, '[') < 0)
 		return -1;
 	json_skip_ws(in);
-	if (json_peek(in) == ']') {
-		in->pos++;
-		in->depth--;
+	if (json_leave(in, ']'))
 		return 0;
-	}
 	for (;;) {
 		json_skip_ws(in);
 		if (json_skip_value(in) < 0)
 			return -1;
 		json_skip_ws(in);
-		if (json_peek(in) == ']') {
-			in->pos++;
-			in->depth--;
+		if (json_leave(in, ']'))
 			return 0;
-		}
 		if (json_expect(in, ',', "expected ',' or ']' in array") < 0)
 			return -1;
 	}

@@ -27,7 +27,7 @@ struct handoff {
 	/*
 	 * TLS carried by the kernel (kTLS): reads and writes are plaintext, and a
 	 * record other than application data (close_notify, KeyUpdate) fails the
-	 * recv with EIO.
+	 * recv with EIO, which the worker takes as the client's end (recv_mode.c).
 	 */
 	bool kernel_tls;
 	uint32_t server_info_len; /* the sealed ServerInfo frame, sent first */

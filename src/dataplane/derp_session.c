@@ -219,6 +219,7 @@ void session_accept(struct worker *w, struct handoff *h)
 	}
 	c->seq = h->seq;
 	c->ssl = h->ssl;
+	c->kernel_tls = h->kernel_tls;
 	memcpy(c->key, h->client_key, KEY_LEN);
 	memcpy(c->ip, h->remote_ip, sizeof(c->ip));
 	c->port = h->remote_port;
@@ -233,8 +234,9 @@ void session_accept(struct worker *w, struct handoff *h)
 	if (!c->present_flags)
 		c->present_flags = DERP_PEER_PRESENT_IS_REGULAR;
 	c->keepalive_jitter_ns = (uint64_t)randombytes_uniform(5000) * 1000000ull;
-	c->next_keepalive_ns =
-	    w->now_ns + (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull + c->keepalive_jitter_ns;
+	c->next_keepalive_ns = w->now_ns +
+			       (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull +
+			       c->keepalive_jitter_ns;
 	c->not_here_tokens_ns = w->now_ns - NOT_HERE_BURST * NOT_HERE_PERIOD_NS;
 
 	/* ServerInfo is the first frame the client gets after ServerKey. */
@@ -444,9 +446,9 @@ void session_tick(struct worker *w, struct conn *c)
 	if (w->now_ns >= c->next_keepalive_ns) {
 		uint8_t f[DERP_FRAME_HDR_LEN];
 		queue_ctrl(w, c, f, derp_build_keep_alive(f, sizeof(f)));
-		c->next_keepalive_ns = w->now_ns +
-				       (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull +
-				       c->keepalive_jitter_ns;
+		c->next_keepalive_ns =
+		    w->now_ns + (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull +
+		    c->keepalive_jitter_ns;
 	}
 }
 

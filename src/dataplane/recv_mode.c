@@ -145,12 +145,26 @@ void recv_deliver(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
 		conn_recv_bytes(w, c, p, n);
 }
 
+/* Whether a recv's end (res <= 0) is the client going away rather than a fault. */
+static bool recv_end_is_eof(const struct conn *c, int res)
+{
+	if (res == 0 || res == -ECONNRESET)
+		return true;
+	/*
+	 * On a kTLS socket the kernel hands a plain recv application data only;
+	 * any other record fails it with EIO. The record a departing client
+	 * sends is close_notify (Go's tls.Conn.Close does), so this is the
+	 * usual end of such a connection, not a read error. A KeyUpdate, which
+	 * the kernel cannot follow, fails the recv the same way; the two cannot
+	 * be told apart here, and either way the connection cannot go on (the
+	 * client reconnects after a KeyUpdate).
+	 */
+	return res == -EIO && c->kernel_tls;
+}
+
 void recv_ended(struct worker *w, struct conn *c, int res)
 {
-	if (res == 0)
-		worker_conn_close(w, c, CLOSE_EOF);
-	else
-		worker_conn_close(w, c, res == -ECONNRESET ? CLOSE_EOF : CLOSE_READ_ERROR);
+	worker_conn_close(w, c, recv_end_is_eof(c, res) ? CLOSE_EOF : CLOSE_READ_ERROR);
 }
 
 struct io_uring_sqe *recv_get_sqe(struct worker *w)

@@ -213,3 +213,9 @@ uint64_t relay_worker_stat(const struct relay *r, uint16_t worker, size_t offset
 	const uint8_t *base = (const uint8_t *)&r->workers[worker]->stats;
 	return stat_read((const uint64_t *)(base + offset));
 }
+
+const char *relay_worker_recv_mode(const struct relay *r, uint16_t worker)
+{
+	/* Set by recv_setup() in worker_create(), before any thread reads it. */
+	return recv_mode_name(r->workers[worker]->recv_mode);
+}

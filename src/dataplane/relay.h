@@ -84,5 +84,7 @@ void relay_close_peer(struct relay *r, const uint8_t key[KEY_LEN]);
 uint64_t relay_stat_sum(const struct relay *r, size_t offset);
 /* One worker's counter, for per-worker metrics (any thread). */
 uint64_t relay_worker_stat(const struct relay *r, uint16_t worker, size_t offset);
+/* How a worker receives ("bufring" or "single", recv.h); fixed before threads start. */
+const char *relay_worker_recv_mode(const struct relay *r, uint16_t worker);
 
 #endif

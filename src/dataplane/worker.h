@@ -108,6 +108,11 @@ struct conn {
 
 	/* TLS: the session, and the ciphertext of the send in flight. */
 	SSL *ssl;
+	/*
+	 * The kernel carries this connection's TLS (kTLS): plain I/O for us, but
+	 * a record other than application data ends the recv with EIO.
+	 */
+	bool kernel_tls;
 	uint8_t *tls_out;
 	uint32_t tls_out_len;
 	uint32_t tls_out_sent;

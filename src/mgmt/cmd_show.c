@@ -30,8 +30,10 @@ int cmd_show_status(struct mgmt_call *call)
 	jw_string(w, "started", started);
 	jw_u64(w, "uptime_ms", s.uptime_ms);
 	jw_u64(w, "workers", s.nworkers);
+	jw_string(w, "recv_mode", s.recv_mode);
 	jw_u64(w, "port", ctx->port);
 	jw_bool(w, "tls", ctx->tls);
+	jw_bool(w, "ktls_available", ctx->ktls_available);
 	jw_string(w, "metrics", ctx->metrics_addr);
 	jw_string(w, "log_level", log_level_name(log_get_level()));
 	jw_bool(w, "candidate_open", ctx->candidate_open);
@@ -42,6 +44,8 @@ int cmd_show_status(struct mgmt_call *call)
 	if (s.has_slowpath) {
 		jw_u64(w, "handshakes_ok", s.slow.handshakes_ok);
 		jw_u64(w, "handshakes_failed", s.slow.handshakes_failed);
+		jw_u64(w, "tls_handshakes", s.slow.tls_handshakes);
+		jw_u64(w, "ktls_connections", s.slow.ktls_connections);
 	}
 	jw_u64(w, "packets_in", s.total.packets_recv);
 	jw_u64(w, "bytes_in", s.total.bytes_recv);

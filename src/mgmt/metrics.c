@@ -73,6 +73,9 @@ static void write_process(struct textbuf *b, struct mgmt_context *ctx,
 	single(b, "uptime_seconds", "gauge", "Seconds since the relay started.",
 	       s->uptime_ms / 1000);
 	single(b, "workers", "gauge", "Dataplane worker threads.", s->nworkers);
+	single(b, "ktls_available", "gauge",
+	       "1 if the kernel offers TLS (kTLS), probed at start; 0 otherwise.",
+	       ctx->ktls_available);
 	head(b, "log_level", "gauge", "The current log level; the value is always 1.");
 	put(b, "hyperderp_log_level{level=\"%s\"} 1\n", log_level_name(log_get_level()));
 }
@@ -109,6 +112,14 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	    (unsigned long long)s->slow.handshakes_failed);
 	put(b, "hyperderp_handshakes_total{result=\"timeout\"} %llu\n",
 	    (unsigned long long)s->slow.handshake_timeouts);
+	head(b, "tls_handshakes_total", "counter", "TLS handshakes, by result.");
+	put(b, "hyperderp_tls_handshakes_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)s->slow.tls_handshakes);
+	put(b, "hyperderp_tls_handshakes_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)s->slow.tls_failures);
+	single(b, "ktls_connections_total", "counter",
+	       "TLS connections handed to kernel TLS (kTLS) after the handshake.",
+	       s->slow.ktls_connections);
 }
 
 static void write_traffic(struct textbuf *b, const struct stats_snapshot *s)
@@ -174,6 +185,11 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 		  "Connections handed to each worker." },
 	};
 
+	head(b, "worker_recv_mode", "gauge",
+	     "How each worker receives (bufring or single); the value is always 1.");
+	for (uint16_t i = 0; i < s->nworkers; i++)
+		put(b, "hyperderp_worker_recv_mode{worker=\"%u\",mode=\"%s\"} 1\n", i,
+		    relay_worker_recv_mode(ctx->relay, i));
 	for (size_t m = 0; m < sizeof(per_worker) / sizeof(per_worker[0]); m++) {
 		head(b, per_worker[m].name, "counter", per_worker[m].help);
 		for (uint16_t i = 0; i < s->nworkers; i++)

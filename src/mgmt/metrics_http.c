@@ -15,27 +15,6 @@ static const char index_page[] = "hyper-derp metrics\n"
 				 "  /metrics     Prometheus text format\n"
 				 "  /debug/vars  every counter as JSON\n";
 
-static const char *status_text(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 505:
-		return "HTTP Version Not Supported";
-	}
-	return "Error";
-}
-
 /* Status line, headers and (unless head_only) body, in one malloc'd buffer. */
 static char *build(int status, const char *type, const char *body, size_t body_len, bool head_only,
 		   size_t *len)
@@ -48,7 +27,7 @@ static char *build(int status, const char *type, const char *body, size_t body_l
 			 "Cache-Control: no-store\r\n"
 			 "%s"
 			 "Connection: close\r\n\r\n",
-			 status, status_text(status), type, body_len,
+			 status, http_reason_phrase(status), type, body_len,
 			 status == 405 ? "Allow: GET, HEAD\r\n" : "");
 	size_t total = (size_t)n + (head_only ? 0 : body_len);
 	char *out = malloc(total);

@@ -74,6 +74,8 @@ struct mgmt_context {
 	uint16_t port;	       /* the DERP port actually bound */
 	char metrics_addr[80]; /* host:port actually bound, "" = metrics off */
 	bool tls;
+	/* The kernel offers TLS (TCP_ULP "tls"), probed at start while still privileged. */
+	bool ktls_available;
 	struct wg_relay *wg; /* the WireGuard relay; NULL when [wireguard] is off */
 };
 

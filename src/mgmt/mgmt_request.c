@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json_parse.h"
+#include "mgmt_verb.h"
 
 __attribute__((format(printf, 3, 4))) static int req_error(char *err, size_t errlen,
 							   const char *fmt, ...)
@@ -151,13 +152,18 @@ static void join_words(int argc, char *const *argv, char *out, size_t cap)
 	}
 }
 
-/* Whether the words begin some longer verb ("show" begins "show peers"). */
-static bool is_verb_prefix(const char *words)
+/*
+ * Whether the words begin some longer verb ("show" begins "show peers").
+ * No words begin none here, although mgmt_verb_rest says they begin every
+ * verb: a request always has words, and "" is not an incomplete command.
+ */
+static bool is_verb_prefix(int argc, char *const *argv)
 {
-	size_t len = strlen(words);
+	if (argc == 0)
+		return false;
 	for (int i = 0; i < mgmt_command_count; i++) {
-		const char *verb = mgmt_commands[i].verb;
-		if (strncmp(verb, words, len) == 0 && verb[len] == ' ')
+		const char *rest = mgmt_verb_rest(mgmt_commands[i].verb, argc, argv);
+		if (rest && *rest)
 			return true;
 	}
 	return false;
@@ -194,7 +200,7 @@ static enum mgmt_status dispatch(struct mgmt_context *ctx, const struct mgmt_req
 	if (!cmd) {
 		char words[256];
 		join_words(req->argc, req->argv, words, sizeof(words));
-		if (is_verb_prefix(words))
+		if (is_verb_prefix(req->argc, req->argv))
 			snprintf(msg, sizeof(msg), "\"%s\" is incomplete; try \"help %s\"", words,
 				 words);
 		else

@@ -47,11 +47,26 @@ static uint64_t elapsed_ms(const struct timespec *since)
 	return ms > 0 ? (uint64_t)ms : 0;
 }
 
+/*
+ * Every worker chooses the same way on the same kernel, so one name
+ * normally describes them all; per-worker modes are in /metrics.
+ */
+static const char *workers_recv_mode(const struct relay *r)
+{
+	const char *mode = r->nworkers ? relay_worker_recv_mode(r, 0) : "";
+	for (uint16_t i = 1; i < r->nworkers; i++) {
+		if (strcmp(relay_worker_recv_mode(r, i), mode) != 0)
+			return "mixed";
+	}
+	return mode;
+}
+
 void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->uptime_ms = elapsed_ms(&ctx->started);
 	s->nworkers = ctx->relay->nworkers;
+	s->recv_mode = workers_recv_mode(ctx->relay);
 	s->conns_current = atomic_load_explicit(&ctx->relay->conns_current, memory_order_relaxed);
 	uint64_t *slots = (uint64_t *)&s->total;
 	for (size_t i = 0; i < sizeof(s->total) / sizeof(uint64_t); i++)
@@ -96,6 +111,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 	jw_object_begin(w, NULL);
 	jw_u64(w, "uptime_ms", s->uptime_ms);
 	jw_u64(w, "workers", s->nworkers);
+	jw_string(w, "recv_mode", s->recv_mode);
 	jw_u64(w, "connections", s->conns_current);
 	jw_u64(w, "home_connections", t->home_connections);
 
@@ -108,12 +124,16 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_object_begin(w, "slowpath");
 		jw_u64(w, "accepted", s->slow.accepted);
 		jw_u64(w, "rejected_max_conns", s->slow.rejected_max_conns);
+		jw_u64(w, "rejected_rate", s->slow.rejected_rate);
 		jw_u64(w, "http_requests", s->slow.http_requests);
 		jw_u64(w, "http_errors", s->slow.http_errors);
 		jw_u64(w, "upgrades", s->slow.upgrades);
 		jw_u64(w, "handshakes_ok", s->slow.handshakes_ok);
 		jw_u64(w, "handshakes_failed", s->slow.handshakes_failed);
 		jw_u64(w, "handshake_timeouts", s->slow.handshake_timeouts);
+		jw_u64(w, "tls_handshakes", s->slow.tls_handshakes);
+		jw_u64(w, "tls_failures", s->slow.tls_failures);
+		jw_u64(w, "ktls_connections", s->slow.ktls_connections);
 		jw_end(w);
 	}
 

@@ -19,6 +19,8 @@
 struct stats_snapshot {
 	uint64_t uptime_ms;
 	uint16_t nworkers;
+	/* The workers' receive strategy (recv.h): "bufring", "single", or "mixed". */
+	const char *recv_mode;
 	uint64_t conns_current; /* all stages, handshakes included */
 	struct worker_stats total;
 	bool has_slowpath;

@@ -457,7 +457,7 @@ enum http_parse_status http_request_parse(const uint8_t *buf, size_t len, struct
 
 /* ---- responses ---- */
 
-static const char *reason_phrase(int status)
+const char *http_reason_phrase(int status)
 {
 	switch (status) {
 	case 101:
@@ -555,7 +555,7 @@ static void write_closing_response(struct out_buf *o, const struct response *r)
 {
 	size_t body_len = r->body ? strlen(r->body) : 0;
 
-	out_fmt(o, "HTTP/1.1 %d %s\r\n", r->status, reason_phrase(r->status));
+	out_fmt(o, "HTTP/1.1 %d %s\r\n", r->status, http_reason_phrase(r->status));
 	if (r->content_type)
 		out_fmt(o, "Content-Type: %s\r\n", r->content_type);
 	if (r->extra_headers)
@@ -748,7 +748,7 @@ size_t http_error_response(int status, uint8_t *out, size_t out_cap)
 	char body[64];
 
 	/* Go's server answers unparseable requests with "<code> <reason>" as the body. */
-	snprintf(body, sizeof(body), "%d %s", status, reason_phrase(status));
+	snprintf(body, sizeof(body), "%d %s", status, http_reason_phrase(status));
 	struct response r = {
 		.status = status,
 		.content_type = text_plain,

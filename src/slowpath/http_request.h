@@ -14,14 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_MAX_HEAD 8192 /* request line + headers, as bytes */
-#define HTTP_MAX_HEADERS 64
+#define HTTP_MAX_HEAD	   8192 /* request line + headers, as bytes */
+#define HTTP_MAX_HEADERS   64
 #define HTTP_MAX_CHALLENGE 64
 
 struct http_request {
 	char method[16];
-	char path[1024];  /* without the query string */
-	char query[1024]; /* after '?', may be empty */
+	char path[1024];   /* without the query string */
+	char query[1024];  /* after '?', may be empty */
 	int version_minor; /* HTTP/1.x */
 	/* Headers the relay acts on; values trimmed, NUL-terminated, empty if absent. */
 	char upgrade[64];
@@ -36,11 +36,11 @@ struct http_request {
 };
 
 enum http_parse_status {
-	HTTP_PARSE_DONE = 0,     /* req filled in; req->head_len bytes consumed */
-	HTTP_PARSE_NEED_MORE,    /* head not complete yet and under the limit */
-	HTTP_PARSE_BAD_REQUEST,  /* malformed: answer 400 and close */
-	HTTP_PARSE_TOO_LARGE,    /* head over HTTP_MAX_HEAD, or a line too long: 431 and close */
-	HTTP_PARSE_BAD_VERSION,  /* not HTTP/1.0 or 1.1: 505 and close */
+	HTTP_PARSE_DONE = 0,	/* req filled in; req->head_len bytes consumed */
+	HTTP_PARSE_NEED_MORE,	/* head not complete yet and under the limit */
+	HTTP_PARSE_BAD_REQUEST, /* malformed: answer 400 and close */
+	HTTP_PARSE_TOO_LARGE,	/* head over HTTP_MAX_HEAD, or a line too long: 431 and close */
+	HTTP_PARSE_BAD_VERSION, /* not HTTP/1.0 or 1.1: 505 and close */
 };
 
 /*
@@ -49,8 +49,7 @@ enum http_parse_status {
  * challenge, which only sets challenge_too_long. Bare LF line ends are
  * accepted, as Go's server does. Returns one of the statuses above.
  */
-enum http_parse_status http_request_parse(const uint8_t *buf, size_t len,
-					  struct http_request *req);
+enum http_parse_status http_request_parse(const uint8_t *buf, size_t len, struct http_request *req);
 
 /* What the front door does with a complete request. */
 enum http_action {
@@ -61,8 +60,8 @@ enum http_action {
 struct http_route_result {
 	enum http_action action;
 	bool fast_start; /* Derp-Fast-Start: 1 (no HTTP response is written) */
-	bool not_ideal;  /* non-empty Ideal-Node header */
-	int status;      /* HTTP status written, 0 with fast start */
+	bool not_ideal;	 /* non-empty Ideal-Node header */
+	int status;	 /* HTTP status written, 0 with fast start */
 	size_t response_len;
 };
 
@@ -86,6 +85,9 @@ struct http_route_result {
  */
 int http_route(const struct http_request *req, const char *server_pub_hex, uint8_t *out,
 	       size_t out_cap, struct http_route_result *res);
+
+/* The reason phrase of a status code ("Not Found"); "Unknown" for codes we never send. */
+const char *http_reason_phrase(int status);
 
 /* Builds a minimal error response (400, 431, 505, 408 ...) with Connection: close. */
 size_t http_error_response(int status, uint8_t *out, size_t out_cap);

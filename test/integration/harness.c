@@ -255,18 +255,23 @@ static int listen_loopback(uint16_t *port)
 	return fd;
 }
 
-/* In the child: becomes the daemon. Only returns on failure (then _exit). */
-static void exec_daemon(const struct it_daemon *d, int listen_fd, char **argv)
+void it_child_setup_io(const char *log_path)
 {
 	/* If the test process dies, so does the daemon. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	int logfd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	int nullfd = open("/dev/null", O_RDONLY);
 	if (logfd < 0 || nullfd < 0)
 		_exit(126);
 	dup2(nullfd, STDIN_FILENO);
 	dup2(logfd, STDOUT_FILENO);
 	dup2(logfd, STDERR_FILENO);
+}
+
+/* In the child: becomes the daemon. Only returns on failure (then _exit). */
+static void exec_daemon(const struct it_daemon *d, int listen_fd, char **argv)
+{
+	it_child_setup_io(d->log_path);
 	/* Socket activation: the listening socket is fd 3, without close-on-exec. */
 	if (listen_fd == 3)
 		fcntl(3, F_SETFD, 0);

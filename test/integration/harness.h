@@ -96,6 +96,13 @@ void it_fill_pattern(uint8_t *buf, size_t len, uint64_t seed);
 
 /* ---- daemon ---- */
 
+/*
+ * In a forked child about to exec a daemon: dies with the test process
+ * (PR_SET_PDEATHSIG), reads /dev/null, appends stdout and stderr to
+ * log_path. _exit(126) if it cannot.
+ */
+void it_child_setup_io(const char *log_path);
+
 /* Starts a daemon (opts may be NULL) and waits until it completes a DERP handshake. */
 struct it_daemon *it_daemon_start(const struct it_daemon_opts *opts);
 /* Sends a signal to a running daemon. */

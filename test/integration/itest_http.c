@@ -122,6 +122,16 @@ static void test_bad_requests_get_4xx_and_close(void)
 	it_require_relaying(a, b);
 }
 
+/* Reads the response head, requires 101 Switching Protocols, then ServerKey. */
+static void expect_upgrade(struct it_daemon *d, int fd)
+{
+	char head[1024];
+	it_fd_read_http_head(fd, head, sizeof(head), IT_FRAME_TIMEOUT_MS);
+	IT_REQUIRE(starts_with(head, "HTTP/1.1 101 Switching Protocols\r\n"), "answered: %.60s",
+		   head);
+	it_fd_expect_server_key(d, fd);
+}
+
 /* Builds a ClientInfo for c (fresh keys from it_wrap_fd) sealed to the daemon's key. */
 static size_t build_client_info(struct it_daemon *d, struct derp_client *c, uint8_t *out,
 				size_t cap)
@@ -173,6 +183,23 @@ static void test_upgrade_response_is_exact(void)
 }
 
 /*
+ * The request, ClientInfo and a SendPacket of random bytes (written to pkt)
+ * for `to`, back to back in buf, as a client that pipelines writes them.
+ * Returns the length.
+ */
+static size_t pipelined_request(struct it_daemon *d, struct derp_client *c, const char *req,
+				uint8_t *buf, size_t cap, const uint8_t to[KEY_LEN], uint8_t *pkt,
+				size_t pkt_len)
+{
+	size_t n = strlen(req);
+	memcpy(buf, req, n);
+	n += build_client_info(d, c, buf + n, cap - n);
+	randombytes_buf(pkt, pkt_len);
+	n += derp_build_send_packet(buf + n, cap - n, to, pkt, pkt_len);
+	return n;
+}
+
+/*
  * Request, ClientInfo and a SendPacket in one write, as a fast-starting
  * client does: no HTTP response at all, ServerKey first, and the packet
  * that rode along with the request is delivered.
@@ -190,11 +217,7 @@ static void test_fast_start_skips_http_and_keeps_pipelined_frames(void)
 	/* A small packet, then one far bigger than the server's first read. */
 	static uint8_t buf[2048 + DERP_FRAME_HDR_LEN + KEY_LEN + BIG_PIPELINED];
 	static uint8_t small[300], big[BIG_PIPELINED];
-	size_t n = strlen(req);
-	memcpy(buf, req, n);
-	n += build_client_info(d, c, buf + n, sizeof(buf) - n);
-	randombytes_buf(small, sizeof(small));
-	n += derp_build_send_packet(buf + n, sizeof(buf) - n, peer->pub, small, sizeof(small));
+	size_t n = pipelined_request(d, c, req, buf, sizeof(buf), peer->pub, small, sizeof(small));
 	randombytes_buf(big, sizeof(big));
 	n += derp_build_send_packet(buf + n, sizeof(buf) - n, peer->pub, big, sizeof(big));
 	it_send_raw(c, buf, n);
@@ -218,18 +241,10 @@ static void test_pipelined_client_info_after_101(void)
 	static const char req[] = "GET /derp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 				  "Connection: Upgrade\r\nUpgrade: DERP\r\n\r\n";
 	uint8_t buf[2048], pkt[100];
-	size_t n = strlen(req);
-	memcpy(buf, req, n);
-	n += build_client_info(d, c, buf + n, sizeof(buf) - n);
-	randombytes_buf(pkt, sizeof(pkt));
-	n += derp_build_send_packet(buf + n, sizeof(buf) - n, peer->pub, pkt, sizeof(pkt));
+	size_t n = pipelined_request(d, c, req, buf, sizeof(buf), peer->pub, pkt, sizeof(pkt));
 	it_send_raw(c, buf, n);
 
-	char head[1024];
-	it_fd_read_http_head(c->fd, head, sizeof(head), IT_FRAME_TIMEOUT_MS);
-	IT_REQUIRE(starts_with(head, "HTTP/1.1 101 Switching Protocols\r\n"), "answered: %.60s",
-		   head);
-	it_fd_expect_server_key(d, c->fd);
+	expect_upgrade(d, c->fd);
 	expect_server_info(d, c);
 	it_expect_packet(peer, c->pub, pkt, sizeof(pkt), IT_FRAME_TIMEOUT_MS);
 }
@@ -250,11 +265,7 @@ static void test_websocket_upgrade_forms(void)
 	static const char req[] = "GET /derp HTTP/1.1\r\nHost: x\r\n"
 				  "Connection: Upgrade\r\nUpgrade: WebSocket\r\n\r\n";
 	it_fd_send(fd, req, strlen(req));
-	char head[1024];
-	it_fd_read_http_head(fd, head, sizeof(head), IT_FRAME_TIMEOUT_MS);
-	IT_REQUIRE(starts_with(head, "HTTP/1.1 101 Switching Protocols\r\n"), "answered: %.60s",
-		   head);
-	it_fd_expect_server_key(d, fd);
+	expect_upgrade(d, fd);
 }
 
 /* ClientInfo may be large (up to 256 KiB): padding in an unknown JSON field is fine. */
@@ -296,11 +307,7 @@ static void test_request_trickled_byte_by_byte(void)
 		it_fd_send(fd, req + i, 1);
 		it_sleep_ms(1);
 	}
-	char head[1024];
-	it_fd_read_http_head(fd, head, sizeof(head), IT_FRAME_TIMEOUT_MS);
-	IT_REQUIRE(starts_with(head, "HTTP/1.1 101 Switching Protocols\r\n"), "answered: %.60s",
-		   head);
-	it_fd_expect_server_key(d, fd);
+	expect_upgrade(d, fd);
 	struct derp_client *c = it_wrap_fd(fd);
 	uint8_t ci[512];
 	size_t n = build_client_info(d, c, ci, sizeof(ci));

@@ -71,6 +71,26 @@ static void refuse_mesh_frames(struct it_daemon *d, const uint8_t *wrong_mesh_ke
 	it_expect_ping_pong(b);
 }
 
+/*
+ * A daemon with a mesh key, and connected to it in this order (handoff is
+ * round-robin over the workers): two ordinary clients and a mesh peer.
+ */
+struct mesh_scene {
+	struct it_daemon *d;
+	struct derp_client *a, *b, *m;
+};
+
+static struct mesh_scene mesh_scene_start(void)
+{
+	struct it_daemon_opts o = { .mesh_key = true };
+	struct mesh_scene s = { .d = it_daemon_start(&o) };
+	s.a = it_connect(s.d, NULL);
+	s.b = it_connect(s.d, NULL);
+	struct derp_client_opts mo = { .mesh_key = s.d->mesh_key };
+	s.m = it_connect(s.d, &mo);
+	return s;
+}
+
 static void test_mesh_frames_refused_without_the_mesh_key(void)
 {
 	struct it_daemon_opts o = { .mesh_key = true };
@@ -160,12 +180,9 @@ static struct derp_client *on_other_worker(struct it_daemon *d, struct derp_clie
 
 static void test_watch_conns_reports_present_and_gone(void)
 {
-	struct it_daemon_opts o = { .mesh_key = true };
-	struct it_daemon *d = it_daemon_start(&o);
-	struct derp_client *a = it_connect(d, NULL);
-	struct derp_client *b = it_connect(d, NULL);
-	struct derp_client_opts mo = { .mesh_key = d->mesh_key };
-	struct derp_client *m = it_connect(d, &mo);
+	struct mesh_scene s = mesh_scene_start();
+	struct it_daemon *d = s.d;
+	struct derp_client *a = s.a, *b = s.b, *m = s.m;
 
 	send_watch_conns(m);
 	/* Everyone already connected, the watcher itself included; in any order. */
@@ -232,12 +249,8 @@ static void test_watch_conns_reports_present_and_gone(void)
 
 static void test_forward_packet_delivers_with_the_forwarded_source(void)
 {
-	struct it_daemon_opts o = { .mesh_key = true };
-	struct it_daemon *d = it_daemon_start(&o);
-	struct derp_client *a = it_connect(d, NULL);
-	struct derp_client *b = it_connect(d, NULL);
-	struct derp_client_opts mo = { .mesh_key = d->mesh_key };
-	struct derp_client *m = it_connect(d, &mo);
+	struct mesh_scene s = mesh_scene_start();
+	struct derp_client *a = s.a, *b = s.b, *m = s.m;
 
 	/* The source is a client of another region server: unknown here. */
 	uint8_t remote_src[KEY_LEN], pkt[200];
@@ -268,12 +281,9 @@ static void test_forward_packet_delivers_with_the_forwarded_source(void)
 
 static void test_close_peer_closes_the_target(void)
 {
-	struct it_daemon_opts o = { .mesh_key = true };
-	struct it_daemon *d = it_daemon_start(&o);
-	struct derp_client *a = it_connect(d, NULL);
-	struct derp_client *b = it_connect(d, NULL);
-	struct derp_client_opts mo = { .mesh_key = d->mesh_key };
-	struct derp_client *m = it_connect(d, &mo);
+	struct mesh_scene s = mesh_scene_start();
+	struct it_daemon *d = s.d;
+	struct derp_client *a = s.a, *b = s.b, *m = s.m;
 
 	/* Target one on another worker than the mesh peer: the close must cross workers. */
 	struct derp_client *victim = on_other_worker(d, m, a, b);

@@ -35,12 +35,31 @@ static void test_status_and_exit_codes(void)
 		   o.err);
 	IT_REQUIRE(strstr(o.out, "hyper-derp 0.1.0, up "), "status: %s", o.out);
 	IT_REQUIRE(strstr(o.out, "2 workers"), "status: %s", o.out);
+	/* server.recv_mode = auto: bufring where the kernel has it, as the workers logged. */
+	const char *recv_mode = md_logged_recv_mode(d);
+	bool ktls = md_kernel_has_ktls();
+	char line[128];
+	snprintf(line, sizeof(line), "recv mode    %s\n", recv_mode);
+	IT_REQUIRE(strstr(o.out, line), "status lacks \"%s\": %s", line, o.out);
+	snprintf(line, sizeof(line), "kTLS         %s, 0 connections moved to the kernel\n",
+		 ktls ? "available" : "not available in this kernel");
+	IT_REQUIRE(strstr(o.out, line), "status lacks \"%s\": %s", line, o.out);
 
 	struct json_doc doc;
 	md_cli_json(d, &doc, "show", "status", NULL);
 	IT_REQUIRE(json_get_u64(doc.root, "workers", 0) == 2, "workers");
 	IT_REQUIRE(json_get(doc.root, "drops") && json_get(doc.root, "bytes_in"),
 		   "status lacks drops or bytes_in");
+	IT_REQUIRE(strcmp(json_get_str(doc.root, "recv_mode", "?"), recv_mode) == 0,
+		   "recv_mode %s, the workers logged %s", json_get_str(doc.root, "recv_mode", "?"),
+		   recv_mode);
+	const struct json_value *v = json_get(doc.root, "ktls_available");
+	IT_REQUIRE(v && v->type == JSON_BOOL && v->boolean == ktls, "ktls_available, want %s",
+		   ktls ? "true" : "false");
+	v = json_get(doc.root, "ktls_connections");
+	IT_REQUIRE(v && json_u64(v, 1) == 0, "ktls_connections absent or not 0");
+	v = json_get(doc.root, "tls_handshakes");
+	IT_REQUIRE(v && json_u64(v, 1) == 0, "tls_handshakes absent or not 0");
 	json_doc_free(&doc);
 
 	/* Usage errors: exit 2, a message that says what is wrong. */

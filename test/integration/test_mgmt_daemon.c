@@ -2,6 +2,8 @@
 #include "test_mgmt_daemon.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -142,14 +144,7 @@ static void exec_daemon(struct mgmt_daemon *d, const struct md_opts *o, const ch
 	char *argv[32];
 	int argc = 0;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	int logfd = open(d->it.log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	int nullfd = open("/dev/null", O_RDONLY);
-	if (logfd < 0 || nullfd < 0)
-		_exit(126);
-	dup2(nullfd, STDIN_FILENO);
-	dup2(logfd, STDOUT_FILENO);
-	dup2(logfd, STDERR_FILENO);
+	it_child_setup_io(d->it.log_path);
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	if (!o->notify_socket)
@@ -528,4 +523,23 @@ void md_config_value(struct mgmt_daemon *d, const char *key, char *out, size_t c
 			snprintf(out, cap, "%s", json_get_str(k, "value", ""));
 	}
 	json_doc_free(&doc);
+}
+
+const char *md_logged_recv_mode(struct mgmt_daemon *d)
+{
+	bool bufring = it_daemon_log_contains(&d->it, "recv_mode bufring");
+	bool single = it_daemon_log_contains(&d->it, "recv_mode single");
+	IT_REQUIRE(bufring != single, "workers logged %s recv mode",
+		   bufring ? "more than one" : "no");
+	return bufring ? "bufring" : "single";
+}
+
+bool md_kernel_has_ktls(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	IT_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
+	int rc = setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3);
+	int e = errno;
+	close(fd);
+	return rc == 0 || e != ENOENT;
 }

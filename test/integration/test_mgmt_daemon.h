@@ -83,6 +83,19 @@ bool md_notify_wait(struct mgmt_daemon *d, const char *text, int timeout_ms);
 /* The value of key ("section.key") in `show config --json`; "" if absent. */
 void md_config_value(struct mgmt_daemon *d, const char *key, char *out, size_t cap);
 
+/*
+ * The receive mode the daemon's workers logged at start ("bufring" or
+ * "single"); requires that they all logged the same one.
+ */
+const char *md_logged_recv_mode(struct mgmt_daemon *d);
+
+/*
+ * Whether this kernel offers kTLS, asked independently of the daemon: an
+ * unconnected socket refuses TCP_ULP "tls" with ENOENT only when the
+ * kernel has no TLS.
+ */
+bool md_kernel_has_ktls(void);
+
 /* "nodekey:<hex>" of a public key. */
 void md_nodekey(const uint8_t pub[KEY_LEN], char out[80]);
 

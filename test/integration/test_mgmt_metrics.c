@@ -24,6 +24,21 @@ static void test_exposition_format(void)
 	IT_REQUIRE(md_metric(body, "hyperderp_build_info", "version=\"0.1.0\"") == 1, "build_info");
 	IT_REQUIRE(md_metric(body, "hyperderp_workers", NULL) == 2, "workers");
 	IT_REQUIRE(md_metric(body, "hyperderp_connections", NULL) == 0, "connections");
+	/* What each worker runs (server.recv_mode = auto), and the TLS facts. */
+	char labels[64];
+	for (int i = 0; i < 2; i++) {
+		snprintf(labels, sizeof(labels), "worker=\"%d\",mode=\"%s\"", i,
+			 md_logged_recv_mode(d));
+		IT_REQUIRE(md_metric(body, "hyperderp_worker_recv_mode", labels) == 1,
+			   "hyperderp_worker_recv_mode{%s}", labels);
+	}
+	IT_REQUIRE(md_metric(body, "hyperderp_ktls_available", NULL) == md_kernel_has_ktls(),
+		   "ktls_available");
+	IT_REQUIRE(md_metric(body, "hyperderp_ktls_connections_total", NULL) == 0,
+		   "ktls_connections_total");
+	IT_REQUIRE(md_metric(body, "hyperderp_tls_handshakes_total", "result=\"ok\"") == 0 &&
+		       md_metric(body, "hyperderp_tls_handshakes_total", "result=\"failed\"") == 0,
+		   "tls_handshakes_total");
 
 	/* Every sample has HELP and TYPE before it, names are prefixed, counters end in _total. */
 	char name[128], last_type[128] = "", type_kind[32] = "";
@@ -112,6 +127,31 @@ static void test_counters_move(void)
 	md_stop(d);
 }
 
+/* server.recv_mode = single: status and metrics say so for every worker. */
+static void test_recv_mode_single(void)
+{
+	struct md_opts single = { .ini = "[server]\nrecv_mode = single\n" };
+	struct mgmt_daemon *d = md_start(&single);
+	IT_REQUIRE(strcmp(md_logged_recv_mode(d), "single") == 0, "workers logged bufring");
+
+	struct json_doc doc;
+	md_cli_json(d, &doc, "show", "status", NULL);
+	IT_REQUIRE(strcmp(json_get_str(doc.root, "recv_mode", "?"), "single") == 0,
+		   "status recv_mode %s", json_get_str(doc.root, "recv_mode", "?"));
+	json_doc_free(&doc);
+	md_cli_json(d, &doc, "show", "counters", NULL);
+	IT_REQUIRE(strcmp(json_get_str(doc.root, "recv_mode", "?"), "single") == 0,
+		   "counters recv_mode %s", json_get_str(doc.root, "recv_mode", "?"));
+	json_doc_free(&doc);
+	IT_REQUIRE(scrape(d, "hyperderp_worker_recv_mode", "worker=\"0\",mode=\"single\"") == 1 &&
+		       scrape(d, "hyperderp_worker_recv_mode", "worker=\"1\",mode=\"single\"") == 1,
+		   "worker_recv_mode");
+	const char *bufring = "worker=\"0\",mode=\"bufring\"";
+	IT_REQUIRE(md_metric(body, "hyperderp_worker_recv_mode", bufring) < 0,
+		   "worker 0 also reported as bufring");
+	md_stop(d);
+}
+
 static void test_metrics_off(void)
 {
 	struct md_opts off = { .no_metrics = true };
@@ -124,6 +164,7 @@ int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = { IT_TEST(test_exposition_format),
 						IT_TEST(test_counters_move),
+						IT_TEST(test_recv_mode_single),
 						IT_TEST(test_metrics_off) };
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
