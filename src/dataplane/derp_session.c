@@ -322,6 +322,18 @@ static void route_packet(struct worker *w, struct conn *from, const uint8_t src[
 
 	struct peer_entry *e = peer_table_lookup(&w->peers, dst);
 	const struct peer_loc *loc = e ? peer_entry_active(e) : NULL;
+	if (!loc && worker_drain_peer_rings(w)) {
+		/*
+		 * The rings were read at the start of this pass. A peer that
+		 * registered on another worker since then has its REG waiting
+		 * there, and the sender may already know of it (it saw the
+		 * newcomer's first packet, or was told out of band): look once
+		 * more before calling the destination unknown. Costs a few
+		 * ring-index loads on a real miss.
+		 */
+		e = peer_table_lookup(&w->peers, dst);
+		loc = e ? peer_entry_active(e) : NULL;
+	}
 	if (!loc) {
 		count_drop(w, forwarded ? DROP_UNKNOWN_DEST_ON_FWD : DROP_UNKNOWN_DEST, disco, len);
 		if (disco && not_here_allowed(w, from))

@@ -211,7 +211,7 @@ void worker_wake(struct worker *w)
 	}
 }
 
-static uint32_t drain_peer_rings(struct worker *w)
+uint32_t worker_drain_peer_rings(struct worker *w)
 {
 	struct spsc_msg msgs[MSG_BURST];
 	uint32_t total = 0;
@@ -252,7 +252,7 @@ static uint32_t drain_handoffs(struct worker *w)
 	 * newcomer's pipelined frames are routed, or the first packet to that
 	 * peer would find no route.
 	 */
-	while (drain_peer_rings(w))
+	while (worker_drain_peer_rings(w))
 		;
 	for (uint32_t i = 0; i < n; i++) {
 		struct handoff *h = msgs[i].ptr;
@@ -435,7 +435,7 @@ static void worker_loop(struct worker *w)
 			start_drain(w);
 		work += drain_handoffs(w);
 		work += drain_control(w);
-		work += drain_peer_rings(w);
+		work += worker_drain_peer_rings(w);
 		work += reap_completions(w);
 		work += flush_dirty(w);
 		flush_outboxes(w);

@@ -210,6 +210,12 @@ static inline uint64_t conn_udata(enum worker_op op, const struct conn *c)
 struct worker *worker_create(struct relay *r, uint16_t id);
 int worker_start(struct worker *w);
 void worker_wake(struct worker *w);
+/*
+ * Applies what the other workers sent (packets, REG/UNREG, buffers to free);
+ * returns how many messages. The loop calls it once per pass; route_packet
+ * calls it again before it gives up on a destination.
+ */
+uint32_t worker_drain_peer_rings(struct worker *w);
 void worker_destroy(struct worker *w);
 uint64_t worker_now_ns(void);
 struct conn *worker_conn_new(struct worker *w, int fd);
