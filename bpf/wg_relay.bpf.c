@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0-only
 /*
- * WireGuard relay fast path. For a UDP datagram to the relay port from a
- * known peer: classify the WireGuard message (type and exact length), learn
+ * WireGuard relay fast path. For a UDP datagram (IPv4 or IPv6) to the relay
+ * port from a known peer: classify the WireGuard message (type and exact length), learn
  * the sender index of handshakes, pick the destination (the only link, or
  * the owner of the receiver index), rewrite MACs, addresses, ports, TTL and
  * both checksums incrementally, and send it out: XDP_TX on the same
  * interface, bpf_redirect to another. The payload is never touched.
  *
  * What this program cannot finish goes on: initiations from a peer with
- * several links (MAC1 needs BLAKE2s) to the AF_XDP socket, fragments, IP
- * options and destinations whose next-hop MAC is not resolved to the kernel
- * stack, where the relay's UDP socket takes them. Unknown sources and
+ * several links (MAC1 needs BLAKE2s) to the AF_XDP socket; fragments, IPv4
+ * options, IPv6 extension headers, destinations whose next-hop MAC is not
+ * resolved, and datagrams between an IPv4 and an IPv6 peer (a header of
+ * another size) to the kernel stack, where the relay's UDP socket takes
+ * them. Unknown sources and
  * malformed messages are dropped here and counted. In AF_XDP mode
  * (WG_XDP_ALL_TO_XSK) every relay datagram goes to the AF_XDP socket.
  *
@@ -21,6 +23,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -76,11 +79,11 @@ struct {
 	__type(value, __u32);
 } wg_index SEC(".maps");
 
-/* The relay's own IPv4 addresses: only datagrams to these are ours. */
+/* The relay's own addresses, IPv4 mapped: only datagrams to these are ours. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, WG_MAX_LOCAL);
-	__type(key, __u32);
+	__type(key, struct wg_local_key);
 	__type(value, __u8);
 } wg_local SEC(".maps");
 
@@ -211,42 +214,155 @@ WG_INLINE void count_peers(__u32 src, __u32 dst, __u32 len)
 	}
 }
 
+/* A relay datagram's headers, once its family is known, and who sent it. */
+struct wg_pkt {
+	__u8 *eth;
+	__u8 *ip;
+	struct udphdr *udp;
+	struct wg_peer_key src;
+	int v6;
+};
+
+#define WG_OURS (-1) /* a parse step's "go on": anything else is the XDP verdict */
+
+/* ::ffff:a.b.c.d, the form wg_peers and wg_local key IPv4 by. */
+WG_INLINE void map_v4(__u8 *out, __u32 addr)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	wg_store32(out + 12, addr);
+}
+
+WG_INLINE int is_local(const __u8 *addr16)
+{
+	struct wg_local_key k;
+
+	__builtin_memcpy(k.addr, addr16, sizeof(k.addr));
+	return bpf_map_lookup_elem(&wg_local, &k) != NULL;
+}
+
+/* IPv4 UDP to one of our addresses and the relay port, without options or fragments. */
+WG_INLINE int parse_ipv4(struct wg_pkt *p, void *data, void *data_end,
+			 const struct wg_xdp_config *cfg)
+{
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct udphdr *udp = (void *)(ip + 1);
+	__u8 daddr[16];
+
+	if ((void *)(udp + 1) + 12 > data_end || ip->protocol != IPPROTO_UDP)
+		return XDP_PASS;
+	if (udp->dest != cfg->port)
+		return XDP_PASS;
+	map_v4(daddr, ip->daddr);
+	if (!is_local(daddr))
+		return XDP_PASS;
+	/* Options and fragments: the stack reassembles, the socket path forwards. */
+	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)))
+		return to_stack();
+	p->eth = data;
+	p->ip = (__u8 *)ip;
+	p->udp = udp;
+	p->v6 = 0;
+	map_v4(p->src.addr, ip->saddr);
+	p->src.port = udp->source;
+	return WG_OURS;
+}
+
+/* The IPv6 extension headers (RFC 8200, 4) that may stand between IPv6 and UDP. */
+WG_INLINE int is_ext_header(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_FRAGMENT || nexthdr == IPPROTO_DSTOPTS;
+}
+
+/*
+ * IPv6 UDP to one of our addresses and the relay port, UDP right after the
+ * fixed header. With extension headers the port is out of reach without
+ * walking the chain: such packets to our addresses go to the stack, counted,
+ * whatever their port (the socket takes the relay's, reassembled if need be).
+ */
+WG_INLINE int parse_ipv6(struct wg_pkt *p, void *data, void *data_end,
+			 const struct wg_xdp_config *cfg)
+{
+	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+	struct udphdr *udp = (void *)(ip6 + 1);
+
+	if ((void *)(ip6 + 1) > data_end)
+		return XDP_PASS;
+	if (ip6->nexthdr != IPPROTO_UDP) {
+		if (is_ext_header(ip6->nexthdr) && is_local((__u8 *)&ip6->daddr))
+			return to_stack();
+		return XDP_PASS;
+	}
+	if ((void *)(udp + 1) + 12 > data_end || udp->dest != cfg->port)
+		return XDP_PASS;
+	if (!is_local((__u8 *)&ip6->daddr))
+		return XDP_PASS;
+	p->eth = data;
+	p->ip = (__u8 *)ip6;
+	p->udp = udp;
+	p->v6 = 1;
+	__builtin_memcpy(p->src.addr, &ip6->saddr, 16);
+	p->src.port = udp->source;
+	return WG_OURS;
+}
+
+/* Rewrites for the destination and sends; the frame keeps its family (checked by the caller). */
+WG_INLINE int forward(struct xdp_md *ctx, struct wg_pkt *p, const struct wg_dst *d, __u16 port)
+{
+	if (p->v6)
+		wg_rewrite_frame6(p->eth, p->ip, (__u8 *)p->udp, d, port);
+	else
+		wg_rewrite_frame(p->eth, p->ip, (__u8 *)p->udp, d, port);
+	if (d->ifindex == ctx->ingress_ifindex) {
+		count(WG_CNT_XDP_TX);
+		return XDP_TX;
+	}
+	count(WG_CNT_XDP_REDIRECT);
+	return bpf_redirect(d->ifindex, 0);
+}
+
 SEC("xdp")
 int wg_relay(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	struct iphdr *ip = data + sizeof(*eth);
-	struct udphdr *udp = (void *)(ip + 1);
-	__u8 *msg = (void *)(udp + 1);
+	struct wg_pkt p = {};
 	__u32 zero = 0, len, type;
-	int dst;
+	int dst, verdict;
 
-	/* Only IPv4 UDP to one of our addresses and the relay port is ours. */
-	if ((void *)msg + 12 > data_end)
-		return XDP_PASS;
-	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->protocol != IPPROTO_UDP)
+	if ((void *)(eth + 1) > data_end)
 		return XDP_PASS;
 	struct wg_xdp_config *cfg = bpf_map_lookup_elem(&wg_config, &zero);
-	if (!cfg || udp->dest != cfg->port)
+	if (!cfg)
 		return XDP_PASS;
-	__u32 daddr = ip->daddr;
-	if (!bpf_map_lookup_elem(&wg_local, &daddr))
+	/* Only UDP to one of our addresses and the relay port is ours. */
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		verdict = parse_ipv4(&p, data, data_end, cfg);
+	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		verdict = parse_ipv6(&p, data, data_end, cfg);
+	else
 		return XDP_PASS;
-	/* Options and fragments: the stack reassembles, the socket path forwards. */
-	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)))
-		return to_stack();
+	if (verdict != WG_OURS)
+		return verdict;
 	if (cfg->mode == WG_XDP_ALL_TO_XSK)
 		return to_xsk(ctx, cfg);
 
+	struct udphdr *udp = p.udp;
+	__u8 *msg = (void *)(udp + 1);
+	if ((void *)msg + 12 > data_end)
+		return XDP_PASS;
 	len = bpf_ntohs(udp->len);
 	if (len < sizeof(*udp) || (void *)udp + len > data_end)
 		return drop(WG_CNT_DROP_MALFORMED);
+	/* Zero is not a valid IPv6 UDP checksum (RFC 8200, 8.1); the stack would drop it too. */
+	if (p.v6 && udp->check == 0)
+		return drop(WG_CNT_DROP_MALFORMED);
 	len -= sizeof(*udp);
 
-	struct wg_peer_key key = { .addr = ip->saddr, .port = udp->source };
-	struct wg_peer_val *peer = bpf_map_lookup_elem(&wg_peers, &key);
+	struct wg_peer_val *peer = bpf_map_lookup_elem(&wg_peers, &p.src);
 	if (!peer)
 		return drop(WG_CNT_DROP_UNKNOWN_SOURCE);
 	type = classify(msg, len);
@@ -269,15 +385,12 @@ int wg_relay(struct xdp_md *ctx)
 	struct wg_dst *d = bpf_map_lookup_elem(&wg_dsts, &dslot);
 	if (!d || !(d->flags & WG_DST_RESOLVED))
 		return to_stack(); /* the kernel resolves the neighbour on the way out */
+	/* IPv4 to IPv6 or back: a header of another size; the kernel builds it. */
+	if (!(d->flags & WG_DST_IPV6) != !p.v6)
+		return to_stack();
 
 	count_peers(peer->slot, dslot, len);
-	wg_rewrite_frame((__u8 *)eth, (__u8 *)ip, (__u8 *)udp, d, cfg->port);
-	if (d->ifindex == ctx->ingress_ifindex) {
-		count(WG_CNT_XDP_TX);
-		return XDP_TX;
-	}
-	count(WG_CNT_XDP_REDIRECT);
-	return bpf_redirect(d->ifindex, 0);
+	return forward(ctx, &p, d, cfg->port);
 }
 
 char _license[] SEC("license") = "Dual MIT/GPL";

@@ -43,7 +43,7 @@ const struct hdcli_verb hdcli_verbs[] = {
 	  "re-read the config file, as SIGHUP does" },
 	{ "wg show", "", hdcli_print_wg_show,
 	  "WireGuard relay: mode, peers, links, packets and bytes per direction, drops" },
-	{ "wg peer add", "NAME IP:PORT [LABEL] [pubkey=BASE64]", hdcli_print_wg_show,
+	{ "wg peer add", "NAME IP:PORT|[IPV6]:PORT [LABEL] [pubkey=BASE64]", hdcli_print_wg_show,
 	  "add a WireGuard peer (pubkey routes initiations when a peer has several links)" },
 	{ "wg peer del", "NAME", hdcli_print_wg_show, "remove a WireGuard peer and its links" },
 	{ "wg link add", "A B", hdcli_print_wg_show, "let peers A and B reach each other" },

@@ -34,7 +34,7 @@ const struct mgmt_command mgmt_commands[] = {
 	  "re-read the config file and command line, as SIGHUP does" },
 	{ "wg show", "", 0, 0, cmd_wg_show,
 	  "WireGuard relay: mode, peers, links, packets and bytes per direction, drops" },
-	{ "wg peer add", "NAME IP:PORT [LABEL] [pubkey=BASE64]", 2, 4, cmd_wg_peer_add,
+	{ "wg peer add", "NAME IP:PORT|[IPV6]:PORT [LABEL] [pubkey=BASE64]", 2, 4, cmd_wg_peer_add,
 	  "add a WireGuard peer (pubkey routes initiations when a peer has several links)" },
 	{ "wg peer del", "NAME", 1, 1, cmd_wg_peer_del, "remove a WireGuard peer and its links" },
 	{ "wg link add", "A B", 2, 2, cmd_wg_link_add, "let peers A and B reach each other" },

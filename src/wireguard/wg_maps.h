@@ -20,16 +20,26 @@ enum wg_counter {
 	WG_CNT_XDP_TX,			/* forwarded in the kernel, out the same interface */
 	WG_CNT_XDP_REDIRECT,		/* forwarded in the kernel, out another interface */
 	WG_CNT_TO_XSK,			/* handed to the AF_XDP worker (or to DPDK's AF_XDP port) */
-	WG_CNT_TO_STACK,		/* to the stack: fragments, unresolved next hops */
+	WG_CNT_TO_STACK,		/* to the stack: fragments, IPv6 extension headers,
+					   unresolved next hops, a change of IP family */
 	WG_CNT_USER_FORWARD,		/* forwarded by the AF_XDP or socket path */
 	WG_CNT_COUNT,
 };
 
-/* wg_peers: who sent this datagram. Key: source address and port, network order. */
+/*
+ * wg_peers: who sent this datagram. Key: source address and port, network
+ * order; an IPv4 address in its IPv4-mapped form (::ffff:a.b.c.d), as in
+ * struct wg_endpoint.
+ */
 struct wg_peer_key {
-	__u32 addr;
+	__u8 addr[16];
 	__u16 port;
 	__u16 pad;
+};
+
+/* wg_local: the relay's own addresses, in the same form. */
+struct wg_local_key {
+	__u8 addr[16];
 };
 
 struct wg_peer_val {
@@ -41,15 +51,18 @@ struct wg_peer_val {
 
 /* wg_dsts, by slot: where to send and how (filled from the routing and neighbour tables). */
 #define WG_DST_RESOLVED 1 /* next-hop MAC known: the dataplane may build the frame itself */
+#define WG_DST_IPV6	2 /* the peer is IPv6: addr6 and src_addr6 hold the addresses */
 
 struct wg_dst {
-	__u32 addr; /* the peer's endpoint, network order */
+	__u32 addr; /* the peer's IPv4 endpoint, network order (IPv4 peers) */
 	__u16 port;
 	__u16 flags;	/* WG_DST_* */
-	__u32 src_addr; /* the relay's address towards the peer */
+	__u32 src_addr; /* the relay's IPv4 address towards the peer */
 	__u32 ifindex;	/* egress interface */
 	__u8 smac[6];
 	__u8 dmac[6];
+	__u8 addr6[16];	    /* the peer's IPv6 endpoint (WG_DST_IPV6) */
+	__u8 src_addr6[16]; /* the relay's IPv6 address towards the peer */
 };
 
 /* wg_links: present when two slots are linked, both orders stored. */
@@ -87,6 +100,9 @@ struct wg_dpdk_cfg {
 	__u16 port;   /* the relay's UDP port, network order; 0 = pass everything to the kernel */
 	__u16 naddrs; /* how many of addrs are set */
 	__u32 addrs[WG_DPDK_MAX_LOCAL]; /* the relay's IPv4 addresses, network order */
+	__u16 naddrs6;			/* how many of addrs6 are set */
+	__u16 pad;
+	__u8 addrs6[WG_DPDK_MAX_LOCAL][16]; /* the relay's IPv6 addresses (not link-local) */
 };
 
 #endif

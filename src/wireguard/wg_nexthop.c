@@ -2,7 +2,8 @@
 /*
  * Next hops over rtnetlink: RTM_GETROUTE for the egress interface, the
  * preferred source address and the gateway, RTM_GETNEIGH for the MAC of the
- * gateway (or of the peer, when it is on-link). One short request and reply
+ * gateway (or of the peer, when it is on-link): the ARP entry for an IPv4
+ * peer, the NDP entry for an IPv6 one. One short request and reply
  * per peer; the worker calls this on table changes and on a timer, never
  * per packet.
  */
@@ -13,6 +14,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -62,17 +64,39 @@ static int nl_call(int fd, struct nl_req *req, char *buf)
 	}
 }
 
-static int route_get(int fd, __u32 dst, int *oif, __u32 *src, __u32 *gateway)
+/* An address of either family, as the kernel's rtattrs carry it. */
+struct nh_addr {
+	int family; /* AF_INET or AF_INET6 */
+	__u8 bytes[16];
+};
+
+static size_t addr_len(const struct nh_addr *a)
+{
+	return a->family == AF_INET6 ? 16 : 4;
+}
+
+static bool addr_is_set(const struct nh_addr *a)
+{
+	static const __u8 zeros[16];
+
+	return memcmp(a->bytes, zeros, addr_len(a)) != 0;
+}
+
+/* RTM_GETROUTE: the egress interface, the preferred source and the gateway (if any) to dst. */
+static int route_get(int fd, const struct nh_addr *dst, int *oif, struct nh_addr *src,
+		     struct nh_addr *gateway)
 {
 	char buf[NL_BUF];
+	size_t alen = addr_len(dst);
 	struct nl_req req = {
 		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)),
 			.nlmsg_type = RTM_GETROUTE,
 			.nlmsg_flags = NLM_F_REQUEST },
-		.rt = { .rtm_family = AF_INET, .rtm_dst_len = 32 },
+		.rt = { .rtm_family = (unsigned char)dst->family,
+			.rtm_dst_len = (unsigned char)(alen * 8) },
 	};
 
-	add_attr(&req, RTA_DST, &dst, sizeof(dst));
+	add_attr(&req, RTA_DST, dst->bytes, alen);
 	int n = nl_call(fd, &req, buf);
 	if (n < 0)
 		return -1;
@@ -80,31 +104,33 @@ static int route_get(int fd, __u32 dst, int *oif, __u32 *src, __u32 *gateway)
 	struct rtmsg *rt = NLMSG_DATA(nh);
 	int len = (int)RTM_PAYLOAD(nh);
 	*oif = 0;
-	*src = 0;
-	*gateway = 0;
+	*src = *gateway = (struct nh_addr){ .family = dst->family };
 	for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-		if (a->rta_type == RTA_OIF)
+		if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == sizeof(*oif))
 			memcpy(oif, RTA_DATA(a), sizeof(*oif));
-		else if (a->rta_type == RTA_PREFSRC)
-			memcpy(src, RTA_DATA(a), sizeof(*src));
-		else if (a->rta_type == RTA_GATEWAY)
-			memcpy(gateway, RTA_DATA(a), sizeof(*gateway));
+		else if (a->rta_type == RTA_PREFSRC && RTA_PAYLOAD(a) == alen)
+			memcpy(src->bytes, RTA_DATA(a), alen);
+		else if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) == alen)
+			memcpy(gateway->bytes, RTA_DATA(a), alen);
 	}
-	return *oif && *src ? 0 : -1;
+	return *oif && addr_is_set(src) ? 0 : -1;
 }
 
-/* The MAC of addr on ifindex, if the neighbour entry is usable. */
-static int neigh_get(int fd, int ifindex, __u32 addr, __u8 mac[6])
+/*
+ * The MAC of addr on ifindex, if the neighbour entry is usable: the ARP
+ * entry for IPv4, the NDP entry for IPv6 (the same table, by family).
+ */
+static int neigh_get(int fd, int ifindex, const struct nh_addr *addr, __u8 mac[6])
 {
 	char buf[NL_BUF];
 	struct nl_req req = {
 		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg)),
 			.nlmsg_type = RTM_GETNEIGH,
 			.nlmsg_flags = NLM_F_REQUEST },
-		.nd = { .ndm_family = AF_INET, .ndm_ifindex = ifindex },
+		.nd = { .ndm_family = (__u8)addr->family, .ndm_ifindex = ifindex },
 	};
 
-	add_attr(&req, NDA_DST, &addr, sizeof(addr));
+	add_attr(&req, NDA_DST, addr->bytes, addr_len(addr));
 	int n = nl_call(fd, &req, buf);
 	if (n < 0)
 		return -1;
@@ -141,6 +167,31 @@ static int if_mac(int ifindex, __u8 mac[6])
 	return rc;
 }
 
+/* The peer's address as route_get takes it; its fields in dst (addr or addr6, flags). */
+static struct nh_addr peer_addr(const struct wg_route_peer *p, struct wg_dst *d)
+{
+	struct nh_addr a = { .family = AF_INET };
+
+	if (wg_endpoint_is_v4(&p->ep)) {
+		d->addr = wg_endpoint_v4(&p->ep);
+		memcpy(a.bytes, &d->addr, 4);
+	} else {
+		a.family = AF_INET6;
+		d->flags = WG_DST_IPV6;
+		memcpy(d->addr6, p->ep.addr, 16);
+		memcpy(a.bytes, p->ep.addr, 16);
+	}
+	return a;
+}
+
+static void set_source(struct wg_dst *d, const struct nh_addr *src)
+{
+	if (src->family == AF_INET6)
+		memcpy(d->src_addr6, src->bytes, 16);
+	else
+		memcpy(&d->src_addr, src->bytes, 4);
+}
+
 int wg_nexthop_resolve(const struct wg_routes *routes, struct wg_dst *dsts)
 {
 	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
@@ -152,22 +203,23 @@ int wg_nexthop_resolve(const struct wg_routes *routes, struct wg_dst *dsts)
 	for (int i = 0; i < WG_MAX_PEERS; i++) {
 		const struct wg_route_peer *p = &routes->peers[i];
 		struct wg_dst *d = &dsts[i];
-		__u32 gateway;
+		struct nh_addr dst, src, gateway;
 		int oif;
 
 		if (!p->used)
 			continue;
 		memset(d, 0, sizeof(*d));
-		d->addr = p->ep.addr;
 		d->port = p->ep.port;
-		if (fd < 0 || route_get(fd, p->ep.addr, &oif, &d->src_addr, &gateway) < 0 ||
-		    neigh_get(fd, oif, gateway ? gateway : p->ep.addr, d->dmac) < 0 ||
+		dst = peer_addr(p, d);
+		if (fd < 0 || route_get(fd, &dst, &oif, &src, &gateway) < 0 ||
+		    neigh_get(fd, oif, addr_is_set(&gateway) ? &gateway : &dst, d->dmac) < 0 ||
 		    if_mac(oif, d->smac) < 0) {
 			unresolved++;
 			continue;
 		}
+		set_source(d, &src);
 		d->ifindex = (__u32)oif;
-		d->flags = WG_DST_RESOLVED;
+		d->flags |= WG_DST_RESOLVED;
 	}
 	if (fd >= 0)
 		close(fd);

@@ -142,20 +142,33 @@ static int claim_xdp_slot(int ifindex, const char *ifname, char *err, size_t err
 	return 0;
 }
 
-/* The relay's IPv4 addresses on its interfaces: only datagrams to these go to DPDK. */
+/*
+ * The relay's addresses on its interfaces, both families: only datagrams to
+ * these go to DPDK. IPv6 link-local addresses are left out: no peer has one
+ * (the table refuses them), and the filter has room for 16 of each family.
+ */
 static void local_addresses(char ifnames[][16], int n, struct wg_dpdk_cfg *cfg)
 {
 	struct ifaddrs *ifa;
 
 	if (getifaddrs(&ifa) < 0)
 		return;
-	for (struct ifaddrs *p = ifa; p && cfg->naddrs < WG_DPDK_MAX_LOCAL; p = p->ifa_next) {
-		if (!p->ifa_addr || p->ifa_addr->sa_family != AF_INET)
+	for (struct ifaddrs *p = ifa; p; p = p->ifa_next) {
+		if (!p->ifa_addr)
 			continue;
-		for (int i = 0; i < n && cfg->naddrs < WG_DPDK_MAX_LOCAL; i++) {
-			if (strcmp(p->ifa_name, ifnames[i]) == 0)
+		for (int i = 0; i < n; i++) {
+			if (strcmp(p->ifa_name, ifnames[i]) != 0)
+				continue;
+			if (p->ifa_addr->sa_family == AF_INET && cfg->naddrs < WG_DPDK_MAX_LOCAL) {
 				cfg->addrs[cfg->naddrs++] =
 				    ((struct sockaddr_in *)p->ifa_addr)->sin_addr.s_addr;
+			} else if (p->ifa_addr->sa_family == AF_INET6 &&
+				   cfg->naddrs6 < WG_DPDK_MAX_LOCAL) {
+				const struct in6_addr *a =
+				    &((struct sockaddr_in6 *)p->ifa_addr)->sin6_addr;
+				if (!IN6_IS_ADDR_LINKLOCAL(a))
+					memcpy(cfg->addrs6[cfg->naddrs6++], a, 16);
+			}
 		}
 	}
 	freeifaddrs(ifa);

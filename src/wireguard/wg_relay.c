@@ -181,6 +181,7 @@ static int make_workers(struct wg_relay *r, char *err, size_t errlen)
 		w->mode = lead->mode;
 		w->port = lead->port;
 		w->sock_fd = lead->sock_fd;
+		w->sock_v4 = lead->sock_v4;
 		w->xdp = lead->xdp;
 		r->workers[r->nworkers++] = w;
 	}
@@ -397,6 +398,10 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		       strerror(errno));
 		goto fail_free;
 	}
+	w->sock_v4 = wg_sock_is_v4(w->sock_fd);
+	if (w->sock_v4)
+		log_warn("wg: no IPv6 in this kernel: the UDP socket is IPv4 only, IPv6 peers "
+			 "cannot be reached");
 	choose_mode(r, opt);
 	if (make_workers(r, err, errlen) < 0)
 		goto fail_close;

@@ -47,7 +47,7 @@ int wg_relay_link_del(struct wg_relay *r, const char *a, const char *b, char *er
 struct wg_peer_view {
 	char name[WG_NAME_LEN];
 	char label[WG_LABEL_LEN];
-	char endpoint[32];
+	char endpoint[WG_ENDPOINT_STRLEN];
 	bool has_pubkey;
 	uint32_t nlinks;
 	struct wg_peer_stats stats; /* all paths added; last_rx_ns CLOCK_MONOTONIC */

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Turning a received datagram into the one the relay sends: new MACs, new
- * IPv4 source and destination, the relay's port as source, the peer's as
- * destination, TTL reset, and both checksums updated incrementally
- * (RFC 1624) rather than recomputed, so the cost does not grow with the
- * payload. Header-only and libc-free: the XDP program and the AF_XDP worker
+ * IP source and destination, the relay's port as source, the peer's as
+ * destination, TTL (hop limit) reset, and the checksums updated
+ * incrementally (RFC 1624) rather than recomputed, so the cost does not
+ * grow with the payload. One function per family; the frame keeps its
+ * family and its length (a datagram that changes family is sent by the
+ * kernel, see wg_port_fwd.c). Header-only and libc-free: the XDP program and the AF_XDP worker
  * include the same code, and the unit test checks it against a full
  * computation.
  */
@@ -13,6 +15,7 @@
 
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/types.h>
 #include <linux/udp.h>
 
@@ -122,6 +125,56 @@ WG_INLINE void wg_rewrite_frame(__u8 *eth, __u8 *ip, __u8 *udp, const struct wg_
 	sum = wg_csum_diff16(sum, old_dport, dst->port);
 	check = (__u16)~wg_csum_fold(sum);
 	/* A computed zero is sent as all ones (RFC 768). */
+	wg_store16(udp + WG_UDP_CHECK, check ? check : 0xffff);
+}
+
+/* IPv6 header offsets (linux/ipv6.h). */
+#define WG_IP6_NEXTHDR	6
+#define WG_IP6_HOPLIMIT 7
+#define WG_IP6_SADDR	8
+#define WG_IP6_DADDR	24
+
+/* Adds the change of a 16-byte address from old to new (both as stored) into sum. */
+WG_INLINE __u32 wg_csum_diff128(__u32 sum, const __u8 *old, const __u8 *new)
+{
+	sum = wg_csum_diff32(sum, wg_load32(old), wg_load32(new));
+	sum = wg_csum_diff32(sum, wg_load32(old + 4), wg_load32(new + 4));
+	sum = wg_csum_diff32(sum, wg_load32(old + 8), wg_load32(new + 8));
+	return wg_csum_diff32(sum, wg_load32(old + 12), wg_load32(new + 12));
+}
+
+/*
+ * The IPv6 form of wg_rewrite_frame: dst is an IPv6 peer (WG_DST_IPV6).
+ * IPv6 has no header checksum; the UDP checksum is mandatory and covers
+ * both addresses through the pseudo-header, so it is updated for the two
+ * addresses and the two ports. The caller has refused a zero checksum
+ * (invalid in IPv6: RFC 8200, 8.1), so there is always one to update.
+ */
+WG_INLINE void wg_rewrite_frame6(__u8 *eth, __u8 *ip6, __u8 *udp, const struct wg_dst *dst,
+				 __u16 relay_port)
+{
+	__u8 old_saddr[16], old_daddr[16];
+	__u16 old_sport = wg_load16(udp + WG_UDP_SOURCE), old_dport = wg_load16(udp + WG_UDP_DEST);
+	__u16 check;
+	__u32 sum;
+
+	__builtin_memcpy(old_saddr, ip6 + WG_IP6_SADDR, 16);
+	__builtin_memcpy(old_daddr, ip6 + WG_IP6_DADDR, 16);
+	__builtin_memcpy(eth, dst->dmac, ETH_ALEN);
+	__builtin_memcpy(eth + ETH_ALEN, dst->smac, ETH_ALEN);
+
+	__builtin_memcpy(ip6 + WG_IP6_SADDR, dst->src_addr6, 16);
+	__builtin_memcpy(ip6 + WG_IP6_DADDR, dst->addr6, 16);
+	ip6[WG_IP6_HOPLIMIT] = WG_RELAY_TTL;
+
+	wg_store16(udp + WG_UDP_SOURCE, relay_port);
+	wg_store16(udp + WG_UDP_DEST, dst->port);
+	sum = (__u16)~wg_load16(udp + WG_UDP_CHECK);
+	sum = wg_csum_diff128(sum, old_saddr, dst->src_addr6); /* pseudo-header */
+	sum = wg_csum_diff128(sum, old_daddr, dst->addr6);
+	sum = wg_csum_diff16(sum, old_sport, relay_port);
+	sum = wg_csum_diff16(sum, old_dport, dst->port);
+	check = (__u16)~wg_csum_fold(sum);
 	wg_store16(udp + WG_UDP_CHECK, check ? check : 0xffff);
 }
 

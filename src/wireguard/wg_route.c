@@ -15,8 +15,12 @@
 
 static uint32_t ep_hash(const struct wg_endpoint *ep)
 {
-	uint64_t k = (uint64_t)ep->addr << 16 | ep->port;
+	uint64_t hi, lo;
 
+	/* The mapped prefix of IPv4 is constant; the low half and the port spread it. */
+	memcpy(&hi, ep->addr, sizeof(hi));
+	memcpy(&lo, ep->addr + 8, sizeof(lo));
+	uint64_t k = (hi * 0xC2B2AE3D27D4EB4Full) ^ lo ^ ((uint64_t)ep->port << 48);
 	return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 40);
 }
 
@@ -59,7 +63,7 @@ int wg_routes_find(const struct wg_routes *r, const struct wg_endpoint *ep)
 		if (cell == 0)
 			return -1;
 		const struct wg_route_peer *p = &r->peers[cell - 1];
-		if (p->ep.addr == ep->addr && p->ep.port == ep->port)
+		if (wg_endpoint_equal(&p->ep, ep))
 			return cell - 1;
 	}
 }

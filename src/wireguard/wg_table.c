@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -27,46 +28,127 @@ void wg_table_init(struct wg_table *t)
 
 /* ---- endpoints ---- */
 
-int wg_endpoint_parse(const char *text, struct wg_endpoint *ep, char *err, size_t errlen)
+/* "PORT" as 1..65535 in network order; 0, or -1 with the reason in err. */
+static int parse_port(const char *text, uint16_t *port, char *err, size_t errlen)
+{
+	unsigned long v = 0;
+	const char *p = text;
+
+	if (*p == '\0')
+		return wg_err(err, errlen, "missing port");
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 65535)
+			break;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (*p || v == 0 || v > 65535)
+		return wg_err(err, errlen, "\"%s\": port must be 1..65535", text);
+	*port = htons((uint16_t)v);
+	return 0;
+}
+
+static int parse_v4(const char *text, struct wg_endpoint *ep, char *err, size_t errlen)
 {
 	char host[INET_ADDRSTRLEN];
 	struct in_addr addr;
 	const char *colon = strrchr(text, ':');
-	unsigned long port = 0;
+	uint16_t port = 0;
 
-	if (text[0] == '[' || (colon && strchr(text, ':') != colon))
-		return wg_err(err, errlen, "\"%s\": IPv6 endpoints are not supported yet", text);
 	if (!colon || colon == text || (size_t)(colon - text) >= sizeof(host))
 		return wg_err(err, errlen, "\"%s\" is not IP:PORT", text);
 	memcpy(host, text, (size_t)(colon - text));
 	host[colon - text] = '\0';
 	if (inet_pton(AF_INET, host, &addr) != 1)
 		return wg_err(err, errlen, "\"%s\" is not an IPv4 address", host);
-	const char *p = colon + 1;
-	if (*p == '\0')
-		return wg_err(err, errlen, "\"%s\": missing port", text);
-	for (; *p; p++) {
-		if (*p < '0' || *p > '9' || port > 65535)
-			break;
-		port = port * 10 + (unsigned long)(*p - '0');
-	}
-	if (*p || port == 0 || port > 65535)
-		return wg_err(err, errlen, "\"%s\": port must be 1..65535", colon + 1);
+	if (parse_port(colon + 1, &port, err, errlen) < 0)
+		return -1;
 	uint32_t host_order = ntohl(addr.s_addr);
 	if (host_order == 0 || host_order == 0xffffffffu || (host_order >> 28) == 0xe)
 		return wg_err(err, errlen, "%s is not a unicast address", host);
-	ep->addr = addr.s_addr;
-	ep->port = htons((uint16_t)port);
+	*ep = wg_endpoint_from_v4(addr.s_addr, port);
 	return 0;
+}
+
+/*
+ * Only global-scope unicast IPv6 is an endpoint. A link-local peer would
+ * need its interface (the %scope) to be reachable at all, and neither the
+ * table, the routes nor the XDP maps carry one; the mapped form would be a
+ * second spelling of an IPv4 peer, which the duplicate check and the file
+ * would have to reconcile.
+ */
+static int check_v6(const struct in6_addr *a, const char *host, char *err, size_t errlen)
+{
+	if (IN6_IS_ADDR_UNSPECIFIED(a))
+		return wg_err(err, errlen, "%s is not a unicast address", host);
+	if (IN6_IS_ADDR_MULTICAST(a))
+		return wg_err(err, errlen, "%s is a multicast address", host);
+	if (IN6_IS_ADDR_LINKLOCAL(a))
+		return wg_err(err, errlen,
+			      "%s is link-local: the relay cannot tell its interface; use a "
+			      "global address",
+			      host);
+	if (IN6_IS_ADDR_V4MAPPED(a))
+		return wg_err(err, errlen, "%s is IPv4-mapped: write the IPv4 address instead",
+			      host);
+	return 0;
+}
+
+static int parse_v6(const char *text, struct wg_endpoint *ep, char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN];
+	struct in6_addr addr;
+	const char *close = strchr(text, ']');
+	uint16_t port = 0;
+
+	if (!close || close[1] != ':')
+		return wg_err(err, errlen, "\"%s\" is not [IPV6]:PORT", text);
+	size_t len = (size_t)(close - text - 1);
+	if (len == 0 || len >= sizeof(host))
+		return wg_err(err, errlen, "\"%s\" is not an IPv6 address", text);
+	memcpy(host, text + 1, len);
+	host[len] = '\0';
+	if (strchr(host, '%'))
+		return wg_err(err, errlen,
+			      "%s: scoped (link-local) addresses are not supported; use a global "
+			      "address",
+			      host);
+	if (inet_pton(AF_INET6, host, &addr) != 1)
+		return wg_err(err, errlen, "\"%s\" is not an IPv6 address", host);
+	if (parse_port(close + 2, &port, err, errlen) < 0)
+		return -1;
+	if (check_v6(&addr, host, err, errlen) < 0)
+		return -1;
+	memset(ep, 0, sizeof(*ep));
+	memcpy(ep->addr, &addr, sizeof(ep->addr));
+	ep->port = port;
+	return 0;
+}
+
+int wg_endpoint_parse(const char *text, struct wg_endpoint *ep, char *err, size_t errlen)
+{
+	const char *colon = strchr(text, ':');
+
+	if (text[0] == '[')
+		return parse_v6(text, ep, err, errlen);
+	/* Bare IPv6 is ambiguous: is "2001:db8::1:80" port 80, or part of the address? */
+	if (colon && strchr(colon + 1, ':'))
+		return wg_err(err, errlen, "\"%s\": write an IPv6 endpoint as [ADDRESS]:PORT",
+			      text);
+	return parse_v4(text, ep, err, errlen);
 }
 
 char *wg_endpoint_format(const struct wg_endpoint *ep, char *buf, size_t len)
 {
-	char host[INET_ADDRSTRLEN];
-	struct in_addr addr = { .s_addr = ep->addr };
+	char host[INET6_ADDRSTRLEN];
 
-	inet_ntop(AF_INET, &addr, host, sizeof(host));
-	snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(ep->port));
+	if (wg_endpoint_is_v4(ep)) {
+		struct in_addr a = { .s_addr = wg_endpoint_v4(ep) };
+		inet_ntop(AF_INET, &a, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(ep->port));
+	} else {
+		inet_ntop(AF_INET6, ep->addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(ep->port));
+	}
 	return buf;
 }
 
@@ -85,7 +167,7 @@ int wg_table_find_endpoint(const struct wg_table *t, const struct wg_endpoint *e
 {
 	for (int i = 0; i < WG_MAX_PEERS; i++) {
 		const struct wg_peer *p = &t->peers[i];
-		if (p->used && p->ep.addr == ep->addr && p->ep.port == ep->port)
+		if (p->used && wg_endpoint_equal(&p->ep, ep))
 			return i;
 	}
 	return -1;
@@ -360,7 +442,7 @@ out:
 size_t wg_table_format(const struct wg_table *t, char *out, size_t cap)
 {
 	size_t len = 0;
-	char ep[32], key[64];
+	char ep[WG_ENDPOINT_STRLEN], key[64];
 
 	if (cap)
 		out[0] = '\0';

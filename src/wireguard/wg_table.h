@@ -23,11 +23,52 @@
 #define WG_NAME_LEN  32 /* with the NUL */
 #define WG_LABEL_LEN 64
 
-/* An IPv4 endpoint, both fields in network byte order as on the wire. */
+/*
+ * An endpoint, in network byte order as on the wire. An IPv4 address is
+ * held as its IPv4-mapped IPv6 address (::ffff:a.b.c.d), the form a
+ * dual-stack socket reports it in, so that one key, one hash and one
+ * comparison serve both families. The operator never types the mapped
+ * form: `[::ffff:a.b.c.d]:PORT` is refused, `a.b.c.d:PORT` is the way.
+ */
 struct wg_endpoint {
-	uint32_t addr;
+	uint8_t addr[16];
 	uint16_t port;
 };
+
+/* ::ffff:0:0/96, the prefix of an IPv4 address in a wg_endpoint. */
+static inline bool wg_endpoint_is_v4(const struct wg_endpoint *ep)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	for (int i = 0; i < 12; i++) {
+		if (ep->addr[i] != mapped[i])
+			return false;
+	}
+	return true;
+}
+
+/* The IPv4 address of an IPv4 endpoint, network order. */
+static inline uint32_t wg_endpoint_v4(const struct wg_endpoint *ep)
+{
+	uint32_t a;
+
+	__builtin_memcpy(&a, ep->addr + 12, sizeof(a));
+	return a;
+}
+
+/* An IPv4 endpoint from an address and a port, both in network order. */
+static inline struct wg_endpoint wg_endpoint_from_v4(uint32_t addr, uint16_t port)
+{
+	struct wg_endpoint ep = { .addr = { [10] = 0xff, [11] = 0xff }, .port = port };
+
+	__builtin_memcpy(ep.addr + 12, &addr, sizeof(addr));
+	return ep;
+}
+
+static inline bool wg_endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b)
+{
+	return a->port == b->port && __builtin_memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
 
 struct wg_peer {
 	bool used;
@@ -53,9 +94,16 @@ struct wg_table {
 
 void wg_table_init(struct wg_table *t);
 
-/* "IP:PORT" (IPv4) to an endpoint; 0, or -1 with the reason in err. */
+/*
+ * "A.B.C.D:PORT" or "[IPV6]:PORT" to an endpoint; 0, or -1 with the reason
+ * in err. Refused: port 0; IPv4 0.0.0.0, broadcast, multicast; IPv6 ::,
+ * multicast, link-local (the table holds no interface scope), IPv4-mapped
+ * (write the IPv4 form) and an address without brackets.
+ */
 int wg_endpoint_parse(const char *text, struct wg_endpoint *ep, char *err, size_t errlen);
-/* "IP:PORT"; buf of at least 22 bytes. Returns buf. */
+/* The longest text wg_endpoint_format writes, with the NUL: "[" 39 "]:" 5. */
+#define WG_ENDPOINT_STRLEN 48
+/* "A.B.C.D:PORT" or "[IPV6]:PORT" (RFC 5952 form); buf of WG_ENDPOINT_STRLEN. Returns buf. */
 char *wg_endpoint_format(const struct wg_endpoint *ep, char *buf, size_t len);
 
 /* The slot of the peer called name, or -1. */

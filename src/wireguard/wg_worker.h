@@ -70,6 +70,7 @@ struct wg_worker {
 	enum wg_mode mode;
 	uint16_t port;	    /* network order */
 	int sock_fd;	    /* the UDP socket: the socket path, and what XDP passes to the stack */
+	bool sock_v4;	    /* sock_fd is IPv4 only (a kernel without IPv6), not dual-stack */
 	int wake_fd;	    /* eventfd: an update or stop is waiting */
 	struct wg_xdp *xdp; /* NULL in socket and DPDK mode */
 	struct wg_port *ports[WG_MAX_PORTS]; /* AF_XDP or DPDK: the queues this worker owns */
@@ -133,8 +134,13 @@ void wg_worker_count_tx(struct wg_worker *w, int slot, size_t len);
 
 /* ---- the socket path (wg_sock.c) ---- */
 
-/* Opens the relay's UDP socket on port (host order). Returns the fd or -1 (errno). */
+/*
+ * Opens the relay's UDP socket on port (host order): dual-stack, or IPv4
+ * only on a kernel without IPv6. Returns the fd or -1 (errno).
+ */
 int wg_sock_open(uint16_t port);
+/* True when fd is an IPv4-only socket, which cannot take sockaddr_in6. */
+bool wg_sock_is_v4(int fd);
 /* Receives and forwards what is waiting, up to a budget. Returns datagrams handled. */
 unsigned int wg_sock_poll(struct wg_worker *w);
 /* Sends one datagram to slot through the socket (AF_XDP without a next hop). */

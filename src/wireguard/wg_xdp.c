@@ -110,7 +110,23 @@ static int attach(struct wg_xdp *x, int prog_fd, int i, const char *ifname, char
 	return 0;
 }
 
-/* Datagrams to these addresses are the relay's; XDP leaves others alone. */
+/* An interface address as wg_local keys it: IPv4 in its IPv4-mapped form. */
+static bool local_key(const struct sockaddr *sa, struct wg_local_key *k)
+{
+	if (sa->sa_family == AF_INET) {
+		struct wg_endpoint ep =
+		    wg_endpoint_from_v4(((const struct sockaddr_in *)sa)->sin_addr.s_addr, 0);
+		memcpy(k->addr, ep.addr, sizeof(k->addr));
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(k->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, sizeof(k->addr));
+		return true;
+	}
+	return false;
+}
+
+/* Datagrams to these addresses (both families) are the relay's; XDP leaves others alone. */
 static void add_local_addresses(struct wg_xdp *x, char ifnames[][16])
 {
 	struct ifaddrs *ifa, *p;
@@ -119,13 +135,12 @@ static void add_local_addresses(struct wg_xdp *x, char ifnames[][16])
 	if (getifaddrs(&ifa) < 0)
 		return;
 	for (p = ifa; p; p = p->ifa_next) {
-		if (!p->ifa_addr || p->ifa_addr->sa_family != AF_INET)
+		struct wg_local_key k;
+		if (!p->ifa_addr || !local_key(p->ifa_addr, &k))
 			continue;
 		for (int i = 0; i < x->nifs; i++) {
-			if (strcmp(p->ifa_name, ifnames[i]) == 0) {
-				__u32 a = ((struct sockaddr_in *)p->ifa_addr)->sin_addr.s_addr;
-				bpf_map_update_elem(x->local_fd, &a, &one, BPF_ANY);
-			}
+			if (strcmp(p->ifa_name, ifnames[i]) == 0)
+				bpf_map_update_elem(x->local_fd, &k, &one, BPF_ANY);
 		}
 	}
 	freeifaddrs(ifa);
@@ -255,7 +270,10 @@ void wg_xdp_set_xsk_ready(struct wg_xdp *x, bool ready)
 
 static struct wg_peer_key peer_key(const struct wg_route_peer *p)
 {
-	return (struct wg_peer_key){ .addr = p->ep.addr, .port = p->ep.port };
+	struct wg_peer_key k = { .port = p->ep.port };
+
+	memcpy(k.addr, p->ep.addr, sizeof(k.addr));
+	return k;
 }
 
 static void zero_peer_stats(struct wg_xdp *x, __u32 slot)
@@ -293,7 +311,7 @@ void wg_xdp_sync(struct wg_xdp *x, const struct wg_routes *old, const struct wg_
 			continue;
 		struct wg_peer_key k = peer_key(p);
 		const struct wg_route_peer *n = &routes->peers[i];
-		if (!n->used || n->ep.addr != p->ep.addr || n->ep.port != p->ep.port)
+		if (!n->used || !wg_endpoint_equal(&n->ep, &p->ep))
 			bpf_map_delete_elem(x->peers_fd, &k);
 		sync_links_of(x, old, i, false);
 	}

@@ -14,7 +14,8 @@
  * offsets; a MAC1 made for a key matches that key only, and a changed byte
  * before it breaks it; after the rewrite both checksums still verify by a
  * full computation (or the UDP one stays zero), and only the fields meant to
- * change did.
+ * change did. The same for an Ethernet + IPv6 + UDP frame (wg_rewrite_frame6),
+ * whose UDP checksum is never zero.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -191,6 +192,84 @@ static void check_rewrite(const uint8_t *payload, size_t len, struct fuzz_rng *r
 	free(f);
 }
 
+#define IP6_LEN 40
+
+/* The IPv6 UDP checksum sum (RFC 8200, 8.1) over pseudo-header, header and payload. */
+static uint32_t udp6_sum(const uint8_t *ip6, const uint8_t *udp, size_t udp_len)
+{
+	uint32_t sum = sum16(ip6 + 8, 32, 0); /* source and destination */
+
+	sum += (uint32_t)(udp_len >> 16) + (uint32_t)(udp_len & 0xffff) + 17;
+	return sum16(udp, udp_len, sum);
+}
+
+static void check_rewrite6(const uint8_t *payload, size_t len, struct fuzz_rng *rng)
+{
+	size_t udp_len = UDP_LEN + len, total = ETH_LEN + IP6_LEN + udp_len;
+	uint8_t *f, *orig, *eth, *ip6, *udp;
+	struct wg_dst dst;
+	uint16_t relay_port = (uint16_t)fuzz_rng_next(rng);
+
+	if (udp_len > 0xffff)
+		return;
+	f = calloc(1, total);
+	orig = malloc(total);
+	if (!f || !orig)
+		abort();
+	eth = f;
+	ip6 = f + ETH_LEN;
+	udp = ip6 + IP6_LEN;
+	for (int i = 0; i < 12; i++)
+		eth[i] = (uint8_t)fuzz_rng_next(rng);
+	eth[12] = 0x86;
+	eth[13] = 0xdd;
+	ip6[0] = 0x60;
+	ip6[4] = (uint8_t)(udp_len >> 8);
+	ip6[5] = (uint8_t)udp_len;
+	ip6[6] = 17;
+	ip6[7] = (uint8_t)fuzz_rng_next(rng); /* hop limit */
+	for (int i = 8; i < 40; i++)
+		ip6[i] = (uint8_t)fuzz_rng_next(rng);
+	for (int i = 0; i < 4; i++)
+		udp[i] = (uint8_t)fuzz_rng_next(rng);
+	udp[4] = (uint8_t)(udp_len >> 8);
+	udp[5] = (uint8_t)udp_len;
+	memcpy(udp + UDP_LEN, payload, len);
+	uint16_t c = (uint16_t)~fold(udp6_sum(ip6, udp, udp_len));
+	if (c == 0)
+		c = 0xffff;
+	udp[6] = (uint8_t)(c >> 8);
+	udp[7] = (uint8_t)c;
+	memcpy(orig, f, total);
+
+	memset(&dst, 0, sizeof(dst));
+	dst.flags = WG_DST_IPV6 | WG_DST_RESOLVED;
+	for (int i = 0; i < 16; i++) {
+		dst.addr6[i] = (uint8_t)fuzz_rng_next(rng);
+		dst.src_addr6[i] = (uint8_t)fuzz_rng_next(rng);
+	}
+	dst.port = (uint16_t)fuzz_rng_next(rng);
+	for (int i = 0; i < 6; i++) {
+		dst.smac[i] = (uint8_t)fuzz_rng_next(rng);
+		dst.dmac[i] = (uint8_t)fuzz_rng_next(rng);
+	}
+	wg_rewrite_frame6(eth, ip6, udp, &dst, relay_port);
+
+	FUZZ_CHECK(memcmp(eth, dst.dmac, 6) == 0 && memcmp(eth + 6, dst.smac, 6) == 0);
+	FUZZ_CHECK(memcmp(ip6 + 8, dst.src_addr6, 16) == 0 && memcmp(ip6 + 24, dst.addr6, 16) == 0);
+	FUZZ_CHECK(ip6[7] == WG_RELAY_TTL);
+	FUZZ_CHECK(memcmp(udp, &relay_port, 2) == 0 && memcmp(udp + 2, &dst.port, 2) == 0);
+	/* Nothing else moved: version, class, flow, length, next header, UDP length, payload. */
+	FUZZ_CHECK(memcmp(ip6, orig + ETH_LEN, 7) == 0);
+	FUZZ_CHECK(memcmp(udp + 4, orig + ETH_LEN + IP6_LEN + 4, 2) == 0);
+	FUZZ_CHECK(memcmp(udp + UDP_LEN, payload, len) == 0);
+	/* The checksum verifies from scratch and is never "none". */
+	FUZZ_CHECK(udp[6] || udp[7]);
+	FUZZ_CHECK(fold(udp6_sum(ip6, udp, udp_len)) == 0xffff);
+	free(orig);
+	free(f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_rng rng;
@@ -200,6 +279,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_classify(p, size);
 	check_mac1(p, size, &rng);
 	check_rewrite(p, size, &rng);
+	check_rewrite6(p, size, &rng);
 	free(p);
 	return 0;
 }

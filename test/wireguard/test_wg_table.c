@@ -67,7 +67,7 @@ static void test_peer_add_and_errors(void **state)
 	static const char *const bad_eps[] = {
 		"10.0.0.9",	     "10.0.0.9:",   "10.0.0.9:0", "10.0.0.9:65536",
 		"10.0.0.9:x",	     "300.0.0.1:1", "0.0.0.0:1",  "224.0.0.1:1",
-		"255.255.255.255:1", "[::1]:1",	    "::1:5",	  "host:51820",
+		"255.255.255.255:1", "::1:5",	    "host:51820",
 	};
 	for (size_t i = 0; i < sizeof(bad_eps) / sizeof(bad_eps[0]); i++) {
 		err[0] = 0;
@@ -97,6 +97,94 @@ static void test_peer_add_and_errors(void **state)
 	}
 	err[0] = 0;
 	assert_unchanged_after(wg_table_peer_del(&t, "zz", NULL, err, sizeof(err)), &before);
+}
+
+/* IPv6 endpoints: the bracketed form, its canonical text, and every refusal. */
+static void test_ipv6_endpoints(void **state)
+{
+	static struct wg_table before;
+	struct wg_endpoint ep;
+	char text[WG_ENDPOINT_STRLEN];
+
+	(void)state;
+	static const struct {
+		const char *in, *out;
+	} good[] = {
+		{ "[2001:db8::1]:51820", "[2001:db8::1]:51820" },
+		{ "[2001:DB8:0:0::7]:1", "[2001:db8::7]:1" },
+		{ "[2001:db8:1:2:3:4:5:6]:65535", "[2001:db8:1:2:3:4:5:6]:65535" },
+		{ "[fd00::2]:40000", "[fd00::2]:40000" },
+		/* The longest text: 39 characters of address. */
+		{ "[2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
+		  "[2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535" },
+		{ "10.1.2.3:51820", "10.1.2.3:51820" },
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(wg_endpoint_parse(good[i].in, &ep, err, sizeof(err)), 0);
+		assert_string_equal(wg_endpoint_format(&ep, text, sizeof(text)), good[i].out);
+		assert_int_equal(ep.port, htons((uint16_t)atoi(strrchr(good[i].out, ':') + 1)));
+	}
+	/* IPv4 is held IPv4-mapped; IPv6 is not. */
+	assert_int_equal(wg_endpoint_parse("10.1.2.3:5", &ep, err, sizeof(err)), 0);
+	assert_true(wg_endpoint_is_v4(&ep));
+	assert_int_equal(wg_endpoint_v4(&ep), inet_addr("10.1.2.3"));
+	assert_int_equal(wg_endpoint_parse("[2001:db8::a]:5", &ep, err, sizeof(err)), 0);
+	assert_false(wg_endpoint_is_v4(&ep));
+	assert_int_equal(ep.addr[0], 0x20);
+	assert_int_equal(ep.addr[15], 0x0a);
+
+	static const struct {
+		const char *in, *want;
+	} bad[] = {
+		{ "[fe80::1]:51820", "link-local" },
+		{ "[fe80::1%eth0]:51820", "scoped" },
+		{ "[febf::1]:51820", "link-local" },
+		{ "[ff02::1]:51820", "multicast" },
+		{ "[ff0e::1]:51820", "multicast" },
+		{ "[::]:51820", "not a unicast" },
+		{ "[::ffff:10.0.0.1]:51820", "IPv4-mapped" },
+		{ "[::ffff:a00:1]:51820", "IPv4-mapped" },
+		{ "[2001:db8::1]", "is not [IPV6]:PORT" },
+		{ "[2001:db8::1]:", "missing port" },
+		{ "[2001:db8::1]:0", "port must be" },
+		{ "[2001:db8::1]:65536", "port must be" },
+		{ "[2001:db8::1]51820", "is not [IPV6]:PORT" },
+		{ "[2001:db8::1:51820", "is not [IPV6]:PORT" },
+		{ "[]:1", "not an IPv6 address" },
+		{ "[2001:db8::g]:1", "not an IPv6 address" },
+		{ "[10.0.0.1]:1", "not an IPv6 address" },
+		{ "2001:db8::1:51820", "[ADDRESS]:PORT" },
+		{ "[2001:db8:1:2:3:4:5:6:7]:1", "not an IPv6 address" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_int_equal(wg_endpoint_parse(bad[i].in, &ep, err, sizeof(err)), -1);
+		if (!strstr(err, bad[i].want))
+			fail_msg("%s: \"%s\" does not say \"%s\"", bad[i].in, err, bad[i].want);
+	}
+
+	/* Duplicates, within a family and across: the IPv4 one has a single spelling. */
+	assert_int_equal(
+	    wg_table_peer_add(&t, "a", "[2001:db8::1]:51820", NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(wg_table_peer_add(&t, "b", "10.0.0.1:51820", NULL, NULL, err, sizeof(err)),
+			 1);
+	before = t;
+	err[0] = 0;
+	assert_unchanged_after(
+	    wg_table_peer_add(&t, "c", "[2001:0db8:0::1]:51820", NULL, NULL, err, sizeof(err)),
+	    &before);
+	assert_non_null(strstr(err, "already peer a's"));
+	err[0] = 0;
+	assert_unchanged_after(
+	    wg_table_peer_add(&t, "c", "[::ffff:10.0.0.1]:51820", NULL, NULL, err, sizeof(err)),
+	    &before);
+	/* Same address, other port; and an IPv4 address whose bytes end an IPv6 one. */
+	assert_int_equal(
+	    wg_table_peer_add(&t, "c", "[2001:db8::1]:51821", NULL, NULL, err, sizeof(err)), 2);
+	assert_int_equal(
+	    wg_table_peer_add(&t, "d", "[::a00:1]:51820", NULL, NULL, err, sizeof(err)), 3);
+	/* A mixed link: one IPv6 peer, one IPv4 peer. */
+	assert_int_equal(wg_table_link_add(&t, "a", "b", err, sizeof(err)), 0);
 }
 
 static void test_links(void **state)
@@ -173,13 +261,19 @@ static void test_file_round_trip_and_errors(void **state)
 	wg_table_peer_add(&t, "a", "10.0.0.1:51820", "home", KEY_B, err, sizeof(err));
 	wg_table_peer_add(&t, "b", "192.168.7.2:4000", NULL, NULL, err, sizeof(err));
 	wg_table_peer_add(&t, "c", "10.0.0.3:51820", NULL, KEY_C, err, sizeof(err));
+	wg_table_peer_add(&t, "d", "[2001:db8::d]:51820", "v6", KEY_C, err, sizeof(err));
 	wg_table_link_add(&t, "a", "b", err, sizeof(err));
 	wg_table_link_add(&t, "c", "a", err, sizeof(err));
+	wg_table_link_add(&t, "d", "a", err, sizeof(err));
+	assert_int_equal(t.npeers, 4);
 	assert_int_equal(wg_table_save(&t, path, err, sizeof(err)), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(wg_table_load(&loaded, path, err, sizeof(err)), 0);
 	assert_memory_equal(&loaded, &t, sizeof(t));
+	char text[1024];
+	wg_table_format(&t, text, sizeof(text));
+	assert_non_null(strstr(text, "peer d [2001:db8::d]:51820 v6 pubkey="));
 
 	/* Errors name the line; the table keeps what it had. */
 	static const struct {
@@ -191,6 +285,8 @@ static void test_file_round_trip_and_errors(void **state)
 		{ "peer a 10.0.0.300:1\n", ":1: " },
 		{ "# fine\n\nbogus line\n", ":3: expected \"peer\" or \"link\"" },
 		{ "peer a 10.0.0.1:1 lab lab2\n", ":1: unexpected \"lab2\"" },
+		{ "peer a [fe80::1]:1\n", ":1: peer a: fe80::1 is link-local" },
+		{ "peer a [2001:db8::1]:1\npeer b [2001:db8:0::1]:1\n", ":2: peer b: endpoint" },
 	};
 	before = loaded;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -308,6 +404,22 @@ static void test_route_single_and_multi_link(void **state)
 	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, 64, &d), -1);
 	assert_int_equal(d.dst, 1);
 
+	/* An IPv6 peer, linked to the IPv4 peer "lonely": found by its IPv6 source. */
+	free(r);
+	wg_table_peer_add(&t, "six", "[2001:db8::6]:51820", NULL, NULL, err, sizeof(err));
+	wg_table_link_add(&t, "six", "lonely", err, sizeof(err));
+	r = wg_routes_build(&t);
+	assert_non_null(r);
+	struct wg_endpoint six = ep_of("[2001:db8::6]:51820");
+	make_msg(buf, 64, WG_MSG_TRANSPORT, 0, 1);
+	assert_int_equal(wg_route(r, &idx, NULL, NULL, &six, buf, 64, &d), -1);
+	assert_int_equal(d.dst, 3);
+	assert_int_equal(wg_route(r, &idx, NULL, NULL, &lonely, buf, 64, &d), -1);
+	assert_int_equal(d.dst, 4);
+	struct wg_endpoint six_other = ep_of("[2001:db8::6]:51821");
+	assert_int_equal(wg_route(r, &idx, NULL, NULL, &six_other, buf, 64, &d),
+			 WG_CNT_DROP_UNKNOWN_SOURCE);
+
 	/* An index owned by a peer not linked to a is not a route. */
 	wg_index_learn(&idx, 0x1010, 3);
 	make_msg(buf, 64, WG_MSG_TRANSPORT, 0, 0x1010);
@@ -336,6 +448,7 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_peer_add_and_errors, setup),
+		cmocka_unit_test_setup(test_ipv6_endpoints, setup),
 		cmocka_unit_test_setup(test_links, setup),
 		cmocka_unit_test_setup(test_file_round_trip_and_errors, setup),
 		cmocka_unit_test_setup(test_route_single_and_multi_link, setup),

@@ -8,15 +8,20 @@
  *   wg_xfer send ADDR PORT BYTES        connect and send BYTES of the pattern
  *   wg_xfer spray SRC DST PORT COUNT KIND
  *                                       send COUNT UDP datagrams from SRC (any
- *                                       port, or SRC:PORT) to DST:PORT; KIND is
+ *                                       port, or SRC:PORT, [SRC6]:PORT) to
+ *                                       DST:PORT (IPv4 or IPv6); KIND is
  *                                       "transport" (a well-formed WireGuard
- *                                       transport message) or "malformed"
+ *                                       transport message) or "malformed";
+ *                                       IPv6 only: "transport-hopopts" (with
+ *                                       a hop-by-hop options header) or
+ *                                       "transport-nocsum" (UDP checksum 0)
  *
  * Everything is bounded: a 30 s alarm ends a stuck transfer with exit 1.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,22 +129,74 @@ static int do_send(struct sockaddr_in *sa, uint64_t bytes)
 	return 0;
 }
 
-static int do_spray(const char *src, struct sockaddr_in *dst, long count, const char *kind)
+/* An IPv4 or IPv6 address and a port (network order) as a socket address; its length or 0. */
+static socklen_t parse_any(const char *host, uint16_t port, struct sockaddr_in6 *sa6)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in *sa = (struct sockaddr_in *)sa6;
+
+	memset(sa6, 0, sizeof(*sa6));
+	if (inet_pton(AF_INET, host, &sa->sin_addr) == 1) {
+		sa->sin_family = AF_INET;
+		sa->sin_port = port;
+		return sizeof(*sa);
+	}
+	if (inet_pton(AF_INET6, host, &sa6->sin6_addr) == 1) {
+		sa6->sin6_family = AF_INET6;
+		sa6->sin6_port = port;
+		return sizeof(*sa6);
+	}
+	return 0;
+}
+
+static int do_spray(const char *src, const char *dst_host, const char *dst_port, long count,
+		    const char *kind)
+{
+	struct sockaddr_in6 sa, dst;
 	char host[64];
 	uint8_t msg[128];
 	size_t len;
-	const char *colon = strchr(src, ':');
+	uint16_t port = 0;
 
-	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - src) : (int)strlen(src), src);
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+	/* SRC, SRC:PORT or [SRC6]:PORT */
+	if (src[0] == '[') {
+		const char *close = strchr(src, ']');
+		if (!close)
+			return 1;
+		snprintf(host, sizeof(host), "%.*s", (int)(close - src - 1), src + 1);
+		if (close[1] == ':')
+			port = htons((uint16_t)atoi(close + 2));
+	} else {
+		const char *colon = strchr(src, ':');
+		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - src) : (int)strlen(src),
+			 src);
+		if (colon)
+			port = htons((uint16_t)atoi(colon + 1));
+	}
+	socklen_t salen = parse_any(host, port, &sa);
+	socklen_t dstlen = parse_any(dst_host, htons((uint16_t)atoi(dst_port)), &dst);
+	if (!salen || !dstlen || sa.sin6_family != dst.sin6_family)
 		return 1;
-	sa.sin_port = colon ? htons((uint16_t)atoi(colon + 1)) : 0;
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	int fd = socket(sa.sin6_family, SOCK_DGRAM, 0);
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
 		perror("wg_xfer: bind");
 		return 1;
+	}
+	if (strcmp(kind, "transport-hopopts") == 0) {
+		/* An extension header the fast paths must leave to the kernel: PadN, 4 bytes. */
+		static const uint8_t hbh[8] = { 0, 0, 1, 4, 0, 0, 0, 0 };
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, hbh, sizeof(hbh)) < 0) {
+			perror("wg_xfer: IPV6_HOPOPTS");
+			return 1;
+		}
+		kind = "transport";
+	} else if (strcmp(kind, "transport-nocsum") == 0) {
+		/* Zero, "no checksum", which IPv6 forbids (RFC 8200, 8.1). */
+		int one = 1;
+		if (setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_TX, &one, sizeof(one)) < 0) {
+			perror("wg_xfer: UDP_NO_CHECK6_TX");
+			return 1;
+		}
+		kind = "transport";
 	}
 	memset(msg, 0x77, sizeof(msg));
 	if (strcmp(kind, "transport") == 0) {
@@ -154,7 +211,7 @@ static int do_spray(const char *src, struct sockaddr_in *dst, long count, const 
 	if (len > sizeof(msg))
 		len = sizeof(msg);
 	for (long i = 0; i < count; i++) {
-		if (sendto(fd, msg, len, 0, (struct sockaddr *)dst, sizeof(*dst)) < 0) {
+		if (sendto(fd, msg, len, 0, (struct sockaddr *)&dst, dstlen) < 0) {
 			perror("wg_xfer: sendto");
 			return 1;
 		}
@@ -174,8 +231,8 @@ int main(int argc, char **argv)
 		return do_recv(&sa, strtoull(argv[4], NULL, 10));
 	if (argc == 5 && strcmp(argv[1], "send") == 0 && parse_addr(argv[2], argv[3], &sa) == 0)
 		return do_send(&sa, strtoull(argv[4], NULL, 10));
-	if (argc == 7 && strcmp(argv[1], "spray") == 0 && parse_addr(argv[3], argv[4], &sa) == 0)
-		return do_spray(argv[2], &sa, strtol(argv[5], NULL, 10), argv[6]);
+	if (argc == 7 && strcmp(argv[1], "spray") == 0)
+		return do_spray(argv[2], argv[3], argv[4], strtol(argv[5], NULL, 10), argv[6]);
 	fprintf(stderr, "usage: wg_xfer recv ADDR PORT BYTES | send ADDR PORT BYTES |\n"
 			"       spray SRC[:PORT] DST PORT COUNT transport|malformed\n");
 	return 2;
