@@ -30,26 +30,14 @@ GEN=$(realpath "$BUILD/test/wireguard/wg_gen")
 [ "$(id -u)" -eq 0 ] || { echo "wg_bench: needs root" >&2; exit 1; }
 [ -x "$HD" ] && [ -x "$GEN" ] || { echo "wg_bench: build $BUILD first (ninja -C $BUILD)" >&2; exit 1; }
 
-RUN=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
-NS_G=hdwgb-$RUN-g NS_R=hdwgb-$RUN-r NS_S=hdwgb-$RUN-s
-TMP=$(mktemp -d /tmp/hdwg-bench.XXXXXX)
-RELAY_PID=
+# Names, scratch directory and cleanup as in the WireGuard end-to-end tests.
+# shellcheck source=../test/wireguard/wg_lib.sh
+. "$(dirname "$(realpath "$0")")/../test/wireguard/wg_lib.sh"
+wg_names hdwgb "" hdwg-bench g s # NS_G NS_S NS_R, TMP; cleanup on exit
+# shellcheck disable=SC2034 # read by the cleanup: no relay log on failure (start_relay shows it)
+WG_LOG_TAIL=0
 
-cleanup() {
-	set +e
-	[ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null && wait "$RELAY_PID" 2>/dev/null
-	for ns in $NS_G $NS_R $NS_S; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-for ns in $NS_G $NS_R $NS_S; do
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-done
+make_namespaces
 ip link add g0 netns $NS_G type veth peer name rg netns $NS_R
 ip link add s0 netns $NS_S type veth peer name rs netns $NS_R
 ip -n $NS_G addr add 10.33.1.2/24 dev g0
@@ -71,32 +59,22 @@ peer b 10.33.2.2:51820 sink
 link a b
 EOT
 
+# The relay: RELAY_PID, in PIDS (what the cleanup stops) while it runs.
+# shellcheck disable=SC2034
 start_relay() {
-	cat >"$TMP/relay.ini" <<EOT
-[server]
-listen = 127.0.0.1
-port = 0
-workers = 1
-key_file = $TMP/server.key
-[mgmt]
-socket =
-[log]
-level = warn
-[wireguard]
-enabled = true
-interface = rg,rs
-mode = $1
-table_file = $TMP/wg-table.conf
-EOT
+	relay_ini $1 rg,rs "" "[log]" "level = warn"
 	taskset -c 1 ip netns exec $NS_R "$HD" --config "$TMP/relay.ini" >"$TMP/relay.log" 2>&1 &
 	RELAY_PID=$!
+	PIDS=("$RELAY_PID")
 	sleep 1
 	kill -0 $RELAY_PID 2>/dev/null || { cat "$TMP/relay.log"; exit 1; }
 }
+# shellcheck disable=SC2034
 stop_relay() {
 	kill -TERM $RELAY_PID
 	wait $RELAY_PID || true
 	RELAY_PID=
+	PIDS=()
 }
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
