@@ -25,6 +25,7 @@
 #include "sd_notify.h"
 #include "slowpath.h"
 #include "stats.h"
+#include "stun_server.h"
 #include "tls.h"
 #include "wg_relay.h"
 
@@ -102,6 +103,15 @@ int daemon_listen(struct hd_daemon *d)
 	if (d->listen_fd < 0) {
 		log_error("%s", err);
 		return -1;
+	}
+	/* Bound here with the DERP port, while a port below 1024 may still be bound. */
+	d->stun = NULL;
+	if (d->cfg->stun_listen[0]) {
+		d->stun = stun_server_bind(d->cfg->stun_listen, err, sizeof(err));
+		if (!d->stun) {
+			log_error("%s", err);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -207,6 +217,12 @@ int daemon_start_relay(struct hd_daemon *d)
 	}
 	log_info("listening on %s port %u (%s), %u worker%s", d->cfg->listen, d->port,
 		 d->tls ? "HTTPS" : "plain HTTP", r->nworkers, r->nworkers == 1 ? "" : "s");
+	/* STUN shares nothing with DERP; its thread only answers its own socket. */
+	char err[512];
+	if (d->stun && stun_server_start(d->stun, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -257,6 +273,7 @@ int daemon_start_mgmt(struct hd_daemon *d, int argc, char **argv)
 	mctx->ktls_available = d->ktls_available;
 	snprintf(mctx->server_key, sizeof(mctx->server_key), "%s", d->nodekey);
 	mctx->wg = d->wg;
+	mctx->stun = d->stun;
 	d->mgmt = mgmt_server_start(mctx, err, sizeof(err));
 	if (!d->mgmt) {
 		log_error("%s", err);
@@ -313,6 +330,7 @@ void daemon_stop(struct hd_daemon *d)
 	mgmt_server_stop(d->mgmt);
 	mgmt_context_destroy(&d->mgmt_ctx);
 	wg_relay_stop(d->wg);
+	stun_server_stop(d->stun);
 	slowpath_stop(d->slowpath);
 	/* Sends every client a Restarting frame and flushes before the workers exit. */
 	relay_stop_workers(r);

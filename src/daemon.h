@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon's parts and how each is started and stopped: the relay (key,
- * workers), the listening socket, TLS, the slow path, the WireGuard relay
+ * workers), the listening socket, TLS, the slow path, STUN, the WireGuard relay
  * and the management server. main() (hyper-derp.c) calls these in order
  * and says why the order is what it is; each function does one step.
  *
@@ -30,7 +30,8 @@ struct hd_daemon {
 	SSL_CTX *tls;  /* NULL: plain HTTP */
 	bool ktls_available;
 	struct slowpath *slowpath;
-	struct wg_relay *wg; /* NULL when [wireguard] is off */
+	struct stun_server *stun; /* NULL when stun.listen is empty */
+	struct wg_relay *wg;	  /* NULL when [wireguard] is off */
 	struct mgmt_context mgmt_ctx;
 	struct mgmt_server *mgmt;
 };
@@ -42,7 +43,7 @@ void daemon_raise_fd_limit(void);
 
 /* Loads (or creates) the server key and the mesh key, and creates the workers. */
 int daemon_init_relay(struct hd_daemon *d, struct hd_config *cfg);
-/* Binds the DERP port (or takes the socket systemd passed). */
+/* Binds the DERP port (or takes the socket systemd passed), and the STUN port when set. */
 int daemon_listen(struct hd_daemon *d);
 /* Loads the certificate when [tls] is set, and probes the kernel for kTLS. */
 int daemon_setup_tls(struct hd_daemon *d);
@@ -50,7 +51,7 @@ int daemon_setup_tls(struct hd_daemon *d);
 int daemon_create_slowpath(struct hd_daemon *d);
 /* Switches to server.user when it is set. */
 int daemon_drop_privileges(struct hd_daemon *d);
-/* Starts the worker threads, then the slow path thread. */
+/* Starts the worker threads, then the slow path thread, then the STUN thread. */
 int daemon_start_relay(struct hd_daemon *d);
 /* Starts the WireGuard relay when [wireguard] is enabled. */
 int daemon_start_wireguard(struct hd_daemon *d);

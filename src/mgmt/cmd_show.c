@@ -35,6 +35,7 @@ int cmd_show_status(struct mgmt_call *call)
 	jw_bool(w, "tls", ctx->tls);
 	jw_bool(w, "ktls_available", ctx->ktls_available);
 	jw_string(w, "metrics", ctx->metrics_addr);
+	jw_string(w, "stun", ctx->stun ? stun_server_address(ctx->stun) : "");
 	jw_string(w, "log_level", log_level_name(log_get_level()));
 	jw_bool(w, "candidate_open", ctx->candidate_open);
 	jw_u64(w, "connections", s.conns_current);

@@ -7,7 +7,8 @@
 #include "config.h"
 
 #include "log.h"
-#include "../wireguard/wg_queues.h" /* inline parser: the relay is not linked here */
+#include "../slowpath/stun_listen.h" /* inline parser: the slow path is not linked here */
+#include "../wireguard/wg_queues.h"  /* inline parser: the relay is not linked here */
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -53,6 +54,17 @@ static int check_wg_queues(const char *value, char *reason, size_t reason_len)
 	struct wg_queue_spec spec;
 
 	return wg_queues_parse(value, &spec, reason, reason_len);
+}
+
+/* Empty turns STUN off; anything else must be an address the server can bind. */
+static int check_stun_listen(const char *value, char *reason, size_t reason_len)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (value[0] == '\0')
+		return 0;
+	return stun_listen_parse(value, &ss, &len, reason, reason_len);
 }
 
 /* The field's offset and size, the two columns after the type below. */
@@ -107,6 +119,10 @@ static const struct cfg_key cfg_keys[] = {
 	  "mgmt-socket", "Unix socket for hdcli (mode 0660); empty = none" },
 	{ "metrics", "listen", CFG_TEXT, FIELD(metrics_listen), 0, 0, "", "metrics-listen",
 	  "host:port serving Prometheus /metrics over HTTP; empty = off" },
+	{ "stun", "listen", CFG_TEXT, FIELD(stun_listen), 0, 0, "", "stun-listen",
+	  "UDP address answering Tailscale's STUN binding requests (:3478, 0.0.0.0:3478, "
+	  "[::]:3478); empty = off",
+	  NULL, check_stun_listen },
 	{ "log", "level", CFG_LOG_LEVEL, FIELD(log_level), 0, 0, "info", "log-level",
 	  "error, warn, info or debug" },
 	{ "log", "format", CFG_CHOICE, FIELD(log_format), 0, 0, "text", "log-format",
@@ -140,8 +156,8 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server",  "limits", "tls",	     "mgmt",
-					    "metrics", "log",	 "wireguard" };
+static const char *const cfg_sections[] = { "server", "limits",	 "tls", "mgmt",
+					    "stun",   "metrics", "log", "wireguard" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 

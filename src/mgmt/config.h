@@ -42,6 +42,8 @@ struct hd_config {
 	char tls_ktls[8]; /* "auto": hand sessions to kernel TLS when it has it; "off" */
 	/* [mgmt] */
 	char mgmt_socket[PATH_MAX]; /* Unix socket for hdcli; empty = none */
+	/* [stun] */
+	char stun_listen[80]; /* UDP :PORT, HOST:PORT or [V6]:PORT; empty = no STUN server */
 	/* [metrics] */
 	char metrics_listen[128]; /* host:port of the Prometheus endpoint; empty = off */
 	/* [log] */

@@ -199,6 +199,28 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 	}
 }
 
+/* Only when stun.listen is set, so a relay without STUN shows no STUN series. */
+static void write_stun(struct textbuf *b, const struct stats_snapshot *s)
+{
+	if (!s->has_stun)
+		return;
+	head(b, "stun_responses_total", "counter",
+	     "STUN binding requests answered, by the client's address family.");
+	put(b, "hyperderp_stun_responses_total{family=\"ipv4\"} %llu\n",
+	    (unsigned long long)s->stun.answered_ipv4);
+	put(b, "hyperderp_stun_responses_total{family=\"ipv6\"} %llu\n",
+	    (unsigned long long)s->stun.answered_ipv6);
+	head(b, "stun_dropped_total", "counter",
+	     "UDP datagrams on the STUN port left unanswered, by reason.");
+	for (int v = STUN_OK + 1; v < STUN_VERDICT_COUNT; v++)
+		put(b, "hyperderp_stun_dropped_total{reason=\"%s\"} %llu\n", stun_verdict_name(v),
+		    (unsigned long long)s->stun.dropped[v]);
+	single(b, "stun_send_errors_total", "counter", "STUN answers the kernel failed to send.",
+	       s->stun.send_errors);
+	single(b, "stun_recv_errors_total", "counter", "Errors reading the STUN socket.",
+	       s->stun.recv_errors);
+}
+
 /* Queue gauges need the peer list, which the workers give between loop passes. */
 static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
 {
@@ -232,6 +254,7 @@ int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
 	write_process(&b, ctx, &s);
 	write_connections(&b, &s);
 	write_traffic(&b, &s);
+	write_stun(&b, &s);
 	write_workers(&b, ctx, &s);
 	write_queues(&b, ctx);
 	if (b.failed) {

@@ -48,6 +48,7 @@
 struct relay;
 struct slowpath;
 struct wg_relay;
+struct stun_server;
 struct mgmt_client;
 
 /* What the commands act on. Set up by main(); the management thread owns it. */
@@ -76,7 +77,8 @@ struct mgmt_context {
 	bool tls;
 	/* The kernel offers TLS (TCP_ULP "tls"), probed at start while still privileged. */
 	bool ktls_available;
-	struct wg_relay *wg; /* the WireGuard relay; NULL when [wireguard] is off */
+	struct wg_relay *wg;	  /* the WireGuard relay; NULL when [wireguard] is off */
+	struct stun_server *stun; /* NULL when stun.listen is empty */
 };
 
 /* How a request failed; hdcli maps usage to exit code 2 and failed to 1. */

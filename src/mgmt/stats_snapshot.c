@@ -75,6 +75,10 @@ void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *
 		s->has_slowpath = true;
 		slowpath_get_stats(ctx->slowpath, &s->slow);
 	}
+	if (ctx->stun) {
+		s->has_stun = true;
+		stun_server_get_stats(ctx->stun, &s->stun);
+	}
 }
 
 uint64_t stats_total_drops(const struct stats_snapshot *s)
@@ -134,6 +138,19 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "tls_handshakes", s->slow.tls_handshakes);
 		jw_u64(w, "tls_failures", s->slow.tls_failures);
 		jw_u64(w, "ktls_connections", s->slow.ktls_connections);
+		jw_end(w);
+	}
+
+	if (s->has_stun) {
+		jw_object_begin(w, "stun");
+		jw_u64(w, "answered_ipv4", s->stun.answered_ipv4);
+		jw_u64(w, "answered_ipv6", s->stun.answered_ipv6);
+		jw_object_begin(w, "dropped");
+		for (int v = STUN_OK + 1; v < STUN_VERDICT_COUNT; v++)
+			jw_u64(w, stun_verdict_name(v), s->stun.dropped[v]);
+		jw_end(w);
+		jw_u64(w, "send_errors", s->stun.send_errors);
+		jw_u64(w, "recv_errors", s->stun.recv_errors);
 		jw_end(w);
 	}
 

@@ -15,6 +15,7 @@
 #include "mgmt_command.h"
 #include "slowpath.h"
 #include "stats.h"
+#include "stun_server.h"
 
 struct stats_snapshot {
 	uint64_t uptime_ms;
@@ -25,6 +26,8 @@ struct stats_snapshot {
 	struct worker_stats total;
 	bool has_slowpath;
 	struct slowpath_stats slow;
+	bool has_stun; /* stun.listen is set */
+	struct stun_stats stun;
 };
 
 void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *s);
