@@ -152,6 +152,8 @@ int hdcli_print_status(struct hdcli *h, const struct json_value *d)
 		printf(", %" PRIu64 " connection%s moved to the kernel", u64(d, "ktls_connections"),
 		       u64(d, "ktls_connections") == 1 ? "" : "s");
 	printf("\n");
+	const char *stun = json_get_str(d, "stun", "");
+	printf("  %-12s %s\n", "STUN", stun[0] ? stun : "off");
 	if (metrics[0])
 		printf("  %-12s http://%s/metrics\n", "metrics", metrics);
 	else

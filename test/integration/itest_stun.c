@@ -45,6 +45,13 @@ static void stun_address(struct mgmt_daemon *d, int family, struct sockaddr_stor
 	json_doc_free(&doc);
 	char *colon = strrchr(text, ':');
 	IT_REQUIRE(colon, "show status: stun = \"%s\"", text);
+
+	/* The operator's view says the same. */
+	static struct md_out o; /* 1 MiB: not on the stack */
+	char line[128];
+	IT_REQUIRE(md_cli(d, &o, NULL, "show", "status", NULL) == 0, "show status: %s", o.err);
+	snprintf(line, sizeof(line), "STUN         %s\n", text);
+	IT_REQUIRE(strstr(o.out, line), "status lacks \"%s\": %s", line, o.out);
 	uint16_t port = (uint16_t)atoi(colon + 1);
 	IT_REQUIRE(port != 0, "stun port in \"%s\"", text);
 	memset(ss, 0, sizeof(*ss));

@@ -44,6 +44,7 @@ static void test_status_and_exit_codes(void)
 	snprintf(line, sizeof(line), "kTLS         %s, 0 connections moved to the kernel\n",
 		 ktls ? "available" : "not available in this kernel");
 	IT_REQUIRE(strstr(o.out, line), "status lacks \"%s\": %s", line, o.out);
+	IT_REQUIRE(strstr(o.out, "STUN         off\n"), "status lacks the STUN line: %s", o.out);
 
 	struct json_doc doc;
 	md_cli_json(d, &doc, "show", "status", NULL);
