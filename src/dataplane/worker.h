@@ -153,6 +153,7 @@ struct worker {
 	_Atomic bool sleeping;
 	bool eventfd_armed;
 	bool ring_disabled; /* created disabled; enabled by the worker thread */
+	bool ring_ready;    /* io_uring set up: worker_destroy must tear it down */
 	uint64_t last_submit_warn_ns;
 
 	struct spsc_ring handoff; /* from the slow path */
