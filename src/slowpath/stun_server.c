@@ -34,10 +34,8 @@ struct stun_slot {
 	uint8_t in[STUN_RECV_MAX];
 	uint8_t out[STUN_RESPONSE_MAX];
 	struct sockaddr_storage peer;
-	union {
-		char buf[STUN_CMSG_SPACE];
-		struct cmsghdr align;
-	} control;
+	/* Aligned as cmsghdr wants; not a union with it (its flexible array member). */
+	_Alignas(struct cmsghdr) char control[STUN_CMSG_SPACE];
 	struct iovec iov;
 };
 
@@ -163,8 +161,8 @@ static void arm_for_recv(struct stun_server *s)
 			.msg_namelen = sizeof(sl->peer),
 			.msg_iov = &sl->iov,
 			.msg_iovlen = 1,
-			.msg_control = sl->control.buf,
-			.msg_controllen = sizeof(sl->control.buf),
+			.msg_control = sl->control,
+			.msg_controllen = sizeof(sl->control),
 		};
 	}
 }

@@ -148,6 +148,9 @@ struct daemon_state {
 /* ---- churn threads ---- */
 
 static bool churn_fail(struct churn *ch, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static bool churn_fail(struct churn *ch, const char *fmt, ...)
 {
 	va_list ap;
 	pthread_mutex_lock(&ch->lock);
