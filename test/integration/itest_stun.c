@@ -198,14 +198,6 @@ static void require_answers(int fd, const struct sockaddr_storage *self,
 	}
 }
 
-static int64_t scrape(struct mgmt_daemon *d, const char *name, const char *labels)
-{
-	IT_REQUIRE(md_http_get(d, "/metrics", body, sizeof(body)) == 200, "GET /metrics");
-	int64_t v = md_metric(body, name, labels);
-	IT_REQUIRE(v >= 0, "no sample %s{%s} in:\n%s", name, labels ? labels : "", body);
-	return v;
-}
-
 static void test_binding_ipv4(void)
 {
 	struct mgmt_daemon *d = start_with_stun("127.0.0.1:0");
@@ -227,9 +219,9 @@ static void test_binding_ipv4(void)
 	require_answers(fd2, &self2, &server, server_len, 5);
 	it_require_relaying(a, b);
 
-	IT_REQUIRE(scrape(d, "hyperderp_stun_responses_total", "family=\"ipv4\"") == 46,
+	IT_REQUIRE(md_scrape(d, "hyperderp_stun_responses_total", "family=\"ipv4\"") == 46,
 		   "responses_total{ipv4}");
-	IT_REQUIRE(scrape(d, "hyperderp_stun_responses_total", "family=\"ipv6\"") == 0,
+	IT_REQUIRE(md_scrape(d, "hyperderp_stun_responses_total", "family=\"ipv6\"") == 0,
 		   "responses_total{ipv6}");
 	struct json_doc doc;
 	md_cli_json(d, &doc, "show", "counters", NULL);
@@ -298,11 +290,11 @@ static void test_junk_is_dropped_and_counted(void)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		char labels[64];
 		snprintf(labels, sizeof(labels), "reason=\"%s\"", want[i].reason);
-		int64_t got = scrape(d, "hyperderp_stun_dropped_total", labels);
+		int64_t got = md_scrape(d, "hyperderp_stun_dropped_total", labels);
 		IT_REQUIRE(got == want[i].n, "stun_dropped_total{%s} = %lld, want %lld", labels,
 			   (long long)got, (long long)want[i].n);
 	}
-	IT_REQUIRE(scrape(d, "hyperderp_stun_responses_total", "family=\"ipv4\"") == 1,
+	IT_REQUIRE(md_scrape(d, "hyperderp_stun_responses_total", "family=\"ipv4\"") == 1,
 		   "one answer");
 	close(fd);
 	md_stop(d);
@@ -332,8 +324,8 @@ static void test_dual_stack(void)
 	int fd6 = client_socket(AF_INET6, &self6);
 	require_answers(fd4, &self4, &server4, len4, 3);
 	require_answers(fd6, &self6, &server6, len6, 3);
-	IT_REQUIRE(scrape(d, "hyperderp_stun_responses_total", "family=\"ipv4\"") == 3, "ipv4");
-	IT_REQUIRE(scrape(d, "hyperderp_stun_responses_total", "family=\"ipv6\"") == 3, "ipv6");
+	IT_REQUIRE(md_scrape(d, "hyperderp_stun_responses_total", "family=\"ipv4\"") == 3, "ipv4");
+	IT_REQUIRE(md_scrape(d, "hyperderp_stun_responses_total", "family=\"ipv6\"") == 3, "ipv6");
 	close(fd4);
 	close(fd6);
 	md_stop(d);

@@ -486,6 +486,16 @@ int64_t md_metric(const char *text, const char *name, const char *labels)
 	return -1;
 }
 
+int64_t md_scrape(struct mgmt_daemon *d, const char *name, const char *labels)
+{
+	static char body[1 << 20];
+
+	IT_REQUIRE(md_http_get(d, "/metrics", body, sizeof(body)) == 200, "GET /metrics");
+	int64_t v = md_metric(body, name, labels);
+	IT_REQUIRE(v >= 0, "no sample %s{%s} in:\n%s", name, labels ? labels : "", body);
+	return v;
+}
+
 bool md_notify_wait(struct mgmt_daemon *d, const char *text, int timeout_ms)
 {
 	int64_t deadline = it_now_ms() + timeout_ms;

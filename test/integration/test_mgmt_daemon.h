@@ -77,6 +77,12 @@ int md_http_get(struct mgmt_daemon *d, const char *path, char *buf, size_t cap);
  */
 int64_t md_metric(const char *text, const char *name, const char *labels);
 
+/*
+ * GET /metrics and the value of one sample, as md_metric; requires that the
+ * request succeeds and the sample is there.
+ */
+int64_t md_scrape(struct mgmt_daemon *d, const char *name, const char *labels);
+
 /* Waits up to timeout_ms for an sd_notify datagram containing text. */
 bool md_notify_wait(struct mgmt_daemon *d, const char *text, int timeout_ms);
 

@@ -8,14 +8,6 @@
 
 static char body[1 << 20];
 
-static int64_t scrape(struct mgmt_daemon *d, const char *name, const char *labels)
-{
-	IT_REQUIRE(md_http_get(d, "/metrics", body, sizeof(body)) == 200, "GET /metrics");
-	int64_t v = md_metric(body, name, labels);
-	IT_REQUIRE(v >= 0, "no sample %s{%s} in:\n%s", name, labels ? labels : "", body);
-	return v;
-}
-
 static void test_exposition_format(void)
 {
 	struct mgmt_daemon *d = md_start(NULL);
@@ -73,7 +65,7 @@ static void test_exposition_format(void)
 static void test_counters_move(void)
 {
 	struct mgmt_daemon *d = md_start(NULL);
-	int64_t hs0 = scrape(d, "hyperderp_handshakes_total", "result=\"ok\"");
+	int64_t hs0 = md_scrape(d, "hyperderp_handshakes_total", "result=\"ok\"");
 
 	struct derp_client *a = it_connect(&d->it, NULL);
 	struct derp_client *b = it_connect(&d->it, NULL);
@@ -89,22 +81,22 @@ static void test_counters_move(void)
 		it_send_packet(a, nobody, pkt, 40);
 	it_expect_ping_pong(a); /* the drops are counted once a later frame is answered */
 
-	IT_REQUIRE(scrape(d, "hyperderp_connections", NULL) == 2, "connections");
-	IT_REQUIRE(scrape(d, "hyperderp_handshakes_total", "result=\"ok\"") >= hs0 + 2,
+	IT_REQUIRE(md_scrape(d, "hyperderp_connections", NULL) == 2, "connections");
+	IT_REQUIRE(md_scrape(d, "hyperderp_handshakes_total", "result=\"ok\"") >= hs0 + 2,
 		   "handshakes");
-	IT_REQUIRE(scrape(d, "hyperderp_received_packets_total", NULL) >= N + 3, "received");
-	IT_REQUIRE(scrape(d, "hyperderp_received_bytes_total", NULL) >= N * SIZE, "rx bytes");
-	IT_REQUIRE(scrape(d, "hyperderp_sent_packets_total", NULL) >= N, "sent");
-	IT_REQUIRE(scrape(d, "hyperderp_sent_bytes_total", NULL) >= N * SIZE, "tx bytes");
-	IT_REQUIRE(scrape(d, "hyperderp_frames_received_total", "type=\"send_packet\"") >= N + 3,
+	IT_REQUIRE(md_scrape(d, "hyperderp_received_packets_total", NULL) >= N + 3, "received");
+	IT_REQUIRE(md_scrape(d, "hyperderp_received_bytes_total", NULL) >= N * SIZE, "rx bytes");
+	IT_REQUIRE(md_scrape(d, "hyperderp_sent_packets_total", NULL) >= N, "sent");
+	IT_REQUIRE(md_scrape(d, "hyperderp_sent_bytes_total", NULL) >= N * SIZE, "tx bytes");
+	IT_REQUIRE(md_scrape(d, "hyperderp_frames_received_total", "type=\"send_packet\"") >= N + 3,
 		   "send_packet frames");
-	IT_REQUIRE(scrape(d, "hyperderp_frames_received_total", "type=\"ping\"") >= 1, "pings");
-	IT_REQUIRE(scrape(d, "hyperderp_dropped_packets_total",
-			  "reason=\"unknown_dest\",kind=\"other\"") == 3,
+	IT_REQUIRE(md_scrape(d, "hyperderp_frames_received_total", "type=\"ping\"") >= 1, "pings");
+	IT_REQUIRE(md_scrape(d, "hyperderp_dropped_packets_total",
+			     "reason=\"unknown_dest\",kind=\"other\"") == 3,
 		   "unknown_dest drops");
-	IT_REQUIRE(scrape(d, "hyperderp_peers", NULL) == 2, "peers gauge");
-	int64_t passes = scrape(d, "hyperderp_worker_loop_passes_total", "worker=\"0\"") +
-			 scrape(d, "hyperderp_worker_loop_passes_total", "worker=\"1\"");
+	IT_REQUIRE(md_scrape(d, "hyperderp_peers", NULL) == 2, "peers gauge");
+	int64_t passes = md_scrape(d, "hyperderp_worker_loop_passes_total", "worker=\"0\"") +
+			 md_scrape(d, "hyperderp_worker_loop_passes_total", "worker=\"1\"");
 	IT_REQUIRE(passes > 0, "loop passes");
 
 	/* hdcli sees the same. */
@@ -119,7 +111,7 @@ static void test_counters_move(void)
 	it_client_close(a);
 	int64_t closed = -1;
 	for (int64_t end = it_now_ms() + 5000; it_now_ms() < end; it_sleep_ms(50)) {
-		closed = scrape(d, "hyperderp_connections_closed_total", "reason=\"eof\"");
+		closed = md_scrape(d, "hyperderp_connections_closed_total", "reason=\"eof\"");
 		if (closed >= 1)
 			break;
 	}
@@ -143,9 +135,10 @@ static void test_recv_mode_single(void)
 	IT_REQUIRE(strcmp(json_get_str(doc.root, "recv_mode", "?"), "single") == 0,
 		   "counters recv_mode %s", json_get_str(doc.root, "recv_mode", "?"));
 	json_doc_free(&doc);
-	IT_REQUIRE(scrape(d, "hyperderp_worker_recv_mode", "worker=\"0\",mode=\"single\"") == 1 &&
-		       scrape(d, "hyperderp_worker_recv_mode", "worker=\"1\",mode=\"single\"") == 1,
-		   "worker_recv_mode");
+	IT_REQUIRE(
+	    md_scrape(d, "hyperderp_worker_recv_mode", "worker=\"0\",mode=\"single\"") == 1 &&
+		md_scrape(d, "hyperderp_worker_recv_mode", "worker=\"1\",mode=\"single\"") == 1,
+	    "worker_recv_mode");
 	const char *bufring = "worker=\"0\",mode=\"bufring\"";
 	IT_REQUIRE(md_metric(body, "hyperderp_worker_recv_mode", bufring) < 0,
 		   "worker 0 also reported as bufring");
