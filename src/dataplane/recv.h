@@ -55,7 +55,6 @@ void recv_batch_done(struct worker *w);
 /* Shared by the strategies: received bytes, or the recv's end (res <= 0). */
 void recv_deliver(struct worker *w, struct conn *c, const uint8_t *p, size_t n);
 void recv_ended(struct worker *w, struct conn *c, int res);
-struct io_uring_sqe *recv_get_sqe(struct worker *w);
 
 /* ---- recv_ring.c: multishot recv into a provided-buffer ring ---- */
 

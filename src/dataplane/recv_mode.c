@@ -166,13 +166,3 @@ void recv_ended(struct worker *w, struct conn *c, int res)
 {
 	worker_conn_close(w, c, recv_end_is_eof(c, res) ? CLOSE_EOF : CLOSE_READ_ERROR);
 }
-
-struct io_uring_sqe *recv_get_sqe(struct worker *w)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	if (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-	}
-	return sqe;
-}

@@ -176,7 +176,7 @@ void recv_ring_teardown(struct worker *w)
 
 void recv_ring_arm(struct worker *w, struct conn *c)
 {
-	struct io_uring_sqe *sqe = recv_get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	if (!sqe)
 		return;
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);

@@ -41,7 +41,7 @@ void recv_single_conn_free(struct worker *w, struct conn *c)
 
 void recv_single_arm(struct worker *w, struct conn *c)
 {
-	struct io_uring_sqe *sqe = recv_get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	if (!sqe)
 		return;
 	uint8_t *buf = c->rx_small;

@@ -233,14 +233,10 @@ void sendq_flush(struct worker *w, struct conn *c)
 		return;
 	if (!c->q_head && !(c->ssl && (c->tls_out || tls_pending_out(c->ssl))))
 		return;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	if (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-		if (!sqe) {
-			mark_dirty(w, c); /* try again next pass */
-			return;
-		}
+		mark_dirty(w, c); /* try again next pass */
+		return;
 	}
 	struct send_ctx *ctx = ctx_get(w);
 	if (!ctx) {

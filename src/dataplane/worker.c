@@ -297,6 +297,16 @@ static bool rings_have_work(struct worker *w)
 
 /* ---- io_uring ---- */
 
+struct io_uring_sqe *worker_get_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
 static void arm_eventfd(struct worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);

@@ -217,6 +217,8 @@ void worker_wake(struct worker *w);
  * calls it again before it gives up on a destination.
  */
 uint32_t worker_drain_peer_rings(struct worker *w);
+/* A free SQE, submitting what is queued to make room; NULL if still none. */
+struct io_uring_sqe *worker_get_sqe(struct worker *w);
 void worker_destroy(struct worker *w);
 uint64_t worker_now_ns(void);
 struct conn *worker_conn_new(struct worker *w, int fd);
