@@ -201,6 +201,14 @@ size_t derp_build_recv_packet(uint8_t *dst, size_t cap, const uint8_t src[KEY_LE
 	return build_key_packet(dst, cap, DERP_FRAME_RECV_PACKET, src, pkt, pkt_len);
 }
 
+size_t derp_recv_packet_in_place(uint8_t *frame, const uint8_t src[KEY_LEN], size_t pkt_len)
+{
+	/* The key first: a ForwardPacket's source ends where the header goes. */
+	memmove(frame + DERP_FRAME_HDR_LEN, src, KEY_LEN);
+	derp_frame_header_put(frame, DERP_FRAME_RECV_PACKET, (uint32_t)(KEY_LEN + pkt_len));
+	return DERP_FRAME_HDR_LEN + KEY_LEN + pkt_len;
+}
+
 size_t derp_build_keep_alive(uint8_t *dst, size_t cap)
 {
 	return frame_start(dst, cap, DERP_FRAME_KEEP_ALIVE, 0) ? DERP_FRAME_HDR_LEN : 0;

@@ -96,6 +96,15 @@ size_t derp_build_server_key(uint8_t *dst, size_t cap, const uint8_t server_pub[
 size_t derp_build_recv_packet(uint8_t *dst, size_t cap, const uint8_t src[KEY_LEN],
 			      const uint8_t *pkt, size_t pkt_len);
 size_t derp_build_keep_alive(uint8_t *dst, size_t cap);
+/*
+ * Turns a received SendPacket or ForwardPacket into a RecvPacket where it
+ * lies: frame points DERP_FRAME_HDR_LEN + KEY_LEN bytes before the packet
+ * (the SendPacket's header and destination key, or the last 37 bytes of the
+ * ForwardPacket's header and keys), which become the RecvPacket's header and
+ * source key. src may overlap frame (a ForwardPacket's source key).
+ * Returns the frame length.
+ */
+size_t derp_recv_packet_in_place(uint8_t *frame, const uint8_t src[KEY_LEN], size_t pkt_len);
 size_t derp_build_peer_gone(uint8_t *dst, size_t cap, const uint8_t key[KEY_LEN],
 			    enum derp_peer_gone_reason reason);
 /* ip16 is an IPv6 or IPv4-mapped address in network order; port in host order. */

@@ -59,7 +59,10 @@ struct worker_stats {
 	uint64_t peer_gone_not_here_frames;
 	uint64_t pings_dropped; /* a Ping while a Pong was still pending */
 	uint64_t home_connections;
-	uint64_t recv_no_buffers; /* multishot recv found the buffer ring empty */
+	uint64_t recv_no_buffers;     /* multishot recv found the buffer ring empty */
+	uint64_t packets_inplace;     /* relayed by reference from their receive buffer */
+	uint64_t packets_copied;      /* relayed by a copy into a packet buffer */
+	uint64_t recv_buffers_pinned; /* gauge: receive buffers held by in-place packets */
 	uint64_t loop_passes;
 	uint64_t busy_ns; /* time spent in loop passes that found work */
 	uint64_t loop_sleeps;

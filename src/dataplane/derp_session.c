@@ -299,7 +299,7 @@ static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_L
 
 static void deliver_local(struct worker *w, struct conn *dst, struct pktbuf *pb)
 {
-	note_sub(w, dst, pb->data + DERP_FRAME_HDR_LEN);
+	note_sub(w, dst, pb->frame + DERP_FRAME_HDR_LEN);
 	sendq_push(w, dst, pb);
 }
 
@@ -308,6 +308,36 @@ static void count_drop(struct worker *w, enum drop_reason why, bool disco, size_
 	enum drop_kind kind = disco ? DROP_KIND_DISCO : DROP_KIND_OTHER;
 	stat_add(&w->stats.packets_dropped[why][kind], 1);
 	stat_add(&w->stats.bytes_dropped[why][kind], bytes);
+}
+
+/*
+ * The RecvPacket for a received packet, with the destination key in
+ * pb->dst. In place where possible: the 37 bytes in front of the packet
+ * (header and destination key of a SendPacket) become the RecvPacket's
+ * header and source key, and the frame goes out from the receive buffer by
+ * reference (recv_ring_ref says when that is allowed). Otherwise one copy
+ * into a packet buffer. NULL when the pool is exhausted.
+ */
+static struct pktbuf *recv_packet_frame(struct worker *w, const uint8_t src[KEY_LEN],
+					const uint8_t dst[KEY_LEN], const uint8_t *pkt,
+					uint32_t len)
+{
+	uint32_t frame_len = DERP_FRAME_HDR_LEN + KEY_LEN + len;
+	struct pktbuf *pb = recv_ring_ref(w, pkt - DERP_FRAME_HDR_LEN - KEY_LEN, frame_len);
+	if (pb) {
+		/* dst lies in the bytes about to be overwritten: keep it first. */
+		memcpy(pb->dst, dst, KEY_LEN);
+		derp_recv_packet_in_place(pb->frame, src, len);
+		stat_add(&w->stats.packets_inplace, 1);
+		return pb;
+	}
+	pb = pktbuf_alloc(&w->pool, frame_len);
+	if (!pb)
+		return NULL;
+	memcpy(pb->dst, dst, KEY_LEN);
+	pb->len = (uint32_t)derp_build_recv_packet(pb->data, pb->cap, src, pkt, len);
+	stat_add(&w->stats.packets_copied, 1);
+	return pb;
 }
 
 static void route_packet(struct worker *w, struct conn *from, const uint8_t src[KEY_LEN],
@@ -340,12 +370,11 @@ static void route_packet(struct worker *w, struct conn *from, const uint8_t src[
 			queue_peer_gone(w, from, dst, DERP_PEER_GONE_NOT_HERE);
 		return;
 	}
-	struct pktbuf *pb = pktbuf_alloc(&w->pool, DERP_FRAME_HDR_LEN + KEY_LEN + len);
+	struct pktbuf *pb = recv_packet_frame(w, src, dst, pkt, len);
 	if (!pb) {
 		count_drop(w, DROP_NO_BUFFER, disco, len);
 		return;
 	}
-	pb->len = (uint32_t)derp_build_recv_packet(pb->data, pb->cap, src, pkt, len);
 	pb->kind = disco ? PKT_KIND_DISCO : PKT_KIND_DATA;
 	if (loc->worker == w->id) {
 		struct conn *dc = local_conn_of(w, loc);
@@ -357,7 +386,6 @@ static void route_packet(struct worker *w, struct conn *from, const uint8_t src[
 		deliver_local(w, dc, pb);
 		return;
 	}
-	memcpy(pb->dst, dst, KEY_LEN);
 	pb->dst_seq = loc->seq;
 	worker_post(w, loc->worker, MSG_PKT, pb);
 }

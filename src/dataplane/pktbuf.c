@@ -47,6 +47,11 @@ void pktbuf_pool_destroy(struct pktbuf_pool *pool)
 		}
 		pool->free[i] = NULL;
 	}
+	while (pool->free_refs) {
+		struct pktbuf *next = pool->free_refs->next;
+		free(pool->free_refs);
+		pool->free_refs = next;
+	}
 }
 
 static size_t buf_size(uint32_t cap)
@@ -111,6 +116,7 @@ struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len)
 	else if (!(pb = new_buf(pool, cls)))
 		return NULL;
 	pb->next = NULL;
+	pb->frame = pb->data;
 	pb->len = 0;
 	pb->sent = 0;
 	pb->kind = PKT_KIND_CTRL;
@@ -119,10 +125,43 @@ struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len)
 	return pb;
 }
 
+struct pktbuf *pktbuf_alloc_ref(struct pktbuf_pool *pool, uint8_t *frame, uint32_t len,
+				uint16_t recv_buf)
+{
+	struct pktbuf *pb = pool->free_refs;
+	if (pb) {
+		pool->free_refs = pb->next;
+	} else {
+		/* Descriptors count against the budget too, though they are small. */
+		size_t one = buf_size(0);
+		if (!make_room(pool, one, -1))
+			return NULL;
+		if (!(pb = malloc(one)))
+			return NULL;
+		pb->cap = 0;
+		pb->owner = pool->owner;
+		pool->bytes_allocated += one;
+	}
+	pb->next = NULL;
+	pb->frame = frame;
+	pb->len = len;
+	pb->sent = 0;
+	pb->kind = PKT_KIND_CTRL;
+	pb->recv_buf = recv_buf;
+	pb->dst_seq = 0;
+	pool->in_use++;
+	return pb;
+}
+
 void pktbuf_free(struct pktbuf_pool *pool, struct pktbuf *pb)
 {
-	int cls = class_of_buf(pb);
 	pool->in_use--;
+	if (pktbuf_is_ref(pb)) {
+		pb->next = pool->free_refs;
+		pool->free_refs = pb;
+		return;
+	}
+	int cls = class_of_buf(pb);
 	pb->next = pool->free[cls];
 	pool->free[cls] = pb;
 }

@@ -7,10 +7,16 @@
  * from another worker hands it back over the ring (MSG_FREE) instead of
  * freeing it, so a pool is only ever touched by its own thread and needs no
  * lock. See docs/buffers.md.
+ *
+ * A buffer either holds its frame in data[] or, as a reference (cap 0),
+ * points into one of its owner's receive buffers, where a SendPacket was
+ * rewritten into a RecvPacket in place (derp_session.c, recv_ring.c).
+ * Readers use frame, never data.
  */
 #ifndef HD_PKTBUF_H
 #define HD_PKTBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,12 +40,14 @@ enum pktbuf_kind {
 
 struct pktbuf {
 	struct pktbuf *next; /* queue or free-list link */
-	uint32_t len;	     /* frame bytes in data[] */
-	uint32_t sent;	     /* bytes of data[] already written (partial sends) */
-	uint32_t cap;
-	uint16_t owner; /* worker whose pool holds the memory */
-	uint8_t kind;	/* enum pktbuf_kind */
+	uint8_t *frame;	     /* the frame: data[], or a receive buffer for a reference */
+	uint32_t len;	     /* frame bytes */
+	uint32_t sent;	     /* bytes of the frame already written (partial sends) */
+	uint32_t cap;	     /* bytes of data[]; 0 for a reference */
+	uint16_t owner;	     /* worker whose pool holds the memory */
+	uint8_t kind;	     /* enum pktbuf_kind */
 	uint8_t pad;
+	uint16_t recv_buf;    /* reference: the owner's receive buffer it points into */
 	uint64_t dst_seq;     /* connection sequence of the destination (cross-worker) */
 	uint8_t dst[KEY_LEN]; /* destination key (cross-worker) */
 	uint8_t data[];
@@ -48,6 +56,7 @@ struct pktbuf {
 struct pktbuf_pool {
 	uint16_t owner;
 	struct pktbuf *free[PKTBUF_CLASSES]; /* idle buffers, by size class */
+	struct pktbuf *free_refs;	     /* idle reference descriptors */
 	uint64_t bytes_allocated;	     /* memory held by the pool, free or in use */
 	uint64_t bytes_limit; /* allocation beyond this fails (counted by the caller) */
 	uint64_t in_use;      /* buffers handed out and not yet returned */
@@ -58,7 +67,22 @@ void pktbuf_pool_destroy(struct pktbuf_pool *pool);
 
 /* Returns a buffer with room for frame_len bytes, or NULL when over the limit. */
 struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len);
-/* Returns a buffer to its pool; only for buffers with owner == pool->owner. */
+/*
+ * Returns a reference to len frame bytes at frame, inside receive buffer
+ * recv_buf of the pool's worker, or NULL when over the limit. The caller
+ * keeps the receive buffer alive until the reference is freed.
+ */
+struct pktbuf *pktbuf_alloc_ref(struct pktbuf_pool *pool, uint8_t *frame, uint32_t len,
+				uint16_t recv_buf);
+static inline bool pktbuf_is_ref(const struct pktbuf *pb)
+{
+	return pb->cap == 0;
+}
+/*
+ * Returns a buffer or reference to its pool; only for buffers with
+ * owner == pool->owner. Freeing a reference does not release its receive
+ * buffer: the worker does (worker_free_own_buf).
+ */
 void pktbuf_free(struct pktbuf_pool *pool, struct pktbuf *pb);
 
 #endif

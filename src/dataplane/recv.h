@@ -11,9 +11,11 @@
  *            connection holds while the recv is armed, re-armed after each
  *            completion (recv_single.c). Needs only IORING_OP_RECV (5.6).
  *
- * Either way the bytes go through the same conn_recv path, and every
- * receive buffer is free again before its completion has been handled.
- * docs/buffers.md says who owns which buffer in each mode.
+ * Either way the bytes go through the same conn_recv path. A receive
+ * buffer is free again once its completion has been handled, except that in
+ * bufring mode packets relayed in place keep theirs until they are written
+ * (bounded by limits.pinned_recv_buffers). docs/buffers.md says who owns
+ * which buffer in each mode.
  */
 #ifndef HD_RECV_H
 #define HD_RECV_H
@@ -71,6 +73,14 @@ void recv_ring_arm(struct worker *w, struct conn *c);
 void recv_ring_complete(struct worker *w, struct conn *c, const struct io_uring_cqe *cqe);
 void recv_ring_orphan(struct worker *w, const struct io_uring_cqe *cqe);
 void recv_ring_batch_done(struct worker *w);
+/*
+ * In-place relaying: a reference to len frame bytes at frame when they lie
+ * in the receive buffer being parsed and the pin budget allows, pinning
+ * that buffer; NULL otherwise (the caller copies). recv_ring_unpin drops a
+ * reference; the buffer goes back to the kernel with its last one.
+ */
+struct pktbuf *recv_ring_ref(struct worker *w, const uint8_t *frame, uint32_t len);
+void recv_ring_unpin(struct worker *w, uint16_t bid);
 
 /* ---- recv_single.c: one single-shot recv per connection ---- */
 

@@ -2,8 +2,10 @@
 /*
  * recv_mode bufring: one multishot recv per connection, fed from the
  * worker's provided-buffer ring. The kernel picks a buffer only when bytes
- * arrive, so an idle connection holds none; each buffer goes back to the
- * ring in the pass that consumed it.
+ * arrive, so an idle connection holds none. A buffer goes back to the ring
+ * in the pass that consumed it, unless packets in it are being relayed in
+ * place: then it goes back when the last of them has been written or
+ * dropped (recv_ring_ref, recv_ring_unpin).
  *
  * liburing 2.3 has no io_uring_setup_buf_ring, so the ring is mapped and
  * registered by hand.
@@ -140,7 +142,8 @@ int recv_ring_setup(struct worker *w, char *why, size_t why_len)
 		return -errno;
 	}
 	w->br_mem = malloc((size_t)w->br_count * w->br_size);
-	if (!w->br_mem) {
+	w->br_refs = calloc(w->br_count, sizeof(*w->br_refs));
+	if (!w->br_mem || !w->br_refs) {
 		snprintf(why, why_len, "out of memory for %u receive buffers", w->br_count);
 		return -ENOMEM;
 	}
@@ -170,6 +173,8 @@ void recv_ring_teardown(struct worker *w)
 	w->br = NULL;
 	free(w->br_mem);
 	w->br_mem = NULL;
+	free(w->br_refs);
+	w->br_refs = NULL;
 }
 
 /* ---- per connection ---- */
@@ -192,8 +197,13 @@ void recv_ring_complete(struct worker *w, struct conn *c, const struct io_uring_
 		c->recv_armed = false;
 	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		recv_deliver(w, c, w->br_mem + (size_t)bid * w->br_size, (size_t)cqe->res);
-		buf_return(w, bid);
+		w->rx_buf = w->br_mem + (size_t)bid * w->br_size;
+		w->rx_buf_len = (uint32_t)cqe->res;
+		w->rx_buf_id = bid;
+		recv_deliver(w, c, w->rx_buf, (size_t)cqe->res);
+		w->rx_buf = NULL;
+		if (!w->br_refs[bid])
+			buf_return(w, bid);
 	} else if (cqe->res == -ENOBUFS) {
 		/* Buffers ran out for a moment; they come back this pass. */
 		stat_add(&w->stats.recv_no_buffers, 1);
@@ -208,6 +218,50 @@ void recv_ring_orphan(struct worker *w, const struct io_uring_cqe *cqe)
 {
 	if (cqe->flags & IORING_CQE_F_BUFFER)
 		buf_return(w, (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+}
+
+/* ---- in-place relaying ---- */
+
+struct pktbuf *recv_ring_ref(struct worker *w, const uint8_t *frame, uint32_t len)
+{
+	if (!w->rx_buf)
+		return NULL; /* no ring buffer is being parsed (a frame from elsewhere) */
+	/*
+	 * Only a frame whole inside the buffer being parsed; a TLS connection's
+	 * plaintext or a frame assembled from two reads lies elsewhere.
+	 */
+	uintptr_t lo = (uintptr_t)w->rx_buf, at = (uintptr_t)frame;
+	if (at < lo || at - lo > w->rx_buf_len || len > w->rx_buf_len - (at - lo))
+		return NULL;
+	uint16_t bid = w->rx_buf_id;
+	/*
+	 * A pinned buffer is lost to the kernel until its slowest packet has
+	 * gone: past the budget, copy, so slow readers cannot drain the ring.
+	 * A buffer already pinned costs nothing more.
+	 */
+	if (!w->br_refs[bid] && w->br_pinned >= cfg_live_u32(&w->relay->cfg->pinned_recv_buffers))
+		return NULL;
+	if (w->br_refs[bid] == UINT16_MAX)
+		return NULL;
+	struct pktbuf *pb = pktbuf_alloc_ref(&w->pool, w->rx_buf + (at - lo), len, bid);
+	if (!pb)
+		return NULL;
+	if (w->br_refs[bid]++ == 0) {
+		w->br_pinned++;
+		stat_add(&w->stats.recv_buffers_pinned, 1);
+	}
+	return pb;
+}
+
+void recv_ring_unpin(struct worker *w, uint16_t bid)
+{
+	if (--w->br_refs[bid])
+		return;
+	w->br_pinned--;
+	stat_add(&w->stats.recv_buffers_pinned, (uint64_t)-1);
+	/* Parsed and unreferenced: back to the kernel (published at the end of the pass). */
+	if (!(w->rx_buf && w->rx_buf_id == bid))
+		buf_return(w, bid);
 }
 
 void recv_ring_batch_done(struct worker *w)

@@ -66,7 +66,7 @@ static void mark_dirty(struct worker *w, struct conn *c)
 static void drop_unsent(struct worker *w, struct conn *c, struct pktbuf *pb, enum drop_reason why)
 {
 	if (pb->kind == PKT_KIND_CTRL) {
-		if (pb->data[0] == DERP_FRAME_PONG)
+		if (pb->frame[0] == DERP_FRAME_PONG)
 			c->pong_pending = false;
 	} else {
 		count_drop(w, why, pb);
@@ -153,10 +153,10 @@ static int tls_encrypt_queue(struct worker *w, struct conn *c)
 				if (fill)
 					break;
 				/* A frame bigger than a record goes by itself. */
-				if (tls_write(c->ssl, pb->data + pb->sent, rest) < 0)
+				if (tls_write(c->ssl, pb->frame + pb->sent, rest) < 0)
 					return -1;
 			} else {
-				memcpy(w->tls_plain + fill, pb->data + pb->sent, rest);
+				memcpy(w->tls_plain + fill, pb->frame + pb->sent, rest);
 				fill += rest;
 			}
 			total += rest;
@@ -256,7 +256,7 @@ void sendq_flush(struct worker *w, struct conn *c)
 		c->q_head = pb->next;
 		c->q_count[pb->kind]--;
 		ctx->bufs[n] = pb;
-		ctx->iov[n].iov_base = pb->data + pb->sent;
+		ctx->iov[n].iov_base = pb->frame + pb->sent;
 		ctx->iov[n].iov_len = pb->len - pb->sent;
 		n++;
 	}
@@ -274,10 +274,10 @@ void sendq_flush(struct worker *w, struct conn *c)
 
 static void count_sent(struct worker *w, struct conn *c, const struct pktbuf *pb)
 {
-	uint8_t type = pb->data[0];
+	uint8_t type = pb->frame[0];
 	stat_add(&w->stats.frames_sent[type <= 0x16 ? type : 0x16], 1);
 	if (pb->kind == PKT_KIND_CTRL) {
-		if (pb->data[0] == DERP_FRAME_PONG)
+		if (pb->frame[0] == DERP_FRAME_PONG)
 			c->pong_pending = false;
 		return;
 	}

@@ -189,10 +189,18 @@ static void outbox_flush(struct worker *w, uint16_t target)
 	}
 }
 
+/* A buffer of our pool is free: a reference also lets go of its receive buffer. */
+static void free_own_buf(struct worker *w, struct pktbuf *pb)
+{
+	if (pktbuf_is_ref(pb))
+		recv_ring_unpin(w, pb->recv_buf);
+	pktbuf_free(&w->pool, pb);
+}
+
 void worker_release_buf(struct worker *w, struct pktbuf *pb)
 {
 	if (pb->owner == w->id)
-		pktbuf_free(&w->pool, pb);
+		free_own_buf(w, pb);
 	else
 		worker_post(w, pb->owner, MSG_FREE, pb);
 }
@@ -226,7 +234,7 @@ uint32_t worker_drain_peer_rings(struct worker *w)
 				session_deliver_remote(w, m->ptr);
 				break;
 			case MSG_FREE:
-				pktbuf_free(&w->pool, m->ptr);
+				free_own_buf(w, m->ptr);
 				break;
 			default:
 				session_apply_event(w, m->type, m->ptr);
@@ -449,6 +457,9 @@ static void worker_loop(struct worker *w)
 		work += reap_completions(w);
 		work += flush_dirty(w);
 		flush_outboxes(w);
+		/* Receive buffers whose in-place packets went out this pass go back to the kernel.
+		 */
+		recv_batch_done(w);
 		if (w->now_ns >= w->next_tick_ns)
 			tick(w);
 		if (w->draining)

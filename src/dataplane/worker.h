@@ -180,6 +180,15 @@ struct worker {
 	uint32_t br_count;
 	uint32_t br_size;
 	uint32_t br_returned; /* buffers added since the last advance */
+	/*
+	 * Packets relayed in place hold references into receive buffers; a
+	 * buffer goes back to the kernel when its last reference is freed.
+	 */
+	uint16_t *br_refs;   /* [br_count]: references into each buffer */
+	uint32_t br_pinned;  /* buffers with references (limits.pinned_recv_buffers) */
+	uint8_t *rx_buf;     /* the buffer being parsed, during its completion; else NULL */
+	uint32_t rx_buf_len; /* its received bytes */
+	uint16_t rx_buf_id;
 
 	uint8_t *tls_plain; /* scratch: decrypted bytes, then plaintext to encrypt */
 
@@ -225,6 +234,7 @@ struct conn *worker_conn_new(struct worker *w, int fd);
 struct conn *worker_conn_get(struct worker *w, uint32_t id, uint32_t gen);
 bool worker_conn_live(void *worker, uint32_t id, uint32_t gen);
 void worker_post(struct worker *w, uint16_t target, uint32_t type, void *ptr);
+/* Done with a buffer or reference: back to its pool, or home to its owner. */
 void worker_release_buf(struct worker *w, struct pktbuf *pb);
 void worker_conn_close(struct worker *w, struct conn *c, enum close_reason why);
 

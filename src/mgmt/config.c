@@ -107,6 +107,9 @@ static const struct cfg_key cfg_keys[] = {
 	  "milliseconds to flush Restarting frames on SIGTERM" },
 	{ "limits", "buffer_pool_mb", CFG_U32, FIELD(buffer_pool_mb), 16, 65536, "512", NULL,
 	  "packet buffer memory per worker, MiB; past it packets are dropped (no_buffer)" },
+	{ "limits", "pinned_recv_buffers", CFG_U32, FIELD(pinned_recv_buffers), 0, 512, "256", NULL,
+	  "16 KiB receive buffers per worker that packets relayed without a copy may hold "
+	  "(of 1024); past it packets are copied; 0 = always copy" },
 	{ "limits", "max_accept_per_ip", CFG_U32, FIELD(max_accept_per_ip), 0, 1000000, "0", NULL,
 	  "new connections per second accepted from one IP address; 0 = no limit" },
 	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",

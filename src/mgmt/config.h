@@ -16,25 +16,26 @@
 
 struct hd_config {
 	/* [server] */
-	char listen[64];     /* address to bind, e.g. 127.0.0.1, 0.0.0.0, :: */
-	uint16_t port;       /* 0 = pick a free port (logged) */
-	uint32_t workers;    /* dataplane threads; 0 = one per online core */
+	char listen[64];  /* address to bind, e.g. 127.0.0.1, 0.0.0.0, :: */
+	uint16_t port;	  /* 0 = pick a free port (logged) */
+	uint32_t workers; /* dataplane threads; 0 = one per online core */
 	char key_file[PATH_MAX];
 	char mesh_key_file[PATH_MAX]; /* empty = no mesh peers accepted */
 	uint32_t max_connections;
 	/* [limits] */
-	uint32_t queue_depth;          /* per destination and per kind (disco/data) */
+	uint32_t queue_depth;	       /* per destination and per kind (disco/data) */
 	uint32_t handshake_timeout_ms; /* HTTP head + DERP handshake */
 	uint32_t write_timeout_ms;     /* a send stalled this long closes the connection */
-	uint32_t keepalive_ms;         /* KeepAlive period (jitter up to 5 s added) */
+	uint32_t keepalive_ms;	       /* KeepAlive period (jitter up to 5 s added) */
 	uint32_t drain_timeout_ms;     /* on SIGTERM: time to flush Restarting frames */
 	uint32_t buffer_pool_mb;       /* packet buffer memory per worker */
+	uint32_t pinned_recv_buffers;  /* receive buffers in-place packets may hold, per worker */
 	uint32_t max_accept_per_ip;    /* new connections per second from one IP; 0 = no limit */
 	/* [server], continued */
-	char pin_cores[128]; /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
+	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */
 	char recv_mode[16];    /* auto, bufring or single: how workers receive (restart only) */
-	char user[64];         /* drop privileges to this user after start; empty = stay */
+	char user[64];	       /* drop privileges to this user after start; empty = stay */
 	char group[64];
 	/* [tls] */
 	char tls_cert[PATH_MAX]; /* both set: serve HTTPS (DERP over TLS) */
@@ -47,16 +48,16 @@ struct hd_config {
 	/* [metrics] */
 	char metrics_listen[128]; /* host:port of the Prometheus endpoint; empty = off */
 	/* [log] */
-	int log_level;      /* enum log_level */
+	int log_level;	    /* enum log_level */
 	char log_format[8]; /* "text" or "json" */
 	/* [wireguard] */
 	bool wg_enabled;
 	uint16_t wg_listen_port;
-	char wg_interface[32];     /* interface for XDP/AF_XDP; empty = socket mode only */
-	char wg_mode[16];          /* auto, xdp, afxdp, socket or dpdk */
+	char wg_interface[32];	      /* interface for XDP/AF_XDP; empty = socket mode only */
+	char wg_mode[16];	      /* auto, xdp, afxdp, socket or dpdk */
 	char wg_table_file[PATH_MAX]; /* persisted peer/link table */
-	char wg_queues[128];          /* auto, a count or a list (src/wireguard/wg_queues.h) */
-	uint32_t wg_workers;          /* AF_XDP workers; 0 = one per queue number, per CPU */
+	char wg_queues[128];	      /* auto, a count or a list (src/wireguard/wg_queues.h) */
+	uint32_t wg_workers;	      /* AF_XDP workers; 0 = one per queue number, per CPU */
 };
 
 /*

@@ -171,18 +171,30 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 {
 	static const struct {
 		const char *name;
+		const char *type;
 		size_t offset;
 		const char *help;
 	} per_worker[] = {
-		{ "worker_loop_passes_total", offsetof(struct worker_stats, loop_passes),
+		{ "worker_loop_passes_total", "counter", offsetof(struct worker_stats, loop_passes),
 		  "Event loop passes of each worker." },
-		{ "worker_loop_sleeps_total", offsetof(struct worker_stats, loop_sleeps),
+		{ "worker_loop_sleeps_total", "counter", offsetof(struct worker_stats, loop_sleeps),
 		  "Times each worker ran out of work and slept." },
-		{ "worker_recv_no_buffer_total", offsetof(struct worker_stats, recv_no_buffers),
+		{ "worker_recv_no_buffer_total", "counter",
+		  offsetof(struct worker_stats, recv_no_buffers),
 		  "Times a worker's receive buffer ring was empty." },
-		{ "worker_connections_accepted_total",
+		{ "worker_connections_accepted_total", "counter",
 		  offsetof(struct worker_stats, conns_accepted),
 		  "Connections handed to each worker." },
+		{ "worker_packets_inplace_total", "counter",
+		  offsetof(struct worker_stats, packets_inplace),
+		  "Packets relayed from their receive buffer without a copy." },
+		{ "worker_packets_copied_total", "counter",
+		  offsetof(struct worker_stats, packets_copied),
+		  "Packets relayed by a copy (TLS, split frames, recv_mode single, pin limit)." },
+		{ "worker_recv_buffers_pinned", "gauge",
+		  offsetof(struct worker_stats, recv_buffers_pinned),
+		  "Receive buffers held by packets relayed in place "
+		  "(limits.pinned_recv_buffers)." },
 	};
 
 	head(b, "worker_recv_mode", "gauge",
@@ -191,7 +203,7 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 		put(b, "hyperderp_worker_recv_mode{worker=\"%u\",mode=\"%s\"} 1\n", i,
 		    relay_worker_recv_mode(ctx->relay, i));
 	for (size_t m = 0; m < sizeof(per_worker) / sizeof(per_worker[0]); m++) {
-		head(b, per_worker[m].name, "counter", per_worker[m].help);
+		head(b, per_worker[m].name, per_worker[m].type, per_worker[m].help);
 		for (uint16_t i = 0; i < s->nworkers; i++)
 			put(b, "hyperderp_%s{worker=\"%u\"} %llu\n", per_worker[m].name, i,
 			    (unsigned long long)relay_worker_stat(ctx->relay, i,

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tls_selfsigned.h"
+
 #define IT_MAX_DAEMONS 4
 #define IT_MAX_CLIENTS 1024
 #define IT_MAX_FDS     64
@@ -313,6 +315,55 @@ static void describe_status(int status, char *out, size_t cap)
 			 strsignal(WTERMSIG(status)));
 	else
 		snprintf(out, cap, "wait status 0x%x", status);
+}
+
+bool it_run_daemon_to_exit(char *const args[], char *out, size_t cap, int *status)
+{
+	const char *bin = getenv("HYPER_DERP_BIN");
+	char *argv[16];
+	int pfd[2];
+	size_t have = 0, n = 0;
+
+	IT_REQUIRE(bin && *bin, "HYPER_DERP_BIN must name the daemon");
+	argv[n++] = (char *)bin;
+	for (size_t i = 0; args[i] && n + 1 < sizeof(argv) / sizeof(argv[0]); i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	IT_REQUIRE(pipe2(pfd, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	IT_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(pfd[1], STDOUT_FILENO);
+		dup2(pfd[1], STDERR_FILENO);
+		execv(bin, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	/* Output until the daemon exits (EOF), or the deadline for one that wrongly runs on. */
+	int64_t deadline = it_now_ms() + 10000;
+	for (;;) {
+		struct pollfd pfd_in = { .fd = pfd[0], .events = POLLIN };
+		int64_t left = deadline - it_now_ms();
+		if (left <= 0 || poll(&pfd_in, 1, (int)left) <= 0)
+			break;
+		ssize_t got = read(pfd[0], out + have, cap - 1 - have);
+		if (got <= 0 || have + (size_t)got + 1 >= cap)
+			break;
+		have += (size_t)got;
+	}
+	out[have] = '\0';
+	close(pfd[0]);
+	/* EOF comes as the daemon exits, a moment before it can be reaped. */
+	pid_t reaped;
+	while ((reaped = waitpid(pid, status, WNOHANG)) == 0 && it_now_ms() < deadline)
+		it_sleep_ms(5);
+	if (reaped == pid)
+		return true;
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return false;
 }
 
 void it_daemon_require_alive(struct it_daemon *d)
@@ -934,4 +985,29 @@ int it_main(int argc, char **argv, const struct it_test *tests, size_t ntests)
 	}
 	printf("%d passed, %d failed\n", it.passed, it.failed);
 	return it.failed ? 1 : 0;
+}
+
+/* ---- TLS ---- */
+
+void it_tls_files_make(struct it_tls_files *f, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+	char err[256];
+
+	it_tls_files_remove(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+	IT_REQUIRE(mkdtemp(f->dir), "mkdtemp: %s", strerror(errno));
+	snprintf(f->cert, sizeof(f->cert), "%s/tls.crt", f->dir);
+	snprintf(f->key, sizeof(f->key), "%s/tls.key", f->dir);
+	IT_REQUIRE(tls_selfsigned_write_pem(f->cert, f->key, err, sizeof(err)) == 0, "%s", err);
+}
+
+void it_tls_files_remove(struct it_tls_files *f)
+{
+	if (!f->dir[0])
+		return;
+	unlink(f->cert);
+	unlink(f->key);
+	rmdir(f->dir);
+	f->dir[0] = '\0';
 }

@@ -112,6 +112,13 @@ void it_daemon_signal(struct it_daemon *d, int sig);
  * d->wait_status if it did.
  */
 bool it_daemon_wait_exit(struct it_daemon *d, int timeout_ms);
+/*
+ * Runs $HYPER_DERP_BIN with args (NULL-terminated), which must make it exit
+ * within 10 s (bad configuration and the like), keeping its output in out.
+ * Returns whether it exited (*status: how); one that did not is killed.
+ * Callers clean up before they require anything.
+ */
+bool it_run_daemon_to_exit(char *const args[], char *out, size_t cap, int *status);
 /* Requires the daemon to be running (not crashed). */
 void it_daemon_require_alive(struct it_daemon *d);
 /*
@@ -197,6 +204,23 @@ int it_raw_upgrade(struct it_daemon *d);
  * speak the handshake themselves). The harness keeps owning it.
  */
 struct derp_client *it_wrap_fd(int fd);
+
+/* ---- TLS ---- */
+
+/* A self-signed certificate and its key, in a temporary directory of their own. */
+struct it_tls_files {
+	char dir[256];
+	char cert[300];
+	char key[300];
+};
+
+/*
+ * Writes a fresh certificate and key (for localhost and 127.0.0.1) under
+ * $TMPDIR in a new directory named prefix-XXXXXX; requires success.
+ */
+void it_tls_files_make(struct it_tls_files *f, const char *prefix);
+/* Removes them; harmless on files never made or already removed. */
+void it_tls_files_remove(struct it_tls_files *f);
 
 /* ---- frame payload helpers ---- */
 

@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tls_selfsigned.h"
 
 #define SINGLE_INI "[server]\nrecv_mode = single\n"
 #define NCLIENTS   4
@@ -176,39 +175,15 @@ static void require_mode_logged(struct it_daemon *d, const char *mode)
 	}
 }
 
-/* ---- TLS certificate, made per test in its own directory ---- */
-
-static struct {
-	char dir[256];
-	char cert[300];
-	char key[300];
-} tls_files;
-
-static void tls_files_remove(void)
-{
-	if (!tls_files.dir[0])
-		return;
-	unlink(tls_files.cert);
-	unlink(tls_files.key);
-	rmdir(tls_files.dir);
-	tls_files.dir[0] = '\0';
-}
+/* TLS certificate, made per test in its own directory. */
+static struct it_tls_files tls_files;
 
 /* Starts a TLS relay in single mode, with a fresh self-signed certificate. */
 static struct it_daemon *start_single_tls(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	char err[256];
 	static char ini[1024];
 
-	tls_files_remove();
-	snprintf(tls_files.dir, sizeof(tls_files.dir), "%s/hd-recv-tls-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	IT_REQUIRE(mkdtemp(tls_files.dir), "mkdtemp: %s", strerror(errno));
-	snprintf(tls_files.cert, sizeof(tls_files.cert), "%s/tls.crt", tls_files.dir);
-	snprintf(tls_files.key, sizeof(tls_files.key), "%s/tls.key", tls_files.dir);
-	IT_REQUIRE(tls_selfsigned_write_pem(tls_files.cert, tls_files.key, err, sizeof(err)) == 0,
-		   "%s", err);
+	it_tls_files_make(&tls_files, "hd-recv-tls");
 	snprintf(ini, sizeof(ini), SINGLE_INI "[tls]\ncert = %s\nkey = %s\n", tls_files.cert,
 		 tls_files.key);
 	struct it_daemon_opts o = { .workers = 2, .ini = ini, .tls = true };
@@ -274,7 +249,7 @@ static void test_tls_cross_worker_mesh_and_big_frames(void)
 	dribble_big_frame(cl[1], cl[2], 6);
 	for (unsigned i = 0; i < NCLIENTS; i++)
 		it_expect_ping_pong(cl[i]);
-	tls_files_remove();
+	it_tls_files_remove(&tls_files);
 }
 
 /* As itest_slow_reader's first test, in single mode and shorter. */
@@ -326,59 +301,6 @@ static void test_slow_reader_costs_only_itself(void)
 	it_expect_quiet(reader, 100);
 }
 
-/*
- * Runs the daemon with args, which must make it exit within 10 s, and
- * keeps its output in out. Returns whether it exited (*status: how); one
- * that did not is killed. Callers clean up before they require anything.
- */
-static bool run_daemon_to_exit(char *const args[], char *out, size_t cap, int *status)
-{
-	const char *bin = getenv("HYPER_DERP_BIN");
-	char *argv[16];
-	int pfd[2];
-	size_t have = 0, n = 0;
-
-	argv[n++] = (char *)bin;
-	for (size_t i = 0; args[i] && n + 1 < sizeof(argv) / sizeof(argv[0]); i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	IT_REQUIRE(pipe2(pfd, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	IT_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(pfd[1], STDOUT_FILENO);
-		dup2(pfd[1], STDERR_FILENO);
-		execv(bin, argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	/* Output until the daemon exits (EOF), or the deadline for one that wrongly runs on. */
-	int64_t deadline = it_now_ms() + 10000;
-	for (;;) {
-		struct pollfd pfd_in = { .fd = pfd[0], .events = POLLIN };
-		int64_t left = deadline - it_now_ms();
-		if (left <= 0 || poll(&pfd_in, 1, (int)left) <= 0)
-			break;
-		ssize_t got = read(pfd[0], out + have, cap - 1 - have);
-		if (got <= 0 || have + (size_t)got + 1 >= cap)
-			break;
-		have += (size_t)got;
-	}
-	out[have] = '\0';
-	close(pfd[0]);
-	/* EOF comes as the daemon exits, a moment before it can be reaped. */
-	pid_t reaped;
-	while ((reaped = waitpid(pid, status, WNOHANG)) == 0 && it_now_ms() < deadline)
-		it_sleep_ms(5);
-	if (reaped == pid)
-		return true;
-	kill(pid, SIGKILL);
-	waitpid(pid, status, 0);
-	return false;
-}
-
 static void test_bogus_recv_mode_is_refused(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -393,7 +315,7 @@ static void test_bogus_recv_mode_is_refused(void)
 	fclose(f);
 	char *args[] = { "--config", path, "--mgmt-socket", "", NULL };
 	int status;
-	bool exited = run_daemon_to_exit(args, out, sizeof(out), &status);
+	bool exited = it_run_daemon_to_exit(args, out, sizeof(out), &status);
 	unlink(path);
 	rmdir(dir);
 	IT_REQUIRE(exited, "the daemon did not exit; its output:\n%s", out);
@@ -456,7 +378,7 @@ static void test_bufring_refused_without_buffer_rings(void)
 	char *args[] = { "--recv-mode", "bufring", "--port",	    "0", "--workers", "2",
 			 "--key-file",	key,	   "--mgmt-socket", "",	 NULL };
 	int status;
-	bool exited = run_daemon_to_exit(args, out, sizeof(out), &status);
+	bool exited = it_run_daemon_to_exit(args, out, sizeof(out), &status);
 	unlink(key);
 	rmdir(dir);
 	IT_REQUIRE(exited, "the daemon did not exit; its output:\n%s", out);
@@ -487,7 +409,7 @@ static void test_auto_falls_back_to_single_without_buffer_rings(void)
 
 static void remove_tls_files_at_exit(void)
 {
-	tls_files_remove();
+	it_tls_files_remove(&tls_files);
 }
 
 int main(int argc, char **argv)

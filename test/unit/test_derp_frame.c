@@ -349,6 +349,45 @@ static void test_build_max_packet(void **state)
 	free(pkt);
 }
 
+/*
+ * In place: a received SendPacket and ForwardPacket become, byte for byte,
+ * the RecvPacket the builder makes, without touching the packet.
+ */
+static void test_recv_packet_in_place(void **state)
+{
+	uint8_t k1[KEY_LEN], k2[KEY_LEN], k3[KEY_LEN], pkt[1400];
+	uint8_t want[DERP_FRAME_HDR_LEN + KEY_LEN + sizeof(pkt)];
+	uint8_t b[DERP_FRAME_HDR_LEN + 2 * KEY_LEN + sizeof(pkt)];
+
+	(void)state;
+	key_fill(k1, 1);
+	key_fill(k2, 2);
+	key_fill(k3, 3);
+	for (size_t i = 0; i < sizeof(pkt); i++)
+		pkt[i] = (uint8_t)(i * 7 + 1);
+	size_t n = derp_build_recv_packet(want, sizeof(want), k1, pkt, sizeof(pkt));
+	assert_int_equal(n, sizeof(want));
+
+	/* SendPacket from k1 to k2: the source is the sender's connection key. */
+	assert_int_equal(derp_build_send_packet(b, sizeof(b), k2, pkt, sizeof(pkt)),
+			 DERP_FRAME_HDR_LEN + KEY_LEN + sizeof(pkt));
+	assert_int_equal(derp_recv_packet_in_place(b, k1, sizeof(pkt)), n);
+	assert_memory_equal(b, want, n);
+
+	/* ForwardPacket k1 -> k3: the frame starts 32 bytes in, the source key overlaps it. */
+	assert_int_equal(derp_build_forward_packet(b, sizeof(b), k1, k3, pkt, sizeof(pkt)),
+			 sizeof(b));
+	assert_int_equal(
+	    derp_recv_packet_in_place(b + KEY_LEN, b + DERP_FRAME_HDR_LEN, sizeof(pkt)), n);
+	assert_memory_equal(b + KEY_LEN, want, n);
+
+	/* An empty packet. */
+	derp_build_recv_packet(want, sizeof(want), k1, NULL, 0);
+	derp_build_send_packet(b, sizeof(b), k2, NULL, 0);
+	assert_int_equal(derp_recv_packet_in_place(b, k1, 0), DERP_FRAME_HDR_LEN + KEY_LEN);
+	assert_memory_equal(b, want, DERP_FRAME_HDR_LEN + KEY_LEN);
+}
+
 /* ---- reader ---- */
 
 /* A frame kept by the tests: its type and payload. */
@@ -866,6 +905,7 @@ int main(void)
 		cmocka_unit_test(test_reader_skip_max_length),
 		cmocka_unit_test(test_reader_skip_then_frame_in_same_append),
 		cmocka_unit_test(test_reader_reads_built_frames),
+		cmocka_unit_test(test_recv_packet_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,11 +61,46 @@ static void test_limit_is_enforced_and_idle_buffers_rebalance(void **state)
 	pktbuf_pool_destroy(&pool);
 }
 
+/* References point into memory the pool does not own, and are recycled apart from buffers. */
+static void test_references(void **state)
+{
+	(void)state;
+	struct pktbuf_pool pool;
+	uint8_t recv_buf[16384];
+	pktbuf_pool_init(&pool, 1, 16u << 20);
+	struct pktbuf *r = pktbuf_alloc_ref(&pool, recv_buf + 100, 1437, 42);
+	assert_non_null(r);
+	assert_true(pktbuf_is_ref(r));
+	assert_ptr_equal(r->frame, recv_buf + 100);
+	assert_int_equal(r->len, 1437);
+	assert_int_equal(r->sent, 0);
+	assert_int_equal(r->recv_buf, 42);
+	assert_int_equal(r->owner, 1);
+	assert_int_equal(pool.in_use, 1);
+	struct pktbuf *b = pktbuf_alloc(&pool, 1437);
+	assert_false(pktbuf_is_ref(b));
+	assert_ptr_equal(b->frame, b->data);
+	pktbuf_free(&pool, r);
+	pktbuf_free(&pool, b);
+	assert_int_equal(pool.in_use, 0);
+	/* A freed reference comes back as a reference, a freed buffer as a buffer. */
+	struct pktbuf *r2 = pktbuf_alloc_ref(&pool, recv_buf, 37, 7);
+	struct pktbuf *b2 = pktbuf_alloc(&pool, 1437);
+	assert_ptr_equal(r2, r);
+	assert_ptr_equal(b2, b);
+	assert_ptr_equal(b2->frame, b2->data);
+	assert_int_equal(r2->recv_buf, 7);
+	pktbuf_free(&pool, r2);
+	pktbuf_free(&pool, b2);
+	pktbuf_pool_destroy(&pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_size_classes_fit_tightly),
 		cmocka_unit_test(test_limit_is_enforced_and_idle_buffers_rebalance),
+		cmocka_unit_test(test_references),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
