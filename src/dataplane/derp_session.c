@@ -310,6 +310,18 @@ static void count_drop(struct worker *w, enum drop_reason why, bool disco, size_
 	stat_add(&w->stats.bytes_dropped[why][kind], bytes);
 }
 
+/* The pool's limit costs packets: say so, at most every 10 s per worker. */
+static void warn_pool_full(struct worker *w)
+{
+	if (w->pool_warned_ns && w->now_ns - w->pool_warned_ns < 10000000000ull)
+		return;
+	w->pool_warned_ns = w->now_ns;
+	log_warn("worker %u: packet buffer pool at its limit (%llu MiB in use, "
+		 "limits.buffer_pool_mb = %u): dropping packets, counted as no_buffer",
+		 w->id, (unsigned long long)(w->pool.bytes_allocated >> 20),
+		 cfg_live_u32(&w->relay->cfg->buffer_pool_mb));
+}
+
 /*
  * The RecvPacket for a received packet, with the destination key in
  * pb->dst. In place where possible: the 37 bytes in front of the packet
@@ -332,8 +344,14 @@ static struct pktbuf *recv_packet_frame(struct worker *w, const uint8_t src[KEY_
 		return pb;
 	}
 	pb = pktbuf_alloc(&w->pool, frame_len);
-	if (!pb)
+	if (!pb && worker_drain_peer_rings(w)) {
+		/* At the limit: buffers other workers have sent home may be waiting. */
+		pb = pktbuf_alloc(&w->pool, frame_len);
+	}
+	if (!pb) {
+		warn_pool_full(w);
 		return NULL;
+	}
 	memcpy(pb->dst, dst, KEY_LEN);
 	pb->len = (uint32_t)derp_build_recv_packet(pb->data, pb->cap, src, pkt, len);
 	stat_add(&w->stats.packets_copied, 1);

@@ -219,30 +219,48 @@ void worker_wake(struct worker *w)
 	}
 }
 
+/* Applies messages from another worker: packets, buffers coming home, peer events. */
+static uint32_t apply_peer_msgs(struct worker *w, struct spsc_msg *msgs, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct spsc_msg *m = &msgs[i];
+		switch (m->type) {
+		case MSG_PKT:
+			session_deliver_remote(w, m->ptr);
+			break;
+		case MSG_FREE:
+			free_own_buf(w, m->ptr);
+			break;
+		default:
+			session_apply_event(w, m->type, m->ptr);
+			free(m->ptr);
+			break;
+		}
+	}
+	return n;
+}
+
 uint32_t worker_drain_peer_rings(struct worker *w)
 {
 	struct spsc_msg msgs[MSG_BURST];
 	uint32_t total = 0;
+	/*
+	 * Each ring is read until empty, not one burst per pass: a pass can
+	 * route thousands of packets (a 16 KiB read holds 160 small ones), and
+	 * their buffers come home as MSG_FREE here. Reading back only a burst
+	 * per pass let the frees fall behind the allocations until the pool hit
+	 * its limit with every buffer idle in a ring or outbox. At most one
+	 * ring's worth per call, so a producer refilling it cannot hold us here.
+	 */
 	for (uint16_t j = 0; j < w->relay->nworkers; j++) {
 		if (j == w->id)
 			continue;
-		uint32_t n = spsc_ring_dequeue_burst(ring_from(w, j), msgs, MSG_BURST);
-		for (uint32_t i = 0; i < n; i++) {
-			struct spsc_msg *m = &msgs[i];
-			switch (m->type) {
-			case MSG_PKT:
-				session_deliver_remote(w, m->ptr);
-				break;
-			case MSG_FREE:
-				free_own_buf(w, m->ptr);
-				break;
-			default:
-				session_apply_event(w, m->type, m->ptr);
-				free(m->ptr);
-				break;
-			}
-		}
-		total += n;
+		struct spsc_ring *ring = ring_from(w, j);
+		uint32_t n, from_j = 0;
+		while (from_j <= ring->mask &&
+		       (n = spsc_ring_dequeue_burst(ring, msgs, MSG_BURST)) > 0)
+			from_j += apply_peer_msgs(w, msgs, n);
+		total += from_j;
 	}
 	return total;
 }
