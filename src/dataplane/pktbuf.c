@@ -59,6 +59,33 @@ static size_t buf_size(uint32_t cap)
 	return sizeof(struct pktbuf) + cap;
 }
 
+/* Takes one buffer off a free list; the fewest-idle mark follows it down. */
+static struct pktbuf *take_idle(struct pktbuf_pool *pool, int cls)
+{
+	struct pktbuf *pb = pool->free[cls];
+	pool->free[cls] = pb->next;
+	pool->nfree[cls]--;
+	if (pool->nfree[cls] < pool->min_free[cls])
+		pool->min_free[cls] = pool->nfree[cls];
+	return pb;
+}
+
+static void put_idle(struct pktbuf_pool *pool, int cls, struct pktbuf *pb)
+{
+	pb->next = pool->free[cls];
+	pool->free[cls] = pb;
+	pool->nfree[cls]++;
+}
+
+static uint64_t release_idle(struct pktbuf_pool *pool, int cls)
+{
+	struct pktbuf *pb = take_idle(pool, cls);
+	uint64_t size = buf_size(pb->cap);
+	pool->bytes_allocated -= size;
+	free(pb);
+	return size;
+}
+
 /*
  * At the limit, idle buffers of other size classes are given back to the
  * system first (largest first): otherwise a burst of one size could fill the
@@ -68,12 +95,8 @@ static bool make_room(struct pktbuf_pool *pool, size_t need, int keep_class)
 {
 	for (int c = PKTBUF_CLASSES - 1; c >= 0; c--) {
 		while (pool->bytes_allocated + need > pool->bytes_limit && c != keep_class &&
-		       pool->free[c]) {
-			struct pktbuf *pb = pool->free[c];
-			pool->free[c] = pb->next;
-			pool->bytes_allocated -= buf_size(pb->cap);
-			free(pb);
-		}
+		       pool->free[c])
+			release_idle(pool, c);
 	}
 	return pool->bytes_allocated + need <= pool->bytes_limit;
 }
@@ -98,8 +121,7 @@ static void grow_small(struct pktbuf_pool *pool)
 		struct pktbuf *pb = new_buf(pool, 0);
 		if (!pb)
 			return;
-		pb->next = pool->free[0];
-		pool->free[0] = pb;
+		put_idle(pool, 0, pb);
 	}
 }
 
@@ -110,9 +132,9 @@ struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len)
 		return NULL;
 	if (!pool->free[cls] && cls == 0)
 		grow_small(pool);
-	struct pktbuf *pb = pool->free[cls];
-	if (pb)
-		pool->free[cls] = pb->next;
+	struct pktbuf *pb;
+	if (pool->free[cls])
+		pb = take_idle(pool, cls);
 	else if (!(pb = new_buf(pool, cls)))
 		return NULL;
 	pb->next = NULL;
@@ -161,7 +183,17 @@ void pktbuf_free(struct pktbuf_pool *pool, struct pktbuf *pb)
 		pool->free_refs = pb;
 		return;
 	}
-	int cls = class_of_buf(pb);
-	pb->next = pool->free[cls];
-	pool->free[cls] = pb;
+	put_idle(pool, class_of_buf(pb), pb);
+}
+
+uint64_t pktbuf_pool_trim(struct pktbuf_pool *pool)
+{
+	uint64_t freed = 0;
+	for (int c = 0; c < PKTBUF_CLASSES; c++) {
+		/* Idle the whole time since the last trim: not part of the working set. */
+		for (uint32_t n = pool->min_free[c]; n > 0 && pool->free[c]; n--)
+			freed += release_idle(pool, c);
+		pool->min_free[c] = pool->nfree[c];
+	}
+	return freed;
 }

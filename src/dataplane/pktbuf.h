@@ -58,12 +58,22 @@ struct pktbuf_pool {
 	struct pktbuf *free[PKTBUF_CLASSES]; /* idle buffers, by size class */
 	struct pktbuf *free_refs;	     /* idle reference descriptors */
 	uint64_t bytes_allocated;	     /* memory held by the pool, free or in use */
-	uint64_t bytes_limit; /* allocation beyond this fails (counted by the caller) */
-	uint64_t in_use;      /* buffers handed out and not yet returned */
+	uint64_t bytes_limit;		/* allocation beyond this fails (counted by the caller) */
+	uint64_t in_use;		/* buffers handed out and not yet returned */
+	uint32_t nfree[PKTBUF_CLASSES]; /* idle buffers, by size class */
+	uint32_t min_free[PKTBUF_CLASSES]; /* fewest idle since the last trim */
 };
 
 void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, uint64_t bytes_limit);
 void pktbuf_pool_destroy(struct pktbuf_pool *pool);
+
+/*
+ * Gives back to the system the buffers that stayed idle since the previous
+ * call (per size class, the fewest idle seen in between), so memory taken
+ * in a burst goes back once the burst is over while a steady load keeps its
+ * working set. Returns the bytes freed.
+ */
+uint64_t pktbuf_pool_trim(struct pktbuf_pool *pool);
 
 /* Returns a buffer with room for frame_len bytes, or NULL when over the limit. */
 struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len);

@@ -13,6 +13,7 @@
  * (its eventfd read is always armed, so a ring producer can wake it).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -27,10 +28,12 @@
 #include "log.h"
 #include "worker.h"
 
-#define RING_ENTRIES 4096
-#define CQE_BATCH    256
-#define MSG_BURST    256
-#define TICK_NS	     250000000ull /* keepalive / write-timeout sweep */
+#define RING_ENTRIES	 4096
+#define CQE_BATCH	 256
+#define MSG_BURST	 256
+#define TICK_NS		 250000000ull	/* keepalive / write-timeout sweep */
+#define TRIM_NS		 10000000000ull /* idle packet buffers older than this are freed */
+#define TRIM_RELEASE_MIN (1u << 20)	/* freed bytes worth a malloc_trim */
 
 uint64_t worker_now_ns(void)
 {
@@ -405,9 +408,29 @@ static void flush_outboxes(struct worker *w)
 	}
 }
 
+/*
+ * Packet buffers idle for a whole trim period go back to the system, so a
+ * burst does not keep its memory for the life of the process; malloc_trim
+ * then hands whole free pages back to the kernel (RSS), which free() alone
+ * rarely does for these sizes.
+ */
+static void trim_pool(struct worker *w)
+{
+	w->next_trim_ns = w->now_ns + TRIM_NS;
+	uint64_t freed = pktbuf_pool_trim(&w->pool);
+	if (freed >= TRIM_RELEASE_MIN) {
+		malloc_trim(0);
+		log_debug("worker %u: returned %llu KiB of idle packet buffers (%llu KiB kept)",
+			  w->id, (unsigned long long)(freed >> 10),
+			  (unsigned long long)(w->pool.bytes_allocated >> 10));
+	}
+}
+
 static void tick(struct worker *w)
 {
 	w->next_tick_ns = w->now_ns + TICK_NS;
+	if (w->now_ns >= w->next_trim_ns)
+		trim_pool(w);
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		struct conn *c = w->conns[i];
 		if (!c)
@@ -464,6 +487,7 @@ static void worker_loop(struct worker *w)
 	uint64_t idle_since = 0;
 	w->now_ns = worker_now_ns();
 	w->next_tick_ns = w->now_ns + TICK_NS;
+	w->next_trim_ns = w->now_ns + TRIM_NS;
 	while (!w->done) {
 		uint32_t work = 0;
 		w->now_ns = worker_now_ns();

@@ -95,12 +95,55 @@ static void test_references(void **state)
 	pktbuf_pool_destroy(&pool);
 }
 
+/* Trimming frees what stayed idle for a whole period and keeps what was used. */
+static void test_trim_keeps_the_working_set(void **state)
+{
+	(void)state;
+	struct pktbuf_pool pool;
+	struct pktbuf *big[40];
+	pktbuf_pool_init(&pool, 0, 64u << 20);
+	/* A burst of 40 large buffers, then back to 10 in use at a time. */
+	for (int i = 0; i < 40; i++)
+		assert_non_null(big[i] = pktbuf_alloc(&pool, 60000));
+	for (int i = 0; i < 40; i++)
+		pktbuf_free(&pool, big[i]);
+	uint64_t after_burst = pool.bytes_allocated;
+	/* The first trim only starts the period: everything was in use before it. */
+	assert_int_equal(pktbuf_pool_trim(&pool), 0);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 10; i++)
+			big[i] = pktbuf_alloc(&pool, 60000);
+		for (int i = 0; i < 10; i++)
+			pktbuf_free(&pool, big[i]);
+	}
+	/* 30 of the 40 stayed idle the whole period: exactly those go. */
+	uint64_t freed = pktbuf_pool_trim(&pool);
+	assert_int_equal(freed, after_burst / 40 * 30);
+	assert_int_equal(pool.bytes_allocated, after_burst / 40 * 10);
+	assert_int_equal(pool.nfree[PKTBUF_CLASSES - 1], 10);
+	/* The working set stays while it is used. */
+	for (int i = 0; i < 10; i++)
+		big[i] = pktbuf_alloc(&pool, 60000);
+	for (int i = 0; i < 10; i++)
+		pktbuf_free(&pool, big[i]);
+	assert_int_equal(pktbuf_pool_trim(&pool), 0);
+	/* Idle for a whole period: all of it goes. */
+	assert_int_equal(pktbuf_pool_trim(&pool), after_burst / 40 * 10);
+	assert_int_equal(pool.bytes_allocated, 0);
+	/* And the pool still works. */
+	struct pktbuf *pb = pktbuf_alloc(&pool, 100);
+	assert_non_null(pb);
+	pktbuf_free(&pool, pb);
+	pktbuf_pool_destroy(&pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_size_classes_fit_tightly),
 		cmocka_unit_test(test_limit_is_enforced_and_idle_buffers_rebalance),
 		cmocka_unit_test(test_references),
+		cmocka_unit_test(test_trim_keeps_the_working_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
