@@ -4,12 +4,17 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-/* Small buffers come in slabs so that a burst of connections does not call malloc per packet. */
-#define SMALL_SLAB_COUNT 256
+/*
+ * The two smallest classes come in slabs so that a burst of connections does
+ * not call malloc per packet.
+ */
+#define SLAB_COUNT   256
+#define SLAB_CLASSES 2
 
 static const uint32_t class_cap[PKTBUF_CLASSES] = {
-	PKTBUF_SMALL_CAP,	 4096 + PKTBUF_HEADROOM,  8192 + PKTBUF_HEADROOM,
-	16384 + PKTBUF_HEADROOM, 32768 + PKTBUF_HEADROOM, PKTBUF_LARGE_CAP,
+	PKTBUF_TINY_CAP,	PKTBUF_SMALL_CAP,	 4096 + PKTBUF_HEADROOM,
+	8192 + PKTBUF_HEADROOM, 16384 + PKTBUF_HEADROOM, 32768 + PKTBUF_HEADROOM,
+	PKTBUF_LARGE_CAP,
 };
 
 static int class_of_len(size_t frame_len)
@@ -37,7 +42,7 @@ void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, uint64_t bytes_l
 
 void pktbuf_pool_destroy(struct pktbuf_pool *pool)
 {
-	/* Slab members are allocated one by one (see grow_small), so each is freed alone. */
+	/* Slab members are allocated one by one (see grow_slab), so each is freed alone. */
 	for (int i = 0; i < PKTBUF_CLASSES; i++) {
 		struct pktbuf *pb = pool->free[i];
 		while (pb) {
@@ -115,13 +120,13 @@ static struct pktbuf *new_buf(struct pktbuf_pool *pool, int cls)
 	return pb;
 }
 
-static void grow_small(struct pktbuf_pool *pool)
+static void grow_slab(struct pktbuf_pool *pool, int cls)
 {
-	for (int i = 0; i < SMALL_SLAB_COUNT; i++) {
-		struct pktbuf *pb = new_buf(pool, 0);
+	for (int i = 0; i < SLAB_COUNT; i++) {
+		struct pktbuf *pb = new_buf(pool, cls);
 		if (!pb)
 			return;
-		put_idle(pool, 0, pb);
+		put_idle(pool, cls, pb);
 	}
 }
 
@@ -130,8 +135,8 @@ struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len)
 	int cls = class_of_len(frame_len);
 	if (cls < 0)
 		return NULL;
-	if (!pool->free[cls] && cls == 0)
-		grow_small(pool);
+	if (!pool->free[cls] && cls < SLAB_CLASSES)
+		grow_slab(pool, cls);
 	struct pktbuf *pb;
 	if (pool->free[cls])
 		pb = take_idle(pool, cls);

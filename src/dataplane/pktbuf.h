@@ -29,12 +29,15 @@ enum pktbuf_kind {
 };
 
 /*
- * Size classes: 2 KiB covers every MTU-sized packet; larger packets take the
+ * Size classes: 256 bytes for small packets (WireGuard keepalives and
+ * handshakes, disco pings, 64-byte tests: 8x less memory per queued packet
+ * than 2 KiB); 2 KiB covers every MTU-sized packet; larger packets take the
  * smallest class that fits, up to a whole 64 KiB packet with its headers, so
  * a 16 KiB packet does not hold 64 KiB of the pool's budget.
  */
-#define PKTBUF_CLASSES	 6
+#define PKTBUF_CLASSES	 7
 #define PKTBUF_HEADROOM	 128 /* frame header and keys above a power-of-two payload */
+#define PKTBUF_TINY_CAP	 256
 #define PKTBUF_SMALL_CAP 2048
 #define PKTBUF_LARGE_CAP (65536 + PKTBUF_HEADROOM)
 

@@ -20,6 +20,11 @@ static void test_size_classes_fit_tightly(void **state)
 	assert_non_null(b);
 	assert_non_null(c);
 	assert_int_equal(a->cap, PKTBUF_SMALL_CAP);
+	/* A 64-byte packet's frame (101 bytes) takes a 256-byte buffer, not 2 KiB. */
+	struct pktbuf *t = pktbuf_alloc(&pool, 5 + 32 + 64);
+	assert_non_null(t);
+	assert_int_equal(t->cap, PKTBUF_TINY_CAP);
+	pktbuf_free(&pool, t);
 	/* A 16 KiB packet takes a 16 KiB class buffer, not a 64 KiB one. */
 	assert_true(b->cap >= 5 + 32 + 16384 && b->cap < 32768);
 	assert_int_equal(c->cap, PKTBUF_LARGE_CAP);
