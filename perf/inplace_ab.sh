@@ -71,7 +71,9 @@ relay_up() {
 		[log]
 		level = info
 	EOF
-	"$RELAY_BIN" --config "$SCRATCH/$name.ini" >"$SCRATCH/$name.log" 2>&1 &
+	# The log exists before the relay starts: the background child opens it later.
+	: >"$SCRATCH/$name.log"
+	"$RELAY_BIN" --config "$SCRATCH/$name.ini" >>"$SCRATCH/$name.log" 2>&1 &
 	PID=$!
 	PIDS+=("$PID")
 	PORT=""

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # Small packets at full tilt across two workers must all arrive:
-#   load_small_packets.sh HYPER_DERP HDBENCH HDCLI
+#   load_small_packets.sh HYPER_DERP HDBENCH HDCLI [POOL_MB]
 #
 # 1024 pairs of 64-byte packets, 16 in flight per pair (hdbench, every
 # packet verified), with every sender on one worker and every receiver on
@@ -12,7 +12,9 @@
 # burst of those per pass, the frees fell behind until the packet pool hit
 # limits.buffer_pool_mb with every buffer idle in a ring: packets dropped as
 # no_buffer, and hdbench saw ~1% of them lost. With at most 16,384 packets in
-# flight, 64 MiB of pool is plenty, so any no_buffer drop or loss fails this.
+# flight, 64 MiB of pool is plenty (the fixed relay peaks at 25 MB; ASan
+# builds, whose workers run several times slower and so take longer to send
+# buffers home, get more), so any no_buffer drop or loss fails this.
 # Runs twice: packets relayed in place (the default) and copied
 # (pinned_recv_buffers = 0, every packet in the pool).
 set -eu
@@ -20,13 +22,25 @@ set -eu
 RELAY=$1
 HDBENCH=$2
 HDCLI=$3
+POOL_MB=${4:-64}
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/hd-load-small.XXXXXX")
 PID=""
 
+# Stops the relay: SIGTERM, then SIGKILL if it has not gone within 10 s.
+stop_relay() {
+	kill "$PID" 2>/dev/null || true
+	n=0
+	while kill -0 "$PID" 2>/dev/null && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	kill -9 "$PID" 2>/dev/null || true
+	wait "$PID" 2>/dev/null
+}
+
 cleanup() {
 	if [ -n "$PID" ]; then
-		kill "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
+		stop_relay || true
 	fi
 	rm -rf "$DIR"
 }
@@ -54,12 +68,14 @@ run_case() {
 		workers = 2
 		key_file = $DIR/server.key
 		[limits]
-		buffer_pool_mb = 64
+		buffer_pool_mb = $POOL_MB
 		pinned_recv_buffers = $pinned
 		[mgmt]
 		socket = $DIR/mgmt.sock
 	EOF
-	"$RELAY" --config "$DIR/relay.ini" >"$DIR/relay.log" 2>&1 &
+	# The log exists before the relay starts: the background child opens it later.
+	: >"$DIR/relay.log"
+	"$RELAY" --config "$DIR/relay.ini" >>"$DIR/relay.log" 2>&1 &
 	PID=$!
 	port=""
 	i=0
@@ -98,8 +114,7 @@ print(sum(v["packets"] for v in d["drops"]["no_buffer"].values()))')
 	grep -q "pool at its limit" "$DIR/relay.log" &&
 		fail "pinned_recv_buffers=$pinned: the relay logged its pool at the limit"
 
-	kill "$PID"
-	wait "$PID" || fail "the relay did not exit cleanly on SIGTERM"
+	stop_relay || fail "the relay did not exit cleanly on SIGTERM"
 	PID=""
 }
 
