@@ -8,6 +8,7 @@
 #define HD_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -32,6 +33,18 @@ void log_set_thread_role(const char *role);
 bool log_enabled(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * For warnings that could repeat per packet or per accept: true at most once
+ * per period_ns (and the first time), recording now_ns in *last_ns.
+ */
+static inline bool log_due(uint64_t *last_ns, uint64_t now_ns, uint64_t period_ns)
+{
+	if (*last_ns && now_ns - *last_ns <= period_ns)
+		return false;
+	*last_ns = now_ns;
+	return true;
+}
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

@@ -313,9 +313,8 @@ static void count_drop(struct worker *w, enum drop_reason why, bool disco, size_
 /* The pool's limit costs packets: say so, at most every 10 s per worker. */
 static void warn_pool_full(struct worker *w)
 {
-	if (w->pool_warned_ns && w->now_ns - w->pool_warned_ns < 10000000000ull)
+	if (!log_due(&w->pool_warned_ns, w->now_ns, 10000000000ull))
 		return;
-	w->pool_warned_ns = w->now_ns;
 	log_warn("worker %u: packet buffer pool at its limit (%llu MiB in use, "
 		 "limits.buffer_pool_mb = %u): dropping packets, counted as no_buffer",
 		 w->id, (unsigned long long)(w->pool.bytes_allocated >> 20),

@@ -475,10 +475,8 @@ static void submit(struct worker *w)
 {
 	int rc = io_uring_submit(&w->ring);
 	if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR &&
-	    w->now_ns - w->last_submit_warn_ns > 1000000000ull) {
+	    log_due(&w->last_submit_warn_ns, w->now_ns, 1000000000ull))
 		log_error("worker %u: io_uring_submit: %s", w->id, strerror(-rc));
-		w->last_submit_warn_ns = w->now_ns;
-	}
 }
 
 static void worker_loop(struct worker *w)
@@ -499,8 +497,7 @@ static void worker_loop(struct worker *w)
 		work += reap_completions(w);
 		work += flush_dirty(w);
 		flush_outboxes(w);
-		/* Receive buffers whose in-place packets went out this pass go back to the kernel.
-		 */
+		/* Receive buffers whose in-place packets went out go back to the kernel. */
 		recv_batch_done(w);
 		if (w->now_ns >= w->next_tick_ns)
 			tick(w);

@@ -579,13 +579,11 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		if (cqe->res == -ECANCELED)
 			return;
 		/* EMFILE and friends: say so, at most once a second. */
-		if (sp->now_ns - sp->last_accept_warn_ns > 1000000000ull) {
+		if (log_due(&sp->last_accept_warn_ns, sp->now_ns, 1000000000ull))
 			log_warn("accept failed: %s%s", strerror(-cqe->res),
 				 cqe->res == -EMFILE || cqe->res == -ENFILE
 				     ? " (out of file descriptors: pausing accepts)"
 				     : "");
-			sp->last_accept_warn_ns = sp->now_ns;
-		}
 		/*
 		 * Without fds every retry fails at once: a multishot accept would
 		 * spin. Stop it and try again a little later; the backlog waits.
