@@ -106,17 +106,37 @@ static bool make_room(struct pktbuf_pool *pool, size_t need, int keep_class)
 	return pool->bytes_allocated + need <= pool->bytes_limit;
 }
 
-static struct pktbuf *new_buf(struct pktbuf_pool *pool, int cls)
+/* A new buffer with cap bytes of data (0: a reference), within the pool's limit. */
+static struct pktbuf *new_buf_cap(struct pktbuf_pool *pool, uint32_t cap, int keep_class)
 {
-	size_t one = buf_size(class_cap[cls]);
-	if (!make_room(pool, one, cls))
+	size_t one = buf_size(cap);
+	if (!make_room(pool, one, keep_class))
 		return NULL;
 	struct pktbuf *pb = malloc(one);
 	if (!pb)
 		return NULL;
-	pb->cap = class_cap[cls];
+	pb->cap = cap;
 	pb->owner = pool->owner;
 	pool->bytes_allocated += one;
+	return pb;
+}
+
+static struct pktbuf *new_buf(struct pktbuf_pool *pool, int cls)
+{
+	return new_buf_cap(pool, class_cap[cls], cls);
+}
+
+/* Resets what the last user left and counts the buffer as in use. */
+static struct pktbuf *hand_out(struct pktbuf_pool *pool, struct pktbuf *pb, uint8_t *frame,
+			       uint32_t len)
+{
+	pb->next = NULL;
+	pb->frame = frame;
+	pb->len = len;
+	pb->sent = 0;
+	pb->kind = PKT_KIND_CTRL;
+	pb->dst_seq = 0;
+	pool->in_use++;
 	return pb;
 }
 
@@ -142,42 +162,19 @@ struct pktbuf *pktbuf_alloc(struct pktbuf_pool *pool, size_t frame_len)
 		pb = take_idle(pool, cls);
 	else if (!(pb = new_buf(pool, cls)))
 		return NULL;
-	pb->next = NULL;
-	pb->frame = pb->data;
-	pb->len = 0;
-	pb->sent = 0;
-	pb->kind = PKT_KIND_CTRL;
-	pb->dst_seq = 0;
-	pool->in_use++;
-	return pb;
+	return hand_out(pool, pb, pb->data, 0);
 }
 
 struct pktbuf *pktbuf_alloc_ref(struct pktbuf_pool *pool, uint8_t *frame, uint32_t len,
 				uint16_t recv_buf)
 {
 	struct pktbuf *pb = pool->free_refs;
-	if (pb) {
+	if (pb)
 		pool->free_refs = pb->next;
-	} else {
-		/* Descriptors count against the budget too, though they are small. */
-		size_t one = buf_size(0);
-		if (!make_room(pool, one, -1))
-			return NULL;
-		if (!(pb = malloc(one)))
-			return NULL;
-		pb->cap = 0;
-		pb->owner = pool->owner;
-		pool->bytes_allocated += one;
-	}
-	pb->next = NULL;
-	pb->frame = frame;
-	pb->len = len;
-	pb->sent = 0;
-	pb->kind = PKT_KIND_CTRL;
+	else if (!(pb = new_buf_cap(pool, 0, -1))) /* descriptors count against the budget too */
+		return NULL;
 	pb->recv_buf = recv_buf;
-	pb->dst_seq = 0;
-	pool->in_use++;
-	return pb;
+	return hand_out(pool, pb, frame, len);
 }
 
 void pktbuf_free(struct pktbuf_pool *pool, struct pktbuf *pb)

@@ -239,17 +239,16 @@ struct pktbuf *recv_ring_ref(struct worker *w, const uint8_t *frame, uint32_t le
 	 * gone: past the budget, copy, so slow readers cannot drain the ring.
 	 * A buffer already pinned costs nothing more.
 	 */
-	if (!w->br_refs[bid] && w->br_pinned >= cfg_live_u32(&w->relay->cfg->pinned_recv_buffers))
+	if (!w->br_refs[bid] && stat_read(&w->stats.recv_buffers_pinned) >=
+				    cfg_live_u32(&w->relay->cfg->pinned_recv_buffers))
 		return NULL;
 	if (w->br_refs[bid] == UINT16_MAX)
 		return NULL;
 	struct pktbuf *pb = pktbuf_alloc_ref(&w->pool, w->rx_buf + (at - lo), len, bid);
 	if (!pb)
 		return NULL;
-	if (w->br_refs[bid]++ == 0) {
-		w->br_pinned++;
+	if (w->br_refs[bid]++ == 0)
 		stat_add(&w->stats.recv_buffers_pinned, 1);
-	}
 	return pb;
 }
 
@@ -257,7 +256,6 @@ void recv_ring_unpin(struct worker *w, uint16_t bid)
 {
 	if (--w->br_refs[bid])
 		return;
-	w->br_pinned--;
 	stat_add(&w->stats.recv_buffers_pinned, (uint64_t)-1);
 	/* Parsed and unreferenced: back to the kernel (published at the end of the pass). */
 	if (!(w->rx_buf && w->rx_buf_id == bid))

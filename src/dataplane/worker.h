@@ -184,8 +184,8 @@ struct worker {
 	 * Packets relayed in place hold references into receive buffers; a
 	 * buffer goes back to the kernel when its last reference is freed.
 	 */
-	uint16_t *br_refs;   /* [br_count]: references into each buffer */
-	uint32_t br_pinned;  /* buffers with references (limits.pinned_recv_buffers) */
+	uint16_t *br_refs; /* [br_count]: references into each buffer */
+	/* How many have references: stats.recv_buffers_pinned (limits.pinned_recv_buffers). */
 	uint8_t *rx_buf;     /* the buffer being parsed, during its completion; else NULL */
 	uint32_t rx_buf_len; /* its received bytes */
 	uint16_t rx_buf_id;
