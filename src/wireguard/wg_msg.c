@@ -54,13 +54,10 @@ int wg_msg_classify(const uint8_t *payload, size_t len, struct wg_msg *msg)
 
 void wg_mac1_key(uint8_t key[WG_KEY_LEN], const uint8_t pubkey[WG_KEY_LEN])
 {
-	static const char label[8] = { 'm', 'a', 'c', '1', '-', '-', '-', '-' };
-	struct blake2s_state s;
+	uint8_t in[8 + WG_KEY_LEN] = { 'm', 'a', 'c', '1', '-', '-', '-', '-' };
 
-	blake2s_init(&s, WG_KEY_LEN, NULL, 0);
-	blake2s_update(&s, label, sizeof(label));
-	blake2s_update(&s, pubkey, WG_KEY_LEN);
-	blake2s_final(&s, key);
+	memcpy(in + 8, pubkey, WG_KEY_LEN);
+	blake2s(key, WG_KEY_LEN, NULL, 0, in, sizeof(in));
 }
 
 bool wg_mac1_matches(const uint8_t mac1_key[WG_KEY_LEN], const uint8_t *msg, size_t len)
@@ -74,6 +71,7 @@ bool wg_mac1_matches(const uint8_t mac1_key[WG_KEY_LEN], const uint8_t *msg, siz
 		off = WG_RESPONSE_MAC1;
 	else
 		return false;
-	blake2s(mac, sizeof(mac), mac1_key, WG_KEY_LEN, msg, off);
+	if (blake2s(mac, sizeof(mac), mac1_key, WG_KEY_LEN, msg, off) < 0)
+		return false;
 	return memcmp(mac, msg + off, WG_MAC_LEN) == 0;
 }
