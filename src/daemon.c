@@ -45,14 +45,42 @@ void daemon_block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-void daemon_raise_fd_limit(void)
+/*
+ * Descriptors the relay needs besides its client connections: listeners,
+ * each worker's ring and eventfds, the management plane's clients, files.
+ */
+static uint64_t fd_reserve(const struct hd_config *cfg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t workers = cfg->workers ? cfg->workers : (uint64_t)(cpus > 0 ? cpus : 1);
+	return 64 + 4 * workers + cfg->mgmt_max_clients + cfg->metrics_max_clients;
+}
+
+void daemon_raise_fd_limit(const struct hd_config *cfg)
 {
 	/* Each connection is one fd; take the hard limit, which needs no privilege. */
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	/*
+	 * Past the limit accepts fail (and pause, accept_backoff.h): say so
+	 * now rather than when the connections come.
+	 */
+	uint64_t reserve = fd_reserve(cfg);
+	if (rl.rlim_cur == RLIM_INFINITY || (uint64_t)rl.rlim_cur >= cfg->max_connections + reserve)
+		return;
+	uint64_t fit = rl.rlim_cur > reserve ? (uint64_t)rl.rlim_cur - reserve : 0;
+	log_warn("server.max_connections = %u, but the open-file limit is %llu: about %llu "
+		 "connections fit (%llu descriptors are kept for listeners, workers and the "
+		 "management plane); raise the limit (systemd: LimitNOFILE=) or lower "
+		 "server.max_connections",
+		 cfg->max_connections, (unsigned long long)rl.rlim_cur, (unsigned long long)fit,
+		 (unsigned long long)reserve);
 }
 
 static int load_mesh_key(struct relay *r, const struct hd_config *cfg)

@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,50 @@ static void write_stun(struct textbuf *b, const struct stats_snapshot *s)
 	       s->stun.recv_errors);
 }
 
+/* The management thread's own listeners (mgmt_stats.h): an attack on them shows here. */
+static void write_mgmt(struct textbuf *b, const struct stats_snapshot *s)
+{
+	static const struct {
+		const char *name;
+		const char *type;
+		size_t offset;
+		const char *help;
+	} per_listener[] = {
+		{ "mgmt_clients", "gauge", offsetof(struct mgmt_listener_stats, clients),
+		  "Connections open on the management socket and the metrics port." },
+		{ "mgmt_accepted_total", "counter", offsetof(struct mgmt_listener_stats, accepted),
+		  "Connections accepted by the management socket and the metrics port." },
+		{ "mgmt_refused_total", "counter", offsetof(struct mgmt_listener_stats, refused),
+		  "Connections closed at once: mgmt.max_clients or metrics.max_clients reached." },
+		{ "mgmt_accept_errors_total", "counter",
+		  offsetof(struct mgmt_listener_stats, accept_errors),
+		  "accept() failures (out of file descriptors ...); the listener pauses." },
+	};
+
+	for (size_t m = 0; m < sizeof(per_listener) / sizeof(per_listener[0]); m++) {
+		head(b, per_listener[m].name, per_listener[m].type, per_listener[m].help);
+		for (int i = 0; i < MGMT_LISTENER_COUNT; i++) {
+			const char *base = (const char *)&s->mgmt.listener[i];
+			uint64_t v;
+			memcpy(&v, base + per_listener[m].offset, sizeof(v));
+			put(b, "hyperderp_%s{listener=\"%s\"} %llu\n", per_listener[m].name,
+			    mgmt_listener_name(i), (unsigned long long)v);
+		}
+	}
+	const struct mgmt_listener_stats *http = &s->mgmt.listener[MGMT_LISTENER_METRICS];
+	single(b, "metrics_evicted_total", "counter",
+	       "Metrics connections closed before sending a request, to make room for a new one.",
+	       http->evicted);
+	single(b, "metrics_timeouts_total", "counter",
+	       "Metrics exchanges cut at metrics.timeout_ms.", http->timeouts);
+	single(b, "events_followers_dropped_total", "counter",
+	       "`events follow` readers dropped for leaving more than mgmt.events_backlog_kb "
+	       "unread.",
+	       s->mgmt.followers_dropped);
+	single(b, "mgmt_buffer_bytes", "gauge",
+	       "Memory held by management and metrics client buffers.", s->mgmt.buffer_bytes);
+}
+
 /* Queue gauges need the peer list, which the workers give between loop passes. */
 static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
 {
@@ -268,6 +313,7 @@ int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
 	write_traffic(&b, &s);
 	write_stun(&b, &s);
 	write_workers(&b, ctx, &s);
+	write_mgmt(&b, &s);
 	write_queues(&b, ctx);
 	if (b.failed) {
 		free(b.buf);

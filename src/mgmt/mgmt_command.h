@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "json_writer.h"
+#include "mgmt_stats.h"
 
 struct relay;
 struct slowpath;
@@ -79,6 +80,7 @@ struct mgmt_context {
 	bool ktls_available;
 	struct wg_relay *wg;	  /* the WireGuard relay; NULL when [wireguard] is off */
 	struct stun_server *stun; /* NULL when stun.listen is empty */
+	struct mgmt_stats mgmt_stats; /* the management thread's listeners */
 };
 
 /* How a request failed; hdcli maps usage to exit code 2 and failed to 1. */
