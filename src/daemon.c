@@ -21,6 +21,7 @@
 #include "key.h"
 #include "log.h"
 #include "mgmt_server.h"
+#include "mgmt_socket_dir.h"
 #include "privdrop.h"
 #include "sd_notify.h"
 #include "slowpath.h"
@@ -186,26 +187,6 @@ int daemon_create_slowpath(struct hd_daemon *d)
 }
 
 /*
- * The management socket's directory must belong to the new user, who
- * creates the socket in it once privileges are dropped.
- */
-static void hand_over_mgmt_dir(const struct hd_config *cfg, uid_t uid, gid_t gid)
-{
-	if (!cfg->mgmt_socket[0])
-		return;
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", cfg->mgmt_socket);
-	char *slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return;
-	*slash = '\0';
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-		log_warn("cannot create %s: %s", dir, strerror(errno));
-	else if (chown(dir, uid, gid) < 0)
-		log_warn("cannot hand %s to %s: %s", dir, cfg->user, strerror(errno));
-}
-
-/*
  * Keeps CAP_NET_BIND_SERVICE, and the XDP set when the WireGuard relay may
  * use XDP or AF_XDP (it attaches its programs after this point).
  */
@@ -214,14 +195,19 @@ int daemon_drop_privileges(struct hd_daemon *d)
 	const struct hd_config *cfg = d->cfg;
 	if (!cfg->user[0])
 		return 0;
-	char err[512];
+	char err[PATH_MAX + 512];
 	uid_t uid;
 	gid_t gid;
 	if (privdrop_lookup(cfg->user, cfg->group, &uid, &gid, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -1;
 	}
-	hand_over_mgmt_dir(cfg, uid, gid);
+	/* The socket is created after the drop, in a directory the user may write. */
+	if (cfg->mgmt_socket[0] &&
+	    mgmt_socket_dir_prepare(cfg->mgmt_socket, cfg->user, uid, gid, err, sizeof(err)) < 0) {
+		log_error("mgmt.socket: %s", err);
+		return -1;
+	}
 	struct privdrop_caps caps = {
 		.xdp =
 		    cfg->wg_enabled && strcmp(cfg->wg_mode, "socket") != 0 && cfg->wg_interface[0],
