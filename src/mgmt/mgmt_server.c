@@ -36,6 +36,7 @@
 #include "metrics_http.h"
 #include "mgmt_listen.h"
 #include "mgmt_request.h"
+#include "outbuf.h"
 #include "stats.h"
 
 /* The most mgmt.max_clients and metrics.max_clients allow (config.c). */
@@ -64,10 +65,7 @@ struct client {
 	char *in;
 	size_t in_len;
 	size_t in_cap;
-	char *out;
-	size_t out_off; /* written so far */
-	size_t out_len;
-	size_t out_cap;
+	struct outbuf out;
 	uint64_t deadline_ms; /* HTTP: give up on the request then */
 	uint64_t seq;	      /* accept order, to find the oldest */
 	uint64_t pass;	      /* the loop pass that accepted it */
@@ -142,42 +140,23 @@ void mgmt_context_destroy(struct mgmt_context *ctx)
 
 static int out_append(struct mgmt_server *s, struct client *c, const char *data, size_t len)
 {
-	if (c->out_len + len > c->out_cap && c->out_off > 0) {
-		/*
-		 * Move what is unsent to the front before growing: a follower
-		 * that reads steadily but never catches up would otherwise grow
-		 * the buffer by everything ever sent to it.
-		 */
-		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-		c->out_len -= c->out_off;
-		c->out_off = 0;
-	}
-	if (c->out_len + len > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 4096;
-		while (cap < c->out_len + len)
-			cap *= 2;
-		char *out = realloc(c->out, cap);
-		if (!out)
-			return -1;
-		account_buffers(s, cap, c->out_cap);
-		c->out = out;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, data, len);
-	c->out_len += len;
+	size_t grown;
+	if (outbuf_append(&c->out, data, len, &grown) < 0)
+		return -1;
+	account_buffers(s, grown, 0);
 	return 0;
 }
 
 static bool out_pending(const struct client *c)
 {
-	return c->out_off < c->out_len;
+	return outbuf_pending(&c->out) > 0;
 }
 
 /* Writes what the socket takes. Returns -1 when the client is gone. */
 static int flush(struct client *c)
 {
 	while (out_pending(c)) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+		ssize_t n = send(c->fd, outbuf_head(&c->out), outbuf_pending(&c->out),
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -186,17 +165,17 @@ static int flush(struct client *c)
 				continue;
 			return -1;
 		}
-		c->out_off += (size_t)n;
+		outbuf_consumed(&c->out, (size_t)n);
 	}
 	return 0;
 }
 
 static void client_free(struct mgmt_server *s, struct client *c)
 {
-	account_buffers(s, 0, c->in_cap + c->out_cap);
+	account_buffers(s, 0, c->in_cap + c->out.cap);
 	close(c->fd);
 	free(c->in);
-	free(c->out);
+	outbuf_free(&c->out);
 	free(c);
 }
 
@@ -257,12 +236,12 @@ static void serve_lines(struct mgmt_server *s, struct client *c)
 		    out_append(s, c, "\n", 1) < 0) {
 			log_warn("management client dropped: out of memory for its reply");
 			c->closing = true;
-			c->out_len = c->out_off = 0;
+			outbuf_discard(&c->out);
 			return;
 		}
 		if (flush(c) < 0) {
 			c->closing = true;
-			c->out_len = c->out_off = 0;
+			outbuf_discard(&c->out);
 		}
 	}
 }
@@ -277,13 +256,13 @@ static void emit_event(void *arg, const char *line, size_t len)
 		struct client *c = s->clients[i];
 		if (!c->follower || c->closing)
 			continue;
-		if (c->out_len - c->out_off + len + 1 > backlog) {
+		if (outbuf_pending(&c->out) + len + 1 > backlog) {
 			stat_add(&s->ctx->mgmt_stats.followers_dropped, 1);
 			log_warn("events: dropping a follower that left more than "
 				 "mgmt.events_backlog_kb = %u KiB unread",
 				 cfg_live_u32(&s->ctx->running->events_backlog_kb));
 			c->closing = true;
-			c->out_len = c->out_off = 0;
+			outbuf_discard(&c->out);
 			continue;
 		}
 		if (out_append(s, c, line, len) < 0 || out_append(s, c, "\n", 1) < 0)
@@ -301,7 +280,7 @@ static void events_tick(struct mgmt_server *s)
 		struct client *c = s->clients[i];
 		if (c->follower && flush(c) < 0) {
 			c->closing = true;
-			c->out_len = c->out_off = 0;
+			outbuf_discard(&c->out);
 		}
 	}
 }
@@ -473,7 +452,7 @@ static void serve_http(struct mgmt_server *s, struct client *c)
 		log_warn("metrics: out of memory for a response");
 	free(resp);
 	if (flush(c) < 0)
-		c->out_len = c->out_off = 0;
+		outbuf_discard(&c->out);
 }
 
 /* One client's poll result. Returns -1 when it should be dropped now. */
