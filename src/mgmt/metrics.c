@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "peer_view.h"
+#include "stats.h"
 #include "stats_snapshot.h"
 
 struct textbuf {
@@ -274,18 +276,43 @@ static void write_mgmt(struct textbuf *b, const struct stats_snapshot *s)
 	       "`events follow` readers dropped for leaving more than mgmt.events_backlog_kb "
 	       "unread.",
 	       s->mgmt.followers_dropped);
+	single(b, "metrics_peer_listings_total", "counter",
+	       "Peer lists /metrics asked the workers for (at most four a second).",
+	       s->mgmt.peer_listings);
 	single(b, "mgmt_buffer_bytes", "gauge",
 	       "Memory held by management and metrics client buffers.", s->mgmt.buffer_bytes);
 }
 
-/* Queue gauges need the peer list, which the workers give between loop passes. */
-static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
+#define QUEUE_GAUGES_MAX_AGE_MS 250
+
+static uint64_t monotonic_ms(void)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Queue gauges need the peer list, which every worker walks its peers for
+ * (and the management thread waits up to PEER_LIST_TIMEOUT_MS). Scrapes
+ * come at whatever rate clients of the metrics port like: the list is asked
+ * for at most four times a second, and scrapes in between reuse it.
+ */
+static void refresh_queue_gauges(struct mgmt_context *ctx)
+{
+	uint64_t now = monotonic_ms();
+	if (ctx->queue_gauges.taken_ms &&
+	    now - ctx->queue_gauges.taken_ms < QUEUE_GAUGES_MAX_AGE_MS)
+		return;
 	struct peer_info *peers;
+	stat_add(&ctx->mgmt_stats.peer_listings, 1);
 	int n = relay_list_peers(ctx->relay, &peers, PEER_LIST_TIMEOUT_MS);
+	ctx->queue_gauges.taken_ms = monotonic_ms();
+	ctx->queue_gauges.listed = n >= 0;
 	if (n < 0) {
-		log_warn("metrics: the workers did not list their peers in time; queue gauges "
-			 "left out of this scrape");
+		if (log_due(&ctx->queue_gauges.last_warn_ns, now * 1000000, 60000000000ull))
+			log_warn("metrics: the workers did not list their peers in time; queue "
+				 "gauges left out of scrapes meanwhile");
 		return;
 	}
 	uint64_t queued = 0, deepest = 0;
@@ -295,11 +322,23 @@ static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
 			deepest = peers[i].queued;
 	}
 	free(peers);
-	single(b, "peers", "gauge", "Client connections registered with the workers.", (uint64_t)n);
+	ctx->queue_gauges.peers = (uint64_t)n;
+	ctx->queue_gauges.queued = queued;
+	ctx->queue_gauges.deepest = deepest;
+}
+
+static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
+{
+	refresh_queue_gauges(ctx);
+	if (!ctx->queue_gauges.listed)
+		return;
+	single(b, "peers", "gauge", "Client connections registered with the workers.",
+	       ctx->queue_gauges.peers);
 	single(b, "queued_frames", "gauge", "Frames waiting to be written, all connections.",
-	       queued);
+	       ctx->queue_gauges.queued);
 	single(b, "queued_frames_max", "gauge",
-	       "Frames waiting to be written on the most backed-up connection.", deepest);
+	       "Frames waiting to be written on the most backed-up connection.",
+	       ctx->queue_gauges.deepest);
 }
 
 int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)

@@ -33,6 +33,7 @@ struct mgmt_listener_stats {
 struct mgmt_stats {
 	struct mgmt_listener_stats listener[MGMT_LISTENER_COUNT];
 	uint64_t followers_dropped; /* `events follow` readers past mgmt.events_backlog_kb */
+	uint64_t peer_listings;	    /* peer lists /metrics asked the workers for */
 	uint64_t buffer_bytes;	    /* gauge: memory held by client buffers, both listeners */
 };
 

@@ -182,6 +182,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_end(w);
 	}
 	jw_u64(w, "followers_dropped", s->mgmt.followers_dropped);
+	jw_u64(w, "peer_listings", s->mgmt.peer_listings);
 	jw_u64(w, "buffer_bytes", s->mgmt.buffer_bytes);
 	jw_end(w);
 

@@ -314,6 +314,30 @@ static void test_mgmt_budget(void)
 	md_stop(d);
 }
 
+/*
+ * Each scrape asked every worker to list its peers: a client of the metrics
+ * port scraping in a loop kept the workers walking their peer tables. Now
+ * scrapes within 250 ms share one listing.
+ */
+static void test_scrapes_share_peer_listings(void)
+{
+	enum { SCRAPES = 40 };
+	static char body[1 << 20];
+	struct mgmt_daemon *d = md_start(NULL);
+	int64_t before = md_scrape(d, "hyperderp_metrics_peer_listings_total", NULL);
+	int64_t t0 = it_now_ms();
+	for (int i = 0; i < SCRAPES; i++)
+		IT_REQUIRE(md_http_get(d, "/metrics", body, sizeof(body)) == 200, "scrape %d", i);
+	int64_t after = md_scrape(d, "hyperderp_metrics_peer_listings_total", NULL);
+	int64_t elapsed = it_now_ms() - t0;
+	it_note("%d scrapes in %lld ms: %lld peer listings", SCRAPES + 1, (long long)elapsed,
+		(long long)(after - before));
+	IT_REQUIRE(after - before <= elapsed / 250 + 2,
+		   "%lld peer listings for %d scrapes in %lld ms", (long long)(after - before),
+		   SCRAPES + 1, (long long)elapsed);
+	md_stop(d);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
@@ -321,6 +345,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_idle_metrics_connections_do_not_lock_out),
 		IT_TEST(test_metrics_deadline),
 		IT_TEST(test_mgmt_budget),
+		IT_TEST(test_scrapes_share_peer_listings),
 	};
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
