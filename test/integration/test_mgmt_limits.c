@@ -338,6 +338,51 @@ static void test_scrapes_share_peer_listings(void)
 	md_stop(d);
 }
 
+/*
+ * mgmt.events_backlog_kb: an `events follow` reader that stops reading is
+ * dropped once that much is unsent, counted, and its memory given back.
+ * Hundreds of connects and disconnects make a few hundred KiB of events:
+ * more than the socket's kernel buffer (about 200 KiB) and the 64 KiB
+ * backlog together.
+ */
+static void test_stalled_follower_is_dropped(void)
+{
+	enum { CLIENTS = 450, ROUNDS = 2 };
+	struct md_opts o = { .ini = "[mgmt]\nevents_backlog_kb = 64\n" };
+	struct mgmt_daemon *d = md_start(&o);
+	int fd = unix_connect(d->sock);
+	static const char follow[] = "{\"argv\":[\"events\",\"follow\"]}\n";
+	IT_REQUIRE(write(fd, follow, sizeof(follow) - 1) == (ssize_t)sizeof(follow) - 1,
+		   "write: %s", strerror(errno));
+	it_sleep_ms(1200); /* the first look sets the baseline */
+
+	static struct derp_client *clients[CLIENTS];
+	struct json_doc doc;
+	uint64_t dropped = 0;
+	for (int round = 0; round < ROUNDS && dropped == 0; round++) {
+		for (int i = 0; i < CLIENTS; i++)
+			clients[i] = it_connect(&d->it, NULL);
+		it_sleep_ms(1500); /* a look sees them all */
+		for (int i = 0; i < CLIENTS; i++)
+			it_client_close(clients[i]);
+		for (int64_t end = it_now_ms() + 5000; dropped == 0 && it_now_ms() < end;
+		     it_sleep_ms(100)) {
+			md_cli_json(d, &doc, "show", "counters", NULL);
+			dropped = json_get_u64(json_get(doc.root, "mgmt"), "followers_dropped", 0);
+			json_doc_free(&doc);
+		}
+	}
+	IT_REQUIRE(dropped == 1, "%llu followers dropped", (unsigned long long)dropped);
+	IT_REQUIRE(closed_within(fd, 5000), "the dropped follower's connection is still open");
+	IT_REQUIRE(md_scrape(d, "hyperderp_events_followers_dropped_total", NULL) == 1,
+		   "not in /metrics");
+	/* What it held is given back: an idle daemon keeps a few buffers of 64 KiB or less. */
+	int64_t held = md_scrape(d, "hyperderp_mgmt_buffer_bytes", NULL);
+	IT_REQUIRE(held < 512 * 1024, "%lld bytes still held by client buffers", (long long)held);
+	close_all();
+	md_stop(d);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
@@ -346,6 +391,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_metrics_deadline),
 		IT_TEST(test_mgmt_budget),
 		IT_TEST(test_scrapes_share_peer_listings),
+		IT_TEST(test_stalled_follower_is_dropped),
 	};
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
