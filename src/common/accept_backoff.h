@@ -33,6 +33,15 @@ bool accept_error_is_shortage(int err);
  */
 bool accept_backoff_failed(struct accept_backoff *b, int err, uint64_t now_ns, uint64_t *unlogged);
 
+/*
+ * Pauses the listener whatever the error, for a caller that would rather
+ * wait than retry an error it does not know to be passing.
+ */
+static inline void accept_backoff_pause(struct accept_backoff *b, uint64_t now_ns)
+{
+	b->paused_until_ns = now_ns + ACCEPT_PAUSE_NS;
+}
+
 /* Whether the listener is paused at now_ns. */
 static inline bool accept_backoff_paused(const struct accept_backoff *b, uint64_t now_ns)
 {

@@ -384,16 +384,17 @@ static void accept_clients(struct mgmt_server *s, struct listener *l, uint64_t n
 				continue; /* that connection is gone; the next may be fine */
 			/*
 			 * Out of fds the connection stays queued and the listener
-			 * readable: pause it rather than fail again at once.
+			 * readable: pause it rather than fail again at once. Any
+			 * other error may repeat as well, and hdcli can wait 200 ms.
 			 */
 			stat_add(&st->accept_errors, 1);
 			uint64_t unlogged;
 			if (accept_backoff_failed(&l->backoff, err, now, &unlogged))
-				log_warn("%s: accept: %s%s (%llu more failures since the last "
-					 "warning)",
+				log_warn("%s: accept: %s; pausing accepts (%llu more failures "
+					 "since the last warning)",
 					 listener_label(l->kind), strerror(err),
-					 accept_error_is_shortage(err) ? "; pausing accepts" : "",
 					 (unsigned long long)unlogged);
+			accept_backoff_pause(&l->backoff, now);
 			return;
 		}
 		uint32_t budget = listener_budget(s, l);
