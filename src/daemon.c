@@ -21,6 +21,7 @@
 #include "key.h"
 #include "log.h"
 #include "mgmt_server.h"
+#include "mgmt_socket_dir.h"
 #include "privdrop.h"
 #include "sd_notify.h"
 #include "slowpath.h"
@@ -45,14 +46,42 @@ void daemon_block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-void daemon_raise_fd_limit(void)
+/*
+ * Descriptors the relay needs besides its client connections: listeners,
+ * each worker's ring and eventfds, the management plane's clients, files.
+ */
+static uint64_t fd_reserve(const struct hd_config *cfg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t workers = cfg->workers ? cfg->workers : (uint64_t)(cpus > 0 ? cpus : 1);
+	return 64 + 4 * workers + cfg->mgmt_max_clients + cfg->metrics_max_clients;
+}
+
+void daemon_raise_fd_limit(const struct hd_config *cfg)
 {
 	/* Each connection is one fd; take the hard limit, which needs no privilege. */
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	/*
+	 * Past the limit accepts fail (and pause, accept_backoff.h): say so
+	 * now rather than when the connections come.
+	 */
+	uint64_t reserve = fd_reserve(cfg);
+	if (rl.rlim_cur == RLIM_INFINITY || (uint64_t)rl.rlim_cur >= cfg->max_connections + reserve)
+		return;
+	uint64_t fit = rl.rlim_cur > reserve ? (uint64_t)rl.rlim_cur - reserve : 0;
+	log_warn("server.max_connections = %u, but the open-file limit is %llu: about %llu "
+		 "connections fit (%llu descriptors are kept for listeners, workers and the "
+		 "management plane); raise the limit (systemd: LimitNOFILE=) or lower "
+		 "server.max_connections",
+		 cfg->max_connections, (unsigned long long)rl.rlim_cur, (unsigned long long)fit,
+		 (unsigned long long)reserve);
 }
 
 static int load_mesh_key(struct relay *r, const struct hd_config *cfg)
@@ -158,26 +187,6 @@ int daemon_create_slowpath(struct hd_daemon *d)
 }
 
 /*
- * The management socket's directory must belong to the new user, who
- * creates the socket in it once privileges are dropped.
- */
-static void hand_over_mgmt_dir(const struct hd_config *cfg, uid_t uid, gid_t gid)
-{
-	if (!cfg->mgmt_socket[0])
-		return;
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", cfg->mgmt_socket);
-	char *slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return;
-	*slash = '\0';
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-		log_warn("cannot create %s: %s", dir, strerror(errno));
-	else if (chown(dir, uid, gid) < 0)
-		log_warn("cannot hand %s to %s: %s", dir, cfg->user, strerror(errno));
-}
-
-/*
  * Keeps CAP_NET_BIND_SERVICE, and the XDP set when the WireGuard relay may
  * use XDP or AF_XDP (it attaches its programs after this point).
  */
@@ -186,14 +195,19 @@ int daemon_drop_privileges(struct hd_daemon *d)
 	const struct hd_config *cfg = d->cfg;
 	if (!cfg->user[0])
 		return 0;
-	char err[512];
+	char err[PATH_MAX + 512];
 	uid_t uid;
 	gid_t gid;
 	if (privdrop_lookup(cfg->user, cfg->group, &uid, &gid, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -1;
 	}
-	hand_over_mgmt_dir(cfg, uid, gid);
+	/* The socket is created after the drop, in a directory the user may write. */
+	if (cfg->mgmt_socket[0] &&
+	    mgmt_socket_dir_prepare(cfg->mgmt_socket, cfg->user, uid, gid, err, sizeof(err)) < 0) {
+		log_error("mgmt.socket: %s", err);
+		return -1;
+	}
 	struct privdrop_caps caps = {
 		.xdp =
 		    cfg->wg_enabled && strcmp(cfg->wg_mode, "socket") != 0 && cfg->wg_interface[0],

@@ -38,8 +38,11 @@ struct hd_daemon {
 
 /* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and ignores SIGPIPE. */
 void daemon_block_signals(void);
-/* Raises the soft RLIMIT_NOFILE to the hard limit. */
-void daemon_raise_fd_limit(void);
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit, and warns when
+ * server.max_connections does not fit under it.
+ */
+void daemon_raise_fd_limit(const struct hd_config *cfg);
 
 /* Loads (or creates) the server key and the mesh key, and creates the workers. */
 int daemon_init_relay(struct hd_daemon *d, struct hd_config *cfg);

@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 	 * so it is set before any thread exists.
 	 */
 	daemon_block_signals();
-	daemon_raise_fd_limit();
+	daemon_raise_fd_limit(&cfg);
 
 	/*
 	 * The server key first: the relay state and the TLS certificate (the

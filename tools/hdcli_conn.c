@@ -15,6 +15,7 @@
 #include "json_writer.h"
 
 #define REPLY_TIMEOUT_MS 15000	      /* peer close waits up to 2 s, show peers up to 2 s */
+#define REFUSAL_READ_MS	 1000	      /* a refusal is written before the relay closes */
 #define MAX_REPLY	 (256u << 20) /* a reply line longer than this is refused */
 
 int hdcli_connect(struct hdcli *h)
@@ -192,7 +193,19 @@ int hdcli_request(struct hdcli *h, int argc, char *const *argv, struct hdcli_rep
 		rc = write_all(h->fd, "\n", 1);
 	jw_free(&w);
 	if (rc < 0) {
-		fprintf(stderr, "hdcli: sending to %s: %s\n", h->socket_path, strerror(errno));
+		int send_errno = errno;
+		/*
+		 * A relay with no room for us says so ("busy") and closes before
+		 * reading the request: its answer is still there to read.
+		 */
+		if ((send_errno == EPIPE || send_errno == ECONNRESET) &&
+		    hdcli_read_line(h, REFUSAL_READ_MS, &line) > 0) {
+			rc = parse_reply(line, reply);
+			free(line);
+			hdcli_disconnect(h);
+			return rc;
+		}
+		fprintf(stderr, "hdcli: sending to %s: %s\n", h->socket_path, strerror(send_errno));
 		hdcli_disconnect(h);
 		return -1;
 	}

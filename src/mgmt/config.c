@@ -120,8 +120,18 @@ static const struct cfg_key cfg_keys[] = {
 	  "kernel TLS after the handshake: auto (when the kernel has it) or off", "auto|off" },
 	{ "mgmt", "socket", CFG_PATH, FIELD(mgmt_socket), 0, 0, "/run/hyper-derp/mgmt.sock",
 	  "mgmt-socket", "Unix socket for hdcli (mode 0660); empty = none" },
+	{ "mgmt", "max_clients", CFG_U32, FIELD(mgmt_max_clients), 1, 1024, "64", NULL,
+	  "hdcli connections at once (event followers included); past it a newcomer is told "
+	  "busy. The metrics port has its own budget" },
+	{ "mgmt", "events_backlog_kb", CFG_U32, FIELD(events_backlog_kb), 64, 65536, "4096", NULL,
+	  "KiB of `events follow` output a follower may leave unread before it is dropped" },
 	{ "metrics", "listen", CFG_TEXT, FIELD(metrics_listen), 0, 0, "", "metrics-listen",
 	  "host:port serving Prometheus /metrics over HTTP; empty = off" },
+	{ "metrics", "max_clients", CFG_U32, FIELD(metrics_max_clients), 1, 1024, "16", NULL,
+	  "metrics connections at once; when full, the oldest one that has not sent its "
+	  "request makes room, else the newcomer is closed" },
+	{ "metrics", "timeout_ms", CFG_U32, FIELD(metrics_timeout_ms), 100, 600000, "10000", NULL,
+	  "milliseconds a metrics client has to send its request and take the response" },
 	{ "stun", "listen", CFG_TEXT, FIELD(stun_listen), 0, 0, "", "stun-listen",
 	  "UDP address answering Tailscale's STUN binding requests (:3478, 0.0.0.0:3478, "
 	  "[::]:3478); empty = off",

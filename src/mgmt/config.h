@@ -43,10 +43,14 @@ struct hd_config {
 	char tls_ktls[8]; /* "auto": hand sessions to kernel TLS when it has it; "off" */
 	/* [mgmt] */
 	char mgmt_socket[PATH_MAX]; /* Unix socket for hdcli; empty = none */
+	uint32_t mgmt_max_clients;  /* hdcli connections at once, followers included */
+	uint32_t events_backlog_kb; /* unread `events follow` KiB before a follower is dropped */
 	/* [stun] */
 	char stun_listen[80]; /* UDP :PORT, HOST:PORT or [V6]:PORT; empty = no STUN server */
 	/* [metrics] */
 	char metrics_listen[128]; /* host:port of the Prometheus endpoint; empty = off */
+	uint32_t metrics_max_clients; /* metrics connections at once, apart from hdcli's */
+	uint32_t metrics_timeout_ms;  /* one HTTP exchange, accept to the last byte written */
 	/* [log] */
 	int log_level;	    /* enum log_level */
 	char log_format[8]; /* "text" or "json" */

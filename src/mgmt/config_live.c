@@ -30,6 +30,10 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "limits.keepalive_ms", offsetof(struct hd_config, keepalive_ms) },
 	{ "limits.drain_timeout_ms", offsetof(struct hd_config, drain_timeout_ms) },
 	{ "limits.pinned_recv_buffers", offsetof(struct hd_config, pinned_recv_buffers) },
+	{ "mgmt.max_clients", offsetof(struct hd_config, mgmt_max_clients) },
+	{ "mgmt.events_backlog_kb", offsetof(struct hd_config, events_backlog_kb) },
+	{ "metrics.max_clients", offsetof(struct hd_config, metrics_max_clients) },
+	{ "metrics.timeout_ms", offsetof(struct hd_config, metrics_timeout_ms) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

@@ -2,13 +2,16 @@
 #include "metrics.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "peer_view.h"
+#include "stats.h"
 #include "stats_snapshot.h"
 
 struct textbuf {
@@ -233,14 +236,83 @@ static void write_stun(struct textbuf *b, const struct stats_snapshot *s)
 	       s->stun.recv_errors);
 }
 
-/* Queue gauges need the peer list, which the workers give between loop passes. */
-static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
+/* The management thread's own listeners (mgmt_stats.h): an attack on them shows here. */
+static void write_mgmt(struct textbuf *b, const struct stats_snapshot *s)
 {
+	static const struct {
+		const char *name;
+		const char *type;
+		size_t offset;
+		const char *help;
+	} per_listener[] = {
+		{ "mgmt_clients", "gauge", offsetof(struct mgmt_listener_stats, clients),
+		  "Connections open on the management socket and the metrics port." },
+		{ "mgmt_accepted_total", "counter", offsetof(struct mgmt_listener_stats, accepted),
+		  "Connections accepted by the management socket and the metrics port." },
+		{ "mgmt_refused_total", "counter", offsetof(struct mgmt_listener_stats, refused),
+		  "Connections closed at once: mgmt.max_clients or metrics.max_clients reached." },
+		{ "mgmt_accept_errors_total", "counter",
+		  offsetof(struct mgmt_listener_stats, accept_errors),
+		  "accept() failures (out of file descriptors ...); the listener pauses." },
+	};
+
+	for (size_t m = 0; m < sizeof(per_listener) / sizeof(per_listener[0]); m++) {
+		head(b, per_listener[m].name, per_listener[m].type, per_listener[m].help);
+		for (int i = 0; i < MGMT_LISTENER_COUNT; i++) {
+			const char *base = (const char *)&s->mgmt.listener[i];
+			uint64_t v;
+			memcpy(&v, base + per_listener[m].offset, sizeof(v));
+			put(b, "hyperderp_%s{listener=\"%s\"} %llu\n", per_listener[m].name,
+			    mgmt_listener_name(i), (unsigned long long)v);
+		}
+	}
+	const struct mgmt_listener_stats *http = &s->mgmt.listener[MGMT_LISTENER_METRICS];
+	single(b, "metrics_evicted_total", "counter",
+	       "Metrics connections closed before sending a request, to make room for a new one.",
+	       http->evicted);
+	single(b, "metrics_timeouts_total", "counter",
+	       "Metrics exchanges cut at metrics.timeout_ms.", http->timeouts);
+	single(b, "events_followers_dropped_total", "counter",
+	       "`events follow` readers dropped for leaving more than mgmt.events_backlog_kb "
+	       "unread.",
+	       s->mgmt.followers_dropped);
+	single(b, "metrics_peer_listings_total", "counter",
+	       "Peer lists /metrics asked the workers for (at most four a second).",
+	       s->mgmt.peer_listings);
+	single(b, "mgmt_buffer_bytes", "gauge",
+	       "Memory held by management and metrics client buffers.", s->mgmt.buffer_bytes);
+}
+
+#define QUEUE_GAUGES_MAX_AGE_MS 250
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Queue gauges need the peer list, which every worker walks its peers for
+ * (and the management thread waits up to PEER_LIST_TIMEOUT_MS). Scrapes
+ * come at whatever rate clients of the metrics port like: the list is asked
+ * for at most four times a second, and scrapes in between reuse it.
+ */
+static void refresh_queue_gauges(struct mgmt_context *ctx)
+{
+	uint64_t now = monotonic_ms();
+	if (ctx->queue_gauges.taken_ms &&
+	    now - ctx->queue_gauges.taken_ms < QUEUE_GAUGES_MAX_AGE_MS)
+		return;
 	struct peer_info *peers;
+	stat_add(&ctx->mgmt_stats.peer_listings, 1);
 	int n = relay_list_peers(ctx->relay, &peers, PEER_LIST_TIMEOUT_MS);
+	ctx->queue_gauges.taken_ms = monotonic_ms();
+	ctx->queue_gauges.listed = n >= 0;
 	if (n < 0) {
-		log_warn("metrics: the workers did not list their peers in time; queue gauges "
-			 "left out of this scrape");
+		if (log_due(&ctx->queue_gauges.last_warn_ns, now * 1000000, 60000000000ull))
+			log_warn("metrics: the workers did not list their peers in time; queue "
+				 "gauges left out of scrapes meanwhile");
 		return;
 	}
 	uint64_t queued = 0, deepest = 0;
@@ -250,11 +322,23 @@ static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
 			deepest = peers[i].queued;
 	}
 	free(peers);
-	single(b, "peers", "gauge", "Client connections registered with the workers.", (uint64_t)n);
+	ctx->queue_gauges.peers = (uint64_t)n;
+	ctx->queue_gauges.queued = queued;
+	ctx->queue_gauges.deepest = deepest;
+}
+
+static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
+{
+	refresh_queue_gauges(ctx);
+	if (!ctx->queue_gauges.listed)
+		return;
+	single(b, "peers", "gauge", "Client connections registered with the workers.",
+	       ctx->queue_gauges.peers);
 	single(b, "queued_frames", "gauge", "Frames waiting to be written, all connections.",
-	       queued);
+	       ctx->queue_gauges.queued);
 	single(b, "queued_frames_max", "gauge",
-	       "Frames waiting to be written on the most backed-up connection.", deepest);
+	       "Frames waiting to be written on the most backed-up connection.",
+	       ctx->queue_gauges.deepest);
 }
 
 int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
@@ -268,6 +352,7 @@ int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
 	write_traffic(&b, &s);
 	write_stun(&b, &s);
 	write_workers(&b, ctx, &s);
+	write_mgmt(&b, &s);
 	write_queues(&b, ctx);
 	if (b.failed) {
 		free(b.buf);

@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "json_writer.h"
+#include "mgmt_stats.h"
 
 struct relay;
 struct slowpath;
@@ -79,6 +80,14 @@ struct mgmt_context {
 	bool ktls_available;
 	struct wg_relay *wg;	  /* the WireGuard relay; NULL when [wireguard] is off */
 	struct stun_server *stun; /* NULL when stun.listen is empty */
+	struct mgmt_stats mgmt_stats; /* the management thread's listeners */
+	/* /metrics' peer-list gauges, asked of the workers at most 4 times a second (metrics.c). */
+	struct {
+		uint64_t taken_ms; /* CLOCK_MONOTONIC; 0 = never */
+		bool listed;	   /* false: the workers did not answer in time */
+		uint64_t peers, queued, deepest;
+		uint64_t last_warn_ns;
+	} queue_gauges;
 };
 
 /* How a request failed; hdcli maps usage to exit code 2 and failed to 1. */

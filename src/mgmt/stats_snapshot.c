@@ -79,6 +79,19 @@ void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *
 		s->has_stun = true;
 		stun_server_get_stats(ctx->stun, &s->stun);
 	}
+	/* Field by field: the management thread may be counting (a hook, a SIGHUP reload). */
+	const uint64_t *src = (const uint64_t *)&ctx->mgmt_stats;
+	uint64_t *dst = (uint64_t *)&s->mgmt;
+	for (size_t i = 0; i < sizeof(s->mgmt) / sizeof(uint64_t); i++)
+		dst[i] = stat_read(&src[i]);
+}
+
+_Static_assert(sizeof(struct mgmt_stats) % sizeof(uint64_t) == 0,
+	       "struct mgmt_stats must hold only uint64_t counters");
+
+const char *mgmt_listener_name(enum mgmt_listener l)
+{
+	return l == MGMT_LISTENER_METRICS ? "metrics" : "socket";
 }
 
 uint64_t stats_total_drops(const struct stats_snapshot *s)
@@ -153,6 +166,25 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "recv_errors", s->stun.recv_errors);
 		jw_end(w);
 	}
+
+	jw_object_begin(w, "mgmt");
+	for (int i = 0; i < MGMT_LISTENER_COUNT; i++) {
+		const struct mgmt_listener_stats *l = &s->mgmt.listener[i];
+		jw_object_begin(w, mgmt_listener_name(i));
+		jw_u64(w, "clients", l->clients);
+		jw_u64(w, "accepted", l->accepted);
+		jw_u64(w, "refused", l->refused);
+		if (i == MGMT_LISTENER_METRICS) {
+			jw_u64(w, "evicted", l->evicted);
+			jw_u64(w, "timeouts", l->timeouts);
+		}
+		jw_u64(w, "accept_errors", l->accept_errors);
+		jw_end(w);
+	}
+	jw_u64(w, "followers_dropped", s->mgmt.followers_dropped);
+	jw_u64(w, "peer_listings", s->mgmt.peer_listings);
+	jw_u64(w, "buffer_bytes", s->mgmt.buffer_bytes);
+	jw_end(w);
 
 	jw_object_begin(w, "relay");
 	jw_u64(w, "conns_accepted", t->conns_accepted);

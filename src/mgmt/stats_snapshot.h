@@ -28,6 +28,7 @@ struct stats_snapshot {
 	struct slowpath_stats slow;
 	bool has_stun; /* stun.listen is set */
 	struct stun_stats stun;
+	struct mgmt_stats mgmt; /* the management socket and the metrics port */
 };
 
 void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *s);

@@ -27,6 +27,7 @@
 #include "http_request.h"
 #include "ktls.h"
 #include "log.h"
+#include "accept_backoff.h"
 #include "accept_limit.h"
 #include "slowpath.h"
 #include "stats.h"
@@ -35,7 +36,6 @@
 #define SP_RING_ENTRIES	 1024
 #define UD_ACCEPT	 1ull
 #define UD_CANCEL	 2ull
-#define ACCEPT_PAUSE_NS	 200000000ull /* after accept fails for want of fds */
 #define HEAD_BUF_INITIAL 4096
 #define RAW_BUF_SIZE	 16384 /* ciphertext read at a time with TLS */
 
@@ -79,14 +79,13 @@ struct slowpath {
 	struct io_uring ring;
 	_Atomic bool stop;
 	bool accept_armed;
-	uint64_t accept_paused_until;
+	struct accept_backoff accept_backoff;
 	bool ring_closed;
 	uint64_t now_ns;
 	uint64_t next_seq;
 	struct pending *head, *tail;
 	char server_pub_hex[KEY_HEX_LEN + 1];
 	struct slowpath_stats stats;
-	uint64_t last_accept_warn_ns;
 	struct accept_limiter per_ip;
 };
 
@@ -579,7 +578,7 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		if (cqe->res == -ECANCELED)
 			return;
 		/* EMFILE and friends: say so, at most once a second. */
-		if (log_due(&sp->last_accept_warn_ns, sp->now_ns, 1000000000ull))
+		if (accept_backoff_failed(&sp->accept_backoff, -cqe->res, sp->now_ns, NULL))
 			log_warn("accept failed: %s%s", strerror(-cqe->res),
 				 cqe->res == -EMFILE || cqe->res == -ENFILE
 				     ? " (out of file descriptors: pausing accepts)"
@@ -588,9 +587,7 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		 * Without fds every retry fails at once: a multishot accept would
 		 * spin. Stop it and try again a little later; the backlog waits.
 		 */
-		if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
-		    cqe->res == -ENOBUFS) {
-			sp->accept_paused_until = sp->now_ns + ACCEPT_PAUSE_NS;
+		if (accept_backoff_paused(&sp->accept_backoff, sp->now_ns)) {
 			if (cqe->flags & IORING_CQE_F_MORE) {
 				struct io_uring_sqe *sqe = get_sqe(sp);
 				io_uring_prep_cancel64(sqe, UD_ACCEPT, 0);
@@ -688,7 +685,7 @@ static void *slowpath_main(void *arg)
 		log_warn("slow path: cannot pin to CPU %d: %s", cpu, strerror(prc));
 	while (!atomic_load_explicit(&sp->stop, memory_order_acquire)) {
 		sp->now_ns = now_ns();
-		if (!sp->accept_armed && sp->now_ns >= sp->accept_paused_until)
+		if (!sp->accept_armed && !accept_backoff_paused(&sp->accept_backoff, sp->now_ns))
 			arm_accept(sp);
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
 		struct io_uring_cqe *cqe;

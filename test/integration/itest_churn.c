@@ -17,7 +17,6 @@
  * pools, tables and allocator arenas have already grown to what this load
  * needs: what grows after that is a leak.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -380,19 +379,6 @@ static bool ring_round(struct ring *r, char *err, size_t cap)
 
 /* ---- the daemon from outside ---- */
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *dir = opendir(path);
-	IT_REQUIRE(dir != NULL, "%s: %s", path, strerror(errno));
-	int n = 0;
-	for (struct dirent *e; (e = readdir(dir));)
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 static long rss_kib(pid_t pid)
 {
 	char path[64], line[256];
@@ -412,7 +398,7 @@ static void read_state(struct mgmt_daemon *d, struct daemon_state *s)
 	struct json_doc doc;
 
 	/* fds first: the hdcli runs below hold a management connection while they last. */
-	s->fds = count_fds(d->it.pid);
+	s->fds = md_open_fds(d->it.pid);
 	md_cli_json(d, &doc, "show", "counters", NULL);
 	s->connections = json_get_u64(doc.root, "connections", UINT64_MAX);
 	const struct json_value *slow = json_get(doc.root, "slowpath");

@@ -267,12 +267,18 @@ static int unix_connect(const char *path)
 	return fd;
 }
 
-/* Reads one line within timeout_ms into buf; false on timeout. Requires no EOF. */
+/*
+ * Reads one line into buf; false when none starts within timeout_ms.
+ * Requires no EOF. A line once started is read to its end (5 s more at
+ * most): cut at the deadline, its head would be lost and its tail read as
+ * the next line (seen on a loaded machine, where a line read a byte at a
+ * time can take longer than the wait).
+ */
 static bool read_line(int fd, char *buf, size_t cap, int timeout_ms)
 {
 	size_t len = 0;
 	int64_t deadline = it_now_ms() + timeout_ms;
-	while (it_now_ms() < deadline) {
+	while (it_now_ms() < deadline || (len > 0 && it_now_ms() < deadline + 5000)) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		if (poll(&pfd, 1, 50) <= 0)
 			continue;
@@ -286,6 +292,7 @@ static bool read_line(int fd, char *buf, size_t cap, int timeout_ms)
 		IT_REQUIRE(len + 1 < cap, "line too long");
 		buf[len++] = c;
 	}
+	IT_REQUIRE(len == 0, "a line cut off after %zu bytes", len);
 	return false;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -145,6 +146,14 @@ static void exec_daemon(struct mgmt_daemon *d, const struct md_opts *o, const ch
 	int argc = 0;
 
 	it_child_setup_io(d->it.log_path);
+	if (o->nofile) {
+		/* Hard too: the daemon raises its soft limit to the hard one. */
+		struct rlimit rl = { .rlim_cur = o->nofile, .rlim_max = o->nofile };
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			dprintf(STDERR_FILENO, "test: setrlimit: %s\n", strerror(errno));
+			_exit(126);
+		}
+	}
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	if (!o->notify_socket)
@@ -514,6 +523,19 @@ bool md_notify_wait(struct mgmt_daemon *d, const char *text, int timeout_ms)
 			return true;
 	}
 	return false;
+}
+
+int md_open_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *dir = opendir(path);
+	IT_REQUIRE(dir != NULL, "%s: %s", path, strerror(errno));
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
 }
 
 void md_nodekey(const uint8_t pub[KEY_LEN], char out[80])

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "harness.h"
 #include "json_parse.h"
@@ -24,6 +25,7 @@ struct md_opts {
 	bool no_metrics;     /* leave metrics.listen empty */
 	const char *sock;    /* management socket path; NULL: one in the daemon's dir */
 	const char *metrics; /* --metrics-listen value; NULL: 127.0.0.1:0 */
+	unsigned nofile;     /* RLIMIT_NOFILE, soft and hard, for the daemon; 0: inherited */
 };
 
 struct mgmt_daemon {
@@ -101,6 +103,9 @@ const char *md_logged_recv_mode(struct mgmt_daemon *d);
  * kernel has no TLS.
  */
 bool md_kernel_has_ktls(void);
+
+/* File descriptors the process pid has open (from /proc). */
+int md_open_fds(pid_t pid);
 
 /* "nodekey:<hex>" of a public key. */
 void md_nodekey(const uint8_t pub[KEY_LEN], char out[80]);

@@ -109,6 +109,10 @@ static void assert_default_values(const struct hd_config *cfg)
 	assert_int_equal(cfg->keepalive_ms, 60000);
 	assert_int_equal(cfg->drain_timeout_ms, 2000);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
+	assert_int_equal(cfg->mgmt_max_clients, 64);
+	assert_int_equal(cfg->events_backlog_kb, 4096);
+	assert_int_equal(cfg->metrics_max_clients, 16);
+	assert_int_equal(cfg->metrics_timeout_ms, 10000);
 }
 
 static void test_defaults(void **state)
@@ -142,6 +146,10 @@ static void test_shipped_config_loads(void **state)
 	cfg.keepalive_ms = 1000;
 	cfg.drain_timeout_ms = 0;
 	strcpy(cfg.key_file, "/y");
+	cfg.mgmt_max_clients = 1;
+	cfg.events_backlog_kb = 64;
+	cfg.metrics_max_clients = 1;
+	cfg.metrics_timeout_ms = 100;
 	if (config_load_file(&cfg, HD_DEFAULT_CONF, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	assert_default_values(&cfg);
@@ -223,6 +231,23 @@ static const struct key_case key_cases[] = {
 	{ "limits.drain_timeout_ms", "60000", NULL },
 	{ "limits.drain_timeout_ms", "60001", "\"60001\" is not an integer in 0..60000" },
 
+	{ "mgmt.max_clients", "1", NULL },
+	{ "mgmt.max_clients", "1024", NULL },
+	{ "mgmt.max_clients", "0", "\"0\" is not an integer in 1..1024" },
+	{ "mgmt.max_clients", "1025", "\"1025\" is not an integer in 1..1024" },
+	{ "mgmt.events_backlog_kb", "64", NULL },
+	{ "mgmt.events_backlog_kb", "65536", NULL },
+	{ "mgmt.events_backlog_kb", "63", "\"63\" is not an integer in 64..65536" },
+	{ "mgmt.events_backlog_kb", "65537", "\"65537\" is not an integer in 64..65536" },
+	{ "metrics.max_clients", "1", NULL },
+	{ "metrics.max_clients", "1024", NULL },
+	{ "metrics.max_clients", "0", "\"0\" is not an integer in 1..1024" },
+	{ "metrics.max_clients", "1025", "\"1025\" is not an integer in 1..1024" },
+	{ "metrics.timeout_ms", "100", NULL },
+	{ "metrics.timeout_ms", "600000", NULL },
+	{ "metrics.timeout_ms", "99", "\"99\" is not an integer in 100..600000" },
+	{ "metrics.timeout_ms", "600001", "\"600001\" is not an integer in 100..600000" },
+
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
 	{ "log.level", "info", NULL },
@@ -241,10 +266,15 @@ static void shown_value(const struct hd_config *cfg, const char *name, char *out
 	char text[8192];
 	const char *dot = strchr(name, '.');
 	char line_start[64];
+	char section[64];
 
 	config_format(cfg, text, sizeof(text));
+	/* Within its own section: two sections may have keys of the same name. */
+	snprintf(section, sizeof(section), "[%.*s]\n", (int)(dot - name), name);
+	const char *in_section = strstr(text, section);
+	assert_non_null(in_section);
 	snprintf(line_start, sizeof(line_start), "\n%s =", dot + 1);
-	const char *p = strstr(text, line_start);
+	const char *p = strstr(in_section, line_start);
 	assert_non_null(p);
 	p += strlen(line_start);
 	if (*p == ' ')
