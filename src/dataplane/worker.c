@@ -613,7 +613,7 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	pktbuf_pool_init(&w->pool, id, (uint64_t)r->cfg->buffer_pool_mb << 20);
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
-	    peer_table_init(&w->peers, r->hash_key) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {
+	    peer_table_init(&w->peers, r->hash_key, id) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {
 		log_error("worker %u: setup failed", id);
 		/*
 		 * The process is about to exit, but unwinding keeps the

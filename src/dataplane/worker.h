@@ -195,6 +195,7 @@ struct worker {
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
 	uint64_t pool_warned_ns; /* last "pool at its limit" warning */
+	uint64_t key_limit_warned_ns; /* last limits.max_conns_per_key warning */
 	uint64_t next_trim_ns;	 /* next return of idle packet buffers (worker.c) */
 	bool draining;
 	uint64_t drain_deadline_ns;

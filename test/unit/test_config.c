@@ -223,6 +223,11 @@ static const struct key_case key_cases[] = {
 	{ "limits.drain_timeout_ms", "60000", NULL },
 	{ "limits.drain_timeout_ms", "60001", "\"60001\" is not an integer in 0..60000" },
 
+	{ "limits.max_conns_per_key", "1", NULL },
+	{ "limits.max_conns_per_key", "10000000", NULL },
+	{ "limits.max_conns_per_key", "0", "\"0\" is not an integer in 1..10000000" },
+	{ "limits.max_conns_per_key", "10000001", "\"10000001\" is not an integer in 1..10000000" },
+
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
 	{ "log.level", "info", NULL },

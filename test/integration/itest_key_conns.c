@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Many connections under one node key (keys cost nothing): the relay keeps
+ * the newest limits.max_conns_per_key of them and closes the older ones,
+ * counting each; `hdcli peer close` closes every one of them, however many.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "test_mgmt_daemon.h"
+
+static struct md_out o;
+
+static int64_t closed_for_key_limit(struct mgmt_daemon *d)
+{
+	return md_scrape(d, "hyperderp_connections_closed_total", "reason=\"key_conn_limit\"");
+}
+
+static uint64_t counters_closed_for_key_limit(struct mgmt_daemon *d)
+{
+	struct json_doc doc;
+	md_cli_json(d, &doc, "show", "counters", NULL);
+	const struct json_value *closed = json_get(doc.root, "connections_closed");
+	uint64_t n = closed ? json_get_u64(closed, "key_conn_limit", 999) : 999;
+	json_doc_free(&doc);
+	return n;
+}
+
+/* Open and answering: a Pong comes back (after any Health frames telling it it is not active). */
+static void expect_open(struct derp_client *c)
+{
+	uint8_t data[8] = { 'a', 'l', 'i', 'v', 'e' };
+	IT_REQUIRE(derp_client_send_ping(c, data) == 0, "send Ping");
+	for (;;) {
+		uint8_t type;
+		const uint8_t *p;
+		uint32_t len;
+		IT_REQUIRE(it_read_frame(c, IT_FRAME_TIMEOUT_MS, &type, &p, &len) == 1,
+			   "no Pong: the connection is closed or silent");
+		if (type == DERP_FRAME_HEALTH)
+			continue;
+		IT_REQUIRE(type == DERP_FRAME_PONG && len == 8 && memcmp(p, data, 8) == 0,
+			   "got %s, want the Pong", it_type_name(type));
+		return;
+	}
+}
+
+/*
+ * Past the limit, each new connection closes the key's oldest, wherever it
+ * lives (two workers: the connections alternate between them).
+ */
+static void test_newest_connections_stay(void)
+{
+	enum { LIMIT = 3, EXTRA = 5, N = LIMIT + EXTRA };
+	struct md_opts opts = { .ini = "[limits]\nmax_conns_per_key = 3\n" };
+	struct mgmt_daemon *d = md_start(&opts);
+	struct derp_client *sender = it_connect(&d->it, NULL);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	key_generate(priv, pub);
+
+	struct derp_client *conn[N];
+	for (int i = 0; i < N; i++) {
+		conn[i] = it_connect_with_key(&d->it, priv);
+		/* Each one past the limit evicts exactly the oldest still open. */
+		if (i >= LIMIT)
+			it_expect_closed(conn[i - LIMIT], 5000);
+	}
+	for (int i = N - LIMIT; i < N; i++)
+		expect_open(conn[i]);
+	it_require_relaying(sender, conn[N - 1]);
+	IT_REQUIRE(closed_for_key_limit(d) == EXTRA, "key_conn_limit closes: %lld, want %d",
+		   (long long)closed_for_key_limit(d), EXTRA);
+	IT_REQUIRE(counters_closed_for_key_limit(d) == EXTRA, "show counters: key_conn_limit %llu",
+		   (unsigned long long)counters_closed_for_key_limit(d));
+	IT_REQUIRE(it_daemon_log_contains(&d->it, "limits.max_conns_per_key"),
+		   "no warning about the key's connections in the log");
+
+	/* Other keys are not touched, and the newest of the key gets its packets. */
+	struct derp_client *other = it_connect(&d->it, NULL);
+	it_require_relaying(other, conn[N - 1]);
+	it_expect_quiet(conn[N - 2], 200);
+	IT_REQUIRE(closed_for_key_limit(d) == EXTRA, "a new key closed something");
+	md_stop(d);
+}
+
+/* The limit can be raised and lowered on a running relay; a lower one applies at the next
+ * connection. */
+static void test_limit_is_live(void)
+{
+	struct md_opts opts = { .ini = "[limits]\nmax_conns_per_key = 4\n" };
+	struct mgmt_daemon *d = md_start(&opts);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	key_generate(priv, pub);
+	struct derp_client *conn[5];
+	for (int i = 0; i < 4; i++)
+		conn[i] = it_connect_with_key(&d->it, priv);
+	IT_REQUIRE(md_cli(d, &o, NULL, "config", "set", "limits.max_conns_per_key", "2", NULL) == 0,
+		   "config set: %s", o.err);
+	IT_REQUIRE(md_cli(d, &o, NULL, "config", "commit", NULL) == 0, "commit: %s", o.err);
+	IT_REQUIRE(strstr(o.out, "applied: limits.max_conns_per_key = 2"), "commit: %s", o.out);
+	/* Five would be over either limit: the three oldest go. */
+	conn[4] = it_connect_with_key(&d->it, priv);
+	for (int i = 0; i < 3; i++)
+		it_expect_closed(conn[i], 5000);
+	expect_open(conn[3]);
+	expect_open(conn[4]);
+	IT_REQUIRE(closed_for_key_limit(d) == 3, "key_conn_limit closes: %lld",
+		   (long long)closed_for_key_limit(d));
+	md_stop(d);
+}
+
+/* `peer close` closes every connection of the key: 300 is more than any fixed batch. */
+static void test_peer_close_closes_them_all(void)
+{
+	enum { N = 300 };
+	struct md_opts opts = { .ini = "[limits]\nmax_conns_per_key = 1000\n" };
+	struct mgmt_daemon *d = md_start(&opts);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	key_generate(priv, pub);
+	static struct derp_client *conn[N];
+	for (int i = 0; i < N; i++)
+		conn[i] = it_connect_with_key(&d->it, priv);
+	struct derp_client *bystander = it_connect(&d->it, NULL);
+
+	char nodekey[80];
+	md_nodekey(pub, nodekey);
+	IT_REQUIRE(md_cli(d, &o, NULL, "--json", "peer", "close", nodekey, NULL) == 0,
+		   "peer close: %d %s", o.status, o.err);
+	IT_REQUIRE(strstr(o.out, "\"connections\":300") && strstr(o.out, "\"closed\":true"),
+		   "peer close: %s", o.out);
+	for (int i = 0; i < N; i++)
+		it_expect_closed(conn[i], 5000);
+	it_expect_ping_pong(bystander);
+	struct json_doc doc;
+	md_cli_json(d, &doc, "show", "peers", NULL);
+	IT_REQUIRE(json_get_u64(doc.root, "count", 0) == 1, "peers left: %llu",
+		   (unsigned long long)json_get_u64(doc.root, "count", 0));
+	json_doc_free(&doc);
+	IT_REQUIRE(closed_for_key_limit(d) == 0, "the limit closed something");
+	md_stop(d);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct it_test tests[] = {
+		IT_TEST(test_newest_connections_stay),
+		IT_TEST(test_limit_is_live),
+		IT_TEST(test_peer_close_closes_them_all),
+	};
+	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+}
