@@ -560,38 +560,3 @@ void session_drain(struct worker *w, struct conn *c)
 	size_t n = derp_build_restarting(f, sizeof(f), RESTART_RECONNECT_MS, RESTART_TRY_FOR_MS);
 	queue_ctrl(w, c, f, n);
 }
-
-/* ---- management queries ---- */
-
-void session_list_peers(struct worker *w, struct peer_list_request *req)
-{
-	struct peer_info *list = w->nconns ? calloc(w->nconns, sizeof(*list)) : NULL;
-	uint32_t n = 0;
-	for (uint32_t i = 0; list && i < w->conn_cap; i++) {
-		struct conn *c = w->conns[i];
-		if (!c || c->closing)
-			continue;
-		struct peer_info *pi = &list[n++];
-		memcpy(pi->key, c->key, KEY_LEN);
-		pi->seq = c->seq;
-		pi->worker = w->id;
-		memcpy(pi->ip, c->ip, sizeof(pi->ip));
-		pi->port = c->port;
-		pi->preferred = c->preferred;
-		pi->can_mesh = c->can_mesh;
-		pi->is_watcher = c->is_watcher;
-		struct peer_entry *e = peer_table_lookup(&w->peers, c->key);
-		const struct peer_loc *loc = e ? peer_entry_active(e) : NULL;
-		pi->active = loc && loc->seq == c->seq;
-		pi->queued = c->q_count[0] + c->q_count[1] + c->q_count[2];
-		pi->rx_packets = c->rx_packets;
-		pi->rx_bytes = c->rx_bytes;
-		pi->tx_packets = c->tx_packets;
-		pi->tx_bytes = c->tx_bytes;
-	}
-	req->lists[w->id] = list;
-	req->counts[w->id] = n;
-	/* Release publishes the list to the caller, who may have given up: then we free. */
-	if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) == 1)
-		peer_list_request_free(req, w->relay->nworkers);
-}

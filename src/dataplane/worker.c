@@ -304,7 +304,7 @@ static uint32_t drain_control(struct worker *w)
 	uint32_t n = spsc_ring_dequeue_burst(&w->control, msgs, 16);
 	for (uint32_t i = 0; i < n; i++) {
 		if (msgs[i].type == CTL_LIST_PEERS) {
-			session_list_peers(w, msgs[i].ptr);
+			peer_list_start(w, msgs[i].ptr);
 		} else if (msgs[i].type == CTL_CLOSE_PEER) {
 			session_apply_event(w, MSG_CLOSE_PEER, msgs[i].ptr);
 			free(msgs[i].ptr);
@@ -493,6 +493,7 @@ static void worker_loop(struct worker *w)
 			start_drain(w);
 		work += drain_handoffs(w);
 		work += drain_control(w);
+		work += peer_list_step(w);
 		work += worker_drain_peer_rings(w);
 		work += reap_completions(w);
 		work += flush_dirty(w);
@@ -643,6 +644,7 @@ void worker_destroy(struct worker *w)
 	recv_teardown(w);
 	if (w->event_fd >= 0)
 		close(w->event_fd);
+	peer_list_cancel_all(w);
 	if (w->peers.slots)
 		peer_table_destroy(&w->peers);
 	while (w->free_ctx) {

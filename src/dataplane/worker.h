@@ -52,6 +52,8 @@ struct peer_list_request {
 
 void peer_list_request_free(struct peer_list_request *req, uint16_t nworkers);
 
+struct peer_list_job; /* peer_list.c: a listing in progress on one worker */
+
 struct peer_event {
 	uint8_t key[KEY_LEN];
 	struct peer_loc loc;
@@ -171,6 +173,7 @@ struct worker {
 
 	struct conn *dirty;
 	struct conn *watchers;
+	struct peer_list_job *list_head, *list_tail; /* listings in progress, oldest first */
 	struct send_ctx *free_ctx;
 
 	enum recv_mode recv_mode;
@@ -255,7 +258,14 @@ void session_apply_event(struct worker *w, uint32_t type, const struct peer_even
 void session_unregister(struct worker *w, struct conn *c);
 void session_tick(struct worker *w, struct conn *c);
 void session_drain(struct worker *w, struct conn *c);
-void session_list_peers(struct worker *w, struct peer_list_request *req);
+
+/* peer_list.c */
+/* Queues a listing of this worker's connections (CTL_LIST_PEERS). */
+void peer_list_start(struct worker *w, struct peer_list_request *req);
+/* Advances the oldest listing by a bounded slice; returns the work done (0: none pending). */
+uint32_t peer_list_step(struct worker *w);
+/* Answers every pending listing with what it has (the worker is going away). */
+void peer_list_cancel_all(struct worker *w);
 
 /* send_queue.c */
 void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb);

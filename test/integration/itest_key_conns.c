@@ -141,12 +141,75 @@ static void test_peer_close_closes_them_all(void)
 	md_stop(d);
 }
 
+/*
+ * Listing is spread over loop passes (a bounded slice each): with 1,200
+ * connections per worker it takes several, and the list must still be
+ * whole, with exactly one active connection for the key, the newest, while
+ * the dataplane keeps relaying in between. (The stall it avoids is
+ * measured by perf/key_conns.sh, not asserted here.)
+ */
+static void test_listing_many_connections(void)
+{
+	enum { N = 2400 };
+	struct md_opts opts = { .ini = "[limits]\nmax_conns_per_key = 5000\n" };
+	struct mgmt_daemon *d = md_start(&opts);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	key_generate(priv, pub);
+	/* More than the harness tracks: held here, closed at the end. */
+	static struct derp_client held[N];
+	struct derp_client_opts same_key = { .private_key = priv, .timeout_ms = 10000 };
+	char err[256];
+	for (int i = 0; i < N; i++) {
+		IT_REQUIRE(derp_client_connect(&held[i], "127.0.0.1", d->it.port, &same_key, err,
+					       sizeof(err)) == 0,
+			   "connection %d: %s", i, err);
+		if (i + 1 < N)
+			derp_client_trim(&held[i]);
+	}
+	struct derp_client *sender = it_connect(&d->it, NULL);
+
+	char nodekey[80];
+	md_nodekey(pub, nodekey);
+	for (int round = 0; round < 3; round++) {
+		struct json_doc doc;
+		md_cli_json(d, &doc, "show", "peers", NULL);
+		const struct json_value *peers = json_get(doc.root, "peers");
+		IT_REQUIRE(json_get_u64(doc.root, "count", 0) == N + 1 && peers &&
+			       peers->count == N + 1,
+			   "listed %llu peers, want %d",
+			   (unsigned long long)json_get_u64(doc.root, "count", 0), N + 1);
+		uint64_t active = 0, active_seq = 0, newest_seq = 0;
+		for (const struct json_value *p = peers->child; p; p = p->next) {
+			if (strcmp(json_get_str(p, "key", ""), nodekey) != 0)
+				continue;
+			uint64_t seq = json_get_u64(p, "conn_seq", 0);
+			if (seq > newest_seq)
+				newest_seq = seq;
+			if (json_get_bool(p, "active", false)) {
+				active++;
+				active_seq = seq;
+			}
+		}
+		json_doc_free(&doc);
+		IT_REQUIRE(active == 1 && active_seq == newest_seq,
+			   "%llu active connections for the key (seq %llu, newest %llu)",
+			   (unsigned long long)active, (unsigned long long)active_seq,
+			   (unsigned long long)newest_seq);
+		IT_REQUIRE(md_scrape(d, "hyperderp_peers", NULL) == N + 1, "peers gauge");
+		it_require_relaying(sender, &held[N - 1]);
+	}
+	for (int i = 0; i < N; i++)
+		derp_client_close(&held[i]);
+	md_stop(d);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
 		IT_TEST(test_newest_connections_stay),
 		IT_TEST(test_limit_is_live),
 		IT_TEST(test_peer_close_closes_them_all),
+		IT_TEST(test_listing_many_connections),
 	};
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
