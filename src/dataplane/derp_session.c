@@ -169,7 +169,8 @@ static void apply_unregister(struct worker *w, const struct peer_event *ev)
 		}
 		return;
 	}
-	/* The key's last connection is gone: PeerGone to whoever heard from it. */
+	/* The key's last connection is gone: PeerGone to whoever heard from it, once each. */
+	peer_entry_compact_subs(&w->peers, e, worker_conn_sub_keep, w);
 	for (uint32_t i = 0; i < e->nsubs; i++) {
 		struct conn *c = worker_conn_get(w, e->subs[i].conn_id, e->subs[i].gen);
 		if (c && !c->closing) {
@@ -336,7 +337,7 @@ static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_L
 	struct peer_entry *se = peer_table_lookup(&w->peers, src);
 	if (!se)
 		return; /* a forwarded packet's remote source: not tracked here */
-	if (peer_entry_add_sub(se, dst->id, dst->gen, worker_conn_live, w) == 0) {
+	if (peer_entry_add_sub(&w->peers, se, dst->id, dst->gen, worker_conn_sub_keep, w) == 0) {
 		memcpy(dst->last_src, src, KEY_LEN);
 		dst->last_src_valid = true;
 	}

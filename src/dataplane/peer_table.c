@@ -220,25 +220,37 @@ bool peer_entry_remove_loc(const struct peer_table *t, struct peer_entry *e, uin
 	return true;
 }
 
-int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen,
-		       bool (*live)(void *ctx, uint32_t conn_id, uint32_t gen), void *ctx)
+void peer_entry_compact_subs(struct peer_table *t, struct peer_entry *e, peer_sub_keep_fn keep,
+			     void *ctx)
 {
+	uint64_t pass = ++t->sub_pass;
+	uint32_t kept = 0;
 	for (uint32_t i = 0; i < e->nsubs; i++) {
-		if (e->subs[i].conn_id == conn_id && e->subs[i].gen == gen)
-			return 0;
+		if (keep(ctx, e->subs[i].conn_id, e->subs[i].gen, pass))
+			e->subs[kept++] = e->subs[i];
 	}
+	e->nsubs = kept;
+}
+
+int peer_entry_add_sub(struct peer_table *t, struct peer_entry *e, uint32_t conn_id, uint32_t gen,
+		       peer_sub_keep_fn keep, void *ctx)
+{
+	/* The same destination as last time: the common repeat, caught for free. */
+	if (e->nsubs && e->subs[e->nsubs - 1].conn_id == conn_id &&
+	    e->subs[e->nsubs - 1].gen == gen)
+		return 0;
 	if (e->nsubs == e->cap_subs) {
-		/* Drop subscribers that have gone before growing the list. */
-		uint32_t kept = 0;
-		for (uint32_t i = 0; i < e->nsubs; i++) {
-			if (live(ctx, e->subs[i].conn_id, e->subs[i].gen))
-				e->subs[kept++] = e->subs[i];
-		}
-		e->nsubs = kept;
+		peer_entry_compact_subs(t, e, keep, ctx);
+		/*
+		 * Grow unless the pass freed over half the list: then more
+		 * than cap / 2 appends come before the next pass, which costs
+		 * cap, so each append pays O(1) for it.
+		 */
+		if ((uint64_t)e->nsubs * 2 >= e->cap_subs &&
+		    grow_array((void **)&e->subs, &e->cap_subs, sizeof(*e->subs), 2) < 0 &&
+		    e->nsubs == e->cap_subs)
+			return -ENOMEM;
 	}
-	if (e->nsubs == e->cap_subs &&
-	    grow_array((void **)&e->subs, &e->cap_subs, sizeof(*e->subs), 2) < 0)
-		return -ENOMEM;
 	e->subs[e->nsubs++] = (struct peer_sub){ .conn_id = conn_id, .gen = gen };
 	return 0;
 }

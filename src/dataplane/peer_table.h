@@ -63,7 +63,8 @@ struct peer_table {
 	uint32_t mask;
 	uint32_t count;
 	uint8_t hash_key[16];
-	uint16_t self; /* the worker owning this replica */
+	uint16_t self;	   /* the worker owning this replica */
+	uint64_t sub_pass; /* the last pass of peer_entry_compact_subs */
 };
 
 int peer_table_init(struct peer_table *t, const uint8_t hash_key[16], uint16_t self);
@@ -89,11 +90,23 @@ int peer_entry_add_loc(const struct peer_table *t, struct peer_entry *e,
 bool peer_entry_remove_loc(const struct peer_table *t, struct peer_entry *e, uint64_t seq);
 
 /*
- * Records that local connection (conn_id, gen) was sent a packet from this
- * key. live(conn_id, gen) tells whether a recorded connection still exists,
- * so that dead ones are dropped when the list needs to grow.
+ * Filters a key's subscriber list: called once per recorded connection, in
+ * order, within one pass; returns false for a connection that is gone or
+ * that it already saw in this pass (pass numbers only grow, never 0).
  */
-int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen,
-		       bool (*live)(void *ctx, uint32_t conn_id, uint32_t gen), void *ctx);
+typedef bool (*peer_sub_keep_fn)(void *ctx, uint32_t conn_id, uint32_t gen, uint64_t pass);
+
+/*
+ * Records that local connection (conn_id, gen) was sent a packet from this
+ * key. O(1) amortized, whatever the list's length: a packet's path must not
+ * scan a list that a client makes as long as it likes (one key sending to
+ * many connections), so the list may hold repeats until it is full, when
+ * keep() drops the gone and the repeated ones.
+ */
+int peer_entry_add_sub(struct peer_table *t, struct peer_entry *e, uint32_t conn_id, uint32_t gen,
+		       peer_sub_keep_fn keep, void *ctx);
+/* Drops the gone and repeated subscribers: afterwards each is live and listed once. */
+void peer_entry_compact_subs(struct peer_table *t, struct peer_entry *e, peer_sub_keep_fn keep,
+			     void *ctx);
 
 #endif

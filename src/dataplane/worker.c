@@ -97,10 +97,13 @@ struct conn *worker_conn_get(struct worker *w, uint32_t id, uint32_t gen)
 	return c && c->gen == gen ? c : NULL;
 }
 
-bool worker_conn_live(void *worker, uint32_t id, uint32_t gen)
+bool worker_conn_sub_keep(void *worker, uint32_t id, uint32_t gen, uint64_t pass)
 {
 	struct conn *c = worker_conn_get(worker, id, gen);
-	return c && !c->closing;
+	if (!c || c->closing || c->sub_pass == pass)
+		return false;
+	c->sub_pass = pass;
+	return true;
 }
 
 /*

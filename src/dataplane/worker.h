@@ -126,6 +126,7 @@ struct conn {
 	/* Source key last recorded for PeerGone, to skip the table on repeats. */
 	uint8_t last_src[KEY_LEN];
 	bool last_src_valid;
+	uint64_t sub_pass; /* the last peer_entry_compact_subs pass that saw it */
 
 	struct conn *dirty_next;
 	struct conn *watch_next;
@@ -238,7 +239,8 @@ void worker_destroy(struct worker *w);
 uint64_t worker_now_ns(void);
 struct conn *worker_conn_new(struct worker *w, int fd);
 struct conn *worker_conn_get(struct worker *w, uint32_t id, uint32_t gen);
-bool worker_conn_live(void *worker, uint32_t id, uint32_t gen);
+/* peer_sub_keep_fn of the worker's table: live, and first seen in this pass. */
+bool worker_conn_sub_keep(void *worker, uint32_t id, uint32_t gen, uint64_t pass);
 void worker_post(struct worker *w, uint16_t target, uint32_t type, void *ptr);
 /* Done with a buffer or reference: back to its pool, or home to its owner. */
 void worker_release_buf(struct worker *w, struct pktbuf *pb);

@@ -101,11 +101,72 @@ static void test_active_is_the_newest_in_any_order(void **state)
 	peer_table_destroy(&t);
 }
 
+/* Stands in for the worker's connections: which are live, and the pass each was last seen in. */
+enum { SUB_CONNS = 10000 };
+static bool sub_live[SUB_CONNS];
+static uint64_t sub_seen[SUB_CONNS];
+static uint64_t keep_calls;
+
+static bool fake_keep(void *ctx, uint32_t conn_id, uint32_t gen, uint64_t pass)
+{
+	(void)ctx;
+	(void)gen;
+	keep_calls++;
+	if (!sub_live[conn_id] || sub_seen[conn_id] == pass)
+		return false;
+	sub_seen[conn_id] = pass;
+	return true;
+}
+
+/*
+ * One key that sent to 10,000 connections, then alternates between two of
+ * them: recording a subscriber costs O(1) amortized (the old list was
+ * scanned on every call, 10,000 entries for each packet), the list stays
+ * within a small multiple of its live members, and after compaction each
+ * live one is there exactly once, the gone ones not at all.
+ */
+static void test_subscribers_cost_o1_and_stay_bounded(void **state)
+{
+	(void)state;
+	enum { ADDS = 200000 };
+	struct peer_table t;
+	uint8_t key[KEY_LEN] = { 5 };
+	assert_int_equal(peer_table_init(&t, hash_key, 0), 0);
+	struct peer_entry *e = peer_table_get_or_add(&t, key);
+	assert_non_null(e);
+	memset(sub_seen, 0, sizeof(sub_seen));
+	for (uint32_t i = 0; i < SUB_CONNS; i++) {
+		sub_live[i] = true;
+		assert_int_equal(peer_entry_add_sub(&t, e, i, 1, fake_keep, NULL), 0);
+	}
+	keep_calls = 0;
+	for (uint32_t i = 0; i < ADDS; i++)
+		assert_int_equal(peer_entry_add_sub(&t, e, i % 2 ? 17 : 4242, 1, fake_keep, NULL),
+				 0);
+	/* Each append pays for under two looks in later passes. */
+	assert_true(keep_calls <= 2ull * ADDS);
+	assert_true(e->cap_subs <= 4 * SUB_CONNS);
+
+	/* Half go away, and are dropped; each remaining one is listed once. */
+	for (uint32_t i = 0; i < SUB_CONNS; i += 2)
+		sub_live[i] = false;
+	peer_entry_compact_subs(&t, e, fake_keep, NULL);
+	assert_int_equal(e->nsubs, SUB_CONNS / 2);
+	static uint8_t listed[SUB_CONNS];
+	memset(listed, 0, sizeof(listed));
+	for (uint32_t i = 0; i < e->nsubs; i++) {
+		assert_true(sub_live[e->subs[i].conn_id]);
+		assert_int_equal(listed[e->subs[i].conn_id]++, 0);
+	}
+	peer_table_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_65536_connections_under_one_key),
 		cmocka_unit_test(test_active_is_the_newest_in_any_order),
+		cmocka_unit_test(test_subscribers_cost_o1_and_stay_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
