@@ -84,6 +84,42 @@ static void test_newest_connections_stay(void)
 	md_stop(d);
 }
 
+/*
+ * A thousand connections under one key with the default limit (4): the
+ * relay ends with the newest 4, and counts the 996 it closed.
+ */
+static void test_default_limit_under_a_thousand(void)
+{
+	enum { N = 1000, DEFAULT_LIMIT = 4 };
+	struct mgmt_daemon *d = md_start(NULL);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	key_generate(priv, pub);
+	/* More than the harness tracks: held here, closed at the end. */
+	static struct derp_client held[N];
+	struct derp_client_opts same_key = { .private_key = priv, .timeout_ms = 10000 };
+	char err[256];
+	for (int i = 0; i < N; i++) {
+		IT_REQUIRE(derp_client_connect(&held[i], "127.0.0.1", d->it.port, &same_key, err,
+					       sizeof(err)) == 0,
+			   "connection %d: %s", i, err);
+		derp_client_trim(&held[i]);
+	}
+	/* The last closes happen as the last registrations reach the other worker. */
+	int64_t deadline = it_now_ms() + 10000;
+	while (closed_for_key_limit(d) < N - DEFAULT_LIMIT && it_now_ms() < deadline)
+		it_sleep_ms(20);
+	IT_REQUIRE(closed_for_key_limit(d) == N - DEFAULT_LIMIT, "key_conn_limit closes: %lld",
+		   (long long)closed_for_key_limit(d));
+	struct json_doc doc;
+	md_cli_json(d, &doc, "show", "peers", NULL);
+	IT_REQUIRE(json_get_u64(doc.root, "count", 0) == DEFAULT_LIMIT, "%llu connections left",
+		   (unsigned long long)json_get_u64(doc.root, "count", 0));
+	json_doc_free(&doc);
+	for (int i = 0; i < N; i++)
+		derp_client_close(&held[i]);
+	md_stop(d);
+}
+
 /* The limit can be raised and lowered on a running relay; a lower one applies at the next
  * connection. */
 static void test_limit_is_live(void)
@@ -207,6 +243,7 @@ int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
 		IT_TEST(test_newest_connections_stay),
+		IT_TEST(test_default_limit_under_a_thousand),
 		IT_TEST(test_limit_is_live),
 		IT_TEST(test_peer_close_closes_them_all),
 		IT_TEST(test_listing_many_connections),
