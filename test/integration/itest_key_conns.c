@@ -47,6 +47,24 @@ static void expect_open(struct derp_client *c)
 }
 
 /*
+ * n connections with key priv, more than the harness tracks: the caller
+ * closes them. All but the last keep only their socket (no buffers).
+ */
+static void connect_held(struct mgmt_daemon *d, const uint8_t priv[KEY_LEN],
+			 struct derp_client *held, int n)
+{
+	struct derp_client_opts same_key = { .private_key = priv, .timeout_ms = 10000 };
+	char err[256];
+	for (int i = 0; i < n; i++) {
+		IT_REQUIRE(derp_client_connect(&held[i], "127.0.0.1", d->it.port, &same_key, err,
+					       sizeof(err)) == 0,
+			   "connection %d: %s", i, err);
+		if (i + 1 < n)
+			derp_client_trim(&held[i]);
+	}
+}
+
+/*
  * Past the limit, each new connection closes the key's oldest, wherever it
  * lives (two workers: the connections alternate between them).
  */
@@ -94,16 +112,8 @@ static void test_default_limit_under_a_thousand(void)
 	struct mgmt_daemon *d = md_start(NULL);
 	uint8_t priv[KEY_LEN], pub[KEY_LEN];
 	key_generate(priv, pub);
-	/* More than the harness tracks: held here, closed at the end. */
 	static struct derp_client held[N];
-	struct derp_client_opts same_key = { .private_key = priv, .timeout_ms = 10000 };
-	char err[256];
-	for (int i = 0; i < N; i++) {
-		IT_REQUIRE(derp_client_connect(&held[i], "127.0.0.1", d->it.port, &same_key, err,
-					       sizeof(err)) == 0,
-			   "connection %d: %s", i, err);
-		derp_client_trim(&held[i]);
-	}
+	connect_held(d, priv, held, N);
 	/* The last closes happen as the last registrations reach the other worker. */
 	int64_t deadline = it_now_ms() + 10000;
 	while (closed_for_key_limit(d) < N - DEFAULT_LIMIT && it_now_ms() < deadline)
@@ -191,17 +201,8 @@ static void test_listing_many_connections(void)
 	struct mgmt_daemon *d = md_start(&opts);
 	uint8_t priv[KEY_LEN], pub[KEY_LEN];
 	key_generate(priv, pub);
-	/* More than the harness tracks: held here, closed at the end. */
 	static struct derp_client held[N];
-	struct derp_client_opts same_key = { .private_key = priv, .timeout_ms = 10000 };
-	char err[256];
-	for (int i = 0; i < N; i++) {
-		IT_REQUIRE(derp_client_connect(&held[i], "127.0.0.1", d->it.port, &same_key, err,
-					       sizeof(err)) == 0,
-			   "connection %d: %s", i, err);
-		if (i + 1 < N)
-			derp_client_trim(&held[i]);
-	}
+	connect_held(d, priv, held, N);
 	struct derp_client *sender = it_connect(&d->it, NULL);
 
 	char nodekey[80];
