@@ -217,13 +217,19 @@ void session_apply_event(struct worker *w, uint32_t type, const struct peer_even
 	}
 }
 
-/* Applies an event here and sends a copy to every other worker. */
+/*
+ * Sends a copy of an event to every other worker, then applies it here.
+ * Copies first: applying can raise events of its own (a registration past
+ * limits.max_conns_per_key closes connections here, even the newcomer
+ * itself when newer ones registered first elsewhere), and the other
+ * workers must see this REG before that UNREG, or they would keep a
+ * connection that is gone.
+ */
 static void broadcast_event(struct worker *w, uint32_t type, const uint8_t key[KEY_LEN],
 			    const struct peer_loc *loc)
 {
 	struct peer_event ev = { .loc = loc ? *loc : (struct peer_loc){ 0 } };
 	memcpy(ev.key, key, KEY_LEN);
-	session_apply_event(w, type, &ev);
 	for (uint16_t j = 0; j < w->relay->nworkers; j++) {
 		if (j == w->id)
 			continue;
@@ -235,6 +241,7 @@ static void broadcast_event(struct worker *w, uint32_t type, const uint8_t key[K
 		*copy = ev;
 		worker_post(w, j, type, copy);
 	}
+	session_apply_event(w, type, &ev);
 }
 
 static struct peer_loc conn_loc(const struct worker *w, const struct conn *c)

@@ -4,6 +4,7 @@
  * the newest limits.max_conns_per_key of them and closes the older ones,
  * counting each; `hdcli peer close` closes every one of them, however many.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,6 +131,88 @@ static void test_default_limit_under_a_thousand(void)
 	md_stop(d);
 }
 
+struct storm {
+	struct mgmt_daemon *d;
+	const uint8_t *priv;
+	struct derp_client held[50];
+};
+
+static void *storm_main(void *arg)
+{
+	struct storm *s = arg;
+	struct derp_client_opts same_key = { .private_key = s->priv, .timeout_ms = 10000 };
+	char err[256];
+	for (int i = 0; i < 50; i++) {
+		if (derp_client_connect(&s->held[i], "127.0.0.1", s->d->it.port, &same_key, err,
+					sizeof(err)) == 0)
+			derp_client_trim(&s->held[i]);
+	}
+	return NULL;
+}
+
+/*
+ * Connections of one key arriving at once from four threads, limit 1: the
+ * workers see the registrations in different orders, and a worker may
+ * close a newcomer at its own registration (newer ones registered first).
+ * Every worker must still agree on what is left: once the survivor goes,
+ * receivers on both workers that heard from it get their PeerGone (a
+ * worker holding a connection that is gone would stay silent).
+ */
+static void test_storm_leaves_no_ghosts(void)
+{
+	enum { THREADS = 4, PER_THREAD = 50, N = THREADS * PER_THREAD, RX = 4 };
+	struct md_opts opts = { .ini = "[limits]\nmax_conns_per_key = 1\n" };
+	struct mgmt_daemon *d = md_start(&opts);
+	struct derp_client *rx[RX];
+	for (int r = 0; r < RX; r++)
+		rx[r] = it_connect(&d->it, NULL);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	key_generate(priv, pub);
+	static struct storm storms[THREADS];
+	pthread_t th[THREADS];
+	for (int t = 0; t < THREADS; t++) {
+		storms[t] = (struct storm){ .d = d, .priv = priv };
+		IT_REQUIRE(pthread_create(&th[t], NULL, storm_main, &storms[t]) == 0, "thread");
+	}
+	/*
+	 * A connection may be closed before its ServerInfo (a newer one was
+	 * there first), failing its handshake: still registered, and counted.
+	 */
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	int64_t deadline = it_now_ms() + 10000;
+	while (closed_for_key_limit(d) < N - 1 && it_now_ms() < deadline)
+		it_sleep_ms(20);
+	IT_REQUIRE(closed_for_key_limit(d) == N - 1, "key_conn_limit closes: %lld, want %d",
+		   (long long)closed_for_key_limit(d), N - 1);
+
+	/* The survivor talks to every receiver, then leaves. */
+	struct derp_client survivor;
+	struct derp_client_opts same_key = { .private_key = priv };
+	char err[256];
+	IT_REQUIRE(derp_client_connect(&survivor, "127.0.0.1", d->it.port, &same_key, err,
+				       sizeof(err)) == 0,
+		   "survivor: %s", err);
+	uint8_t pkt[64] = { 1 };
+	for (int r = 0; r < RX; r++) {
+		it_send_packet(&survivor, rx[r]->pub, pkt, sizeof(pkt));
+		it_expect_packet(rx[r], pub, pkt, sizeof(pkt), IT_FRAME_TIMEOUT_MS);
+	}
+	derp_client_close(&survivor);
+	for (int r = 0; r < RX; r++) {
+		uint32_t len;
+		const uint8_t *p =
+		    it_expect_frame(rx[r], DERP_FRAME_PEER_GONE, IT_FRAME_TIMEOUT_MS, &len);
+		IT_REQUIRE(len == KEY_LEN + 1 && memcmp(p, pub, KEY_LEN) == 0,
+			   "want PeerGone for the key");
+	}
+	for (int t = 0; t < THREADS; t++) {
+		for (int i = 0; i < PER_THREAD; i++)
+			derp_client_close(&storms[t].held[i]);
+	}
+	md_stop(d);
+}
+
 /* The limit can be raised and lowered on a running relay; a lower one applies at the next
  * connection. */
 static void test_limit_is_live(void)
@@ -246,6 +329,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_newest_connections_stay),
 		IT_TEST(test_default_limit_under_a_thousand),
 		IT_TEST(test_limit_is_live),
+		IT_TEST(test_storm_leaves_no_ghosts),
 		IT_TEST(test_peer_close_closes_them_all),
 		IT_TEST(test_listing_many_connections),
 	};
