@@ -46,8 +46,13 @@ static void answer(struct worker *w, struct peer_list_request *req, struct peer_
 		peer_list_request_free(req, w->relay->nworkers);
 }
 
-static void job_finish(struct worker *w, struct peer_list_job *job)
+/* Takes the oldest job off the queue and answers it with its list. */
+static void job_finish(struct worker *w)
 {
+	struct peer_list_job *job = w->list_head;
+	w->list_head = job->next;
+	if (!w->list_head)
+		w->list_tail = NULL;
 	answer(w, job->req, job->list, job->n);
 	free(job);
 }
@@ -110,6 +115,14 @@ uint32_t peer_list_step(struct worker *w)
 	struct peer_list_job *job = w->list_head;
 	if (!job)
 		return 0;
+	if (atomic_load_explicit(&job->req->abandoned, memory_order_relaxed)) {
+		/* Nobody waits for it: stop, so that a slow listing cannot pile up behind itself. */
+		free(job->list);
+		job->list = NULL;
+		job->n = 0;
+		job_finish(w);
+		return 1;
+	}
 	uint32_t end = job->cursor + PEER_LIST_SLOTS_PER_PASS;
 	if (end > w->conn_cap || end < job->cursor)
 		end = w->conn_cap;
@@ -127,22 +140,14 @@ uint32_t peer_list_step(struct worker *w)
 		}
 		fill_info(w, c, &job->list[job->n++]);
 	}
-	if (full || job->cursor >= w->conn_cap) {
-		w->list_head = job->next;
-		if (!w->list_head)
-			w->list_tail = NULL;
-		job_finish(w, job);
-	}
+	if (full || job->cursor >= w->conn_cap)
+		job_finish(w);
 	/* Counts as work, so that the loop does not sleep with a listing half done. */
 	return visited ? visited : 1;
 }
 
 void peer_list_cancel_all(struct worker *w)
 {
-	while (w->list_head) {
-		struct peer_list_job *job = w->list_head;
-		w->list_head = job->next;
-		job_finish(w, job);
-	}
-	w->list_tail = NULL;
+	while (w->list_head)
+		job_finish(w);
 }

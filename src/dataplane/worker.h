@@ -46,6 +46,8 @@ enum control_msg_type {
 struct peer_list_request {
 	/* One reference per worker yet to answer, plus the caller's; the last one out frees. */
 	_Atomic int refs;
+	/* The caller gave up waiting: workers drop the listing at their next slice. */
+	_Atomic bool abandoned;
 	struct peer_info **lists; /* [worker]: malloc'd by that worker */
 	uint32_t *counts;	  /* [worker] */
 };
