@@ -38,6 +38,7 @@ enum close_reason {
 	CLOSE_CLOSE_PEER, /* a mesh peer asked */
 	CLOSE_SHUTDOWN,
 	CLOSE_NO_MEMORY,
+	CLOSE_KEY_CONN_LIMIT, /* past limits.max_conns_per_key: the key's oldest */
 	CLOSE_REASON_COUNT,
 };
 

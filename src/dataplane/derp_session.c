@@ -80,39 +80,85 @@ static struct conn *local_conn_of(struct worker *w, const struct peer_loc *loc)
 /* The newest local connection of a key on this worker. */
 static struct conn *local_active_conn(struct worker *w, const struct peer_entry *e)
 {
-	const struct peer_loc *best = NULL;
-	for (uint16_t i = 0; i < e->nlocs; i++) {
-		if (e->locs[i].worker == w->id && (!best || e->locs[i].seq > best->seq))
-			best = &e->locs[i];
-	}
-	return local_conn_of(w, best);
+	return local_conn_of(w, peer_entry_local_newest(e));
 }
 
 /* ---- registration events (applied by every worker to its replica) ---- */
 
+static void tell_inactive(struct worker *w, const struct peer_loc *loc)
+{
+	struct conn *c = local_conn_of(w, loc);
+	if (c && !c->told_inactive) {
+		c->told_inactive = true;
+		queue_health(w, c, HEALTH_DUP);
+	}
+}
+
+/* The key's connections past limits.max_conns_per_key are closed, oldest first: say so, rarely. */
+static void warn_key_limit(struct worker *w, const uint8_t key[KEY_LEN], uint32_t max)
+{
+	if (!log_due(&w->key_limit_warned_ns, w->now_ns, 10000000000ull))
+		return;
+	char nodekey[80];
+	key_to_nodekey(key, nodekey);
+	log_warn("worker %u: %s has more than limits.max_conns_per_key = %u connections: "
+		 "closing its oldest (counted as closed, reason key_conn_limit)",
+		 w->id, nodekey, max);
+}
+
+/*
+ * limits.max_conns_per_key: a key keeps its newest connections; the older
+ * ones are closed. Every worker sees every registration, so each closes its
+ * own connections among the older ones and the owner of each one past the
+ * limit closes it. derper has no such limit (and so nothing to tell the
+ * client): the connection is just closed, as a client that reconnects
+ * expects of an old connection.
+ */
+static void limit_conns_per_key(struct worker *w, struct peer_entry *e)
+{
+	uint32_t max = cfg_live_u32(&w->relay->cfg->max_conns_per_key);
+	while (e->nlocs > max) {
+		/* Oldest first; the locs past the limit are the first nlocs - max. */
+		struct conn *victim = NULL;
+		for (uint32_t i = 0; i < e->nlocs - max && !victim; i++)
+			victim = local_conn_of(w, &e->locs[i]);
+		if (!victim)
+			return; /* the rest live on other workers, which close them */
+		warn_key_limit(w, e->key, max);
+		/* Removes one connection and leaves at least max (>= 1): e stays. */
+		worker_conn_close(w, victim, CLOSE_KEY_CONN_LIMIT);
+	}
+}
+
 static void apply_register(struct worker *w, const struct peer_event *ev)
 {
 	struct peer_entry *e = peer_table_get_or_add(&w->peers, ev->key);
-	if (!e || peer_entry_add_loc(e, &ev->loc) < 0) {
+	if (!e || peer_entry_add_loc(&w->peers, e, &ev->loc) < 0) {
 		log_error("out of memory registering a peer");
+		if (e && e->nlocs == 0)
+			peer_table_remove(&w->peers, e);
 		return;
 	}
-	/* Tell the previously active local connection of this key that it lost. */
-	for (uint16_t i = 0; i < e->nlocs; i++) {
-		struct conn *old = local_conn_of(w, &e->locs[i]);
-		if (old && old->seq < ev->loc.seq && !old->told_inactive) {
-			old->told_inactive = true;
-			queue_health(w, old, HEALTH_DUP);
-		}
-	}
+	/*
+	 * Every local connection of a key but the active one has been told it
+	 * lost. A registration can break that for two: the connection that was
+	 * active until now, and the newcomer itself when a newer one registered
+	 * first (on another worker, its REG overtaking this one).
+	 */
+	const struct peer_loc *active = peer_entry_active(e);
+	if (e->nlocs >= 2)
+		tell_inactive(w, &e->locs[e->nlocs - 2]);
+	if (active->seq != ev->loc.seq)
+		tell_inactive(w, &ev->loc);
 	for (struct conn *wc = w->watchers; wc; wc = wc->watch_next)
 		queue_peer_present(w, wc, ev->key, &ev->loc);
+	limit_conns_per_key(w, e);
 }
 
 static void apply_unregister(struct worker *w, const struct peer_event *ev)
 {
 	struct peer_entry *e = peer_table_lookup(&w->peers, ev->key);
-	if (!e || !peer_entry_remove_loc(e, ev->loc.seq))
+	if (!e || !peer_entry_remove_loc(&w->peers, e, ev->loc.seq))
 		return;
 	if (e->nlocs > 0) {
 		/* A duplicate left: the newest remaining one is active again. */
@@ -123,7 +169,8 @@ static void apply_unregister(struct worker *w, const struct peer_event *ev)
 		}
 		return;
 	}
-	/* The key's last connection is gone: PeerGone to whoever heard from it. */
+	/* The key's last connection is gone: PeerGone to whoever heard from it, once each. */
+	peer_entry_compact_subs(&w->peers, e, worker_conn_sub_keep, w);
 	for (uint32_t i = 0; i < e->nsubs; i++) {
 		struct conn *c = worker_conn_get(w, e->subs[i].conn_id, e->subs[i].gen);
 		if (c && !c->closing) {
@@ -139,21 +186,20 @@ static void apply_unregister(struct worker *w, const struct peer_event *ev)
 	peer_table_remove(&w->peers, e);
 }
 
+/* Closes every connection of the key on this worker, however many. */
 static void apply_close_peer(struct worker *w, const struct peer_event *ev)
 {
-	struct peer_entry *e = peer_table_lookup(&w->peers, ev->key);
-	if (!e)
-		return;
-	/* Collect first: closing a connection edits the entry's list. */
-	struct conn *victims[64];
-	uint32_t n = 0;
-	for (uint16_t i = 0; i < e->nlocs && n < 64; i++) {
-		struct conn *c = local_conn_of(w, &e->locs[i]);
-		if (c)
-			victims[n++] = c;
+	/*
+	 * Newest first, looking the key up again after each close: a close
+	 * removes the connection from the entry, and the last one frees it.
+	 */
+	for (;;) {
+		struct peer_entry *e = peer_table_lookup(&w->peers, ev->key);
+		struct conn *c = e ? local_active_conn(w, e) : NULL;
+		if (!c)
+			return;
+		worker_conn_close(w, c, CLOSE_CLOSE_PEER);
 	}
-	for (uint32_t i = 0; i < n; i++)
-		worker_conn_close(w, victims[i], CLOSE_CLOSE_PEER);
 }
 
 void session_apply_event(struct worker *w, uint32_t type, const struct peer_event *ev)
@@ -171,13 +217,19 @@ void session_apply_event(struct worker *w, uint32_t type, const struct peer_even
 	}
 }
 
-/* Applies an event here and sends a copy to every other worker. */
+/*
+ * Sends a copy of an event to every other worker, then applies it here.
+ * Copies first: applying can raise events of its own (a registration past
+ * limits.max_conns_per_key closes connections here, even the newcomer
+ * itself when newer ones registered first elsewhere), and the other
+ * workers must see this REG before that UNREG, or they would keep a
+ * connection that is gone.
+ */
 static void broadcast_event(struct worker *w, uint32_t type, const uint8_t key[KEY_LEN],
 			    const struct peer_loc *loc)
 {
 	struct peer_event ev = { .loc = loc ? *loc : (struct peer_loc){ 0 } };
 	memcpy(ev.key, key, KEY_LEN);
-	session_apply_event(w, type, &ev);
 	for (uint16_t j = 0; j < w->relay->nworkers; j++) {
 		if (j == w->id)
 			continue;
@@ -189,6 +241,7 @@ static void broadcast_event(struct worker *w, uint32_t type, const uint8_t key[K
 		*copy = ev;
 		worker_post(w, j, type, copy);
 	}
+	session_apply_event(w, type, &ev);
 }
 
 static struct peer_loc conn_loc(const struct worker *w, const struct conn *c)
@@ -291,7 +344,7 @@ static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_L
 	struct peer_entry *se = peer_table_lookup(&w->peers, src);
 	if (!se)
 		return; /* a forwarded packet's remote source: not tracked here */
-	if (peer_entry_add_sub(se, dst->id, dst->gen, worker_conn_live, w) == 0) {
+	if (peer_entry_add_sub(&w->peers, se, dst->id, dst->gen, worker_conn_sub_keep, w) == 0) {
 		memcpy(dst->last_src, src, KEY_LEN);
 		dst->last_src_valid = true;
 	}
@@ -514,39 +567,4 @@ void session_drain(struct worker *w, struct conn *c)
 	uint8_t f[DERP_FRAME_HDR_LEN + 8];
 	size_t n = derp_build_restarting(f, sizeof(f), RESTART_RECONNECT_MS, RESTART_TRY_FOR_MS);
 	queue_ctrl(w, c, f, n);
-}
-
-/* ---- management queries ---- */
-
-void session_list_peers(struct worker *w, struct peer_list_request *req)
-{
-	struct peer_info *list = w->nconns ? calloc(w->nconns, sizeof(*list)) : NULL;
-	uint32_t n = 0;
-	for (uint32_t i = 0; list && i < w->conn_cap; i++) {
-		struct conn *c = w->conns[i];
-		if (!c || c->closing)
-			continue;
-		struct peer_info *pi = &list[n++];
-		memcpy(pi->key, c->key, KEY_LEN);
-		pi->seq = c->seq;
-		pi->worker = w->id;
-		memcpy(pi->ip, c->ip, sizeof(pi->ip));
-		pi->port = c->port;
-		pi->preferred = c->preferred;
-		pi->can_mesh = c->can_mesh;
-		pi->is_watcher = c->is_watcher;
-		struct peer_entry *e = peer_table_lookup(&w->peers, c->key);
-		const struct peer_loc *loc = e ? peer_entry_active(e) : NULL;
-		pi->active = loc && loc->seq == c->seq;
-		pi->queued = c->q_count[0] + c->q_count[1] + c->q_count[2];
-		pi->rx_packets = c->rx_packets;
-		pi->rx_bytes = c->rx_bytes;
-		pi->tx_packets = c->tx_packets;
-		pi->tx_bytes = c->tx_bytes;
-	}
-	req->lists[w->id] = list;
-	req->counts[w->id] = n;
-	/* Release publishes the list to the caller, who may have given up: then we free. */
-	if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) == 1)
-		peer_list_request_free(req, w->relay->nworkers);
 }

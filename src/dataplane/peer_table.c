@@ -15,7 +15,7 @@ static uint64_t key_hash(const struct peer_table *t, const uint8_t key[KEY_LEN])
 	return h;
 }
 
-int peer_table_init(struct peer_table *t, const uint8_t hash_key[16])
+int peer_table_init(struct peer_table *t, const uint8_t hash_key[16], uint16_t self)
 {
 	memset(t, 0, sizeof(*t));
 	t->slots = calloc(INITIAL_SLOTS, sizeof(*t->slots));
@@ -23,6 +23,7 @@ int peer_table_init(struct peer_table *t, const uint8_t hash_key[16])
 		return -ENOMEM;
 	t->mask = INITIAL_SLOTS - 1;
 	memcpy(t->hash_key, hash_key, sizeof(t->hash_key));
+	t->self = self;
 	return 0;
 }
 
@@ -92,6 +93,7 @@ struct peer_entry *peer_table_get_or_add(struct peer_table *t, const uint8_t key
 		return NULL;
 	memcpy(e->key, key, KEY_LEN);
 	e->hash = key_hash(t, key);
+	e->local_newest = PEER_LOC_NONE;
 	insert_slot(t->slots, t->mask, e);
 	t->count++;
 	return e;
@@ -132,64 +134,122 @@ struct peer_entry *peer_table_next(const struct peer_table *t, uint32_t *pos)
 	return NULL;
 }
 
-const struct peer_loc *peer_entry_active(const struct peer_entry *e)
+/*
+ * Doubles an array's capacity. The counts are 32-bit and clients choose
+ * how many connections and subscribers a key gets: refuse to wrap, and
+ * never ask realloc for 0 bytes (that frees the array).
+ */
+static int grow_array(void **arr, uint32_t *cap, size_t elem, uint32_t first)
 {
-	const struct peer_loc *best = NULL;
-	for (uint16_t i = 0; i < e->nlocs; i++) {
-		if (!best || e->locs[i].seq > best->seq)
-			best = &e->locs[i];
-	}
-	return best;
-}
-
-int peer_entry_add_loc(struct peer_entry *e, const struct peer_loc *loc)
-{
-	if (e->nlocs == e->cap_locs) {
-		uint16_t cap = e->cap_locs ? e->cap_locs * 2 : 1;
-		struct peer_loc *locs = realloc(e->locs, cap * sizeof(*locs));
-		if (!locs)
-			return -ENOMEM;
-		e->locs = locs;
-		e->cap_locs = cap;
-	}
-	e->locs[e->nlocs++] = *loc;
+	if (*cap > UINT32_MAX / 2)
+		return -ENOMEM;
+	uint32_t n = *cap ? *cap * 2 : first;
+	void *p = realloc(*arr, (size_t)n * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = n;
 	return 0;
 }
 
-bool peer_entry_remove_loc(struct peer_entry *e, uint64_t seq)
+const struct peer_loc *peer_entry_active(const struct peer_entry *e)
 {
-	for (uint16_t i = 0; i < e->nlocs; i++) {
-		if (e->locs[i].seq == seq) {
-			e->locs[i] = e->locs[--e->nlocs];
-			return true;
-		}
-	}
-	return false;
+	return e->nlocs ? &e->locs[e->nlocs - 1] : NULL;
 }
 
-int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen,
-		       bool (*live)(void *ctx, uint32_t conn_id, uint32_t gen), void *ctx)
+const struct peer_loc *peer_entry_local_newest(const struct peer_entry *e)
 {
-	for (uint32_t i = 0; i < e->nsubs; i++) {
-		if (e->subs[i].conn_id == conn_id && e->subs[i].gen == gen)
-			return 0;
+	return e->local_newest != PEER_LOC_NONE ? &e->locs[e->local_newest] : NULL;
+}
+
+/* The index of the first connection with a seq not below seq. */
+static uint32_t loc_lower_bound(const struct peer_entry *e, uint64_t seq)
+{
+	uint32_t lo = 0, hi = e->nlocs;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (e->locs[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	if (e->nsubs == e->cap_subs) {
-		/* Drop subscribers that have gone before growing the list. */
-		uint32_t kept = 0;
-		for (uint32_t i = 0; i < e->nsubs; i++) {
-			if (live(ctx, e->subs[i].conn_id, e->subs[i].gen))
-				e->subs[kept++] = e->subs[i];
+	return lo;
+}
+
+int peer_entry_add_loc(const struct peer_table *t, struct peer_entry *e,
+		       const struct peer_loc *loc)
+{
+	if (e->nlocs == e->cap_locs &&
+	    grow_array((void **)&e->locs, &e->cap_locs, sizeof(*e->locs), 2) < 0)
+		return -ENOMEM;
+	/* Registrations arrive mostly newest last: usually an append. */
+	uint32_t at = e->nlocs && e->locs[e->nlocs - 1].seq < loc->seq
+			  ? e->nlocs
+			  : loc_lower_bound(e, loc->seq);
+	memmove(&e->locs[at + 1], &e->locs[at], (size_t)(e->nlocs - at) * sizeof(*e->locs));
+	e->locs[at] = *loc;
+	e->nlocs++;
+	if (e->local_newest != PEER_LOC_NONE && e->local_newest >= at)
+		e->local_newest++;
+	if (loc->worker == t->self && (e->local_newest == PEER_LOC_NONE || at > e->local_newest))
+		e->local_newest = at;
+	return 0;
+}
+
+bool peer_entry_remove_loc(const struct peer_table *t, struct peer_entry *e, uint64_t seq)
+{
+	uint32_t at = loc_lower_bound(e, seq);
+	if (at == e->nlocs || e->locs[at].seq != seq)
+		return false;
+	memmove(&e->locs[at], &e->locs[at + 1], (size_t)(e->nlocs - at - 1) * sizeof(*e->locs));
+	e->nlocs--;
+	if (e->local_newest == PEER_LOC_NONE || e->local_newest < at)
+		return true;
+	if (e->local_newest > at) {
+		e->local_newest--;
+		return true;
+	}
+	/* The local newest left: the next older local one, if any, takes over. */
+	e->local_newest = PEER_LOC_NONE;
+	for (uint32_t i = at; i-- > 0;) {
+		if (e->locs[i].worker == t->self) {
+			e->local_newest = i;
+			break;
 		}
-		e->nsubs = kept;
 	}
+	return true;
+}
+
+void peer_entry_compact_subs(struct peer_table *t, struct peer_entry *e, peer_sub_keep_fn keep,
+			     void *ctx)
+{
+	uint64_t pass = ++t->sub_pass;
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < e->nsubs; i++) {
+		if (keep(ctx, e->subs[i].conn_id, e->subs[i].gen, pass))
+			e->subs[kept++] = e->subs[i];
+	}
+	e->nsubs = kept;
+}
+
+int peer_entry_add_sub(struct peer_table *t, struct peer_entry *e, uint32_t conn_id, uint32_t gen,
+		       peer_sub_keep_fn keep, void *ctx)
+{
+	/* The same destination as last time: the common repeat, caught for free. */
+	if (e->nsubs && e->subs[e->nsubs - 1].conn_id == conn_id &&
+	    e->subs[e->nsubs - 1].gen == gen)
+		return 0;
 	if (e->nsubs == e->cap_subs) {
-		uint32_t cap = e->cap_subs ? e->cap_subs * 2 : 2;
-		struct peer_sub *subs = realloc(e->subs, cap * sizeof(*subs));
-		if (!subs)
+		peer_entry_compact_subs(t, e, keep, ctx);
+		/*
+		 * Grow unless the pass freed over half the list: then more
+		 * than cap / 2 appends come before the next pass, which costs
+		 * cap, so each append pays O(1) for it.
+		 */
+		if ((uint64_t)e->nsubs * 2 >= e->cap_subs &&
+		    grow_array((void **)&e->subs, &e->cap_subs, sizeof(*e->subs), 2) < 0 &&
+		    e->nsubs == e->cap_subs)
 			return -ENOMEM;
-		e->subs = subs;
-		e->cap_subs = cap;
 	}
 	e->subs[e->nsubs++] = (struct peer_sub){ .conn_id = conn_id, .gen = gen };
 	return 0;

@@ -8,6 +8,8 @@
  * the packet path takes no lock and touches no shared cache line. A key can
  * have several connections (same node connected twice); the one with the
  * highest connection sequence (the newest) is active and receives packets.
+ * How many a key may have is bounded by the caller (limits.max_conns_per_key,
+ * derp_session.c); the table itself counts in 32 bits and never wraps.
  *
  * Open addressing with linear probing, keyed by SipHash (libsodium
  * crypto_shorthash) under a per-process random key: clients choose their
@@ -37,12 +39,20 @@ struct peer_sub {
 	uint32_t gen;
 };
 
+#define PEER_LOC_NONE UINT32_MAX
+
 struct peer_entry {
 	uint8_t key[KEY_LEN];
 	uint64_t hash;
+	/*
+	 * Sorted by seq, oldest first, so that the active connection is the
+	 * last one and the packet path finds it without a scan.
+	 */
 	struct peer_loc *locs;
-	uint16_t nlocs;
-	uint16_t cap_locs;
+	uint32_t nlocs;
+	uint32_t cap_locs;
+	/* Index of the newest connection on the table's own worker, or PEER_LOC_NONE. */
+	uint32_t local_newest;
 	uint32_t nsubs;
 	uint32_t cap_subs;
 	struct peer_sub *subs;
@@ -53,9 +63,11 @@ struct peer_table {
 	uint32_t mask;
 	uint32_t count;
 	uint8_t hash_key[16];
+	uint16_t self;	   /* the worker owning this replica */
+	uint64_t sub_pass; /* the last pass of peer_entry_compact_subs */
 };
 
-int peer_table_init(struct peer_table *t, const uint8_t hash_key[16]);
+int peer_table_init(struct peer_table *t, const uint8_t hash_key[16], uint16_t self);
 void peer_table_destroy(struct peer_table *t);
 
 struct peer_entry *peer_table_lookup(const struct peer_table *t, const uint8_t key[KEY_LEN]);
@@ -67,18 +79,34 @@ void peer_table_remove(struct peer_table *t, struct peer_entry *e);
 /* Iteration: start with *pos = 0; returns NULL at the end. */
 struct peer_entry *peer_table_next(const struct peer_table *t, uint32_t *pos);
 
-/* The active connection (highest seq), or NULL if the key has none. */
+/* The active connection (highest seq), or NULL if the key has none. O(1). */
 const struct peer_loc *peer_entry_active(const struct peer_entry *e);
-int peer_entry_add_loc(struct peer_entry *e, const struct peer_loc *loc);
+/* The newest connection of the key on the table's own worker, or NULL. O(1). */
+const struct peer_loc *peer_entry_local_newest(const struct peer_entry *e);
+/* Adds a connection (seqs are unique); -ENOMEM leaves the entry as it was. */
+int peer_entry_add_loc(const struct peer_table *t, struct peer_entry *e,
+		       const struct peer_loc *loc);
 /* Removes the connection with this seq; returns false if it was not there. */
-bool peer_entry_remove_loc(struct peer_entry *e, uint64_t seq);
+bool peer_entry_remove_loc(const struct peer_table *t, struct peer_entry *e, uint64_t seq);
+
+/*
+ * Filters a key's subscriber list: called once per recorded connection, in
+ * order, within one pass; returns false for a connection that is gone or
+ * that it already saw in this pass (pass numbers only grow, never 0).
+ */
+typedef bool (*peer_sub_keep_fn)(void *ctx, uint32_t conn_id, uint32_t gen, uint64_t pass);
 
 /*
  * Records that local connection (conn_id, gen) was sent a packet from this
- * key. live(conn_id, gen) tells whether a recorded connection still exists,
- * so that dead ones are dropped when the list needs to grow.
+ * key. O(1) amortized, whatever the list's length: a packet's path must not
+ * scan a list that a client makes as long as it likes (one key sending to
+ * many connections), so the list may hold repeats until it is full, when
+ * keep() drops the gone and the repeated ones.
  */
-int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen,
-		       bool (*live)(void *ctx, uint32_t conn_id, uint32_t gen), void *ctx);
+int peer_entry_add_sub(struct peer_table *t, struct peer_entry *e, uint32_t conn_id, uint32_t gen,
+		       peer_sub_keep_fn keep, void *ctx);
+/* Drops the gone and repeated subscribers: afterwards each is live and listed once. */
+void peer_entry_compact_subs(struct peer_table *t, struct peer_entry *e, peer_sub_keep_fn keep,
+			     void *ctx);
 
 #endif

@@ -153,6 +153,7 @@ int relay_list_peers(struct relay *r, struct peer_info **out, int timeout_ms)
 		return -1;
 	}
 	atomic_init(&req->refs, r->nworkers + 1);
+	atomic_init(&req->abandoned, false);
 	for (uint16_t i = 0; i < r->nworkers; i++) {
 		if (control_post(r->workers[i], CTL_LIST_PEERS, req) < 0)
 			atomic_fetch_sub(&req->refs, 1); /* ring full: that worker is skipped */
@@ -161,6 +162,7 @@ int relay_list_peers(struct relay *r, struct peer_info **out, int timeout_ms)
 	for (int waited = 0; atomic_load_explicit(&req->refs, memory_order_acquire) > 1; waited++) {
 		if (waited >= timeout_ms) {
 			/* Give up our reference; the last worker to answer frees the request. */
+			atomic_store_explicit(&req->abandoned, true, memory_order_relaxed);
 			if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) == 1)
 				peer_list_request_free(req, r->nworkers);
 			return -1;

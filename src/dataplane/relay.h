@@ -70,8 +70,9 @@ struct peer_info {
 };
 
 /*
- * Lists every connection. The workers answer between two loop passes, so
- * the dataplane never waits on the caller; the caller waits up to
+ * Lists every connection. Each worker lists a bounded slice per loop pass
+ * (peer_list.c) and answers when it is through, so the dataplane never
+ * waits on the caller nor stalls on a long list; the caller waits up to
  * timeout_ms. On success returns the count and a malloc'd array in *out
  * (free it). Returns -1 on timeout or allocation failure. Management thread
  * only (one caller at a time).

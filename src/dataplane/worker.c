@@ -97,10 +97,13 @@ struct conn *worker_conn_get(struct worker *w, uint32_t id, uint32_t gen)
 	return c && c->gen == gen ? c : NULL;
 }
 
-bool worker_conn_live(void *worker, uint32_t id, uint32_t gen)
+bool worker_conn_sub_keep(void *worker, uint32_t id, uint32_t gen, uint64_t pass)
 {
 	struct conn *c = worker_conn_get(worker, id, gen);
-	return c && !c->closing;
+	if (!c || c->closing || c->sub_pass == pass)
+		return false;
+	c->sub_pass = pass;
+	return true;
 }
 
 /*
@@ -304,7 +307,7 @@ static uint32_t drain_control(struct worker *w)
 	uint32_t n = spsc_ring_dequeue_burst(&w->control, msgs, 16);
 	for (uint32_t i = 0; i < n; i++) {
 		if (msgs[i].type == CTL_LIST_PEERS) {
-			session_list_peers(w, msgs[i].ptr);
+			peer_list_start(w, msgs[i].ptr);
 		} else if (msgs[i].type == CTL_CLOSE_PEER) {
 			session_apply_event(w, MSG_CLOSE_PEER, msgs[i].ptr);
 			free(msgs[i].ptr);
@@ -493,6 +496,7 @@ static void worker_loop(struct worker *w)
 			start_drain(w);
 		work += drain_handoffs(w);
 		work += drain_control(w);
+		work += peer_list_step(w);
 		work += worker_drain_peer_rings(w);
 		work += reap_completions(w);
 		work += flush_dirty(w);
@@ -613,7 +617,7 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	pktbuf_pool_init(&w->pool, id, (uint64_t)r->cfg->buffer_pool_mb << 20);
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
-	    peer_table_init(&w->peers, r->hash_key) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {
+	    peer_table_init(&w->peers, r->hash_key, id) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {
 		log_error("worker %u: setup failed", id);
 		/*
 		 * The process is about to exit, but unwinding keeps the
@@ -643,6 +647,7 @@ void worker_destroy(struct worker *w)
 	recv_teardown(w);
 	if (w->event_fd >= 0)
 		close(w->event_fd);
+	peer_list_cancel_all(w);
 	if (w->peers.slots)
 		peer_table_destroy(&w->peers);
 	while (w->free_ctx) {

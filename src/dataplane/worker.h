@@ -46,11 +46,15 @@ enum control_msg_type {
 struct peer_list_request {
 	/* One reference per worker yet to answer, plus the caller's; the last one out frees. */
 	_Atomic int refs;
+	/* The caller gave up waiting: workers drop the listing at their next slice. */
+	_Atomic bool abandoned;
 	struct peer_info **lists; /* [worker]: malloc'd by that worker */
 	uint32_t *counts;	  /* [worker] */
 };
 
 void peer_list_request_free(struct peer_list_request *req, uint16_t nworkers);
+
+struct peer_list_job; /* peer_list.c: a listing in progress on one worker */
 
 struct peer_event {
 	uint8_t key[KEY_LEN];
@@ -124,6 +128,7 @@ struct conn {
 	/* Source key last recorded for PeerGone, to skip the table on repeats. */
 	uint8_t last_src[KEY_LEN];
 	bool last_src_valid;
+	uint64_t sub_pass; /* the last peer_entry_compact_subs pass that saw it */
 
 	struct conn *dirty_next;
 	struct conn *watch_next;
@@ -171,6 +176,7 @@ struct worker {
 
 	struct conn *dirty;
 	struct conn *watchers;
+	struct peer_list_job *list_head, *list_tail; /* listings in progress, oldest first */
 	struct send_ctx *free_ctx;
 
 	enum recv_mode recv_mode;
@@ -195,6 +201,7 @@ struct worker {
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
 	uint64_t pool_warned_ns; /* last "pool at its limit" warning */
+	uint64_t key_limit_warned_ns; /* last limits.max_conns_per_key warning */
 	uint64_t next_trim_ns;	 /* next return of idle packet buffers (worker.c) */
 	bool draining;
 	uint64_t drain_deadline_ns;
@@ -234,7 +241,8 @@ void worker_destroy(struct worker *w);
 uint64_t worker_now_ns(void);
 struct conn *worker_conn_new(struct worker *w, int fd);
 struct conn *worker_conn_get(struct worker *w, uint32_t id, uint32_t gen);
-bool worker_conn_live(void *worker, uint32_t id, uint32_t gen);
+/* peer_sub_keep_fn of the worker's table: live, and first seen in this pass. */
+bool worker_conn_sub_keep(void *worker, uint32_t id, uint32_t gen, uint64_t pass);
 void worker_post(struct worker *w, uint16_t target, uint32_t type, void *ptr);
 /* Done with a buffer or reference: back to its pool, or home to its owner. */
 void worker_release_buf(struct worker *w, struct pktbuf *pb);
@@ -254,7 +262,14 @@ void session_apply_event(struct worker *w, uint32_t type, const struct peer_even
 void session_unregister(struct worker *w, struct conn *c);
 void session_tick(struct worker *w, struct conn *c);
 void session_drain(struct worker *w, struct conn *c);
-void session_list_peers(struct worker *w, struct peer_list_request *req);
+
+/* peer_list.c */
+/* Queues a listing of this worker's connections (CTL_LIST_PEERS). */
+void peer_list_start(struct worker *w, struct peer_list_request *req);
+/* Advances the oldest listing by a bounded slice; returns the work done (0: none pending). */
+uint32_t peer_list_step(struct worker *w);
+/* Answers every pending listing with what it has (the worker is going away). */
+void peer_list_cancel_all(struct worker *w);
 
 /* send_queue.c */
 void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb);

@@ -112,6 +112,14 @@ static const struct cfg_key cfg_keys[] = {
 	  "(of 1024); past it packets are copied; 0 = always copy" },
 	{ "limits", "max_accept_per_ip", CFG_U32, FIELD(max_accept_per_ip), 0, 1000000, "0", NULL,
 	  "new connections per second accepted from one IP address; 0 = no limit" },
+	/*
+	 * A real node has one connection, two while it reconnects; keys cost
+	 * nothing, so without a bound one client could pile any number under
+	 * one key. derper has none: 10000000 behaves like it.
+	 */
+	{ "limits", "max_conns_per_key", CFG_U32, FIELD(max_conns_per_key), 1, 10000000, "4", NULL,
+	  "connections one node key may have at once; a newer one closes the oldest "
+	  "(counted as closed, reason key_conn_limit)" },
 	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",
 	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
 	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",

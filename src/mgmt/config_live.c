@@ -34,6 +34,7 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "mgmt.events_backlog_kb", offsetof(struct hd_config, events_backlog_kb) },
 	{ "metrics.max_clients", offsetof(struct hd_config, metrics_max_clients) },
 	{ "metrics.timeout_ms", offsetof(struct hd_config, metrics_timeout_ms) },
+	{ "limits.max_conns_per_key", offsetof(struct hd_config, max_conns_per_key) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

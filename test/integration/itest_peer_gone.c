@@ -208,5 +208,37 @@ static void test_not_here_for_disco_to_unknown_key_is_rate_limited(void)
 	it_require_relaying(a, b);
 }
 
+/*
+ * Receivers that hear from two senders in turn are recorded again at each
+ * switch (the record costs O(1) per packet and may hold repeats): when one
+ * sender leaves, each receiver still gets exactly one PeerGone. One worker,
+ * so that both receivers are in the same record.
+ */
+static void test_peer_gone_once_after_interleaved_senders(void)
+{
+	struct it_daemon_opts one_worker = { .workers = 1 };
+	struct it_daemon *d = it_daemon_start(&one_worker);
+	struct derp_client *leaver = it_connect(d, NULL);
+	struct derp_client *other = it_connect(d, NULL);
+	struct derp_client *rx[2] = { it_connect(d, NULL), it_connect(d, NULL) };
+	uint8_t pkt[64];
+	for (int i = 0; i < 100; i++) {
+		struct derp_client *from = i % 2 ? other : leaver;
+		for (int r = 0; r < 2; r++) {
+			randombytes_buf(pkt, sizeof(pkt));
+			it_send_packet(from, rx[r]->pub, pkt, sizeof(pkt));
+			it_expect_packet(rx[r], from->pub, pkt, sizeof(pkt), IT_FRAME_TIMEOUT_MS);
+		}
+	}
+	it_client_close(leaver);
+	for (int r = 0; r < 2; r++)
+		expect_peer_gone(rx[r], leaver->pub, DERP_PEER_GONE_DISCONNECTED);
+	for (int r = 0; r < 2; r++) {
+		it_expect_quiet(rx[r], 300);
+		it_require_relaying(other, rx[r]);
+	}
+}
+
 IT_MAIN(IT_TEST(test_peer_gone_goes_to_receivers_only), IT_TEST(test_peer_gone_again_after_rejoin),
-	IT_TEST(test_not_here_for_disco_to_unknown_key_is_rate_limited))
+	IT_TEST(test_not_here_for_disco_to_unknown_key_is_rate_limited),
+	IT_TEST(test_peer_gone_once_after_interleaved_senders))

@@ -247,6 +247,10 @@ static const struct key_case key_cases[] = {
 	{ "metrics.timeout_ms", "600000", NULL },
 	{ "metrics.timeout_ms", "99", "\"99\" is not an integer in 100..600000" },
 	{ "metrics.timeout_ms", "600001", "\"600001\" is not an integer in 100..600000" },
+	{ "limits.max_conns_per_key", "1", NULL },
+	{ "limits.max_conns_per_key", "10000000", NULL },
+	{ "limits.max_conns_per_key", "0", "\"0\" is not an integer in 1..10000000" },
+	{ "limits.max_conns_per_key", "10000001", "\"10000001\" is not an integer in 1..10000000" },
 
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
