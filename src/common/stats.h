@@ -63,6 +63,10 @@ struct worker_stats {
 	uint64_t packets_inplace;     /* relayed by reference from their receive buffer */
 	uint64_t packets_copied;      /* relayed by a copy into a packet buffer */
 	uint64_t recv_buffers_pinned; /* gauge: receive buffers held by in-place packets */
+	/* Gauges, refreshed every tick: memory held by each pool (limits.*_mb). */
+	uint64_t pool_bytes;	      /* packets: limits.buffer_pool_mb */
+	uint64_t ctrl_pool_bytes;     /* server frames: limits.control_pool_mb */
+	uint64_t ctrl_frames_dropped; /* server frames lost: the control pool was full */
 	uint64_t loop_passes;
 	uint64_t busy_ns; /* time spent in loop passes that found work */
 	uint64_t loop_sleeps;
@@ -72,6 +76,12 @@ struct worker_stats {
 static inline void stat_add(uint64_t *counter, uint64_t n)
 {
 	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/* Sets a gauge owned by the calling thread. */
+static inline void stat_set(uint64_t *gauge, uint64_t value)
+{
+	__atomic_store_n(gauge, value, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t stat_read(const uint64_t *counter)

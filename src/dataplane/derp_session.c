@@ -23,13 +23,24 @@
 static const char HEALTH_DUP[] = "another connection with this node key is now active on "
 				 "this relay; this one no longer receives packets";
 
-/* Returns false when the buffer pool is exhausted and the frame was not queued. */
+/* The control pool's limit costs server frames: say so, at most every 10 s per worker. */
+static void warn_ctrl_pool_full(struct worker *w, uint8_t type)
+{
+	if (!log_due(&w->ctrl_warned_ns, w->now_ns, 10000000000ull))
+		return;
+	log_warn("worker %u: control frame pool at its limit (limits.control_pool_mb = %u): "
+		 "dropped a %s frame; %llu dropped so far (ctrl_frames_dropped)",
+		 w->id, cfg_live_u32(&w->relay->cfg->control_pool_mb), derp_frame_type_name(type),
+		 (unsigned long long)stat_read(&w->stats.ctrl_frames_dropped));
+}
+
+/* Returns false when the control pool is exhausted and the frame was not queued. */
 static bool queue_ctrl(struct worker *w, struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct pktbuf *pb = sendq_ctrl_frame(w, len);
 	if (!pb) {
-		log_warn("buffer pool exhausted: dropped a %s frame",
-			 derp_frame_type_name(frame[0]));
+		stat_add(&w->stats.ctrl_frames_dropped, 1);
+		warn_ctrl_pool_full(w, frame[0]);
 		return false;
 	}
 	memcpy(pb->data, frame, len);

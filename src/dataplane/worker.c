@@ -192,12 +192,23 @@ static void outbox_flush(struct worker *w, uint16_t target)
 	}
 }
 
+/* Which of the worker's pools a buffer it owns goes back to. */
+static struct pktbuf_pool *pool_of(struct worker *w, const struct pktbuf *pb)
+{
+	switch (pb->pool) {
+	case PKTBUF_POOL_CTRL:
+		return &w->ctrl_pool;
+	default:
+		return &w->pool;
+	}
+}
+
 /* A buffer of our pool is free: a reference also lets go of its receive buffer. */
 static void free_own_buf(struct worker *w, struct pktbuf *pb)
 {
 	if (pktbuf_is_ref(pb))
 		recv_ring_unpin(w, pb->recv_buf);
-	pktbuf_free(&w->pool, pb);
+	pktbuf_free(pool_of(w, pb), pb);
 }
 
 void worker_release_buf(struct worker *w, struct pktbuf *pb)
@@ -417,7 +428,7 @@ static void flush_outboxes(struct worker *w)
 static void trim_pool(struct worker *w)
 {
 	w->next_trim_ns = w->now_ns + TRIM_NS;
-	uint64_t freed = pktbuf_pool_trim(&w->pool);
+	uint64_t freed = pktbuf_pool_trim(&w->pool) + pktbuf_pool_trim(&w->ctrl_pool);
 	if (freed >= TRIM_RELEASE_MIN) {
 		malloc_trim(0);
 		log_debug("worker %u: returned %llu KiB of idle packet buffers (%llu KiB kept)",
@@ -431,6 +442,8 @@ static void tick(struct worker *w)
 	w->next_tick_ns = w->now_ns + TICK_NS;
 	if (w->now_ns >= w->next_trim_ns)
 		trim_pool(w);
+	stat_set(&w->stats.pool_bytes, w->pool.bytes_allocated);
+	stat_set(&w->stats.ctrl_pool_bytes, w->ctrl_pool.bytes_allocated);
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		struct conn *c = w->conns[i];
 		if (!c)
@@ -610,7 +623,9 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->outboxes = calloc(r->nworkers, sizeof(*w->outboxes));
 	w->tls_plain = malloc(TLS_PLAIN_CHUNK);
-	pktbuf_pool_init(&w->pool, id, (uint64_t)r->cfg->buffer_pool_mb << 20);
+	pktbuf_pool_init(&w->pool, id, PKTBUF_POOL_DATA, (uint64_t)r->cfg->buffer_pool_mb << 20);
+	pktbuf_pool_init(&w->ctrl_pool, id, PKTBUF_POOL_CTRL,
+			 (uint64_t)r->cfg->control_pool_mb << 20);
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
 	    peer_table_init(&w->peers, r->hash_key) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {
@@ -651,6 +666,7 @@ void worker_destroy(struct worker *w)
 		w->free_ctx = next;
 	}
 	pktbuf_pool_destroy(&w->pool);
+	pktbuf_pool_destroy(&w->ctrl_pool);
 	spsc_ring_free(&w->handoff);
 	spsc_ring_free(&w->control);
 	free(w->conns);

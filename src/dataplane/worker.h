@@ -160,7 +160,8 @@ struct worker {
 	struct spsc_ring control; /* from the management thread */
 	struct outbox *outboxes;  /* one per worker */
 
-	struct pktbuf_pool pool;
+	struct pktbuf_pool pool;      /* packets: limits.buffer_pool_mb */
+	struct pktbuf_pool ctrl_pool; /* server frames: limits.control_pool_mb */
 	struct peer_table peers;
 
 	struct conn **conns;
@@ -195,6 +196,7 @@ struct worker {
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
 	uint64_t pool_warned_ns; /* last "pool at its limit" warning */
+	uint64_t ctrl_warned_ns; /* last "control pool at its limit" warning */
 	uint64_t next_trim_ns;	 /* next return of idle packet buffers (worker.c) */
 	bool draining;
 	uint64_t drain_deadline_ns;

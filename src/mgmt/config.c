@@ -112,6 +112,9 @@ static const struct cfg_key cfg_keys[] = {
 	  "(of 1024); past it packets are copied; 0 = always copy" },
 	{ "limits", "max_accept_per_ip", CFG_U32, FIELD(max_accept_per_ip), 0, 1000000, "0", NULL,
 	  "new connections per second accepted from one IP address; 0 = no limit" },
+	{ "limits", "control_pool_mb", CFG_U32, FIELD(control_pool_mb), 1, 65536, "64", NULL,
+	  "memory per worker for frames the server sends (ServerInfo, KeepAlive, Pong, PeerGone "
+	  "...), MiB, apart from the packet pool; past it such frames are dropped (counted)" },
 	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",
 	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
 	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",

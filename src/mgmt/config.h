@@ -31,6 +31,7 @@ struct hd_config {
 	uint32_t buffer_pool_mb;       /* packet buffer memory per worker */
 	uint32_t pinned_recv_buffers;  /* receive buffers in-place packets may hold, per worker */
 	uint32_t max_accept_per_ip;    /* new connections per second from one IP; 0 = no limit */
+	uint32_t control_pool_mb;      /* server frame (ServerInfo, Pong ...) memory per worker */
 	/* [server], continued */
 	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */

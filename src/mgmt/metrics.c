@@ -195,6 +195,15 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 		  offsetof(struct worker_stats, recv_buffers_pinned),
 		  "Receive buffers held by packets relayed in place "
 		  "(limits.pinned_recv_buffers)." },
+		{ "worker_buffer_pool_bytes", "gauge", offsetof(struct worker_stats, pool_bytes),
+		  "Memory held by each worker's packet buffer pool (limits.buffer_pool_mb)." },
+		{ "worker_control_pool_bytes", "gauge",
+		  offsetof(struct worker_stats, ctrl_pool_bytes),
+		  "Memory held by each worker's pool of server frames (limits.control_pool_mb)." },
+		{ "worker_control_frames_dropped_total", "counter",
+		  offsetof(struct worker_stats, ctrl_frames_dropped),
+		  "Server frames (ServerInfo, Pong, PeerGone ...) dropped because the control pool "
+		  "was full (limits.control_pool_mb)." },
 	};
 
 	head(b, "worker_recv_mode", "gauge",

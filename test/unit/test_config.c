@@ -108,6 +108,7 @@ static void assert_default_values(const struct hd_config *cfg)
 	assert_int_equal(cfg->write_timeout_ms, 2000);
 	assert_int_equal(cfg->keepalive_ms, 60000);
 	assert_int_equal(cfg->drain_timeout_ms, 2000);
+	assert_int_equal(cfg->control_pool_mb, 64);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
 }
 
@@ -141,6 +142,7 @@ static void test_shipped_config_loads(void **state)
 	cfg.write_timeout_ms = 0;
 	cfg.keepalive_ms = 1000;
 	cfg.drain_timeout_ms = 0;
+	cfg.control_pool_mb = 1;
 	strcpy(cfg.key_file, "/y");
 	if (config_load_file(&cfg, HD_DEFAULT_CONF, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
@@ -222,6 +224,11 @@ static const struct key_case key_cases[] = {
 	{ "limits.drain_timeout_ms", "0", NULL },
 	{ "limits.drain_timeout_ms", "60000", NULL },
 	{ "limits.drain_timeout_ms", "60001", "\"60001\" is not an integer in 0..60000" },
+
+	{ "limits.control_pool_mb", "1", NULL },
+	{ "limits.control_pool_mb", "65536", NULL },
+	{ "limits.control_pool_mb", "0", "\"0\" is not an integer in 1..65536" },
+	{ "limits.control_pool_mb", "65537", "\"65537\" is not an integer in 1..65536" },
 
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
