@@ -5,7 +5,10 @@
  *
  * - a packet pool filled by data (a reader that never reads) costs no
  *   client its ServerInfo or Pong: server frames have their own pool
- *   (limits.control_pool_mb), and the pool-full warning is rate-limited.
+ *   (limits.control_pool_mb), and the pool-full warning is rate-limited;
+ * - in recv_mode single, thousands of clients stalled in the middle of a
+ *   frame hold no packet buffer while they are quiet, so new clients get
+ *   their ServerInfo and packets are still relayed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +20,53 @@
 #include "test_mgmt_daemon.h"
 
 #define NWORKERS 2 /* md_start runs two workers */
+
+/* ---- clients of our own: more than the harness holds ---- */
+
+static struct {
+	struct derp_client **c;
+	int n;
+} held;
+
+static void held_close_all(void)
+{
+	for (int i = 0; i < held.n; i++) {
+		derp_client_close(held.c[i]);
+		free(held.c[i]);
+	}
+	free(held.c);
+	held.c = NULL;
+	held.n = 0;
+}
+
+/*
+ * A client that sent the first `sent` bytes of a SendPacket frame of `whole`
+ * bytes, then stopped. Trimmed (read buffers freed: it can only write and
+ * close), unless it is to be read from again.
+ */
+static struct derp_client *stall_mid_frame(struct mgmt_daemon *d, const uint8_t dst[KEY_LEN],
+					   uint32_t whole, uint32_t sent, bool trim)
+{
+	static uint8_t frame[DERP_FRAME_HDR_LEN + KEY_LEN + DERP_MAX_PACKET_SIZE];
+	char err[256];
+	struct derp_client *c = calloc(1, sizeof(*c));
+	IT_REQUIRE(c, "out of memory");
+	struct derp_client **grown = realloc(held.c, (size_t)(held.n + 1) * sizeof(*grown));
+	IT_REQUIRE(grown, "out of memory");
+	held.c = grown;
+	IT_REQUIRE(derp_client_connect(c, "127.0.0.1", d->it.port, NULL, err, sizeof(err)) == 0,
+		   "connect #%d: %s", held.n, err);
+	held.c[held.n++] = c;
+	IT_REQUIRE(whole <= sizeof(frame) && sent < whole, "bad frame sizes");
+	derp_frame_header_put(frame, DERP_FRAME_SEND_PACKET, whole - DERP_FRAME_HDR_LEN);
+	memcpy(frame + DERP_FRAME_HDR_LEN, dst, KEY_LEN);
+	it_fill_pattern(frame + DERP_FRAME_HDR_LEN + KEY_LEN, whole - DERP_FRAME_HDR_LEN - KEY_LEN,
+			whole);
+	IT_REQUIRE(derp_client_write_all(c, frame, sent) == 0, "write: %s", strerror(errno));
+	if (trim)
+		derp_client_trim(c);
+	return c;
+}
 
 /* ---- daemon state ---- */
 
@@ -122,10 +172,72 @@ static void test_full_packet_pool_starves_no_control_frame(void)
 	md_stop(d);
 }
 
+/* ---- item 7: recv_mode single, clients stalled mid-frame ---- */
+
+/*
+ * More clients per worker than a 16 MiB pool holds 16 KiB receive buffers
+ * (about 1,000), each stopped after 700 bytes of an 8 KiB frame: enough
+ * for the relay to have asked for a large read.
+ */
+#define SINGLE_STALLED (2 * 1100)
+#define SINGLE_FRAME   8192
+#define SINGLE_SENT    700
+
+static void test_single_mode_stalled_frames_hold_no_pool_buffer(void)
+{
+	struct md_opts o = { .ini =
+				 "[server]\nrecv_mode = single\n[limits]\nbuffer_pool_mb = 16\n" };
+	struct mgmt_daemon *d = md_start(&o);
+	IT_REQUIRE(strcmp(md_logged_recv_mode(d), "single") == 0, "not in recv_mode single");
+	struct derp_client *sink = it_connect(&d->it, NULL);
+	int64_t start = it_now_ms();
+	for (int i = 0; i < SINGLE_STALLED; i++)
+		stall_mid_frame(d, sink->pub, SINGLE_FRAME, SINGLE_SENT, true);
+	it_note("%d clients stalled mid-frame in %lld ms", SINGLE_STALLED,
+		(long long)(it_now_ms() - start));
+	/*
+	 * Time for the workers to read what the stalled clients sent. Too
+	 * little would only let old code pass, never fail new code.
+	 */
+	it_sleep_ms(500);
+
+	struct derp_client *a = it_connect(&d->it, NULL);
+	struct derp_client *b = it_connect(&d->it, NULL);
+	for (int i = 0; i < 10; i++)
+		it_require_relaying(a, b);
+	it_expect_ping_pong(a);
+	it_expect_ping_pong(b);
+	IT_REQUIRE(no_buffer_drops(d) == 0, "packets dropped for want of a buffer");
+	int64_t most;
+	scrape_workers(d, "hyperderp_worker_buffer_pool_bytes", &most);
+	it_note("largest packet pool: %lld KiB", (long long)(most >> 10));
+	IT_REQUIRE(most < 4 << 20, "a worker's packet pool holds %lld KiB",
+		   (long long)(most >> 10));
+
+	/* The stalled frames are intact: two of them completed arrive whole. */
+	uint8_t rest[SINGLE_FRAME];
+	derp_frame_header_put(rest, DERP_FRAME_SEND_PACKET, SINGLE_FRAME - DERP_FRAME_HDR_LEN);
+	memcpy(rest + DERP_FRAME_HDR_LEN, sink->pub, KEY_LEN);
+	size_t pkt_len = SINGLE_FRAME - DERP_FRAME_HDR_LEN - KEY_LEN;
+	it_fill_pattern(rest + DERP_FRAME_HDR_LEN + KEY_LEN, pkt_len, SINGLE_FRAME);
+	for (int i = 0; i < 2; i++) {
+		struct derp_client *c = held.c[i * 777];
+		IT_REQUIRE(
+		    derp_client_write_all(c, rest + SINGLE_SENT, SINGLE_FRAME - SINGLE_SENT) == 0,
+		    "write: %s", strerror(errno));
+		it_expect_packet(sink, c->pub, rest + DERP_FRAME_HDR_LEN + KEY_LEN, pkt_len,
+				 IT_FRAME_TIMEOUT_MS);
+	}
+	held_close_all();
+	md_stop(d);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
 		IT_TEST(test_full_packet_pool_starves_no_control_frame),
+		IT_TEST(test_single_mode_stalled_frames_hold_no_pool_buffer),
 	};
+	atexit(held_close_all);
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
