@@ -22,4 +22,5 @@ const char *const close_reason_names[CLOSE_REASON_COUNT] = {
 	[CLOSE_CLOSE_PEER] = "close_peer",
 	[CLOSE_SHUTDOWN] = "shutdown",
 	[CLOSE_NO_MEMORY] = "no_memory",
+	[CLOSE_FRAME_TIMEOUT] = "frame_timeout",
 };

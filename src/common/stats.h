@@ -38,6 +38,7 @@ enum close_reason {
 	CLOSE_CLOSE_PEER, /* a mesh peer asked */
 	CLOSE_SHUTDOWN,
 	CLOSE_NO_MEMORY,
+	CLOSE_FRAME_TIMEOUT, /* a frame split across reads did not complete in time */
 	CLOSE_REASON_COUNT,
 };
 
@@ -64,9 +65,11 @@ struct worker_stats {
 	uint64_t packets_copied;      /* relayed by a copy into a packet buffer */
 	uint64_t recv_buffers_pinned; /* gauge: receive buffers held by in-place packets */
 	/* Gauges, refreshed every tick: memory held by each pool (limits.*_mb). */
-	uint64_t pool_bytes;	      /* packets: limits.buffer_pool_mb */
-	uint64_t ctrl_pool_bytes;     /* server frames: limits.control_pool_mb */
-	uint64_t ctrl_frames_dropped; /* server frames lost: the control pool was full */
+	uint64_t pool_bytes;		  /* packets: limits.buffer_pool_mb */
+	uint64_t ctrl_pool_bytes;	  /* server frames: limits.control_pool_mb */
+	uint64_t asm_pool_bytes;	  /* frames split across reads: limits.frame_assembly_mb */
+	uint64_t ctrl_frames_dropped;	  /* server frames lost: the control pool was full */
+	uint64_t frames_assembly_dropped; /* split frames dropped: the assembly pool was full */
 	uint64_t loop_passes;
 	uint64_t busy_ns; /* time spent in loop passes that found work */
 	uint64_t loop_sleeps;

@@ -31,13 +31,14 @@ enum pktbuf_kind {
 /*
  * A worker has one pool per use, each with its own budget, so that one use
  * filling its budget cannot starve another: packets (limits.buffer_pool_mb),
- * and server frames (limits.control_pool_mb: a full packet pool must not
- * cost a client its ServerInfo or Pong). A buffer remembers which one it
- * came from.
+ * server frames (limits.control_pool_mb: a full packet pool must not cost a
+ * client its ServerInfo or Pong) and frames being assembled across reads
+ * (limits.frame_assembly_mb). A buffer remembers which one it came from.
  */
 enum pktbuf_pool_id {
 	PKTBUF_POOL_DATA = 0,
 	PKTBUF_POOL_CTRL,
+	PKTBUF_POOL_ASSEMBLY,
 	PKTBUF_POOL_COUNT,
 };
 

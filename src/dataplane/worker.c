@@ -115,6 +115,8 @@ void worker_conn_close(struct worker *w, struct conn *c, enum close_reason why)
 	c->closing = true;
 	c->close_reason = (uint8_t)why;
 	stat_add(&w->stats.conns_closed[why], 1);
+	/* Its frame may be being parsed right now: the buffer itself goes at finalize. */
+	frame_assembly_forget(w, c);
 	session_unregister(w, c);
 	sendq_discard(w, c);
 	shutdown(c->fd, SHUT_RDWR);
@@ -131,7 +133,7 @@ static void conn_maybe_finalize(struct worker *w, struct conn *c)
 	sendq_discard(w, c);
 	close(c->fd);
 	recv_conn_free(w, c);
-	free(c->partial);
+	frame_assembly_release(w, c);
 	free(c->tls_out);
 	SSL_free(c->ssl);
 	w->conns[c->id] = NULL;
@@ -198,6 +200,8 @@ static struct pktbuf_pool *pool_of(struct worker *w, const struct pktbuf *pb)
 	switch (pb->pool) {
 	case PKTBUF_POOL_CTRL:
 		return &w->ctrl_pool;
+	case PKTBUF_POOL_ASSEMBLY:
+		return &w->asm_pool;
 	default:
 		return &w->pool;
 	}
@@ -428,7 +432,8 @@ static void flush_outboxes(struct worker *w)
 static void trim_pool(struct worker *w)
 {
 	w->next_trim_ns = w->now_ns + TRIM_NS;
-	uint64_t freed = pktbuf_pool_trim(&w->pool) + pktbuf_pool_trim(&w->ctrl_pool);
+	uint64_t freed = pktbuf_pool_trim(&w->pool) + pktbuf_pool_trim(&w->ctrl_pool) +
+			 pktbuf_pool_trim(&w->asm_pool);
 	if (freed >= TRIM_RELEASE_MIN) {
 		malloc_trim(0);
 		log_debug("worker %u: returned %llu KiB of idle packet buffers (%llu KiB kept)",
@@ -444,6 +449,8 @@ static void tick(struct worker *w)
 		trim_pool(w);
 	stat_set(&w->stats.pool_bytes, w->pool.bytes_allocated);
 	stat_set(&w->stats.ctrl_pool_bytes, w->ctrl_pool.bytes_allocated);
+	stat_set(&w->stats.asm_pool_bytes, w->asm_pool.bytes_allocated);
+	frame_assembly_expire(w);
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		struct conn *c = w->conns[i];
 		if (!c)
@@ -626,6 +633,8 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	pktbuf_pool_init(&w->pool, id, PKTBUF_POOL_DATA, (uint64_t)r->cfg->buffer_pool_mb << 20);
 	pktbuf_pool_init(&w->ctrl_pool, id, PKTBUF_POOL_CTRL,
 			 (uint64_t)r->cfg->control_pool_mb << 20);
+	pktbuf_pool_init(&w->asm_pool, id, PKTBUF_POOL_ASSEMBLY,
+			 (uint64_t)r->cfg->frame_assembly_mb << 20);
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
 	    peer_table_init(&w->peers, r->hash_key) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {
@@ -667,6 +676,7 @@ void worker_destroy(struct worker *w)
 	}
 	pktbuf_pool_destroy(&w->pool);
 	pktbuf_pool_destroy(&w->ctrl_pool);
+	pktbuf_pool_destroy(&w->asm_pool);
 	spsc_ring_free(&w->handoff);
 	spsc_ring_free(&w->control);
 	free(w->conns);

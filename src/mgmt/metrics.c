@@ -200,10 +200,18 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 		{ "worker_control_pool_bytes", "gauge",
 		  offsetof(struct worker_stats, ctrl_pool_bytes),
 		  "Memory held by each worker's pool of server frames (limits.control_pool_mb)." },
+		{ "worker_frame_assembly_bytes", "gauge",
+		  offsetof(struct worker_stats, asm_pool_bytes),
+		  "Memory held by each worker's frames split across reads "
+		  "(limits.frame_assembly_mb)." },
 		{ "worker_control_frames_dropped_total", "counter",
 		  offsetof(struct worker_stats, ctrl_frames_dropped),
 		  "Server frames (ServerInfo, Pong, PeerGone ...) dropped because the control pool "
 		  "was full (limits.control_pool_mb)." },
+		{ "worker_frames_assembly_dropped_total", "counter",
+		  offsetof(struct worker_stats, frames_assembly_dropped),
+		  "Frames split across reads dropped to make room in a full assembly pool "
+		  "(limits.frame_assembly_mb)." },
 	};
 
 	head(b, "worker_recv_mode", "gauge",

@@ -170,7 +170,9 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 	jw_u64(w, "recv_buffers_pinned", t->recv_buffers_pinned);
 	jw_u64(w, "pool_bytes", t->pool_bytes);
 	jw_u64(w, "ctrl_pool_bytes", t->ctrl_pool_bytes);
+	jw_u64(w, "asm_pool_bytes", t->asm_pool_bytes);
 	jw_u64(w, "ctrl_frames_dropped", t->ctrl_frames_dropped);
+	jw_u64(w, "frames_assembly_dropped", t->frames_assembly_dropped);
 	jw_u64(w, "loop_passes", t->loop_passes);
 	jw_u64(w, "loop_sleeps", t->loop_sleeps);
 	jw_end(w);

@@ -1,14 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
- * What clients may cost the relay on its receive side (issue 17), against
- * the real daemon:
+ * What clients that stop half-way through a frame, or fill the packet pool,
+ * may cost the relay (issue 17, items 5 and 7), against the real daemon:
  *
  * - a packet pool filled by data (a reader that never reads) costs no
  *   client its ServerInfo or Pong: server frames have their own pool
  *   (limits.control_pool_mb), and the pool-full warning is rate-limited;
  * - in recv_mode single, thousands of clients stalled in the middle of a
  *   frame hold no packet buffer while they are quiet, so new clients get
- *   their ServerInfo and packets are still relayed.
+ *   their ServerInfo and packets are still relayed;
+ * - frames split across reads live in a budget (limits.frame_assembly_mb):
+ *   hundreds of clients each holding most of a 64 KiB frame cannot grow the
+ *   relay past it (gauge and RSS), the frames that waited longest are
+ *   dropped to make room (counted), and a fresh 64 KiB frame still gets
+ *   through;
+ * - a split frame has a deadline defined by progress (limits.frame_timeout_ms
+ *   plus 1 ms per byte): a frame that stopped closes its connection
+ *   (frame_timeout), a 64 KiB frame dribbled for longer than the grace still
+ *   arrives intact.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +29,14 @@
 #include "test_mgmt_daemon.h"
 
 #define NWORKERS 2 /* md_start runs two workers */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
 
 /* ---- clients of our own: more than the harness holds ---- */
 
@@ -104,6 +121,26 @@ static int64_t no_buffer_drops(struct mgmt_daemon *d)
 {
 	return md_scrape(d, "hyperderp_dropped_packets_total",
 			 "reason=\"no_buffer\",kind=\"other\"");
+}
+
+/* A 64 KiB SendPacket written in pieces of `piece` bytes, pause_ms apart. */
+static void dribble_frame(struct derp_client *from, struct derp_client *to, size_t piece,
+			  int pause_ms, uint64_t seed)
+{
+	size_t total = DERP_FRAME_HDR_LEN + KEY_LEN + DERP_MAX_PACKET_SIZE;
+	uint8_t *frame = malloc(total);
+	IT_REQUIRE(frame, "out of memory");
+	derp_frame_header_put(frame, DERP_FRAME_SEND_PACKET, KEY_LEN + DERP_MAX_PACKET_SIZE);
+	memcpy(frame + DERP_FRAME_HDR_LEN, to->pub, KEY_LEN);
+	it_fill_pattern(frame + DERP_FRAME_HDR_LEN + KEY_LEN, DERP_MAX_PACKET_SIZE, seed);
+	for (size_t off = 0; off < total; off += piece) {
+		it_send_raw(from, frame + off, total - off < piece ? total - off : piece);
+		if (pause_ms)
+			it_sleep_ms(pause_ms);
+	}
+	it_expect_packet(to, from->pub, frame + DERP_FRAME_HDR_LEN + KEY_LEN, DERP_MAX_PACKET_SIZE,
+			 IT_FRAME_TIMEOUT_MS);
+	free(frame);
 }
 
 /* ---- item 7: server frames are never starved by data ---- */
@@ -232,11 +269,117 @@ static void test_single_mode_stalled_frames_hold_no_pool_buffer(void)
 	md_stop(d);
 }
 
+/* ---- item 5: the assembly budget ---- */
+
+/*
+ * Clients each holding all but a few KiB of a 64 KiB frame: 23 MiB
+ * without a budget, against 2 x 2 MiB allowed here.
+ */
+#define ASM_STALLED   360
+#define ASM_WHOLE     (DERP_FRAME_HDR_LEN + KEY_LEN + DERP_MAX_PACKET_SIZE)
+#define ASM_SENT      (ASM_WHOLE - 4000)
+#define ASM_BUDGET_MB 2
+/* RSS growth allowed: both budgets, plus connection state and allocator slack. */
+#define ASM_RSS_GROWTH_MAX_KIB (2 * ASM_BUDGET_MB * 1024 + 8 * 1024)
+
+static void test_split_frames_stay_within_their_budget(void)
+{
+	struct md_opts o = { .ini = "[limits]\nframe_assembly_mb = 2\n" };
+	/*
+	 * The receive rings (16 MiB per worker) become resident only as the
+	 * stalled clients' 22 MB pass through them: filling every allocation
+	 * at malloc time (as itest_churn does) makes them resident at start,
+	 * so that RSS growth is what the relay keeps.
+	 */
+	setenv("MALLOC_PERTURB_", "165", 1);
+	struct mgmt_daemon *d = md_start(&o);
+	struct derp_client *sink = it_connect(&d->it, NULL);
+	struct derp_client *a = it_connect(&d->it, NULL);
+	struct derp_client *b = it_connect(&d->it, NULL);
+	it_require_relaying(a, b);
+	dribble_frame(a, b, 16384, 0, 1);
+	dribble_frame(b, a, 16384, 0, 2);
+	long rss_before = md_rss_kib(d->it.pid);
+
+	for (int i = 0; i < ASM_STALLED; i++)
+		stall_mid_frame(d, sink->pub, ASM_WHOLE, ASM_SENT, i != 0);
+	it_sleep_ms(500); /* as above: time to read; too little only weakens the test */
+	/* Each of the stalled connections is past its header: its frame is being assembled. */
+	it_require_relaying(a, b);
+
+	long growth = md_rss_kib(d->it.pid) - rss_before;
+	it_note("%d clients holding %d bytes of a 64 KiB frame: RSS +%ld KiB", ASM_STALLED,
+		ASM_SENT, growth);
+#ifndef UNDER_ASAN
+	IT_REQUIRE(growth <= ASM_RSS_GROWTH_MAX_KIB, "RSS grew by %ld KiB", growth);
+#endif
+	int64_t most;
+	scrape_workers(d, "hyperderp_worker_frame_assembly_bytes", &most);
+	int64_t dropped = scrape_workers(d, "hyperderp_worker_frames_assembly_dropped_total", NULL);
+	it_note("largest assembly pool %lld KiB, %lld frames dropped", (long long)(most >> 10),
+		(long long)dropped);
+	IT_REQUIRE(most <= ASM_BUDGET_MB << 20, "assembly pool at %lld KiB", (long long)most >> 10);
+	IT_REQUIRE(dropped > 0, "the budget was exceeded but no frame was dropped");
+
+	/* Fresh 64 KiB frames still get through, cut by reads or dribbled. */
+	for (uint64_t i = 0; i < 4; i++) {
+		dribble_frame(a, b, 1000, 0, 10 + i);
+		dribble_frame(b, a, 1000, 0, 20 + i);
+	}
+	/* A stalled client whose frame was dropped is still served: the rest is discarded. */
+	struct derp_client *first = held.c[0];
+	static uint8_t tail[ASM_WHOLE - ASM_SENT];
+	IT_REQUIRE(derp_client_write_all(first, tail, sizeof(tail)) == 0, "write: %s",
+		   strerror(errno));
+	it_expect_ping_pong(first);
+	held_close_all();
+	md_stop(d);
+}
+
+/* ---- item 5: the deadline ---- */
+
+static void test_stopped_frame_closes_slow_frame_completes(void)
+{
+	struct md_opts o = { .ini = "[limits]\nframe_timeout_ms = 1000\n" };
+	struct mgmt_daemon *d = md_start(&o);
+	struct derp_client *sink = it_connect(&d->it, NULL);
+	struct derp_client *a = it_connect(&d->it, NULL);
+	struct derp_client *b = it_connect(&d->it, NULL);
+
+	/* Stopped after half of a 1000-byte frame, and after 3 bytes of a header. */
+	struct derp_client *half = stall_mid_frame(d, sink->pub, 1000, 500, false);
+	struct derp_client *header = it_connect(&d->it, NULL);
+	it_send_raw(header, "\x04\x00\x00", 3);
+
+	/*
+	 * 64 KiB dribbled over about 4 s, four times the grace: it keeps
+	 * arriving at ~16 KB/s, far above the 1 KB/s it must average.
+	 */
+	int64_t t0 = it_now_ms();
+	dribble_frame(a, b, 2048, 120, 7);
+	it_note("dribbled a 64 KiB frame over %lld ms", (long long)(it_now_ms() - t0));
+
+	/* Deadlines: 1000 + 1000 ms and 1000 + 5 ms; the workers look every 250 ms. */
+	it_expect_closed(header, 10000);
+	it_expect_closed(half, 10000);
+	it_expect_ping_pong(a);
+	it_expect_ping_pong(b);
+	it_require_relaying(a, b);
+	int64_t closed =
+	    md_scrape(d, "hyperderp_connections_closed_total", "reason=\"frame_timeout\"");
+	IT_REQUIRE(closed == 2, "%lld connections closed for frame_timeout, want 2",
+		   (long long)closed);
+	held_close_all();
+	md_stop(d);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
 		IT_TEST(test_full_packet_pool_starves_no_control_frame),
 		IT_TEST(test_single_mode_stalled_frames_hold_no_pool_buffer),
+		IT_TEST(test_split_frames_stay_within_their_budget),
+		IT_TEST(test_stopped_frame_closes_slow_frame_completes),
 	};
 	atexit(held_close_all);
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));

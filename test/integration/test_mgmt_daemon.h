@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "harness.h"
 #include "json_parse.h"
@@ -101,6 +102,9 @@ const char *md_logged_recv_mode(struct mgmt_daemon *d);
  * kernel has no TLS.
  */
 bool md_kernel_has_ktls(void);
+
+/* The resident memory (VmRSS) of a process, in KiB; requires that it can be read. */
+long md_rss_kib(pid_t pid);
 
 /* "nodekey:<hex>" of a public key. */
 void md_nodekey(const uint8_t pub[KEY_LEN], char out[80]);

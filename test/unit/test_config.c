@@ -109,6 +109,8 @@ static void assert_default_values(const struct hd_config *cfg)
 	assert_int_equal(cfg->keepalive_ms, 60000);
 	assert_int_equal(cfg->drain_timeout_ms, 2000);
 	assert_int_equal(cfg->control_pool_mb, 64);
+	assert_int_equal(cfg->frame_assembly_mb, 64);
+	assert_int_equal(cfg->frame_timeout_ms, 30000);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
 }
 
@@ -143,6 +145,8 @@ static void test_shipped_config_loads(void **state)
 	cfg.keepalive_ms = 1000;
 	cfg.drain_timeout_ms = 0;
 	cfg.control_pool_mb = 1;
+	cfg.frame_assembly_mb = 1;
+	cfg.frame_timeout_ms = 0;
 	strcpy(cfg.key_file, "/y");
 	if (config_load_file(&cfg, HD_DEFAULT_CONF, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
@@ -229,6 +233,15 @@ static const struct key_case key_cases[] = {
 	{ "limits.control_pool_mb", "65536", NULL },
 	{ "limits.control_pool_mb", "0", "\"0\" is not an integer in 1..65536" },
 	{ "limits.control_pool_mb", "65537", "\"65537\" is not an integer in 1..65536" },
+
+	{ "limits.frame_assembly_mb", "1", NULL },
+	{ "limits.frame_assembly_mb", "65536", NULL },
+	{ "limits.frame_assembly_mb", "0", "\"0\" is not an integer in 1..65536" },
+	{ "limits.frame_assembly_mb", "65537", "\"65537\" is not an integer in 1..65536" },
+
+	{ "limits.frame_timeout_ms", "0", NULL },
+	{ "limits.frame_timeout_ms", "3600000", NULL },
+	{ "limits.frame_timeout_ms", "3600001", "\"3600001\" is not an integer in 0..3600000" },
 
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
