@@ -59,6 +59,8 @@ struct worker_stats {
 	uint64_t peer_gone_disconnected_frames;
 	uint64_t peer_gone_not_here_frames;
 	uint64_t pings_dropped; /* a Ping while a Pong was still pending */
+	/* A receiver not remembered for PeerGone: limits.peer_gone_recipients reached. */
+	uint64_t peer_gone_recipients_refused;
 	uint64_t home_connections;
 	uint64_t recv_no_buffers;     /* multishot recv found the buffer ring empty */
 	uint64_t packets_inplace;     /* relayed by reference from their receive buffer */

@@ -4,6 +4,7 @@
  * client frames, routing packets, PeerGone/PeerPresent, keepalives.
  * (derp-protocol.md section 4 is the reference for every rule here.)
  */
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,7 +303,17 @@ static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_L
 	struct peer_entry *se = peer_table_lookup(&w->peers, src);
 	if (!se)
 		return; /* a forwarded packet's remote source: not tracked here */
-	if (peer_entry_add_sub(se, dst->id, dst->gen, worker_conn_live, w) == 0) {
+	uint32_t max = cfg_live_u32(&w->relay->cfg->peer_gone_recipients);
+	int rc = peer_entry_add_sub(se, dst->id, dst->gen, max, worker_conn_live, w);
+	if (rc == -ENOSPC) {
+		/*
+		 * dst will not hear of src's departure. Remembered as the last
+		 * source all the same, so that the packets that follow do not
+		 * scan the full list again.
+		 */
+		stat_add(&w->stats.peer_gone_recipients_refused, 1);
+	}
+	if (rc == 0 || rc == -ENOSPC) {
 		memcpy(dst->last_src, src, KEY_LEN);
 		dst->last_src_valid = true;
 	}

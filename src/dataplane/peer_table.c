@@ -167,15 +167,15 @@ bool peer_entry_remove_loc(struct peer_entry *e, uint64_t seq)
 	return false;
 }
 
-int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen,
+int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen, uint32_t max,
 		       bool (*live)(void *ctx, uint32_t conn_id, uint32_t gen), void *ctx)
 {
 	for (uint32_t i = 0; i < e->nsubs; i++) {
 		if (e->subs[i].conn_id == conn_id && e->subs[i].gen == gen)
 			return 0;
 	}
-	if (e->nsubs == e->cap_subs) {
-		/* Drop subscribers that have gone before growing the list. */
+	if (e->nsubs == e->cap_subs || e->nsubs >= max) {
+		/* Drop subscribers that have gone before growing the list or refusing. */
 		uint32_t kept = 0;
 		for (uint32_t i = 0; i < e->nsubs; i++) {
 			if (live(ctx, e->subs[i].conn_id, e->subs[i].gen))
@@ -183,6 +183,8 @@ int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen,
 		}
 		e->nsubs = kept;
 	}
+	if (e->nsubs >= max)
+		return -ENOSPC;
 	if (e->nsubs == e->cap_subs) {
 		uint32_t cap = e->cap_subs ? e->cap_subs * 2 : 2;
 		struct peer_sub *subs = realloc(e->subs, cap * sizeof(*subs));

@@ -76,9 +76,12 @@ bool peer_entry_remove_loc(struct peer_entry *e, uint64_t seq);
 /*
  * Records that local connection (conn_id, gen) was sent a packet from this
  * key. live(conn_id, gen) tells whether a recorded connection still exists,
- * so that dead ones are dropped when the list needs to grow.
+ * so that dead ones are dropped when the list needs to grow or is full.
+ * Returns 0, -ENOSPC when max live connections are recorded already (keys
+ * are free: without a bound, clients sending to each other grow these lists
+ * as the square of their number), or -ENOMEM.
  */
-int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen,
+int peer_entry_add_sub(struct peer_entry *e, uint32_t conn_id, uint32_t gen, uint32_t max,
 		       bool (*live)(void *ctx, uint32_t conn_id, uint32_t gen), void *ctx);
 
 #endif

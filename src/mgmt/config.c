@@ -121,6 +121,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ "limits", "frame_timeout_ms", CFG_U32, FIELD(frame_timeout_ms), 0, 3600000, "30000", NULL,
 	  "a frame that arrives split across reads must be complete within this many "
 	  "milliseconds plus 1 ms per byte of the frame, or the connection closes; 0 = never" },
+	{ "limits", "peer_gone_recipients", CFG_U32, FIELD(peer_gone_recipients), 1, 1000000,
+	  "4096", NULL,
+	  "connections per worker remembered as sent packets by one key, to be told PeerGone "
+	  "when it leaves; past it more are not remembered (counted)" },
 	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",
 	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
 	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",

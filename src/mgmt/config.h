@@ -34,6 +34,7 @@ struct hd_config {
 	uint32_t control_pool_mb;      /* server frame (ServerInfo, Pong ...) memory per worker */
 	uint32_t frame_assembly_mb;    /* memory per worker for frames split across reads */
 	uint32_t frame_timeout_ms;     /* a split frame's grace; it also gets 1 ms per byte */
+	uint32_t peer_gone_recipients; /* connections per key and worker told PeerGone */
 	/* [server], continued */
 	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */

@@ -31,6 +31,7 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "limits.drain_timeout_ms", offsetof(struct hd_config, drain_timeout_ms) },
 	{ "limits.pinned_recv_buffers", offsetof(struct hd_config, pinned_recv_buffers) },
 	{ "limits.frame_timeout_ms", offsetof(struct hd_config, frame_timeout_ms) },
+	{ "limits.peer_gone_recipients", offsetof(struct hd_config, peer_gone_recipients) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

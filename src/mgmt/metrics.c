@@ -151,6 +151,10 @@ static void write_traffic(struct textbuf *b, const struct stats_snapshot *s)
 	    (unsigned long long)t->peer_gone_not_here_frames);
 	single(b, "pings_dropped_total", "counter",
 	       "Ping frames ignored because a Pong was still pending.", t->pings_dropped);
+	single(b, "peer_gone_recipients_refused_total", "counter",
+	       "Receivers not remembered for PeerGone because the sender's key had "
+	       "limits.peer_gone_recipients of them on that worker already.",
+	       t->peer_gone_recipients_refused);
 
 	head(b, "dropped_packets_total", "counter", "Packets dropped, by reason and kind.");
 	for (int r = 0; r < DROP_REASON_COUNT; r++)

@@ -17,7 +17,9 @@
  * - a split frame has a deadline defined by progress (limits.frame_timeout_ms
  *   plus 1 ms per byte): a frame that stopped closes its connection
  *   (frame_timeout), a 64 KiB frame dribbled for longer than the grace still
- *   arrives intact.
+ *   arrives intact;
+ * - beyond the list: the receivers remembered per key to be told PeerGone
+ *   are bounded (limits.peer_gone_recipients), the rest counted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -373,6 +375,64 @@ static void test_stopped_frame_closes_slow_frame_completes(void)
 	md_stop(d);
 }
 
+/* ---- beyond the list: who is told PeerGone ---- */
+
+#define GONE_RECEIVERS 4
+
+/* Whether c is told within timeout_ms that key left (PeerGone, disconnected). */
+static bool told_gone(struct derp_client *c, const uint8_t key[KEY_LEN], int timeout_ms)
+{
+	int64_t deadline = it_now_ms() + timeout_ms;
+	for (;;) {
+		uint8_t type;
+		const uint8_t *p;
+		uint32_t len;
+		int64_t left = deadline - it_now_ms();
+		int rc = it_read_frame(c, left > 0 ? (int)left : 0, &type, &p, &len);
+		IT_REQUIRE(rc >= 0, "connection closed");
+		if (rc == 0)
+			return false;
+		if (type == DERP_FRAME_PEER_GONE && len == KEY_LEN + 1 &&
+		    memcmp(p, key, KEY_LEN) == 0)
+			return true;
+	}
+}
+
+/*
+ * One key sends to four receivers with peer_gone_recipients = 1: each
+ * worker remembers one receiver of it, the others are counted as refused,
+ * and only the remembered ones are told when it leaves.
+ */
+static void test_peer_gone_recipients_are_bounded(void)
+{
+	struct md_opts o = { .ini = "[limits]\npeer_gone_recipients = 1\n" };
+	struct mgmt_daemon *d = md_start(&o);
+	struct derp_client *src = it_connect(&d->it, NULL);
+	struct derp_client *rx[GONE_RECEIVERS];
+	uint8_t pkt[64] = { 0 };
+	for (int i = 0; i < GONE_RECEIVERS; i++)
+		rx[i] = it_connect(&d->it, NULL);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < GONE_RECEIVERS; i++) {
+			it_send_packet(src, rx[i]->pub, pkt, sizeof(pkt));
+			it_expect_packet(rx[i], src->pub, pkt, sizeof(pkt), IT_FRAME_TIMEOUT_MS);
+		}
+	}
+	/* Counted per receiver, not per packet: the repeats found it the last source. */
+	int64_t refused = md_scrape(d, "hyperderp_peer_gone_recipients_refused_total", NULL);
+	uint8_t gone_key[KEY_LEN];
+	memcpy(gone_key, src->pub, KEY_LEN);
+	it_client_close(src);
+	int told = 0;
+	for (int i = 0; i < GONE_RECEIVERS; i++)
+		told += told_gone(rx[i], gone_key, 2000);
+	it_note("%d receivers told, %lld refused", told, (long long)refused);
+	IT_REQUIRE(told >= 1 && told <= NWORKERS, "%d receivers told, want 1..%d", told, NWORKERS);
+	IT_REQUIRE(told + refused == GONE_RECEIVERS, "%d told + %lld refused, want %d", told,
+		   (long long)refused, GONE_RECEIVERS);
+	md_stop(d);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
@@ -380,6 +440,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_single_mode_stalled_frames_hold_no_pool_buffer),
 		IT_TEST(test_split_frames_stay_within_their_budget),
 		IT_TEST(test_stopped_frame_closes_slow_frame_completes),
+		IT_TEST(test_peer_gone_recipients_are_bounded),
 	};
 	atexit(held_close_all);
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));

@@ -111,6 +111,7 @@ static void assert_default_values(const struct hd_config *cfg)
 	assert_int_equal(cfg->control_pool_mb, 64);
 	assert_int_equal(cfg->frame_assembly_mb, 64);
 	assert_int_equal(cfg->frame_timeout_ms, 30000);
+	assert_int_equal(cfg->peer_gone_recipients, 4096);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
 }
 
@@ -147,6 +148,7 @@ static void test_shipped_config_loads(void **state)
 	cfg.control_pool_mb = 1;
 	cfg.frame_assembly_mb = 1;
 	cfg.frame_timeout_ms = 0;
+	cfg.peer_gone_recipients = 1;
 	strcpy(cfg.key_file, "/y");
 	if (config_load_file(&cfg, HD_DEFAULT_CONF, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
@@ -242,6 +244,11 @@ static const struct key_case key_cases[] = {
 	{ "limits.frame_timeout_ms", "0", NULL },
 	{ "limits.frame_timeout_ms", "3600000", NULL },
 	{ "limits.frame_timeout_ms", "3600001", "\"3600001\" is not an integer in 0..3600000" },
+
+	{ "limits.peer_gone_recipients", "1", NULL },
+	{ "limits.peer_gone_recipients", "1000000", NULL },
+	{ "limits.peer_gone_recipients", "0", "\"0\" is not an integer in 1..1000000" },
+	{ "limits.peer_gone_recipients", "1000001", "\"1000001\" is not an integer in 1..1000000" },
 
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
