@@ -39,6 +39,7 @@ enum close_reason {
 	CLOSE_SHUTDOWN,
 	CLOSE_NO_MEMORY,
 	CLOSE_KEY_CONN_LIMIT, /* past limits.max_conns_per_key: the key's oldest */
+	CLOSE_FRAME_TIMEOUT, /* a frame split across reads did not complete in time */
 	CLOSE_REASON_COUNT,
 };
 
@@ -59,11 +60,19 @@ struct worker_stats {
 	uint64_t peer_gone_disconnected_frames;
 	uint64_t peer_gone_not_here_frames;
 	uint64_t pings_dropped; /* a Ping while a Pong was still pending */
+	/* A receiver not remembered for PeerGone: limits.peer_gone_recipients reached. */
+	uint64_t peer_gone_recipients_refused;
 	uint64_t home_connections;
 	uint64_t recv_no_buffers;     /* multishot recv found the buffer ring empty */
 	uint64_t packets_inplace;     /* relayed by reference from their receive buffer */
 	uint64_t packets_copied;      /* relayed by a copy into a packet buffer */
 	uint64_t recv_buffers_pinned; /* gauge: receive buffers held by in-place packets */
+	/* Gauges, refreshed every tick: memory held by each pool (limits.*_mb). */
+	uint64_t pool_bytes;		  /* packets: limits.buffer_pool_mb */
+	uint64_t ctrl_pool_bytes;	  /* server frames: limits.control_pool_mb */
+	uint64_t asm_pool_bytes;	  /* frames split across reads: limits.frame_assembly_mb */
+	uint64_t ctrl_frames_dropped;	  /* server frames lost: the control pool was full */
+	uint64_t frames_assembly_dropped; /* split frames dropped: the assembly pool was full */
 	uint64_t loop_passes;
 	uint64_t busy_ns; /* time spent in loop passes that found work */
 	uint64_t loop_sleeps;
@@ -73,6 +82,12 @@ struct worker_stats {
 static inline void stat_add(uint64_t *counter, uint64_t n)
 {
 	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/* Sets a gauge owned by the calling thread. */
+static inline void stat_set(uint64_t *gauge, uint64_t value)
+{
+	__atomic_store_n(gauge, value, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t stat_read(const uint64_t *counter)

@@ -2,20 +2,17 @@
 /*
  * Received bytes to DERP frames. Frames are handled straight out of the
  * receive buffer when whole; only a frame split across reads is copied into
- * the connection's assembly buffer. Each header is checked against the
- * per-type limits before any of its payload is buffered, so a peer cannot
- * make the relay hold more than one legal frame.
+ * an assembly buffer (frame_assembly.c: budgeted, with a deadline). Each
+ * header is checked against the per-type limits before any of its payload
+ * is buffered, so a peer cannot make the relay hold more than one legal
+ * frame.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "derp_frame.h"
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
-
-/* Assembly buffers up to this size are kept for the next split frame. */
-#define PARTIAL_KEEP 4096
 
 static int check_header(struct worker *w, struct conn *c, const uint8_t *hdr, uint8_t *type,
 			uint32_t *len)
@@ -32,27 +29,15 @@ static int check_header(struct worker *w, struct conn *c, const uint8_t *hdr, ui
 	return -1;
 }
 
-static int ensure_partial(struct conn *c, uint32_t need)
+/*
+ * No assembly buffer for a frame even after dropping the ones that waited
+ * longer (frame_assembly.c): this one goes instead, the rest of its bytes
+ * read and discarded.
+ */
+static void drop_frame(struct worker *w, struct conn *c, uint32_t left)
 {
-	if (c->partial_cap >= need)
-		return 0;
-	uint8_t *p = realloc(c->partial, need);
-	if (!p)
-		return -1;
-	c->partial = p;
-	c->partial_cap = need;
-	return 0;
-}
-
-static void partial_done(struct conn *c)
-{
-	c->partial_len = 0;
-	c->partial_need = 0;
-	if (c->partial_cap > PARTIAL_KEEP) {
-		free(c->partial);
-		c->partial = NULL;
-		c->partial_cap = 0;
-	}
+	stat_add(&w->stats.frames_assembly_dropped, 1);
+	c->skip_left = left;
 }
 
 /* Continues a frame split across reads. Returns bytes consumed, or -1 if the conn closed. */
@@ -76,12 +61,13 @@ static long continue_partial(struct worker *w, struct conn *c, const uint8_t *p,
 			return -1;
 		if (v == DERP_FRAME_SKIP) {
 			c->skip_left = len;
-			partial_done(c);
+			frame_assembly_done(w, c);
 			return (long)used;
 		}
-		if (ensure_partial(c, DERP_FRAME_HDR_LEN + len) < 0) {
-			worker_conn_close(w, c, CLOSE_NO_MEMORY);
-			return -1;
+		if (frame_assembly_grow(w, c, DERP_FRAME_HDR_LEN + len) < 0) {
+			frame_assembly_done(w, c);
+			drop_frame(w, c, len);
+			return (long)used;
 		}
 		c->partial_need = DERP_FRAME_HDR_LEN + len;
 	}
@@ -97,23 +83,26 @@ static long continue_partial(struct worker *w, struct conn *c, const uint8_t *p,
 	uint32_t len = c->partial_need - DERP_FRAME_HDR_LEN;
 	int rc = session_handle_frame(w, c, type, c->partial + DERP_FRAME_HDR_LEN, len);
 	if (rc < 0)
-		return -1;
-	partial_done(c);
+		return -1; /* closing: the buffer goes when the connection is finalized */
+	frame_assembly_done(w, c);
 	return (long)used;
 }
 
-/* Keeps the start of a frame that the read cut short. */
+/* Keeps the start of a frame that the read cut short (whole: its length, 0 if unknown yet). */
 static int start_partial(struct worker *w, struct conn *c, const uint8_t *p, size_t n,
 			 uint32_t whole)
 {
 	uint32_t cap = whole ? whole : DERP_FRAME_HDR_LEN;
-	if (ensure_partial(c, cap < 64 ? 64 : cap) < 0) {
+	if (frame_assembly_start(w, c, cap, p, (uint32_t)n) == 0) {
+		c->partial_need = whole;
+		return 0;
+	}
+	if (!whole) {
+		/* Not even a header: without its length the frame's end cannot be found. */
 		worker_conn_close(w, c, CLOSE_NO_MEMORY);
 		return -1;
 	}
-	memcpy(c->partial, p, n);
-	c->partial_len = (uint32_t)n;
-	c->partial_need = whole;
+	drop_frame(w, c, whole - (uint32_t)n);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * client frames, routing packets, PeerGone/PeerPresent, keepalives.
  * (derp-protocol.md section 4 is the reference for every rule here.)
  */
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,24 @@
 static const char HEALTH_DUP[] = "another connection with this node key is now active on "
 				 "this relay; this one no longer receives packets";
 
-/* Returns false when the buffer pool is exhausted and the frame was not queued. */
+/* The control pool's limit costs server frames: say so, at most every 10 s per worker. */
+static void warn_ctrl_pool_full(struct worker *w, uint8_t type)
+{
+	if (!log_due(&w->ctrl_warned_ns, w->now_ns, 10000000000ull))
+		return;
+	log_warn("worker %u: control frame pool at its limit (limits.control_pool_mb = %u): "
+		 "dropped a %s frame; %llu dropped so far (ctrl_frames_dropped)",
+		 w->id, cfg_live_u32(&w->relay->cfg->control_pool_mb), derp_frame_type_name(type),
+		 (unsigned long long)stat_read(&w->stats.ctrl_frames_dropped));
+}
+
+/* Returns false when the control pool is exhausted and the frame was not queued. */
 static bool queue_ctrl(struct worker *w, struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct pktbuf *pb = sendq_ctrl_frame(w, len);
 	if (!pb) {
-		log_warn("buffer pool exhausted: dropped a %s frame",
-			 derp_frame_type_name(frame[0]));
+		stat_add(&w->stats.ctrl_frames_dropped, 1);
+		warn_ctrl_pool_full(w, frame[0]);
 		return false;
 	}
 	memcpy(pb->data, frame, len);
@@ -344,7 +356,17 @@ static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_L
 	struct peer_entry *se = peer_table_lookup(&w->peers, src);
 	if (!se)
 		return; /* a forwarded packet's remote source: not tracked here */
-	if (peer_entry_add_sub(&w->peers, se, dst->id, dst->gen, worker_conn_sub_keep, w) == 0) {
+	uint32_t max = cfg_live_u32(&w->relay->cfg->peer_gone_recipients);
+	int rc = peer_entry_add_sub(&w->peers, se, dst->id, dst->gen, max, worker_conn_sub_keep, w);
+	if (rc == -ENOSPC) {
+		/*
+		 * dst will not hear of src's departure. Remembered as the last
+		 * source all the same, so that the packets that follow do not
+		 * ask the full list again.
+		 */
+		stat_add(&w->stats.peer_gone_recipients_refused, 1);
+	}
+	if (rc == 0 || rc == -ENOSPC) {
 		memcpy(dst->last_src, src, KEY_LEN);
 		dst->last_src_valid = true;
 	}

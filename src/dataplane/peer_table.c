@@ -233,12 +233,28 @@ void peer_entry_compact_subs(struct peer_table *t, struct peer_entry *e, peer_su
 }
 
 int peer_entry_add_sub(struct peer_table *t, struct peer_entry *e, uint32_t conn_id, uint32_t gen,
-		       peer_sub_keep_fn keep, void *ctx)
+		       uint32_t max, peer_sub_keep_fn keep, void *ctx)
 {
 	/* The same destination as last time: the common repeat, caught for free. */
 	if (e->nsubs && e->subs[e->nsubs - 1].conn_id == conn_id &&
 	    e->subs[e->nsubs - 1].gen == gen)
 		return 0;
+	if (e->nsubs >= max) {
+		/*
+		 * At the bound. A pass may free room (gone and repeated
+		 * subscribers), but a list full of live ones would make every
+		 * packet pay a pass: after a pass that freed nothing, the next
+		 * runs only after max / 2 more refusals, so each pays O(1).
+		 * (Until then a repeat of a recorded subscriber is refused and
+		 * counted too; it keeps its PeerGone.)
+		 */
+		if (e->subs_refused++ % (max / 2 + 1) != 0)
+			return -ENOSPC;
+		peer_entry_compact_subs(t, e, keep, ctx);
+		if (e->nsubs >= max)
+			return -ENOSPC;
+		e->subs_refused = 0;
+	}
 	if (e->nsubs == e->cap_subs) {
 		peer_entry_compact_subs(t, e, keep, ctx);
 		/*

@@ -55,6 +55,7 @@ struct peer_entry {
 	uint32_t local_newest;
 	uint32_t nsubs;
 	uint32_t cap_subs;
+	uint32_t subs_refused; /* -ENOSPC answers since the list was last compacted at max */
 	struct peer_sub *subs;
 };
 
@@ -101,10 +102,13 @@ typedef bool (*peer_sub_keep_fn)(void *ctx, uint32_t conn_id, uint32_t gen, uint
  * key. O(1) amortized, whatever the list's length: a packet's path must not
  * scan a list that a client makes as long as it likes (one key sending to
  * many connections), so the list may hold repeats until it is full, when
- * keep() drops the gone and the repeated ones.
+ * keep() drops the gone and the repeated ones. At most max live connections
+ * are recorded (keys are free: without a bound, clients sending to each
+ * other grow these lists as the square of their number). Returns 0,
+ * -ENOSPC when max are recorded already, or -ENOMEM.
  */
 int peer_entry_add_sub(struct peer_table *t, struct peer_entry *e, uint32_t conn_id, uint32_t gen,
-		       peer_sub_keep_fn keep, void *ctx);
+		       uint32_t max, peer_sub_keep_fn keep, void *ctx);
 /* Drops the gone and repeated subscribers: afterwards each is live and listed once. */
 void peer_entry_compact_subs(struct peer_table *t, struct peer_entry *e, peer_sub_keep_fn keep,
 			     void *ctx);

@@ -35,9 +35,11 @@ static int class_of_buf(const struct pktbuf *pb)
 	return PKTBUF_CLASSES - 1; /* not reached: every buffer is made with a class cap */
 }
 
-void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, uint64_t bytes_limit)
+void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, enum pktbuf_pool_id id,
+		      uint64_t bytes_limit)
 {
-	*pool = (struct pktbuf_pool){ .owner = owner, .bytes_limit = bytes_limit };
+	*pool =
+	    (struct pktbuf_pool){ .owner = owner, .id = (uint8_t)id, .bytes_limit = bytes_limit };
 }
 
 void pktbuf_pool_destroy(struct pktbuf_pool *pool)
@@ -117,6 +119,7 @@ static struct pktbuf *new_buf_cap(struct pktbuf_pool *pool, uint32_t cap, int ke
 		return NULL;
 	pb->cap = cap;
 	pb->owner = pool->owner;
+	pb->pool = pool->id;
 	pool->bytes_allocated += one;
 	return pb;
 }

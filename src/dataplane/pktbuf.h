@@ -29,6 +29,20 @@ enum pktbuf_kind {
 };
 
 /*
+ * A worker has one pool per use, each with its own budget, so that one use
+ * filling its budget cannot starve another: packets (limits.buffer_pool_mb),
+ * server frames (limits.control_pool_mb: a full packet pool must not cost a
+ * client its ServerInfo or Pong) and frames being assembled across reads
+ * (limits.frame_assembly_mb). A buffer remembers which one it came from.
+ */
+enum pktbuf_pool_id {
+	PKTBUF_POOL_DATA = 0,
+	PKTBUF_POOL_CTRL,
+	PKTBUF_POOL_ASSEMBLY,
+	PKTBUF_POOL_COUNT,
+};
+
+/*
  * Size classes: 256 bytes for small packets (WireGuard keepalives and
  * handshakes, disco pings, 64-byte tests: 8x less memory per queued packet
  * than 2 KiB); 2 KiB covers every MTU-sized packet; larger packets take the
@@ -49,7 +63,7 @@ struct pktbuf {
 	uint32_t cap;	     /* bytes of data[]; 0 for a reference */
 	uint16_t owner;	     /* worker whose pool holds the memory */
 	uint8_t kind;	     /* enum pktbuf_kind */
-	uint8_t pad;
+	uint8_t pool;	     /* enum pktbuf_pool_id: the owner's pool it goes back to */
 	uint16_t recv_buf;    /* reference: the owner's receive buffer it points into */
 	uint64_t dst_seq;     /* connection sequence of the destination (cross-worker) */
 	uint8_t dst[KEY_LEN]; /* destination key (cross-worker) */
@@ -58,6 +72,7 @@ struct pktbuf {
 
 struct pktbuf_pool {
 	uint16_t owner;
+	uint8_t id;			     /* enum pktbuf_pool_id */
 	struct pktbuf *free[PKTBUF_CLASSES]; /* idle buffers, by size class */
 	struct pktbuf *free_refs;	     /* idle reference descriptors */
 	uint64_t bytes_allocated;	     /* memory held by the pool, free or in use */
@@ -67,7 +82,8 @@ struct pktbuf_pool {
 	uint32_t min_free[PKTBUF_CLASSES]; /* fewest idle since the last trim */
 };
 
-void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, uint64_t bytes_limit);
+void pktbuf_pool_init(struct pktbuf_pool *pool, uint16_t owner, enum pktbuf_pool_id id,
+		      uint64_t bytes_limit);
 void pktbuf_pool_destroy(struct pktbuf_pool *pool);
 
 /*

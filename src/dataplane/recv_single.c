@@ -13,7 +13,16 @@
  * than the small buffer holds) is the next recv given a large buffer from
  * the worker's packet-buffer pool, which goes back to the pool as soon as
  * its bytes are parsed. See docs/buffers.md for the figures.
+ *
+ * The large recv never waits: it is issued with MSG_DONTWAIT, so it takes
+ * what the socket holds or ends at once with -EAGAIN, and then the small
+ * recv waits instead. A client that stops right after a full read (or in
+ * the middle of a frame) therefore holds no pool buffer while it is quiet:
+ * a large buffer is held only for the time of one read, and thousands of
+ * stalled clients cannot empty the pool that packets come from.
  */
+#include <errno.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 
 #include "worker.h"
@@ -46,15 +55,17 @@ void recv_single_arm(struct worker *w, struct conn *c)
 		return;
 	uint8_t *buf = c->rx_small;
 	size_t len = RECV_SMALL_SIZE;
+	int flags = 0;
 	if (c->rx_want_big) {
 		/* At the pool's limit the small buffer still keeps the bytes moving. */
 		c->rx_big = pktbuf_alloc(&w->pool, RECV_BIG_SIZE);
 		if (c->rx_big) {
 			buf = c->rx_big->data;
 			len = c->rx_big->cap;
+			flags = MSG_DONTWAIT; /* never park a pool buffer on a quiet socket */
 		}
 	}
-	io_uring_prep_recv(sqe, c->fd, buf, len, 0);
+	io_uring_prep_recv(sqe, c->fd, buf, len, flags);
 	io_uring_sqe_set_data64(sqe, conn_udata(OP_RECV, c));
 	c->recv_armed = true;
 }
@@ -81,6 +92,9 @@ void recv_single_complete(struct worker *w, struct conn *c, const struct io_urin
 		size_t cap = big ? big->cap : RECV_SMALL_SIZE;
 		recv_deliver(w, c, data, (size_t)cqe->res);
 		c->rx_want_big = more_on_the_way(c, (size_t)cqe->res, cap);
+	} else if (big && cqe->res == -EAGAIN) {
+		/* Nothing more yet: wait with the small buffer, which the connection owns. */
+		c->rx_want_big = false;
 	} else {
 		recv_ended(w, c, cqe->res);
 	}

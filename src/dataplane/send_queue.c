@@ -107,9 +107,14 @@ void sendq_kick(struct worker *w, struct conn *c)
 	mark_dirty(w, c);
 }
 
+/*
+ * Server frames come from their own pool: a packet pool filled by data (a
+ * slow reader's queue, a burst) must never cost a client its ServerInfo,
+ * KeepAlive or Pong. Per connection they are bounded by CTRL_QUEUE_LIMIT.
+ */
 struct pktbuf *sendq_ctrl_frame(struct worker *w, size_t len)
 {
-	struct pktbuf *pb = pktbuf_alloc(&w->pool, len);
+	struct pktbuf *pb = pktbuf_alloc(&w->ctrl_pool, len);
 	if (pb)
 		pb->kind = PKT_KIND_CTRL;
 	return pb;

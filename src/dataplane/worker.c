@@ -118,6 +118,8 @@ void worker_conn_close(struct worker *w, struct conn *c, enum close_reason why)
 	c->closing = true;
 	c->close_reason = (uint8_t)why;
 	stat_add(&w->stats.conns_closed[why], 1);
+	/* Its frame may be being parsed right now: the buffer itself goes at finalize. */
+	frame_assembly_forget(w, c);
 	session_unregister(w, c);
 	sendq_discard(w, c);
 	shutdown(c->fd, SHUT_RDWR);
@@ -134,7 +136,7 @@ static void conn_maybe_finalize(struct worker *w, struct conn *c)
 	sendq_discard(w, c);
 	close(c->fd);
 	recv_conn_free(w, c);
-	free(c->partial);
+	frame_assembly_release(w, c);
 	free(c->tls_out);
 	SSL_free(c->ssl);
 	w->conns[c->id] = NULL;
@@ -195,12 +197,25 @@ static void outbox_flush(struct worker *w, uint16_t target)
 	}
 }
 
+/* Which of the worker's pools a buffer it owns goes back to. */
+static struct pktbuf_pool *pool_of(struct worker *w, const struct pktbuf *pb)
+{
+	switch (pb->pool) {
+	case PKTBUF_POOL_CTRL:
+		return &w->ctrl_pool;
+	case PKTBUF_POOL_ASSEMBLY:
+		return &w->asm_pool;
+	default:
+		return &w->pool;
+	}
+}
+
 /* A buffer of our pool is free: a reference also lets go of its receive buffer. */
 static void free_own_buf(struct worker *w, struct pktbuf *pb)
 {
 	if (pktbuf_is_ref(pb))
 		recv_ring_unpin(w, pb->recv_buf);
-	pktbuf_free(&w->pool, pb);
+	pktbuf_free(pool_of(w, pb), pb);
 }
 
 void worker_release_buf(struct worker *w, struct pktbuf *pb)
@@ -420,7 +435,8 @@ static void flush_outboxes(struct worker *w)
 static void trim_pool(struct worker *w)
 {
 	w->next_trim_ns = w->now_ns + TRIM_NS;
-	uint64_t freed = pktbuf_pool_trim(&w->pool);
+	uint64_t freed = pktbuf_pool_trim(&w->pool) + pktbuf_pool_trim(&w->ctrl_pool) +
+			 pktbuf_pool_trim(&w->asm_pool);
 	if (freed >= TRIM_RELEASE_MIN) {
 		malloc_trim(0);
 		log_debug("worker %u: returned %llu KiB of idle packet buffers (%llu KiB kept)",
@@ -434,6 +450,10 @@ static void tick(struct worker *w)
 	w->next_tick_ns = w->now_ns + TICK_NS;
 	if (w->now_ns >= w->next_trim_ns)
 		trim_pool(w);
+	stat_set(&w->stats.pool_bytes, w->pool.bytes_allocated);
+	stat_set(&w->stats.ctrl_pool_bytes, w->ctrl_pool.bytes_allocated);
+	stat_set(&w->stats.asm_pool_bytes, w->asm_pool.bytes_allocated);
+	frame_assembly_expire(w);
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		struct conn *c = w->conns[i];
 		if (!c)
@@ -614,7 +634,11 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->outboxes = calloc(r->nworkers, sizeof(*w->outboxes));
 	w->tls_plain = malloc(TLS_PLAIN_CHUNK);
-	pktbuf_pool_init(&w->pool, id, (uint64_t)r->cfg->buffer_pool_mb << 20);
+	pktbuf_pool_init(&w->pool, id, PKTBUF_POOL_DATA, (uint64_t)r->cfg->buffer_pool_mb << 20);
+	pktbuf_pool_init(&w->ctrl_pool, id, PKTBUF_POOL_CTRL,
+			 (uint64_t)r->cfg->control_pool_mb << 20);
+	pktbuf_pool_init(&w->asm_pool, id, PKTBUF_POOL_ASSEMBLY,
+			 (uint64_t)r->cfg->frame_assembly_mb << 20);
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
 	    peer_table_init(&w->peers, r->hash_key, id) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {
@@ -656,6 +680,8 @@ void worker_destroy(struct worker *w)
 		w->free_ctx = next;
 	}
 	pktbuf_pool_destroy(&w->pool);
+	pktbuf_pool_destroy(&w->ctrl_pool);
+	pktbuf_pool_destroy(&w->asm_pool);
 	spsc_ring_free(&w->handoff);
 	spsc_ring_free(&w->control);
 	free(w->conns);

@@ -96,12 +96,19 @@ struct conn {
 	uint8_t *rx_small;     /* RECV_SMALL_SIZE bytes, held for the connection's life */
 	struct pktbuf *rx_big; /* from the worker's pool while a large recv is armed */
 
-	/* Receive side: a frame split across reads is assembled here. */
-	uint8_t *partial;
+	/*
+	 * Receive side: a frame split across reads is assembled in a buffer of
+	 * the worker's assembly pool (frame_assembly.c).
+	 */
+	struct pktbuf *partial_buf; /* held while a frame is open */
+	uint8_t *partial;	    /* partial_buf->data */
 	uint32_t partial_len;
-	uint32_t partial_cap;
-	uint32_t partial_need; /* whole frame length once the header is known, else 0 */
-	uint64_t skip_left;    /* payload bytes of an ignored frame still to discard */
+	uint32_t partial_need;	   /* whole frame length once the header is known, else 0 */
+	uint64_t partial_since_ns; /* its first byte's arrival: the deadline counts from here */
+	struct conn *asm_prev;	   /* the worker's open frames, oldest first */
+	struct conn *asm_next;
+	bool asm_listed;
+	uint64_t skip_left; /* payload bytes of an ignored frame still to discard */
 
 	/* Send side: FIFO of frames, counted per kind for the drop policy. */
 	struct pktbuf *q_head;
@@ -165,7 +172,9 @@ struct worker {
 	struct spsc_ring control; /* from the management thread */
 	struct outbox *outboxes;  /* one per worker */
 
-	struct pktbuf_pool pool;
+	struct pktbuf_pool pool;      /* packets: limits.buffer_pool_mb */
+	struct pktbuf_pool ctrl_pool; /* server frames: limits.control_pool_mb */
+	struct pktbuf_pool asm_pool;  /* frames split across reads: limits.frame_assembly_mb */
 	struct peer_table peers;
 
 	struct conn **conns;
@@ -177,6 +186,9 @@ struct worker {
 	struct conn *dirty;
 	struct conn *watchers;
 	struct peer_list_job *list_head, *list_tail; /* listings in progress, oldest first */
+	/* Connections with a frame being assembled, oldest first (frame_assembly.c). */
+	struct conn *asm_oldest;
+	struct conn *asm_newest;
 	struct send_ctx *free_ctx;
 
 	enum recv_mode recv_mode;
@@ -202,6 +214,8 @@ struct worker {
 	uint64_t next_tick_ns;
 	uint64_t pool_warned_ns; /* last "pool at its limit" warning */
 	uint64_t key_limit_warned_ns; /* last limits.max_conns_per_key warning */
+	uint64_t ctrl_warned_ns; /* last "control pool at its limit" warning */
+	uint64_t asm_warned_ns;	 /* last "frame assembly pool at its limit" warning */
 	uint64_t next_trim_ns;	 /* next return of idle packet buffers (worker.c) */
 	bool draining;
 	uint64_t drain_deadline_ns;
@@ -247,6 +261,26 @@ void worker_post(struct worker *w, uint16_t target, uint32_t type, void *ptr);
 /* Done with a buffer or reference: back to its pool, or home to its owner. */
 void worker_release_buf(struct worker *w, struct pktbuf *pb);
 void worker_conn_close(struct worker *w, struct conn *c, enum close_reason why);
+
+/* frame_assembly.c */
+/*
+ * An assembly buffer of cap bytes for c's frame that a read cut short,
+ * holding its first len bytes from p. When the assembly pool is full, the
+ * frame that has waited longest on this worker is dropped to make
+ * room. Returns 0, or -1 when no buffer can be had (c untouched).
+ */
+int frame_assembly_start(struct worker *w, struct conn *c, uint32_t cap, const uint8_t *p,
+			 uint32_t len);
+/* Grows c's buffer to cap bytes, keeping what it holds. Returns 0 or -1. */
+int frame_assembly_grow(struct worker *w, struct conn *c, uint32_t cap);
+/* c's frame is complete: its buffer goes back to the pool. */
+void frame_assembly_done(struct worker *w, struct conn *c);
+/* c is closing: its frame no longer counts as waiting (the buffer goes at finalize). */
+void frame_assembly_forget(struct worker *w, struct conn *c);
+/* Gives back c's buffer, if any (finalize). */
+void frame_assembly_release(struct worker *w, struct conn *c);
+/* Closes the connections whose frame is past its deadline (limits.frame_timeout_ms). */
+void frame_assembly_expire(struct worker *w);
 
 /* conn_recv.c */
 int conn_recv_bytes(struct worker *w, struct conn *c, const uint8_t *p, size_t n);

@@ -120,6 +120,19 @@ static const struct cfg_key cfg_keys[] = {
 	{ "limits", "max_conns_per_key", CFG_U32, FIELD(max_conns_per_key), 1, 10000000, "4", NULL,
 	  "connections one node key may have at once; a newer one closes the oldest "
 	  "(counted as closed, reason key_conn_limit)" },
+	{ "limits", "control_pool_mb", CFG_U32, FIELD(control_pool_mb), 1, 65536, "64", NULL,
+	  "memory per worker for frames the server sends (ServerInfo, KeepAlive, Pong, PeerGone "
+	  "...), MiB, apart from the packet pool; past it such frames are dropped (counted)" },
+	{ "limits", "frame_assembly_mb", CFG_U32, FIELD(frame_assembly_mb), 1, 65536, "64", NULL,
+	  "memory per worker for frames that arrive split across reads, MiB; when full, the frame "
+	  "waiting longest is dropped to make room (counted)" },
+	{ "limits", "frame_timeout_ms", CFG_U32, FIELD(frame_timeout_ms), 0, 3600000, "30000", NULL,
+	  "a frame that arrives split across reads must be complete within this many "
+	  "milliseconds plus 1 ms per byte of the frame, or the connection closes; 0 = never" },
+	{ "limits", "peer_gone_recipients", CFG_U32, FIELD(peer_gone_recipients), 1, 1000000,
+	  "4096", NULL,
+	  "connections per worker remembered as sent packets by one key, to be told PeerGone "
+	  "when it leaves; past it more are not remembered (counted)" },
 	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",
 	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
 	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",

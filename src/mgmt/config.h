@@ -32,6 +32,10 @@ struct hd_config {
 	uint32_t pinned_recv_buffers;  /* receive buffers in-place packets may hold, per worker */
 	uint32_t max_accept_per_ip;    /* new connections per second from one IP; 0 = no limit */
 	uint32_t max_conns_per_key;    /* connections of one node key; past it the oldest closes */
+	uint32_t control_pool_mb;      /* server frame (ServerInfo, Pong ...) memory per worker */
+	uint32_t frame_assembly_mb;    /* memory per worker for frames split across reads */
+	uint32_t frame_timeout_ms;     /* a split frame's grace; it also gets 1 ms per byte */
+	uint32_t peer_gone_recipients; /* connections per key and worker told PeerGone */
 	/* [server], continued */
 	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */

@@ -35,6 +35,8 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "metrics.max_clients", offsetof(struct hd_config, metrics_max_clients) },
 	{ "metrics.timeout_ms", offsetof(struct hd_config, metrics_timeout_ms) },
 	{ "limits.max_conns_per_key", offsetof(struct hd_config, max_conns_per_key) },
+	{ "limits.frame_timeout_ms", offsetof(struct hd_config, frame_timeout_ms) },
+	{ "limits.peer_gone_recipients", offsetof(struct hd_config, peer_gone_recipients) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

@@ -154,6 +154,10 @@ static void write_traffic(struct textbuf *b, const struct stats_snapshot *s)
 	    (unsigned long long)t->peer_gone_not_here_frames);
 	single(b, "pings_dropped_total", "counter",
 	       "Ping frames ignored because a Pong was still pending.", t->pings_dropped);
+	single(b, "peer_gone_recipients_refused_total", "counter",
+	       "Receivers not remembered for PeerGone because the sender's key had "
+	       "limits.peer_gone_recipients of them on that worker already.",
+	       t->peer_gone_recipients_refused);
 
 	head(b, "dropped_packets_total", "counter", "Packets dropped, by reason and kind.");
 	for (int r = 0; r < DROP_REASON_COUNT; r++)
@@ -198,6 +202,23 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 		  offsetof(struct worker_stats, recv_buffers_pinned),
 		  "Receive buffers held by packets relayed in place "
 		  "(limits.pinned_recv_buffers)." },
+		{ "worker_buffer_pool_bytes", "gauge", offsetof(struct worker_stats, pool_bytes),
+		  "Memory held by each worker's packet buffer pool (limits.buffer_pool_mb)." },
+		{ "worker_control_pool_bytes", "gauge",
+		  offsetof(struct worker_stats, ctrl_pool_bytes),
+		  "Memory held by each worker's pool of server frames (limits.control_pool_mb)." },
+		{ "worker_frame_assembly_bytes", "gauge",
+		  offsetof(struct worker_stats, asm_pool_bytes),
+		  "Memory held by each worker's frames split across reads "
+		  "(limits.frame_assembly_mb)." },
+		{ "worker_control_frames_dropped_total", "counter",
+		  offsetof(struct worker_stats, ctrl_frames_dropped),
+		  "Server frames (ServerInfo, Pong, PeerGone ...) dropped because the control pool "
+		  "was full (limits.control_pool_mb)." },
+		{ "worker_frames_assembly_dropped_total", "counter",
+		  offsetof(struct worker_stats, frames_assembly_dropped),
+		  "Frames split across reads dropped to make room in a full assembly pool "
+		  "(limits.frame_assembly_mb)." },
 	};
 
 	head(b, "worker_recv_mode", "gauge",

@@ -196,10 +196,16 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 	jw_u64(w, "peer_gone_disconnected_frames", t->peer_gone_disconnected_frames);
 	jw_u64(w, "peer_gone_not_here_frames", t->peer_gone_not_here_frames);
 	jw_u64(w, "pings_dropped", t->pings_dropped);
+	jw_u64(w, "peer_gone_recipients_refused", t->peer_gone_recipients_refused);
 	jw_u64(w, "recv_no_buffers", t->recv_no_buffers);
 	jw_u64(w, "packets_inplace", t->packets_inplace);
 	jw_u64(w, "packets_copied", t->packets_copied);
 	jw_u64(w, "recv_buffers_pinned", t->recv_buffers_pinned);
+	jw_u64(w, "pool_bytes", t->pool_bytes);
+	jw_u64(w, "ctrl_pool_bytes", t->ctrl_pool_bytes);
+	jw_u64(w, "asm_pool_bytes", t->asm_pool_bytes);
+	jw_u64(w, "ctrl_frames_dropped", t->ctrl_frames_dropped);
+	jw_u64(w, "frames_assembly_dropped", t->frames_assembly_dropped);
 	jw_u64(w, "loop_passes", t->loop_passes);
 	jw_u64(w, "loop_sleeps", t->loop_sleeps);
 	jw_end(w);

@@ -538,6 +538,20 @@ int md_open_fds(pid_t pid)
 	return n;
 }
 
+long md_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	IT_REQUIRE(f != NULL, "%s: %s", path, strerror(errno));
+	while (kib < 0 && fgets(line, sizeof(line), f))
+		sscanf(line, "VmRSS: %ld kB", &kib);
+	fclose(f);
+	IT_REQUIRE(kib >= 0, "no VmRSS in %s", path);
+	return kib;
+}
+
 void md_nodekey(const uint8_t pub[KEY_LEN], char out[80])
 {
 	key_to_nodekey(pub, out);

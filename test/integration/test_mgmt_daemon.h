@@ -106,6 +106,8 @@ bool md_kernel_has_ktls(void);
 
 /* File descriptors the process pid has open (from /proc). */
 int md_open_fds(pid_t pid);
+/* The resident memory (VmRSS) of a process, in KiB; requires that it can be read. */
+long md_rss_kib(pid_t pid);
 
 /* "nodekey:<hex>" of a public key. */
 void md_nodekey(const uint8_t pub[KEY_LEN], char out[80]);

@@ -108,6 +108,10 @@ static void assert_default_values(const struct hd_config *cfg)
 	assert_int_equal(cfg->write_timeout_ms, 2000);
 	assert_int_equal(cfg->keepalive_ms, 60000);
 	assert_int_equal(cfg->drain_timeout_ms, 2000);
+	assert_int_equal(cfg->control_pool_mb, 64);
+	assert_int_equal(cfg->frame_assembly_mb, 64);
+	assert_int_equal(cfg->frame_timeout_ms, 30000);
+	assert_int_equal(cfg->peer_gone_recipients, 4096);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(cfg->mgmt_max_clients, 64);
 	assert_int_equal(cfg->events_backlog_kb, 4096);
@@ -145,6 +149,10 @@ static void test_shipped_config_loads(void **state)
 	cfg.write_timeout_ms = 0;
 	cfg.keepalive_ms = 1000;
 	cfg.drain_timeout_ms = 0;
+	cfg.control_pool_mb = 1;
+	cfg.frame_assembly_mb = 1;
+	cfg.frame_timeout_ms = 0;
+	cfg.peer_gone_recipients = 1;
 	strcpy(cfg.key_file, "/y");
 	cfg.mgmt_max_clients = 1;
 	cfg.events_backlog_kb = 64;
@@ -251,6 +259,24 @@ static const struct key_case key_cases[] = {
 	{ "limits.max_conns_per_key", "10000000", NULL },
 	{ "limits.max_conns_per_key", "0", "\"0\" is not an integer in 1..10000000" },
 	{ "limits.max_conns_per_key", "10000001", "\"10000001\" is not an integer in 1..10000000" },
+	{ "limits.control_pool_mb", "1", NULL },
+	{ "limits.control_pool_mb", "65536", NULL },
+	{ "limits.control_pool_mb", "0", "\"0\" is not an integer in 1..65536" },
+	{ "limits.control_pool_mb", "65537", "\"65537\" is not an integer in 1..65536" },
+
+	{ "limits.frame_assembly_mb", "1", NULL },
+	{ "limits.frame_assembly_mb", "65536", NULL },
+	{ "limits.frame_assembly_mb", "0", "\"0\" is not an integer in 1..65536" },
+	{ "limits.frame_assembly_mb", "65537", "\"65537\" is not an integer in 1..65536" },
+
+	{ "limits.frame_timeout_ms", "0", NULL },
+	{ "limits.frame_timeout_ms", "3600000", NULL },
+	{ "limits.frame_timeout_ms", "3600001", "\"3600001\" is not an integer in 0..3600000" },
+
+	{ "limits.peer_gone_recipients", "1", NULL },
+	{ "limits.peer_gone_recipients", "1000000", NULL },
+	{ "limits.peer_gone_recipients", "0", "\"0\" is not an integer in 1..1000000" },
+	{ "limits.peer_gone_recipients", "1000001", "\"1000001\" is not an integer in 1..1000000" },
 
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },

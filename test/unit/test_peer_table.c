@@ -137,11 +137,11 @@ static void test_subscribers_cost_o1_and_stay_bounded(void **state)
 	memset(sub_seen, 0, sizeof(sub_seen));
 	for (uint32_t i = 0; i < SUB_CONNS; i++) {
 		sub_live[i] = true;
-		assert_int_equal(peer_entry_add_sub(&t, e, i, 1, fake_keep, NULL), 0);
+		assert_int_equal(peer_entry_add_sub(&t, e, i, 1, UINT32_MAX, fake_keep, NULL), 0);
 	}
 	keep_calls = 0;
 	for (uint32_t i = 0; i < ADDS; i++)
-		assert_int_equal(peer_entry_add_sub(&t, e, i % 2 ? 17 : 4242, 1, fake_keep, NULL),
+		assert_int_equal(peer_entry_add_sub(&t, e, i % 2 ? 17 : 4242, 1, UINT32_MAX, fake_keep, NULL),
 				 0);
 	/* Each append pays for under two looks in later passes. */
 	assert_true(keep_calls <= 2ull * ADDS);

@@ -12,7 +12,7 @@ static void test_size_classes_fit_tightly(void **state)
 {
 	(void)state;
 	struct pktbuf_pool pool;
-	pktbuf_pool_init(&pool, 3, 64u << 20);
+	pktbuf_pool_init(&pool, 3, PKTBUF_POOL_DATA, 64u << 20);
 	struct pktbuf *a = pktbuf_alloc(&pool, 1500);
 	struct pktbuf *b = pktbuf_alloc(&pool, 5 + 32 + 16384);
 	struct pktbuf *c = pktbuf_alloc(&pool, 5 + 32 + 65536);
@@ -48,7 +48,7 @@ static void test_limit_is_enforced_and_idle_buffers_rebalance(void **state)
 {
 	(void)state;
 	struct pktbuf_pool pool;
-	pktbuf_pool_init(&pool, 0, 1u << 20); /* 1 MiB */
+	pktbuf_pool_init(&pool, 0, PKTBUF_POOL_DATA, 1u << 20); /* 1 MiB */
 	struct pktbuf *bufs[64];
 	int n = 0;
 	while (n < 64 && (bufs[n] = pktbuf_alloc(&pool, 60000)))
@@ -72,7 +72,7 @@ static void test_references(void **state)
 	(void)state;
 	struct pktbuf_pool pool;
 	uint8_t recv_buf[16384];
-	pktbuf_pool_init(&pool, 1, 16u << 20);
+	pktbuf_pool_init(&pool, 1, PKTBUF_POOL_DATA, 16u << 20);
 	struct pktbuf *r = pktbuf_alloc_ref(&pool, recv_buf + 100, 1437, 42);
 	assert_non_null(r);
 	assert_true(pktbuf_is_ref(r));
@@ -106,7 +106,7 @@ static void test_trim_keeps_the_working_set(void **state)
 	(void)state;
 	struct pktbuf_pool pool;
 	struct pktbuf *big[40];
-	pktbuf_pool_init(&pool, 0, 64u << 20);
+	pktbuf_pool_init(&pool, 0, PKTBUF_POOL_DATA, 64u << 20);
 	/* A burst of 40 large buffers, then back to 10 in use at a time. */
 	for (int i = 0; i < 40; i++)
 		assert_non_null(big[i] = pktbuf_alloc(&pool, 60000));
