@@ -7,8 +7,16 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 hd_install_packages "${HD_PACKAGES[@]}"
 
-if [ ! -d build ]; then
-	meson setup build -Dtests=false
+# build.ninja, not the directory: a setup that failed (a package missing)
+# leaves build/ behind, and the next run must set it up again.
+if [ ! -f build/build.ninja ]; then
+	if ! meson setup build -Dtests=false; then
+		echo "run.sh: meson setup failed (the ERROR above names what is missing)." >&2
+		echo "run.sh: the build needs these Debian packages (HD_PACKAGES in scripts/deps.sh):" >&2
+		echo "run.sh:   ${HD_PACKAGES[*]}" >&2
+		echo "run.sh: not installed now: $(echo $(hd_missing_packages "${HD_PACKAGES[@]}"))" >&2
+		exit 1
+	fi
 fi
 ninja -C build src/hyper-derp tools/hdbench tools/hdcli
 
