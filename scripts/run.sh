@@ -11,10 +11,15 @@ hd_install_packages "${HD_PACKAGES[@]}"
 # leaves build/ behind, and the next run must set it up again.
 if [ ! -f build/build.ninja ]; then
 	if ! meson setup build -Dtests=false; then
+		missing=$(echo $(hd_missing_packages "${HD_PACKAGES[@]}"))
 		echo "run.sh: meson setup failed (the ERROR above names what is missing)." >&2
 		echo "run.sh: the build needs these Debian packages (HD_PACKAGES in scripts/deps.sh):" >&2
 		echo "run.sh:   ${HD_PACKAGES[*]}" >&2
-		echo "run.sh: not installed now: $(echo $(hd_missing_packages "${HD_PACKAGES[@]}"))" >&2
+		if [ -n "$missing" ]; then
+			echo "run.sh: not installed: $missing" >&2
+		else
+			echo "run.sh: all are installed: what the ERROR names needs adding to HD_PACKAGES" >&2
+		fi
 		exit 1
 	fi
 fi
