@@ -43,9 +43,8 @@ hd_install_packages() {
 		echo "No dpkg/apt here: install these (Debian 12 names) yourself: $*" >&2
 		return 1
 	fi
-	missing=$(hd_missing_packages "$@")
+	missing=$(hd_missing_packages "$@" | paste -sd ' ')
 	[ -z "$missing" ] && return 0
-	missing=$(echo $missing)
 	echo "Installing missing packages: $missing" >&2
 	local sudo=()
 	if [ "$(id -u)" -ne 0 ]; then

@@ -11,7 +11,7 @@ hd_install_packages "${HD_PACKAGES[@]}"
 # leaves build/ behind, and the next run must set it up again.
 if [ ! -f build/build.ninja ]; then
 	if ! meson setup build -Dtests=false; then
-		missing=$(echo $(hd_missing_packages "${HD_PACKAGES[@]}"))
+		missing=$(hd_missing_packages "${HD_PACKAGES[@]}" | paste -sd ' ')
 		echo "run.sh: meson setup failed (the ERROR above names what is missing)." >&2
 		echo "run.sh: the build needs these Debian packages (HD_PACKAGES in scripts/deps.sh):" >&2
 		echo "run.sh:   ${HD_PACKAGES[*]}" >&2
