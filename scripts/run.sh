@@ -7,8 +7,21 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 hd_install_packages "${HD_PACKAGES[@]}"
 
-if [ ! -d build ]; then
-	meson setup build -Dtests=false
+# build.ninja, not the directory: a setup that failed (a package missing)
+# leaves build/ behind, and the next run must set it up again.
+if [ ! -f build/build.ninja ]; then
+	if ! meson setup build -Dtests=false; then
+		missing=$(hd_missing_packages "${HD_PACKAGES[@]}" | paste -sd ' ')
+		echo "run.sh: meson setup failed (the ERROR above names what is missing)." >&2
+		echo "run.sh: the build needs these Debian packages (HD_PACKAGES in scripts/deps.sh):" >&2
+		echo "run.sh:   ${HD_PACKAGES[*]}" >&2
+		if [ -n "$missing" ]; then
+			echo "run.sh: not installed: $missing" >&2
+		else
+			echo "run.sh: all are installed: what the ERROR names needs adding to HD_PACKAGES" >&2
+		fi
+		exit 1
+	fi
 fi
 ninja -C build src/hyper-derp tools/hdbench tools/hdcli
 

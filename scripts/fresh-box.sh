@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# Checks the README's first command the way a new user meets it: makes a
+# bare Debian 12 root (debootstrap --variant=minbase, from this machine's
+# configured Debian archive), copies this checkout in, runs
+# ./scripts/run.sh there until the relay answers /derp/probe, asks it
+# `hdcli show status` over the default management socket, stops it with
+# SIGTERM (it must exit 0), then runs test.sh's install step there and
+# builds the tests. Everything is mounted and removed again at the end.
+#
+# Not part of every CI run (about 6 min, 200 MB of packages from the
+# archive; 4 min with its cache): run it as root after changing
+# scripts/deps.sh, run.sh or the build's dependencies.
+# Usage: scripts/fresh-box.sh [--fresh] [--keep] [--no-test-build]
+#        [--port N] [--timeout SECONDS] [--deb FILE]
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+Usage: scripts/fresh-box.sh [options]        (as root)
+  --fresh            debootstrap a new base root and download every package
+                     again instead of using the cache in
+                     /var/cache/hyper-derp/fresh-box
+  --keep             keep the work directory (the chroot) at the end, unmounted
+  --no-test-build    after test.sh's install step, do not build the tests
+  --port N           port of the relay in the chroot (default: a free one)
+  --timeout SECONDS  bound on each stage (default 2400)
+  --deb FILE         check the .deb instead of run.sh: not available yet
+EOF
+}
+
+fresh=0
+keep=0
+test_build=1
+port=""
+stage_timeout=2400
+deb=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--fresh) fresh=1 ;;
+	--keep) keep=1 ;;
+	--no-test-build) test_build=0 ;;
+	--port) port=${2:?--port needs a number}; shift ;;
+	--timeout) stage_timeout=${2:?--timeout needs seconds}; shift ;;
+	--deb) deb=${2:?--deb needs a file}; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "fresh-box: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+case "$stage_timeout" in
+'' | *[!0-9]*) echo "fresh-box: --timeout wants whole seconds" >&2; exit 2 ;;
+esac
+if [ -n "$deb" ]; then
+	# When the project builds a .deb, this stage installs it in the same
+	# bare root (apt-get install ./FILE), starts the daemon by hand on a
+	# free port, probes /derp/probe and runs `hdcli show status`.
+	echo "fresh-box: --deb is not available yet: the project builds no .deb so far." >&2
+	echo "fresh-box: (it will install FILE in the bare root, start the daemon by hand" >&2
+	echo "fresh-box: and run hdcli show status; without --deb the run.sh check runs)" >&2
+	exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "fresh-box: must run as root (debootstrap, chroot and mounts need it)" >&2
+	exit 2
+fi
+
+cd "$(dirname "$0")/.."
+src=$PWD
+. scripts/deps.sh
+# The host side needs debootstrap to make the root and curl to probe it.
+hd_install_packages debootstrap curl
+
+cache=/var/cache/hyper-derp/fresh-box
+base_tar=$cache/bookworm-minbase.tar
+debs=$cache/apt-archives
+if [ "$fresh" -eq 1 ]; then
+	rm -rf "$base_tar" "$debs"
+fi
+mkdir -p "$cache" "$debs/partial"
+
+t_start=$SECONDS
+say() {
+	printf '== [%4ds] %s\n' $((SECONDS - t_start)) "$*"
+}
+
+# The Debian sources apt uses here, as "URI SUITE COMPONENT" lines, read
+# from apt-cache policy so both sources.list and deb822 files count. Only
+# the archive is reachable, so the root gets exactly these.
+debian_sources() {
+	apt-cache policy | awk '
+		$1 ~ /^[0-9]+$/ && $NF == "Packages" && $2 ~ /^(https?|file):/ {
+			uri = $2; split($3, sc, "/"); next_is_release = 1; next
+		}
+		next_is_release && /release / {
+			if ($0 ~ /(^|[ ,])o=Debian(,|$)/ && sc[2] != "")
+				print uri, sc[1], sc[2]
+		}
+		{ next_is_release = 0 }' | sort -u
+}
+sources=$(debian_sources)
+mirror=$(awk '$2 == "bookworm" { print $1; exit }' <<<"$sources")
+if [ -z "$mirror" ]; then
+	echo "fresh-box: apt has no Debian bookworm source (run apt-get update?)" >&2
+	exit 1
+fi
+
+work=$(mktemp -d /var/tmp/hd-fresh-box.XXXXXX)
+root=$work/root
+relay_pid=""
+
+# Mount points under $root, deepest first.
+root_mounts() {
+	awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r
+}
+
+cleanup() {
+	local rc=$? m
+	if [ -n "$relay_pid" ] && kill -0 "$relay_pid" 2>/dev/null; then
+		# The relay and run.sh's children are in the session started below.
+		kill -KILL -- "-$relay_pid" 2>/dev/null || true
+		wait "$relay_pid" 2>/dev/null || true
+	fi
+	for m in $(root_mounts); do
+		umount "$m" 2>/dev/null || umount -l "$m" || true
+	done
+	# Never remove while anything (the host's /dev, the .deb cache) is
+	# still mounted inside.
+	if [ -n "$(root_mounts)" ]; then
+		echo "fresh-box: still mounted under $root, not removing $work" >&2
+	elif [ "$keep" -eq 1 ]; then
+		echo "fresh-box: kept $work" >&2
+	else
+		rm -rf --one-file-system "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 1. The bare root: debootstrap once, then unpack the cached tarball.
+mkdir "$root"
+if [ -f "$base_tar" ]; then
+	say "unpacking the cached bare root ($base_tar)"
+	tar -C "$root" -xf "$base_tar"
+else
+	say "debootstrap --variant=minbase bookworm from $mirror"
+	timeout "$stage_timeout" debootstrap --variant=minbase --cache-dir="$debs" \
+		bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+		tail -20 "$work/debootstrap.log" >&2
+		echo "fresh-box: debootstrap failed" >&2
+		exit 1
+	}
+	# An installed system has no .debs lying around; the cache keeps them.
+	rm -f "$root"/var/cache/apt/archives/*.deb
+	tar -C "$root" -cf "$base_tar.tmp" . && mv "$base_tar.tmp" "$base_tar"
+fi
+awk '{ print "deb", $1, $2, $3 }' <<<"$sources" >"$root/etc/apt/sources.list"
+cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# No package may start a service on this host from inside the chroot.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
+say "bare root: $(chroot "$root" dpkg-query -W | wc -l) packages, sources:"
+sed 's/^/     /' "$root/etc/apt/sources.list"
+
+mount -t proc proc "$root/proc"
+mount -t sysfs sysfs "$root/sys"
+mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
+# Downloaded .debs are kept across runs; they are still installed afresh.
+mount --bind "$debs" "$root/var/cache/apt/archives"
+
+# 2. The checkout as a user's clone has it: tracked and untracked files,
+# not what .gitignore names (build directories, keys).
+mkdir "$root/root/hyper-derp"
+if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+	git -C "$src" ls-files -z --cached --others --exclude-standard |
+		tar -C "$src" --null -T - -cf - | tar -C "$root/root/hyper-derp" -xf -
+else
+	tar -C "$src" --exclude='./build*' -cf - . | tar -C "$root/root/hyper-derp" -xf -
+fi
+
+# A bare login environment: no variables of this shell leak in.
+root_env=(/usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb
+	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+in_root() {
+	chroot "$root" "${root_env[@]}" "$@"
+}
+
+# 3. ./scripts/run.sh until the relay answers. The chroot shares this
+# host's loopback, so the relay gets a port nothing listens on.
+port_is_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+if [ -z "$port" ]; then
+	for _ in $(seq 50); do
+		port=$((20000 + RANDOM % 40000))
+		port_is_free "$port" && break
+	done
+fi
+port_is_free "$port" || { echo "fresh-box: port $port is in use" >&2; exit 1; }
+
+say "./scripts/run.sh --port $port (log: $work/run.log)"
+t_run=$SECONDS
+# setsid: run.sh, apt and ninja form one session, so a failure can stop
+# them all; run.sh execs the relay, so $relay_pid becomes the relay.
+setsid chroot "$root" "${root_env[@]}" \
+	/bin/bash -c "cd /root/hyper-derp && exec ./scripts/run.sh --port $port" \
+	</dev/null >"$work/run.log" 2>&1 &
+relay_pid=$!
+probe=http://127.0.0.1:$port/derp/probe
+until curl -fsS --max-time 2 -o /dev/null "$probe" 2>/dev/null; do
+	if ! kill -0 "$relay_pid" 2>/dev/null; then
+		tail -30 "$work/run.log" >&2
+		echo "fresh-box: run.sh stopped before the relay answered" >&2
+		exit 1
+	fi
+	if [ $((SECONDS - t_run)) -ge "$stage_timeout" ]; then
+		tail -30 "$work/run.log" >&2
+		echo "fresh-box: no answer on $probe within ${stage_timeout}s" >&2
+		exit 1
+	fi
+	sleep 2
+done
+say "relay answers $probe after $((SECONDS - t_run))s"
+
+# The default config's paths under /var/lib and /run work as root; the
+# default build has the XDP fast path (clang was installed).
+in_root stat -c '     %n %a' /var/lib/hyper-derp/server.key
+if [ "$(in_root stat -c %a /var/lib/hyper-derp/server.key)" != 600 ]; then
+	echo "fresh-box: the server key is not mode 0600" >&2
+	exit 1
+fi
+in_root /root/hyper-derp/build/tools/hdcli show status | sed 's/^/     /'
+if [ ! -s "$root/root/hyper-derp/build/bpf/wg_relay.bpf.o" ]; then
+	echo "fresh-box: the default build has no XDP program (clang missing?)" >&2
+	exit 1
+fi
+say "installed by run.sh: $(grep -m1 '^Installing missing packages' "$work/run.log" || echo none)"
+
+kill -TERM "$relay_pid"
+for _ in $(seq 150); do
+	kill -0 "$relay_pid" 2>/dev/null || break
+	sleep 0.2
+done
+if kill -0 "$relay_pid" 2>/dev/null; then
+	echo "fresh-box: the relay did not stop within 30 s of SIGTERM" >&2
+	exit 1
+fi
+relay_rc=0
+wait "$relay_pid" || relay_rc=$?
+relay_pid=""
+if [ "$relay_rc" -ne 0 ]; then
+	tail -10 "$work/run.log" >&2
+	echo "fresh-box: the relay exited $relay_rc on SIGTERM" >&2
+	exit 1
+fi
+say "relay stopped on SIGTERM, exit 0"
+
+# 4. test.sh's install step in the same root, then (unless
+# --no-test-build) its first build as test.sh does it: run.sh's build/
+# reconfigured with the tests, compiled; and the DPDK build configures.
+say "test.sh's install step (HD_PACKAGES + HD_TEST_PACKAGES)"
+# shellcheck disable=SC2016 # expanded by the shell in the root
+timeout "$stage_timeout" chroot "$root" "${root_env[@]}" \
+	/bin/bash -c 'cd /root/hyper-derp && . scripts/deps.sh &&
+		hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}"' \
+	>"$work/test-install.log" 2>&1 || {
+	tail -30 "$work/test-install.log" >&2
+	echo "fresh-box: test.sh's install step failed" >&2
+	exit 1
+}
+if [ "$test_build" -eq 1 ]; then
+	say "the tests build in build/; the DPDK build configures"
+	timeout "$stage_timeout" chroot "$root" "${root_env[@]}" \
+		/bin/bash -c 'cd /root/hyper-derp && set -e
+			meson configure build -Dtests=true && ninja -C build
+			meson setup build-dpdk -Ddpdk=enabled' \
+		>"$work/test-build.log" 2>&1 || {
+		tail -30 "$work/test-build.log" >&2
+		echo "fresh-box: the test build failed" >&2
+		exit 1
+	}
+	say "build/: $(grep -c '^\[' "$work/test-build.log") build steps," \
+		"$(in_root meson test -C /root/hyper-derp/build --list --no-rebuild 2>/dev/null |
+			grep -c ' / ') tests"
+fi
+say "fresh box OK"
