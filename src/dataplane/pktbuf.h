@@ -52,6 +52,7 @@ struct pktbuf {
 	uint8_t pad;
 	uint16_t recv_buf;    /* reference: the owner's receive buffer it points into */
 	uint64_t dst_seq;     /* connection sequence of the destination (cross-worker) */
+	uint64_t enq_ns;      /* when it was queued (queue_policy codel: sojourn time) */
 	uint8_t dst[KEY_LEN]; /* destination key (cross-worker) */
 	uint8_t data[];
 };

@@ -611,6 +611,9 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->outboxes = calloc(r->nworkers, sizeof(*w->outboxes));
 	w->tls_plain = malloc(TLS_PLAIN_CHUNK);
 	pktbuf_pool_init(&w->pool, id, (uint64_t)r->cfg->buffer_pool_mb << 20);
+	w->queue_codel = strcmp(r->cfg->queue_policy, "codel") == 0;
+	memcpy(&w->fq_seed, r->hash_key, sizeof(w->fq_seed));
+	w->fq_seed ^= id;
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
 	    peer_table_init(&w->peers, r->hash_key) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {

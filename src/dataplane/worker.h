@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 
 #include "key.h"
+#include "fq_codel.h"
 #include "peer_table.h"
 #include "pktbuf.h"
 #include "recv.h"
@@ -99,10 +100,17 @@ struct conn {
 	uint32_t partial_need; /* whole frame length once the header is known, else 0 */
 	uint64_t skip_left;    /* payload bytes of an ignored frame still to discard */
 
-	/* Send side: FIFO of frames, counted per kind for the drop policy. */
+	/*
+	 * Send side: FIFO of frames, counted per kind. Under queue_policy
+	 * headdrop it is the whole queue and its counts drive the drop policy;
+	 * under codel it holds only the frames taken out of fq for the next
+	 * send (and those a partial send gave back), at most SEND_BATCH.
+	 */
 	struct pktbuf *q_head;
 	struct pktbuf *q_tail;
 	uint32_t q_count[3]; /* by enum pktbuf_kind */
+	/* queue_policy codel: the queue proper, allocated at the first frame queued. */
+	struct fq_sched *fq;
 	struct send_ctx *inflight;
 	uint64_t send_started_ns;
 
@@ -191,6 +199,9 @@ struct worker {
 	uint16_t rx_buf_id;
 
 	uint8_t *tls_plain; /* scratch: decrypted bytes, then plaintext to encrypt */
+
+	bool queue_codel; /* limits.queue_policy = codel (fixed at start) */
+	uint64_t fq_seed; /* secret: hashes sources into a destination's flows */
 
 	uint64_t now_ns;
 	uint64_t next_tick_ns;

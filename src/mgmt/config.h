@@ -31,6 +31,10 @@ struct hd_config {
 	uint32_t buffer_pool_mb;       /* packet buffer memory per worker */
 	uint32_t pinned_recv_buffers;  /* receive buffers in-place packets may hold, per worker */
 	uint32_t max_accept_per_ip;    /* new connections per second from one IP; 0 = no limit */
+	char queue_policy[16];	       /* "codel" or "headdrop" (derper's): restart only */
+	uint32_t queue_bytes;	       /* codel: data bytes queued per destination */
+	uint32_t codel_target_us;      /* codel: sojourn time above which drops may start */
+	uint32_t codel_interval_ms;    /* codel: how long above target before the first drop */
 	/* [server], continued */
 	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */

@@ -30,6 +30,9 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "limits.keepalive_ms", offsetof(struct hd_config, keepalive_ms) },
 	{ "limits.drain_timeout_ms", offsetof(struct hd_config, drain_timeout_ms) },
 	{ "limits.pinned_recv_buffers", offsetof(struct hd_config, pinned_recv_buffers) },
+	{ "limits.queue_bytes", offsetof(struct hd_config, queue_bytes) },
+	{ "limits.codel_target_us", offsetof(struct hd_config, codel_target_us) },
+	{ "limits.codel_interval_ms", offsetof(struct hd_config, codel_interval_ms) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

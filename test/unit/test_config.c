@@ -223,6 +223,25 @@ static const struct key_case key_cases[] = {
 	{ "limits.drain_timeout_ms", "60000", NULL },
 	{ "limits.drain_timeout_ms", "60001", "\"60001\" is not an integer in 0..60000" },
 
+	{ "limits.queue_policy", "codel", NULL },
+	{ "limits.queue_policy", "headdrop", NULL },
+	{ "limits.queue_policy", "fifo", "\"fifo\" is not one of codel|headdrop" },
+
+	{ "limits.queue_bytes", "65536", NULL },
+	{ "limits.queue_bytes", "67108864", NULL },
+	{ "limits.queue_bytes", "65535", "\"65535\" is not an integer in 65536..67108864" },
+	{ "limits.queue_bytes", "67108865", "\"67108865\" is not an integer in 65536..67108864" },
+
+	{ "limits.codel_target_us", "100", NULL },
+	{ "limits.codel_target_us", "1000000", NULL },
+	{ "limits.codel_target_us", "99", "\"99\" is not an integer in 100..1000000" },
+	{ "limits.codel_target_us", "1000001", "\"1000001\" is not an integer in 100..1000000" },
+
+	{ "limits.codel_interval_ms", "1", NULL },
+	{ "limits.codel_interval_ms", "10000", NULL },
+	{ "limits.codel_interval_ms", "0", "\"0\" is not an integer in 1..10000" },
+	{ "limits.codel_interval_ms", "10001", "\"10001\" is not an integer in 1..10000" },
+
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
 	{ "log.level", "info", NULL },
