@@ -9,12 +9,16 @@
  *   derp_udp_bridge genkey
  *       prints a fresh private key and its public key, in hex
  *   derp_udp_bridge --relay HOST:PORT --key PRIV --peer PUB --listen PORT --wg PORT
- *                   [--rate-mbit N] [--rcvbuf BYTES] [--seconds N]
+ *                   [--rate-mbit N] [--stall-ms S --period-ms P] [--rcvbuf BYTES]
+ *                   [--seconds N]
  *       datagrams to 127.0.0.1:PORT (--listen) become SendPackets to the
  *       peer's key; RecvPackets from it become datagrams to 127.0.0.1:PORT
  *       (--wg, WireGuard's listen port). --rate-mbit reads the DERP
  *       connection no faster than N Mbit/s: a receiver that reads slowly,
  *       like a phone or a busy laptop, so the relay's queue for it fills.
+ *       --stall-ms S --period-ms P: the reader stops reading for S ms of
+ *       every P ms, like a receiver that gets the CPU only part of the time
+ *       (a phone, a busy laptop): the relay must hold what arrives meanwhile.
  *       --rcvbuf sets the DERP socket's SO_RCVBUF (0: the kernel's default).
  *
  * It runs until SIGTERM/SIGINT or --seconds, then prints its counters.
@@ -57,7 +61,8 @@ struct bridge {
 	uint64_t rate_bps; /* bytes per second read from DERP; 0 = unlimited */
 	double tokens;
 	uint64_t last_ns;
-	uint8_t *out; /* SendPacket frames of one UDP batch */
+	uint64_t stall_ns, period_ns, start_ns; /* the reader is off S of every P */
+	uint8_t *out;				/* SendPacket frames of one UDP batch */
 	uint64_t udp_in, derp_out, derp_in, udp_out, udp_out_err;
 };
 
@@ -146,10 +151,21 @@ static void refill(struct bridge *b)
 	b->last_ns = t;
 }
 
+/* Nanoseconds the reader still stalls from now; 0 while it runs. */
+static uint64_t stall_left(const struct bridge *b)
+{
+	if (!b->period_ns)
+		return 0;
+	uint64_t phase = (now_ns() - b->start_ns) % b->period_ns;
+	return phase < b->stall_ns ? b->stall_ns - phase : 0;
+}
+
 /* Frames the DERP connection holds, while the reader's budget lasts. */
 static int derp_to_udp(struct bridge *b)
 {
 	for (;;) {
+		if (stall_left(b))
+			return 0;
 		if (b->rate_bps) {
 			refill(b);
 			if (b->tokens <= 0)
@@ -185,13 +201,20 @@ static int run(struct bridge *b, unsigned seconds)
 	uint64_t end = seconds ? now_ns() + (uint64_t)seconds * 1000000000ull : UINT64_MAX;
 	b->last_ns = now_ns();
 	b->tokens = RATE_BURST;
+	b->start_ns = b->last_ns;
 	while (!stop && now_ns() < end) {
-		bool may_read = !b->rate_bps || b->tokens > 0;
+		uint64_t stall = stall_left(b);
+		bool may_read = !stall && (!b->rate_bps || b->tokens > 0);
 		struct pollfd pfd[2] = {
 			{ .fd = b->udp, .events = POLLIN },
 			{ .fd = b->dc.fd, .events = may_read ? POLLIN : 0 },
 		};
-		int r = poll(pfd, 2, may_read ? 200 : wait_ms(b));
+		int timeout = 200;
+		if (stall)
+			timeout = (int)(stall / 1000000) + 1;
+		else if (!may_read)
+			timeout = wait_ms(b);
+		int r = poll(pfd, 2, timeout);
 		if (r < 0 && errno != EINTR)
 			return -1;
 		if (pfd[0].revents & POLLIN && udp_to_derp(b) < 0) {
@@ -236,6 +259,8 @@ int main(int argc, char **argv)
 		{ "wg", required_argument, NULL, 'w' },
 		{ "rate-mbit", required_argument, NULL, 'R' },
 		{ "rcvbuf", required_argument, NULL, 'b' },
+		{ "stall-ms", required_argument, NULL, 'S' },
+		{ "period-ms", required_argument, NULL, 'P' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -244,6 +269,7 @@ int main(int argc, char **argv)
 	uint8_t priv[KEY_LEN];
 	bool have_key = false, have_peer = false;
 	unsigned long listen_port = 0, wg_port = 0, rate_mbit = 0, rcvbuf = 0, seconds = 0;
+	unsigned long stall_ms = 0, period_ms = 0;
 	struct bridge b;
 	memset(&b, 0, sizeof(b));
 	b.udp = -1;
@@ -276,17 +302,26 @@ int main(int argc, char **argv)
 		case 's':
 			seconds = strtoul(v, NULL, 10);
 			break;
+		case 'S':
+			stall_ms = strtoul(v, NULL, 10);
+			break;
+		case 'P':
+			period_ms = strtoul(v, NULL, 10);
+			break;
 		default:
 			return usage();
 		}
 	}
 	if (optind != argc || !relay_port || !have_key || !have_peer || !listen_port ||
-	    listen_port > 65535 || !wg_port || wg_port > 65535)
+	    listen_port > 65535 || !wg_port || wg_port > 65535 || stall_ms > period_ms ||
+	    (stall_ms && stall_ms == period_ms))
 		return usage();
 
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	b.rate_bps = (uint64_t)rate_mbit * 1000000 / 8;
+	b.stall_ns = (uint64_t)stall_ms * 1000000;
+	b.period_ns = stall_ms ? (uint64_t)period_ms * 1000000 : 0;
 	b.wg.sin_family = AF_INET;
 	b.wg.sin_port = htons((uint16_t)wg_port);
 	b.wg.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -52,7 +52,9 @@ EOT
 }
 
 # bridges_up PORT [RATE_MBIT]: both bridges on the relay at PORT; B (the
-# receiving side) reads its DERP connection at RATE_MBIT at most (0: no limit).
+# receiving side) reads its DERP connection at RATE_MBIT at most (0: no limit),
+# stalls BRIDGE_STALL ms of every BRIDGE_PERIOD ms if set, with SO_RCVBUF
+# BRIDGE_RCVBUF if set.
 BRIDGE_PIDS=()
 bridges_up() {
 	local port=$1 rate=${2:-0} p
@@ -62,7 +64,8 @@ bridges_up() {
 	BRIDGE_PIDS=($!)
 	ip netns exec $NS_B "$BRIDGE" --relay 10.41.2.1:$port --key $BRIDGE_B_PRIV \
 		--peer $BRIDGE_A_PUB --listen 40000 --wg 51820 --seconds 600 \
-		--rate-mbit "$rate" --rcvbuf "${BRIDGE_RCVBUF:-0}" >"$TMP/bridge-b.log" 2>&1 &
+		--rate-mbit "$rate" --rcvbuf "${BRIDGE_RCVBUF:-0}" ${BRIDGE_STALL:+--stall-ms $BRIDGE_STALL} \
+		${BRIDGE_PERIOD:+--period-ms $BRIDGE_PERIOD} >"$TMP/bridge-b.log" 2>&1 &
 	BRIDGE_PIDS+=($!)
 	PIDS+=("${BRIDGE_PIDS[@]}")
 	for p in a b; do
