@@ -27,6 +27,8 @@
 #define CTRL_QUEUE_LIMIT 1024
 /* DRR quantum: one MTU-sized RecvPacket, so flows alternate packet by packet. */
 #define FQ_QUANTUM 1500
+/* Frame bytes per send under codel (see codel_refill): 46 MTU-sized packets. */
+#define CODEL_SEND_BYTES 65536
 
 static void count_drop(struct worker *w, enum drop_reason why, const struct pktbuf *pb)
 {
@@ -149,19 +151,27 @@ static void codel_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 	mark_dirty(w, c);
 }
 
-/* Moves frames from the codel queue to the FIFO, up to one send's worth. */
+/*
+ * Moves frames from the codel queue to the FIFO: one send's worth, and only
+ * once the FIFO is empty. Frames should wait in the codel queue, where their
+ * sojourn time is seen, not in the FIFO: a send of SEND_BATCH 64 KiB frames
+ * to a slow reader would hold 4 MiB outside the budget, its frames never
+ * counted as standing. So a send covers at most CODEL_SEND_BYTES (and at
+ * least one frame).
+ */
 static void codel_refill(struct worker *w, struct conn *c)
 {
-	uint32_t staged = c->q_count[0] + c->q_count[1] + c->q_count[2];
-	if (!c->fq || staged >= SEND_BATCH)
+	if (!c->fq || c->q_head)
 		return;
 	struct fq_params p;
 	fq_params_get(w, c, &p);
 	struct fq_drop_ctx d = { w, c };
-	for (; staged < SEND_BATCH; staged++) {
+	uint32_t bytes = 0;
+	for (uint32_t n = 0; n < SEND_BATCH && bytes < CODEL_SEND_BYTES; n++) {
 		struct pktbuf *pb = fq_dequeue(c->fq, &p, w->now_ns, fq_drop, &d);
 		if (!pb)
 			break;
+		bytes += pb->len;
 		fifo_append(c, pb);
 	}
 }
