@@ -184,7 +184,7 @@ static void test_codel_bounds_exact_and_fair(void)
 }
 
 /*
- * Live target 1 ms / interval 5 ms. The reader is stalled with 200 small
+ * Live target 1 ms / interval 5 ms. The reader is stalled with 100 small
  * packets queued behind the bulk ones, then reads one frame every 20 ms:
  * each read lets the relay send one more 64 KiB batch, so dequeues come
  * 20 ms apart (more than the interval) and find heads that waited far
