@@ -521,6 +521,7 @@ void session_tick(struct worker *w, struct conn *c)
 		worker_conn_close(w, c, CLOSE_WRITE_TIMEOUT);
 		return;
 	}
+	sendq_trim(c, w->now_ns);
 	if (w->now_ns >= c->next_keepalive_ns) {
 		uint8_t f[DERP_FRAME_HDR_LEN];
 		queue_ctrl(w, c, f, derp_build_keep_alive(f, sizeof(f)));

@@ -94,6 +94,7 @@ void fq_enqueue(struct fq_sched *q, const struct fq_params *p, struct pktbuf *pb
 		fq_drop_fn drop, void *ctx)
 {
 	pb->enq_ns = now_ns;
+	q->last_enq_ns = now_ns;
 	if (pb->kind == PKT_KIND_CTRL || pb->kind == PKT_KIND_DISCO) {
 		bool ctrl = pb->kind == PKT_KIND_CTRL;
 		struct fq_fifo *f = ctrl ? &q->ctrl : &q->disco;

@@ -75,6 +75,7 @@ struct fq_sched {
 	uint32_t data_bytes;
 	uint32_t data_count;
 	uint32_t ctrl_streak; /* control frames served in a row while data waited */
+	uint64_t last_enq_ns; /* when a frame was last queued (idle queues are freed) */
 	struct fq_flow flows[FQ_FLOWS];
 };
 

@@ -133,8 +133,20 @@ static void fq_drop(void *arg, struct pktbuf *pb, enum fq_drop_why why)
 	drop_unsent(d->w, d->c, pb, reason[why]);
 }
 
+static void headdrop_push(struct worker *w, struct conn *c, struct pktbuf *pb);
+
 static void codel_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 {
+	/*
+	 * Every connection gets KeepAlives and most get disco; a codel queue
+	 * (~1.2 KB) for each of 100,000 idle ones would cost 120 MB. Until data
+	 * comes, server frames and disco take the plain FIFO with the same
+	 * bounds (1024, queue_depth).
+	 */
+	if (!c->fq && pb->kind != PKT_KIND_DATA) {
+		headdrop_push(w, c, pb);
+		return;
+	}
 	if (!c->fq) {
 		/* Once per connection that is ever sent to, not per packet. */
 		c->fq = malloc(sizeof(*c->fq));
@@ -182,10 +194,14 @@ void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 		drop_unsent(w, c, pb, DROP_GONE_DISCONNECTED);
 		return;
 	}
-	if (w->queue_codel) {
+	if (w->queue_codel)
 		codel_push(w, c, pb);
-		return;
-	}
+	else
+		headdrop_push(w, c, pb);
+}
+
+static void headdrop_push(struct worker *w, struct conn *c, struct pktbuf *pb)
+{
 	uint32_t limit = pb->kind == PKT_KIND_CTRL ? CTRL_QUEUE_LIMIT
 						   : cfg_live_u32(&w->relay->cfg->queue_depth);
 	bool unbounded = pb->kind == PKT_KIND_CTRL && c->is_watcher;
@@ -200,6 +216,17 @@ void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 	}
 	fifo_append(c, pb);
 	mark_dirty(w, c);
+}
+
+/* A codel queue that stayed empty this long goes back to malloc. */
+#define FQ_IDLE_NS (10 * 1000000000ull)
+
+void sendq_trim(struct conn *c, uint64_t now_ns)
+{
+	if (c->fq && fq_empty(c->fq) && now_ns - c->fq->last_enq_ns > FQ_IDLE_NS) {
+		free(c->fq);
+		c->fq = NULL;
+	}
 }
 
 void sendq_kick(struct worker *w, struct conn *c)

@@ -271,6 +271,8 @@ void session_list_peers(struct worker *w, struct peer_list_request *req);
 void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb);
 /* Asks for a flush of a connection with nothing queued (TLS output pending). */
 void sendq_kick(struct worker *w, struct conn *c);
+/* Frees a codel queue idle for 10 s (worker tick): idle connections hold none. */
+void sendq_trim(struct conn *c, uint64_t now_ns);
 struct pktbuf *sendq_ctrl_frame(struct worker *w, size_t len);
 void sendq_flush(struct worker *w, struct conn *c);
 void sendq_complete(struct worker *w, struct conn *c, int res);
