@@ -133,7 +133,7 @@ import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 print("receiver: %s; %s bytes per run" % (sys.argv[2], sys.argv[3]))
 print("%-9s %5s %8s %8s %8s %10s  %s" % ("policy", "runs", "median", "min", "max", "collapsed",
-      "drops (all runs): relay by reason; receiver host"))
+      "drops (all runs): relay by reason/kind; receiver host"))
 med = {}
 for pol in ("headdrop", "codel"):
     r = [x for x in rows if x["policy"] == pol]

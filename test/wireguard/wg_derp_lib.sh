@@ -105,13 +105,14 @@ xfer() {
 	sed -n 's/^ok [0-9]* bytes in \([0-9.]*\) s (\([0-9.]*\) Mbit\/s)$/\1 \2/p' "$out"
 }
 
-# drops NAME: "REASON=PACKETS ..." of the relay's drops, every reason with any.
+# drops NAME: "REASON/KIND=PACKETS ..." of the relay's drops (kind: disco or
+# other), every pair with any.
 drops() {
 	"$HDCLI" --socket "$TMP/$1.sock" --json show counters | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 d = d.get("result", d)
-print(" ".join("%s=%d" % (r, sum(v["packets"] for v in k.values()))
-               for r, k in sorted(d["drops"].items())
-               if sum(v["packets"] for v in k.values())))'
+print(" ".join("%s/%s=%d" % (r, k, v["packets"])
+               for r, kinds in sorted(d["drops"].items())
+               for k, v in sorted(kinds.items()) if v["packets"]))'
 }
