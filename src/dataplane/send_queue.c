@@ -12,8 +12,10 @@
  *
  * That is limits.queue_policy = headdrop. Under codel (the default) frames
  * are queued in c->fq (fq_codel.c: a byte budget, fair queueing between
- * sources, sojourn-time drops) and moved to the FIFO only to be sent, at
- * most SEND_BATCH at a time.
+ * sources, sojourn-time drops) and moved to the FIFO only to be sent, one
+ * send's worth (64 KiB at most) once the FIFO is empty; until a connection
+ * gets its first data packet, its server frames and disco use the FIFO as
+ * under headdrop.
  */
 #include <errno.h>
 #include <stdlib.h>
