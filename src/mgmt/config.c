@@ -102,7 +102,7 @@ static const struct cfg_key cfg_keys[] = {
 	  "send queue per destination: codel (byte budget, per-source fair queueing, sojourn-time "
 	  "drops) or headdrop (derper's: queue_depth frames, oldest dropped)",
 	  "codel|headdrop" },
-	{ "limits", "queue_bytes", CFG_U32, FIELD(queue_bytes), 65536, 67108864, "1048576", NULL,
+	{ "limits", "queue_bytes", CFG_U32, FIELD(queue_bytes), 131072, 67108864, "1048576", NULL,
 	  "codel: data bytes queued per destination (at most a quarter of buffer_pool_mb is "
 	  "used); past it the fattest source's oldest packet is dropped (queue_bytes)" },
 	{ "limits", "codel_target_us", CFG_U32, FIELD(codel_target_us), 100, 1000000, "5000", NULL,

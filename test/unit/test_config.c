@@ -227,10 +227,10 @@ static const struct key_case key_cases[] = {
 	{ "limits.queue_policy", "headdrop", NULL },
 	{ "limits.queue_policy", "fifo", "\"fifo\" is not one of codel|headdrop" },
 
-	{ "limits.queue_bytes", "65536", NULL },
+	{ "limits.queue_bytes", "131072", NULL },
 	{ "limits.queue_bytes", "67108864", NULL },
-	{ "limits.queue_bytes", "65535", "\"65535\" is not an integer in 65536..67108864" },
-	{ "limits.queue_bytes", "67108865", "\"67108865\" is not an integer in 65536..67108864" },
+	{ "limits.queue_bytes", "131071", "\"131071\" is not an integer in 131072..67108864" },
+	{ "limits.queue_bytes", "67108865", "\"67108865\" is not an integer in 131072..67108864" },
 
 	{ "limits.codel_target_us", "100", NULL },
 	{ "limits.codel_target_us", "1000000", NULL },
