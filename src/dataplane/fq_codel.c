@@ -19,6 +19,8 @@
 
 #include "derp_frame.h"
 
+#define FQ_NO_FLOW 0xff
+
 void fq_init(struct fq_sched *q)
 {
 	memset(q, 0, sizeof(*q));
@@ -75,6 +77,7 @@ static struct pktbuf *flow_pop(struct fq_sched *q, struct fq_flow *f)
 	if (!pb)
 		return NULL;
 	f->bytes -= pb->len;
+	f->deq_seq++;
 	q->data_bytes -= pb->len;
 	q->data_count--;
 	return pb;
@@ -97,6 +100,18 @@ void fq_enqueue(struct fq_sched *q, const struct fq_params *p, struct pktbuf *pb
 	q->last_enq_ns = now_ns;
 	if (pb->kind == PKT_KIND_CTRL || pb->kind == PKT_KIND_DISCO) {
 		bool ctrl = pb->kind == PKT_KIND_CTRL;
+		pb->fq_flow = FQ_NO_FLOW;
+		/*
+		 * A PeerGone must not overtake the packets its peer sent before
+		 * it left (the peer's last words come first): it waits until
+		 * everything queued so far in that peer's flow has gone out.
+		 */
+		if (ctrl && pb->frame[0] == DERP_FRAME_PEER_GONE &&
+		    pb->len >= DERP_FRAME_HDR_LEN + KEY_LEN) {
+			uint32_t i = fq_flow_of(p, pb->frame + DERP_FRAME_HDR_LEN);
+			pb->fq_flow = (uint8_t)i;
+			pb->fq_after = q->flows[i].enq_seq;
+		}
 		struct fq_fifo *f = ctrl ? &q->ctrl : &q->disco;
 		uint32_t limit = ctrl ? p->ctrl_limit : p->disco_limit;
 		/* As derper: the oldest of the class makes room for the newest. */
@@ -108,6 +123,7 @@ void fq_enqueue(struct fq_sched *q, const struct fq_params *p, struct pktbuf *pb
 
 	struct fq_flow *f = &q->flows[fq_flow_of(p, pb->frame + DERP_FRAME_HDR_LEN)];
 	fifo_push(&f->q, pb);
+	f->enq_seq++;
 	f->bytes += pb->len;
 	q->data_bytes += pb->len;
 	q->data_count++;
@@ -265,24 +281,36 @@ static struct pktbuf *data_dequeue(struct fq_sched *q, const struct fq_params *p
 	return NULL;
 }
 
+/* The head server frame may go: it is not a PeerGone still behind its peer's packets. */
+static bool ctrl_ready(const struct fq_sched *q)
+{
+	const struct pktbuf *pb = q->ctrl.head;
+	if (!pb)
+		return false;
+	if (pb->fq_flow == FQ_NO_FLOW)
+		return true;
+	const struct fq_flow *f = &q->flows[pb->fq_flow];
+	return (int32_t)(f->deq_seq - pb->fq_after) >= 0;
+}
+
 struct pktbuf *fq_dequeue(struct fq_sched *q, const struct fq_params *p, uint64_t now_ns,
 			  fq_drop_fn drop, void *ctx)
 {
-	bool ctrl_waiting = q->ctrl.head || q->disco.head;
+	bool ctrl_ok = ctrl_ready(q);
 	/*
-	 * Control first, so a PeerGone or a disco ping never waits behind a bulk
+	 * Control first, so a Pong or a disco ping never waits behind a bulk
 	 * transfer; but at most FQ_CTRL_BURST in a row while data waits, so a
 	 * flood of disco cannot starve data either.
 	 */
-	if (ctrl_waiting && (!q->data_count || q->ctrl_streak < FQ_CTRL_BURST)) {
+	if ((ctrl_ok || q->disco.head) && (!q->data_count || q->ctrl_streak < FQ_CTRL_BURST)) {
 		q->ctrl_streak++;
-		return q->ctrl.head ? fifo_pop(&q->ctrl) : fifo_pop(&q->disco);
+		return ctrl_ok ? fifo_pop(&q->ctrl) : fifo_pop(&q->disco);
 	}
 	q->ctrl_streak = 0;
 	struct pktbuf *pb = data_dequeue(q, p, now_ns, drop, ctx);
 	if (pb)
 		return pb;
-	/* CoDel dropped the rest of the data: control goes after all. */
+	/* No data left (CoDel may have dropped the rest): every PeerGone is free to go. */
 	if (q->ctrl.head)
 		return fifo_pop(&q->ctrl);
 	return fifo_pop(&q->disco);

@@ -59,6 +59,8 @@ struct fq_flow {
 	struct fq_flow *next_active; /* round-robin list of backlogged flows */
 	uint32_t bytes;
 	int32_t deficit;
+	/* Packets ever queued and ever taken out (sent or dropped): PeerGone ordering. */
+	uint32_t enq_seq, deq_seq;
 	bool active;
 	/* CoDel (RFC 8289), per flow so that only the flow that builds a queue is hit. */
 	bool dropping;

@@ -355,6 +355,71 @@ static void test_codel_per_flow(void **state)
 	fq_purge(&q, free_pb, NULL);
 }
 
+/* A PeerGone frame (server frame) naming source src. */
+static struct pktbuf *peer_gone(uint8_t src)
+{
+	struct pktbuf *pb = pkt(PKT_KIND_CTRL, src, DERP_FRAME_HDR_LEN + KEY_LEN + 1);
+	pb->frame[0] = DERP_FRAME_PEER_GONE;
+	return pb;
+}
+
+/*
+ * Control goes first, except a PeerGone: it must not overtake the packets
+ * its peer sent before leaving. A PeerGone for a peer with nothing queued
+ * goes first like any server frame.
+ */
+static void test_peer_gone_after_its_peers_packets(void **state)
+{
+	(void)state;
+	struct fq_params p = params();
+	struct fq_sched q;
+	struct drops d = { 0 };
+	uint8_t leaver, other;
+	fq_init(&q);
+	two_flows(&p, &leaver, &other);
+
+	for (uint32_t i = 0; i < 5; i++)
+		fq_enqueue(&q, &p, pkt(PKT_KIND_DATA, other, 1400), 0, on_drop, &d);
+	for (uint32_t i = 0; i < 3; i++)
+		fq_enqueue(&q, &p, pkt(PKT_KIND_DATA, leaver, 1400), 0, on_drop, &d);
+	fq_enqueue(&q, &p, peer_gone(leaver), 0, on_drop, &d);
+	uint32_t leaver_out = 0;
+	for (;;) {
+		struct pktbuf *pb = fq_dequeue(&q, &p, 0, on_drop, &d);
+		assert_non_null(pb);
+		if (pb->kind == PKT_KIND_CTRL) {
+			assert_int_equal(pb->frame[0], DERP_FRAME_PEER_GONE);
+			free(pb);
+			break;
+		}
+		leaver_out += src_of(pb) == leaver;
+		free(pb);
+	}
+	assert_int_equal(leaver_out, 3);
+	fq_purge(&q, free_pb, NULL);
+
+	/* Nothing of the leaver queued: its PeerGone goes before the backlog. */
+	for (uint32_t i = 0; i < 5; i++)
+		fq_enqueue(&q, &p, pkt(PKT_KIND_DATA, other, 1400), 0, on_drop, &d);
+	fq_enqueue(&q, &p, peer_gone(leaver), 0, on_drop, &d);
+	struct pktbuf *pb = fq_dequeue(&q, &p, 0, on_drop, &d);
+	assert_int_equal(pb->kind, PKT_KIND_CTRL);
+	free(pb);
+
+	/* Its packets dropped rather than sent count as gone too. */
+	fq_purge(&q, free_pb, NULL);
+	p.byte_limit = 3 * 1400;
+	for (uint32_t i = 0; i < 3; i++)
+		fq_enqueue(&q, &p, pkt(PKT_KIND_DATA, leaver, 1400), 0, on_drop, &d);
+	fq_enqueue(&q, &p, peer_gone(leaver), 0, on_drop, &d);
+	for (uint32_t i = 0; i < 3; i++) /* the leaver's 3 pushed out by the budget */
+		fq_enqueue(&q, &p, pkt(PKT_KIND_DATA, leaver, 1400), 0, on_drop, &d);
+	pb = fq_dequeue(&q, &p, 0, on_drop, &d);
+	assert_int_equal(pb->kind, PKT_KIND_CTRL);
+	free(pb);
+	fq_purge(&q, free_pb, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_control_flood_does_not_starve_data),
 		cmocka_unit_test(test_control_class_bounds_exact),
 		cmocka_unit_test(test_codel_per_flow),
+		cmocka_unit_test(test_peer_gone_after_its_peers_packets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
