@@ -47,7 +47,8 @@ static bool has_queued(const struct conn *c)
 
 bool sendq_empty(const struct conn *c)
 {
-	return !has_queued(c) && !c->inflight && !c->tls_out && !(c->ssl && tls_pending_out(c->ssl));
+	return !has_queued(c) && !c->inflight && !c->tls_out &&
+	       !(c->ssl && tls_pending_out(c->ssl));
 }
 
 /* Unlinks the oldest buffer of a kind that has not started to go out. */
