@@ -11,6 +11,8 @@ const char *const drop_reason_names[DROP_REASON_COUNT] = {
 	[DROP_WRITE_ERROR] = "write_error",
 	[DROP_DUP_CLIENT] = "dup_client",
 	[DROP_NO_BUFFER] = "no_buffer",
+	[DROP_QUEUE_SOJOURN] = "queue_sojourn",
+	[DROP_QUEUE_BYTES] = "queue_bytes",
 };
 
 const char *const close_reason_names[CLOSE_REASON_COUNT] = {

@@ -17,7 +17,9 @@ enum drop_reason {
 	DROP_QUEUE_TAIL,
 	DROP_WRITE_ERROR,
 	DROP_DUP_CLIENT,
-	DROP_NO_BUFFER, /* the worker's buffer pool is at its limit */
+	DROP_NO_BUFFER,	    /* the worker's buffer pool is at its limit */
+	DROP_QUEUE_SOJOURN, /* queue_policy codel: waited past target for an interval */
+	DROP_QUEUE_BYTES,   /* queue_policy codel: destination's byte budget full */
 	DROP_REASON_COUNT,
 };
 

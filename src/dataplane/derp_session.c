@@ -5,7 +5,10 @@
  * (derp-protocol.md section 4 is the reference for every rule here.)
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -271,6 +274,22 @@ static struct peer_loc conn_loc(const struct worker *w, const struct conn *c)
 
 /* ---- connection lifecycle ---- */
 
+/*
+ * queue_policy codel: the kernel keeps at most CODEL_NOTSENT_LOWAT bytes not
+ * yet sent on the socket; a send beyond that waits. Without it a socket to a
+ * slow reader takes up to tcp_wmem's 4 MiB, a FIFO the relay cannot see or
+ * manage, and the packets stand there instead of in the codel queue, where
+ * their sojourn time would be seen. Best effort: an old kernel without it
+ * just keeps the bigger buffer.
+ */
+#define CODEL_NOTSENT_LOWAT (128 * 1024)
+
+static void limit_unsent(int fd)
+{
+	int lowat = CODEL_NOTSENT_LOWAT;
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+}
+
 void session_accept(struct worker *w, struct handoff *h)
 {
 	struct conn *c = worker_conn_new(w, h->fd);
@@ -285,6 +304,8 @@ void session_accept(struct worker *w, struct handoff *h)
 	c->seq = h->seq;
 	c->ssl = h->ssl;
 	c->kernel_tls = h->kernel_tls;
+	if (w->queue_codel)
+		limit_unsent(c->fd);
 	memcpy(c->key, h->client_key, KEY_LEN);
 	memcpy(c->ip, h->remote_ip, sizeof(c->ip));
 	c->port = h->remote_port;
@@ -575,6 +596,7 @@ void session_tick(struct worker *w, struct conn *c)
 		worker_conn_close(w, c, CLOSE_WRITE_TIMEOUT);
 		return;
 	}
+	sendq_trim(c, w->now_ns);
 	if (w->now_ns >= c->next_keepalive_ns) {
 		uint8_t f[DERP_FRAME_HDR_LEN];
 		queue_ctrl(w, c, f, derp_build_keep_alive(f, sizeof(f)));

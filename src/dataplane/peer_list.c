@@ -88,6 +88,8 @@ static void fill_info(struct worker *w, const struct conn *c, struct peer_info *
 	const struct peer_loc *loc = e ? peer_entry_active(e) : NULL;
 	pi->active = loc && loc->seq == c->seq;
 	pi->queued = c->q_count[0] + c->q_count[1] + c->q_count[2];
+	if (c->fq)
+		pi->queued += c->fq->data_count + c->fq->ctrl.count + c->fq->disco.count;
 	pi->rx_packets = c->rx_packets;
 	pi->rx_bytes = c->rx_bytes;
 	pi->tx_packets = c->tx_packets;

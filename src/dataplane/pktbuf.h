@@ -64,8 +64,11 @@ struct pktbuf {
 	uint16_t owner;	     /* worker whose pool holds the memory */
 	uint8_t kind;	     /* enum pktbuf_kind */
 	uint8_t pool;	     /* enum pktbuf_pool_id: the owner's pool it goes back to */
+	uint8_t fq_flow;     /* codel queue: flow a PeerGone waits for (fq_codel.c) */
 	uint16_t recv_buf;    /* reference: the owner's receive buffer it points into */
+	uint32_t fq_after;    /* codel queue: that flow's packets to go out first */
 	uint64_t dst_seq;     /* connection sequence of the destination (cross-worker) */
+	uint64_t enq_ns;      /* when it was queued (queue_policy codel: sojourn time) */
 	uint8_t dst[KEY_LEN]; /* destination key (cross-worker) */
 	uint8_t data[];
 };

@@ -9,6 +9,13 @@
  * slow reader loses its own oldest packets and never blocks the sender.
  * Server-generated frames (PeerGone, Pong, KeepAlive ...) are bounded too,
  * except towards mesh watchers, which must never miss a PeerPresent/PeerGone.
+ *
+ * That is limits.queue_policy = headdrop. Under codel (the default) frames
+ * are queued in c->fq (fq_codel.c: a byte budget, fair queueing between
+ * sources, sojourn-time drops) and moved to the FIFO only to be sent, one
+ * send's worth (64 KiB at most) once the FIFO is empty; until a connection
+ * gets its first data packet, its server frames and disco use the FIFO as
+ * under headdrop.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +27,10 @@
 #include "worker.h"
 
 #define CTRL_QUEUE_LIMIT 1024
+/* DRR quantum: one MTU-sized RecvPacket, so flows alternate packet by packet. */
+#define FQ_QUANTUM 1500
+/* Frame bytes per send under codel (see codel_refill): 46 MTU-sized packets. */
+#define CODEL_SEND_BYTES 65536
 
 static void count_drop(struct worker *w, enum drop_reason why, const struct pktbuf *pb)
 {
@@ -28,9 +39,16 @@ static void count_drop(struct worker *w, enum drop_reason why, const struct pktb
 	stat_add(&w->stats.bytes_dropped[why][kind], pb->len > 37 ? pb->len - 37 : 0);
 }
 
+/* Frames waiting to be sent, in the FIFO or in the codel queue. */
+static bool has_queued(const struct conn *c)
+{
+	return c->q_head || (c->fq && !fq_empty(c->fq));
+}
+
 bool sendq_empty(const struct conn *c)
 {
-	return !c->q_head && !c->inflight && !c->tls_out && !(c->ssl && tls_pending_out(c->ssl));
+	return !has_queued(c) && !c->inflight && !c->tls_out &&
+	       !(c->ssl && tls_pending_out(c->ssl));
 }
 
 /* Unlinks the oldest buffer of a kind that has not started to go out. */
@@ -74,12 +92,119 @@ static void drop_unsent(struct worker *w, struct conn *c, struct pktbuf *pb, enu
 	worker_release_buf(w, pb);
 }
 
+static void fifo_append(struct conn *c, struct pktbuf *pb)
+{
+	pb->next = NULL;
+	if (c->q_tail)
+		c->q_tail->next = pb;
+	else
+		c->q_head = pb;
+	c->q_tail = pb;
+	c->q_count[pb->kind]++;
+}
+
+/* The codel queue's parameters, from the live configuration. */
+static void fq_params_get(const struct worker *w, const struct conn *c, struct fq_params *p)
+{
+	const struct hd_config *cfg = w->relay->cfg;
+	uint64_t budget = cfg_live_u32(&cfg->queue_bytes);
+	/* One destination never holds more than a quarter of the worker's pool. */
+	if (budget > w->pool.bytes_limit / 4)
+		budget = w->pool.bytes_limit / 4;
+	p->target_ns = (uint64_t)cfg_live_u32(&cfg->codel_target_us) * 1000;
+	p->interval_ns = (uint64_t)cfg_live_u32(&cfg->codel_interval_ms) * 1000000;
+	p->byte_limit = (uint32_t)budget;
+	p->quantum = FQ_QUANTUM;
+	p->disco_limit = cfg_live_u32(&cfg->queue_depth);
+	p->ctrl_limit = c->is_watcher ? 0 : CTRL_QUEUE_LIMIT;
+	p->seed = w->fq_seed;
+}
+
+struct fq_drop_ctx {
+	struct worker *w;
+	struct conn *c;
+};
+
+static void fq_drop(void *arg, struct pktbuf *pb, enum fq_drop_why why)
+{
+	struct fq_drop_ctx *d = arg;
+	static const enum drop_reason reason[] = {
+		[FQ_DROP_SOJOURN] = DROP_QUEUE_SOJOURN,
+		[FQ_DROP_BYTES] = DROP_QUEUE_BYTES,
+		[FQ_DROP_CTRL_LIMIT] = DROP_QUEUE_HEAD,
+	};
+	drop_unsent(d->w, d->c, pb, reason[why]);
+}
+
+static void headdrop_push(struct worker *w, struct conn *c, struct pktbuf *pb);
+
+static void codel_push(struct worker *w, struct conn *c, struct pktbuf *pb)
+{
+	/*
+	 * Every connection gets KeepAlives and most get disco; a codel queue
+	 * (~1.2 KB) for each of 100,000 idle ones would cost 120 MB. Until data
+	 * comes, server frames and disco take the plain FIFO with the same
+	 * bounds (1024, queue_depth).
+	 */
+	if (!c->fq && pb->kind != PKT_KIND_DATA) {
+		headdrop_push(w, c, pb);
+		return;
+	}
+	if (!c->fq) {
+		/* Once per connection that is ever sent to, not per packet. */
+		c->fq = malloc(sizeof(*c->fq));
+		if (!c->fq) {
+			drop_unsent(w, c, pb, DROP_NO_BUFFER);
+			return;
+		}
+		fq_init(c->fq);
+	}
+	struct fq_params p;
+	fq_params_get(w, c, &p);
+	struct fq_drop_ctx d = { w, c };
+	fq_enqueue(c->fq, &p, pb, w->now_ns, fq_drop, &d);
+	mark_dirty(w, c);
+}
+
+/*
+ * Moves frames from the codel queue to the FIFO: one send's worth, and only
+ * once the FIFO is empty. Frames should wait in the codel queue, where their
+ * sojourn time is seen, not in the FIFO: a send of SEND_BATCH 64 KiB frames
+ * to a slow reader would hold 4 MiB outside the budget, its frames never
+ * counted as standing. So a send covers at most CODEL_SEND_BYTES (and at
+ * least one frame).
+ */
+static void codel_refill(struct worker *w, struct conn *c)
+{
+	if (!c->fq || c->q_head)
+		return;
+	struct fq_params p;
+	fq_params_get(w, c, &p);
+	struct fq_drop_ctx d = { w, c };
+	uint32_t bytes = 0;
+	for (uint32_t n = 0; n < SEND_BATCH && bytes < CODEL_SEND_BYTES; n++) {
+		struct pktbuf *pb = fq_dequeue(c->fq, &p, w->now_ns, fq_drop, &d);
+		if (!pb)
+			break;
+		bytes += pb->len;
+		fifo_append(c, pb);
+	}
+}
+
 void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 {
 	if (c->closing) {
 		drop_unsent(w, c, pb, DROP_GONE_DISCONNECTED);
 		return;
 	}
+	if (w->queue_codel)
+		codel_push(w, c, pb);
+	else
+		headdrop_push(w, c, pb);
+}
+
+static void headdrop_push(struct worker *w, struct conn *c, struct pktbuf *pb)
+{
 	uint32_t limit = pb->kind == PKT_KIND_CTRL ? CTRL_QUEUE_LIMIT
 						   : cfg_live_u32(&w->relay->cfg->queue_depth);
 	bool unbounded = pb->kind == PKT_KIND_CTRL && c->is_watcher;
@@ -92,14 +217,19 @@ void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 		}
 		drop_unsent(w, c, old, DROP_QUEUE_HEAD);
 	}
-	pb->next = NULL;
-	if (c->q_tail)
-		c->q_tail->next = pb;
-	else
-		c->q_head = pb;
-	c->q_tail = pb;
-	c->q_count[pb->kind]++;
+	fifo_append(c, pb);
 	mark_dirty(w, c);
+}
+
+/* A codel queue that stayed empty this long goes back to malloc. */
+#define FQ_IDLE_NS (10 * 1000000000ull)
+
+void sendq_trim(struct conn *c, uint64_t now_ns)
+{
+	if (c->fq && fq_empty(c->fq) && now_ns - c->fq->last_enq_ns > FQ_IDLE_NS) {
+		free(c->fq);
+		c->fq = NULL;
+	}
 }
 
 void sendq_kick(struct worker *w, struct conn *c)
@@ -227,7 +357,7 @@ static void tls_complete(struct worker *w, struct conn *c, int res)
 		c->tls_out = NULL;
 		c->tls_out_len = c->tls_out_sent = 0;
 	}
-	if (c->tls_out || c->q_head || tls_pending_out(c->ssl))
+	if (c->tls_out || has_queued(c) || tls_pending_out(c->ssl))
 		mark_dirty(w, c);
 }
 
@@ -236,6 +366,7 @@ void sendq_flush(struct worker *w, struct conn *c)
 {
 	if (c->inflight || c->closing)
 		return;
+	codel_refill(w, c);
 	if (!c->q_head && !(c->ssl && (c->tls_out || tls_pending_out(c->ssl))))
 		return;
 	struct io_uring_sqe *sqe = worker_get_sqe(w);
@@ -347,8 +478,14 @@ void sendq_complete(struct worker *w, struct conn *c, int res)
 		}
 		return;
 	}
-	if (c->q_head)
+	if (has_queued(c))
 		mark_dirty(w, c);
+}
+
+static void drop_gone(void *arg, struct pktbuf *pb)
+{
+	struct fq_drop_ctx *d = arg;
+	drop_unsent(d->w, d->c, pb, DROP_GONE_DISCONNECTED);
 }
 
 /* Drops everything queued (connection closing). In-flight buffers stay with their send. */
@@ -362,4 +499,10 @@ void sendq_discard(struct worker *w, struct conn *c)
 	}
 	c->q_head = c->q_tail = NULL;
 	memset(c->q_count, 0, sizeof(c->q_count));
+	if (c->fq) {
+		struct fq_drop_ctx d = { w, c };
+		fq_purge(c->fq, drop_gone, &d);
+		free(c->fq);
+		c->fq = NULL;
+	}
 }

@@ -639,6 +639,9 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 			 (uint64_t)r->cfg->control_pool_mb << 20);
 	pktbuf_pool_init(&w->asm_pool, id, PKTBUF_POOL_ASSEMBLY,
 			 (uint64_t)r->cfg->frame_assembly_mb << 20);
+	w->queue_codel = strcmp(r->cfg->queue_policy, "codel") == 0;
+	memcpy(&w->fq_seed, r->hash_key, sizeof(w->fq_seed));
+	w->fq_seed ^= id;
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
 	    peer_table_init(&w->peers, r->hash_key, id) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {

@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 
 #include "key.h"
+#include "fq_codel.h"
 #include "peer_table.h"
 #include "pktbuf.h"
 #include "recv.h"
@@ -110,10 +111,17 @@ struct conn {
 	bool asm_listed;
 	uint64_t skip_left; /* payload bytes of an ignored frame still to discard */
 
-	/* Send side: FIFO of frames, counted per kind for the drop policy. */
+	/*
+	 * Send side: FIFO of frames, counted per kind. Under queue_policy
+	 * headdrop it is the whole queue and its counts drive the drop policy;
+	 * under codel it holds only the frames taken out of fq for the next
+	 * send (and those a partial send gave back), at most SEND_BATCH.
+	 */
 	struct pktbuf *q_head;
 	struct pktbuf *q_tail;
 	uint32_t q_count[3]; /* by enum pktbuf_kind */
+	/* queue_policy codel: the queue proper, allocated at the first frame queued. */
+	struct fq_sched *fq;
 	struct send_ctx *inflight;
 	uint64_t send_started_ns;
 
@@ -209,6 +217,9 @@ struct worker {
 	uint16_t rx_buf_id;
 
 	uint8_t *tls_plain; /* scratch: decrypted bytes, then plaintext to encrypt */
+
+	bool queue_codel; /* limits.queue_policy = codel (fixed at start) */
+	uint64_t fq_seed; /* secret: hashes sources into a destination's flows */
 
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
@@ -309,6 +320,8 @@ void peer_list_cancel_all(struct worker *w);
 void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb);
 /* Asks for a flush of a connection with nothing queued (TLS output pending). */
 void sendq_kick(struct worker *w, struct conn *c);
+/* Frees a codel queue idle for 10 s (worker tick): idle connections hold none. */
+void sendq_trim(struct conn *c, uint64_t now_ns);
 struct pktbuf *sendq_ctrl_frame(struct worker *w, size_t len);
 void sendq_flush(struct worker *w, struct conn *c);
 void sendq_complete(struct worker *w, struct conn *c, int res);

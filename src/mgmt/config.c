@@ -96,7 +96,20 @@ static const struct cfg_key cfg_keys[] = {
 	{ "server", "group", CFG_TEXT, FIELD(group), 0, 0, "", "group",
 	  "group to run as after start-up; empty = the user's group" },
 	{ "limits", "queue_depth", CFG_U32, FIELD(queue_depth), 1, 4096, "32", NULL,
-	  "frames queued per destination and kind (disco/data) before dropping" },
+	  "frames queued per destination and kind (disco/data) before dropping; under codel, "
+	  "disco only" },
+	{ "limits", "queue_policy", CFG_CHOICE, FIELD(queue_policy), 0, 0, "codel", NULL,
+	  "send queue per destination: codel (byte budget, per-source fair queueing, sojourn-time "
+	  "drops) or headdrop (derper's: queue_depth frames, oldest dropped)",
+	  "codel|headdrop" },
+	{ "limits", "queue_bytes", CFG_U32, FIELD(queue_bytes), 131072, 67108864, "1048576", NULL,
+	  "codel: data bytes queued per destination (at most a quarter of buffer_pool_mb is "
+	  "used); past it the fattest source's oldest packet is dropped (queue_bytes)" },
+	{ "limits", "codel_target_us", CFG_U32, FIELD(codel_target_us), 100, 1000000, "5000", NULL,
+	  "codel: microseconds a packet may wait queued before the queue counts as standing" },
+	{ "limits", "codel_interval_ms", CFG_U32, FIELD(codel_interval_ms), 1, 10000, "100", NULL,
+	  "codel: milliseconds above target before the first drop (queue_sojourn); later drops "
+	  "come interval/sqrt(n) apart" },
 	{ "limits", "handshake_timeout_ms", CFG_U32, FIELD(handshake_timeout_ms), 100, 600000,
 	  "10000", NULL, "milliseconds allowed for the HTTP head and DERP handshake" },
 	{ "limits", "write_timeout_ms", CFG_U32, FIELD(write_timeout_ms), 0, 600000, "2000", NULL,

@@ -36,6 +36,10 @@ struct hd_config {
 	uint32_t frame_assembly_mb;    /* memory per worker for frames split across reads */
 	uint32_t frame_timeout_ms;     /* a split frame's grace; it also gets 1 ms per byte */
 	uint32_t peer_gone_recipients; /* connections per key and worker told PeerGone */
+	char queue_policy[16];	       /* "codel" or "headdrop" (derper's): restart only */
+	uint32_t queue_bytes;	       /* codel: data bytes queued per destination */
+	uint32_t codel_target_us;      /* codel: sojourn time above which drops may start */
+	uint32_t codel_interval_ms;    /* codel: how long above target before the first drop */
 	/* [server], continued */
 	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */

@@ -37,6 +37,9 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "limits.max_conns_per_key", offsetof(struct hd_config, max_conns_per_key) },
 	{ "limits.frame_timeout_ms", offsetof(struct hd_config, frame_timeout_ms) },
 	{ "limits.peer_gone_recipients", offsetof(struct hd_config, peer_gone_recipients) },
+	{ "limits.queue_bytes", offsetof(struct hd_config, queue_bytes) },
+	{ "limits.codel_target_us", offsetof(struct hd_config, codel_target_us) },
+	{ "limits.codel_interval_ms", offsetof(struct hd_config, codel_interval_ms) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

@@ -277,6 +277,24 @@ static const struct key_case key_cases[] = {
 	{ "limits.peer_gone_recipients", "1000000", NULL },
 	{ "limits.peer_gone_recipients", "0", "\"0\" is not an integer in 1..1000000" },
 	{ "limits.peer_gone_recipients", "1000001", "\"1000001\" is not an integer in 1..1000000" },
+	{ "limits.queue_policy", "codel", NULL },
+	{ "limits.queue_policy", "headdrop", NULL },
+	{ "limits.queue_policy", "fifo", "\"fifo\" is not one of codel|headdrop" },
+
+	{ "limits.queue_bytes", "131072", NULL },
+	{ "limits.queue_bytes", "67108864", NULL },
+	{ "limits.queue_bytes", "131071", "\"131071\" is not an integer in 131072..67108864" },
+	{ "limits.queue_bytes", "67108865", "\"67108865\" is not an integer in 131072..67108864" },
+
+	{ "limits.codel_target_us", "100", NULL },
+	{ "limits.codel_target_us", "1000000", NULL },
+	{ "limits.codel_target_us", "99", "\"99\" is not an integer in 100..1000000" },
+	{ "limits.codel_target_us", "1000001", "\"1000001\" is not an integer in 100..1000000" },
+
+	{ "limits.codel_interval_ms", "1", NULL },
+	{ "limits.codel_interval_ms", "10000", NULL },
+	{ "limits.codel_interval_ms", "0", "\"0\" is not an integer in 1..10000" },
+	{ "limits.codel_interval_ms", "10001", "\"10001\" is not an integer in 1..10000" },
 
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },

@@ -165,17 +165,18 @@ EOT
 	} >"$TMP/relay.ini"
 }
 
-# start_relay LOG: the relay in NS_R (RELAY_PID), once it relays; stop_relay
+# start_relay LOG [INI [READY]]: the relay in NS_R (RELAY_PID) with INI
+# (TMP/relay.ini), once LOG says READY (it relays WireGuard); stop_relay
 # stops it and fails unless it exited cleanly.
 RELAY_PID=
 start_relay() {
-	local log=$1
+	local log=$1 ini=${2:-$TMP/relay.ini} ready=${3:-wg: relay on UDP port}
 	: >"$log"
-	ip netns exec $NS_R "$HD" --config "$TMP/relay.ini" >"$log" 2>&1 &
+	ip netns exec $NS_R "$HD" --config "$ini" >"$log" 2>&1 &
 	RELAY_PID=$!
 	PIDS+=("$RELAY_PID")
 	for _ in $(seq 100); do
-		grep -q "wg: relay on UDP port" "$log" && return 0
+		grep -q "$ready" "$log" && return 0
 		kill -0 "$RELAY_PID" 2>/dev/null || fail "relay exited: $(tail -5 "$log")"
 		sleep 0.1
 	done
