@@ -174,8 +174,13 @@ static int flood_until_drops(struct mgmt_daemon *d, struct derp_client *from,
 
 static void test_full_packet_pool_starves_no_control_frame(void)
 {
+	/*
+	 * derper's head-drop queue, 4096 deep, lets one stalled reader fill
+	 * the pool; codel's byte budget (a quarter of the pool at most) would
+	 * need several, and the pool is what this test fills.
+	 */
 	struct md_opts o = { .ini = "[limits]\nbuffer_pool_mb = 16\nqueue_depth = 4096\n"
-				    "write_timeout_ms = 0\n" };
+				    "queue_policy = headdrop\nwrite_timeout_ms = 0\n" };
 	struct mgmt_daemon *d = md_start(&o);
 	struct derp_client *sender = it_connect(&d->it, NULL);
 	struct derp_client *stuck = it_connect(&d->it, NULL);
