@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Connection and process lifecycle: SIGTERM drains (Restarting frame, then
- * exit 0), the handshake deadline closes idle newcomers, KeepAlives arrive.
+ * exit 0), the handshake deadline closes idle newcomers, KeepAlives arrive
+ * at the configured interval.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -17,8 +18,10 @@ static void expect_restarting(struct derp_client *c)
 	const uint8_t *p = it_expect_frame(c, DERP_FRAME_RESTARTING, IT_FRAME_TIMEOUT_MS, &len);
 	IT_REQUIRE(len == 8, "Restarting frame of %u bytes, want 8", len);
 	uint32_t reconnect_ms = it_get_be32(p), try_for_ms = it_get_be32(p + 4);
-	IT_REQUIRE(reconnect_ms > 0 && try_for_ms >= reconnect_ms,
-		   "Restarting says reconnect in %u ms, try for %u ms", reconnect_ms, try_for_ms);
+	/* The values docs/derp-compat.md promises: reconnect in 1 s, keep trying for 60 s. */
+	IT_REQUIRE(reconnect_ms == 1000 && try_for_ms == 60000,
+		   "Restarting says reconnect in %u ms, try for %u ms; want 1000 and 60000",
+		   reconnect_ms, try_for_ms);
 }
 
 static void expect_exit_0_within(struct it_daemon *d, int64_t since, int limit_ms)
@@ -186,29 +189,88 @@ static void test_handshake_deadline_closes_idle_newcomers(void)
 	it_require_relaying(established, late);
 }
 
-/* KeepAlives come every keepalive_ms plus a fixed per-connection jitter under 5 s. */
-static void test_keepalive_arrives(void)
+/*
+ * Many newcomers expiring at once are all closed on time, not one per pass
+ * of the slow path's loop: 40 silent connections and 16 upgraded ones that
+ * never send ClientInfo, then an established session still relays.
+ */
+#define MANY_SILENT   40 /* the harness owns at most 64 raw sockets */
+#define MANY_UPGRADED 16
+
+static void test_handshake_deadline_closes_many_at_once(void)
+{
+	struct it_daemon_opts o = { .ini = "[limits]\nhandshake_timeout_ms = 500\n" };
+	struct it_daemon *d = it_daemon_start(&o);
+	struct derp_client *established = it_connect(d, NULL);
+	static int fds[MANY_SILENT + MANY_UPGRADED];
+	int64_t t0 = it_now_ms();
+	for (int i = 0; i < MANY_SILENT; i++)
+		fds[i] = it_tcp_connect(d);
+	for (int i = 0; i < MANY_UPGRADED; i++)
+		fds[MANY_SILENT + i] = it_raw_upgrade(d);
+	int64_t opened = it_now_ms() - t0;
+	it_note("%d newcomers opened in %ld ms", MANY_SILENT + MANY_UPGRADED, (long)opened);
+
+	/* Each is due 500 ms after its own connect, so all of them by opened + 500 ms. */
+	for (int i = 0; i < MANY_SILENT + MANY_UPGRADED; i++) {
+		uint8_t junk[256];
+		int64_t left = t0 + opened + 2500 - it_now_ms();
+		it_fd_read_until_closed(fds[i], junk, sizeof(junk), left > 0 ? (int)left : 1);
+	}
+	int64_t all = it_now_ms() - t0;
+	it_note("all closed %ld ms after the first connect", (long)all);
+	IT_REQUIRE(all <= opened + 2500, "the last newcomer closed after %ld ms, want <= %ld",
+		   (long)all, (long)(opened + 2500));
+	it_expect_ping_pong(established);
+	struct derp_client *late = it_connect(d, NULL);
+	it_require_relaying(established, late);
+}
+
+/*
+ * KeepAlives come every keepalive_ms plus a fixed per-connection jitter
+ * under 5 s (the workers look every 250 ms). Each gap between two of them,
+ * and the first after the handshake, must lie in that window: not sooner
+ * than the configured interval (a deadline never moved on would send one
+ * every look), not later than interval + jitter + a loaded host's slack (a
+ * configured interval ignored would send one a minute).
+ */
+#define KEEPALIVE_MS	    1000
+#define KEEPALIVE_JITTER_MS 5000
+#define KEEPALIVE_EARLY_MS  200	 /* our clock against the server's, and its 250 ms tick */
+#define KEEPALIVE_LATE_MS   1500 /* a loaded host */
+#define KEEPALIVES	    3
+
+static void test_keepalive_interval(void)
 {
 	struct it_daemon_opts o = { .ini = "[limits]\nkeepalive_ms = 1000\n" };
 	struct it_daemon *d = it_daemon_start(&o);
 	struct derp_client *c = it_connect(d, NULL);
-	int64_t start = it_now_ms();
-	int seen = 0;
-	while (seen < 2) {
+	const int min_gap = KEEPALIVE_MS - KEEPALIVE_EARLY_MS;
+	const int max_gap = KEEPALIVE_MS + KEEPALIVE_JITTER_MS + KEEPALIVE_LATE_MS;
+	int64_t last = it_now_ms();
+	for (int seen = 0; seen < KEEPALIVES; seen++) {
 		uint8_t type;
 		const uint8_t *p;
 		uint32_t len;
-		int rc = derp_client_read_frame(c, 8000, &type, &p, &len);
-		IT_REQUIRE(rc == 1, "no KeepAlive within 8 s (%d seen)", seen);
+		int rc = derp_client_read_frame(c, max_gap + 1000, &type, &p, &len);
+		IT_REQUIRE(rc == 1, "no KeepAlive within %d ms (%d seen)", max_gap + 1000, seen);
 		IT_REQUIRE(type == DERP_FRAME_KEEP_ALIVE, "unexpected %s", it_type_name(type));
 		IT_REQUIRE(len == 0, "KeepAlive with %u payload bytes", len);
-		seen++;
+		int64_t now = it_now_ms();
+		int64_t gap = now - last;
+		last = now;
+		it_note("KeepAlive %d after %ld ms", seen + 1, (long)gap);
+		IT_REQUIRE(gap >= min_gap && gap <= max_gap,
+			   "KeepAlive %d came %ld ms after the %s, want %d..%d ms "
+			   "(keepalive_ms = %d plus up to %d ms of jitter)",
+			   seen + 1, (long)gap, seen ? "one before" : "handshake", min_gap, max_gap,
+			   KEEPALIVE_MS, KEEPALIVE_JITTER_MS);
 	}
-	it_note("2 KeepAlives in %ld ms", (long)(it_now_ms() - start));
 }
 
 IT_MAIN(IT_TEST(test_sigterm_sends_restarting_and_exits_0),
 	IT_TEST(test_sigterm_with_a_stuck_client_still_exits),
 	IT_TEST(test_sigterm_under_load_exits_0), IT_TEST(test_sigint_also_drains),
 	IT_TEST(test_sighup_does_not_disturb_sessions),
-	IT_TEST(test_handshake_deadline_closes_idle_newcomers), IT_TEST(test_keepalive_arrives))
+	IT_TEST(test_handshake_deadline_closes_idle_newcomers),
+	IT_TEST(test_handshake_deadline_closes_many_at_once), IT_TEST(test_keepalive_interval))

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "derp_handshake.h"
 #include "harness.h"
 
 static const uint8_t disco_magic[6] = { 0x54, 0x53, 0xf0, 0x9f, 0x92, 0xac };
@@ -101,12 +102,33 @@ static void test_mesh_frames_refused_without_the_mesh_key(void)
 	refuse_mesh_frames(d, wrong); /* a wrong one */
 }
 
+/*
+ * A relay without a mesh key holds 32 zero bytes where the key would be: a
+ * client offering exactly those must not become a mesh peer, nor one
+ * offering a random key. An empty meshKey is no key at all (derper's
+ * key.DERPMesh refuses it): the handshake fails.
+ */
 static void test_mesh_frames_refused_when_no_mesh_key_configured(void)
 {
 	struct it_daemon *d = it_daemon_start(NULL);
-	uint8_t some[KEY_LEN];
+	uint8_t some[KEY_LEN], zero[KEY_LEN] = { 0 };
 	randombytes_buf(some, sizeof(some));
 	refuse_mesh_frames(d, some);
+	refuse_mesh_frames(d, zero);
+	refuse_mesh_frames(d, NULL);
+
+	struct derp_client *a = it_connect(d, NULL);
+	struct derp_client *b = it_connect(d, NULL);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN], ci[512];
+	key_generate(priv, pub);
+	int fd = it_raw_upgrade(d);
+	size_t n = derp_build_client_info(ci, sizeof(ci), priv, pub, d->server_pub,
+					  "{\"version\":2,\"meshKey\":\"\"}", NULL);
+	IT_REQUIRE(n > 0, "building ClientInfo failed");
+	it_fd_send_ignoring_errors(fd, ci, n);
+	uint8_t junk[256];
+	it_fd_read_until_closed(fd, junk, sizeof(junk), IT_FRAME_TIMEOUT_MS);
+	it_require_relaying(a, b);
 }
 
 /*

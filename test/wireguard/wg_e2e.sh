@@ -15,7 +15,8 @@
 # as a file holding a and b; c and the rest are added with hdcli, with bad
 # changes refused and the file left as it was. Checks: ping and a 5 MB TCP
 # transfer through each tunnel, unknown-source and malformed datagrams
-# dropped and counted (never forwarded), the path the mode promises carrying
+# dropped and counted, and never arriving at a peer (seen on the peers'
+# interfaces), the path the mode promises carrying
 # the traffic, and the table surviving a relay restart.
 #
 # Traffic stays between the namespaces; everything is bounded in time and
@@ -91,9 +92,14 @@ bulk $NS_A $NS_B 10.200.0.2 5000000
 bulk $NS_C $NS_A 10.200.0.1 5000000
 
 step "unknown source and malformed datagrams"
+# What the peers receive, not only what the relay counts: nothing of it.
+sniff_start a b c
 ip netns exec $NS_B "$XFER" spray 10.31.2.9 10.31.2.1 51820 200 transport
 ip netns exec $NS_B "$XFER" spray 10.31.2.2:40000 10.31.2.1 51820 100 malformed
-sleep 0.5
+sniff_wait a b c
+for p in a b c; do
+	expect "$(sniff_count $p)" = 0 "unknown-source datagrams that reached peer $p"
+done
 
 step "hdcli wg show"
 hd wg show | tee "$TMP/show.out" | sed -n '1,/^links/p'

@@ -266,6 +266,35 @@ bulk() {
 	echo "   $(tail -1 "$out")"
 }
 
+# sniff_start PEER...: for each peer, counts what its interface (PEER0)
+# receives of spray's transport messages (wg_xfer sniff) for SNIFF_MS;
+# sniff_wait PEER... waits for them, then sniff_count PEER prints the count.
+SNIFF_MS=3000
+sniff_start() {
+	local p
+	for p in "$@"; do
+		ip netns exec "$(ns_of "$p")" "$XFER" sniff ${p}0 $SNIFF_MS >"$TMP/sniff-$p.out" 2>&1 &
+		PIDS+=("$!")
+		eval "SNIFF_PID_$p=$!"
+	done
+	for p in "$@"; do
+		for _ in $(seq 50); do
+			grep -q listening "$TMP/sniff-$p.out" && break
+			sleep 0.1
+		done
+		grep -q listening "$TMP/sniff-$p.out" || fail "sniffer on ${p}0: $(cat "$TMP/sniff-$p.out")"
+	done
+}
+# sniff_wait PEER...: waits for those sniffers to end (in this shell, not a $(...)).
+sniff_wait() {
+	local p v
+	for p in "$@"; do
+		v=SNIFF_PID_$p
+		wait "${!v}" || fail "sniffer on ${p}0: $(cat "$TMP/sniff-$p.out")"
+	done
+}
+sniff_count() { tail -1 "$TMP/sniff-$1.out"; }
+
 # Reading the relay's final-state dump, in LOG unless another log is given.
 # counter NAME [LOG]: a counter's value.
 counter() {

@@ -16,10 +16,19 @@
  *                                       a hop-by-hop options header) or
  *                                       "transport-nocsum" (UDP checksum 0)
  *
+ *   wg_xfer sniff IFACE MS               count for MS milliseconds the IPv4 UDP
+ *                                       datagrams arriving on IFACE that carry
+ *                                       spray's transport message (receiver
+ *                                       index 0x77777777); prints the count
+ *
  * Everything is bounded: a 30 s alarm ends a stuck transfer with exit 1.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdint.h>
@@ -222,6 +231,59 @@ static int do_spray(const char *src, const char *dst_host, const char *dst_port,
 	return 0;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * What a peer really receives, whatever the relay's counters say: a packet
+ * socket on the peer's interface sees every datagram handed to it, before
+ * wireguard-go silently discards one it cannot decrypt.
+ */
+static int do_sniff(const char *ifname, long ms)
+{
+	unsigned ifindex = if_nametoindex(ifname);
+	if (!ifindex) {
+		fprintf(stderr, "wg_xfer: no interface %s\n", ifname);
+		return 1;
+	}
+	int fd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP));
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_IP),
+				   .sll_ifindex = (int)ifindex };
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		perror("wg_xfer: packet socket");
+		return 1;
+	}
+	printf("listening\n");
+	fflush(stdout);
+	long count = 0;
+	int64_t end = now_ms() + ms;
+	for (int64_t left; (left = end - now_ms()) > 0;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		uint8_t pkt[2048];
+		struct sockaddr_ll from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t n = recvfrom(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&from, &fromlen);
+		if (n < 20 || from.sll_pkttype == PACKET_OUTGOING)
+			continue;
+		size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
+		if ((pkt[0] >> 4) != 4 || pkt[9] != IPPROTO_UDP || (size_t)n < ihl + 8 + 8)
+			continue;
+		const uint8_t *msg = pkt + ihl + 8;
+		static const uint8_t sprayed[8] = { 4, 0, 0, 0, 0x77, 0x77, 0x77, 0x77 };
+		count += memcmp(msg, sprayed, sizeof(sprayed)) == 0;
+	}
+	close(fd);
+	printf("%ld\n", count);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa;
@@ -233,7 +295,10 @@ int main(int argc, char **argv)
 		return do_send(&sa, strtoull(argv[4], NULL, 10));
 	if (argc == 7 && strcmp(argv[1], "spray") == 0)
 		return do_spray(argv[2], argv[3], argv[4], strtol(argv[5], NULL, 10), argv[6]);
-	fprintf(stderr, "usage: wg_xfer recv ADDR PORT BYTES | send ADDR PORT BYTES |\n"
-			"       spray SRC[:PORT] DST PORT COUNT transport|malformed\n");
+	if (argc == 4 && strcmp(argv[1], "sniff") == 0)
+		return do_sniff(argv[2], strtol(argv[3], NULL, 10));
+	fprintf(stderr,
+		"usage: wg_xfer recv ADDR PORT BYTES | send ADDR PORT BYTES |\n"
+		"       spray SRC[:PORT] DST PORT COUNT transport|malformed | sniff IFACE MS\n");
 	return 2;
 }
