@@ -36,6 +36,7 @@
 #define UD_ACCEPT	 1ull
 #define UD_CANCEL	 2ull
 #define ACCEPT_PAUSE_NS	 200000000ull /* after accept fails for want of fds */
+#define RELEASE_WAIT_NS	 1000000000ull /* at stop, for the accept to end */
 #define HEAD_BUF_INITIAL 4096
 #define RAW_BUF_SIZE	 16384 /* ciphertext read at a time with TLS */
 
@@ -678,6 +679,50 @@ static void sweep_deadlines(struct slowpath *sp)
 	}
 }
 
+/*
+ * At stop: lets go of the port before the process exits. Closing our fd is
+ * not enough: a multishot accept holds its own reference to the socket
+ * until the ring's teardown, which the kernel finishes after we are gone,
+ * so the port stayed in LISTEN and a relay restarted at once could not
+ * bind it. shutdown() takes the socket out of LISTEN now, whoever holds it
+ * (and ends the accept); then the accept is cancelled and its last
+ * completion reaped. A socket systemd passed is left listening: it is
+ * systemd's, and connections queue on it for the next relay.
+ */
+static void release_listener(struct slowpath *sp)
+{
+	if (!slowpath_listen_inherited(sp->listen_fd))
+		shutdown(sp->listen_fd, SHUT_RDWR);
+	if (!sp->accept_armed)
+		return;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&sp->ring);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, UD_ACCEPT, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	}
+	uint64_t deadline = now_ns() + RELEASE_WAIT_NS;
+	while (sp->accept_armed && now_ns() < deadline) {
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50000000 };
+		struct io_uring_cqe *cqe;
+		if (io_uring_submit_and_wait_timeout(&sp->ring, &cqe, 1, &ts, NULL) < 0 &&
+		    io_uring_peek_cqe(&sp->ring, &cqe) != 0)
+			continue;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&sp->ring, head, cqe)
+		{
+			n++;
+			/* Connections mid-handshake are closed by slowpath_stop. */
+			if (cqe->user_data != UD_ACCEPT)
+				continue;
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				sp->accept_armed = false;
+			if (cqe->res >= 0)
+				close(cqe->res); /* accepted before the shutdown: too late now */
+		}
+		io_uring_cq_advance(&sp->ring, n);
+	}
+}
+
 static void *slowpath_main(void *arg)
 {
 	struct slowpath *sp = arg;
@@ -708,6 +753,7 @@ static void *slowpath_main(void *arg)
 		io_uring_cq_advance(&sp->ring, n);
 		sweep_deadlines(sp);
 	}
+	release_listener(sp);
 	return NULL;
 }
 

@@ -7,6 +7,7 @@
 #ifndef HD_SLOWPATH_H
 #define HD_SLOWPATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,11 @@ struct slowpath;
  * to *port_out. Returns the fd, or -1 with the reason in err.
  */
 int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, size_t errlen);
+/*
+ * Whether fd is the socket systemd passed: it stays listening after we
+ * exit, so stopping must not shut it down.
+ */
+bool slowpath_listen_inherited(int fd);
 
 /* tls: the server TLS context, or NULL for plain HTTP. */
 struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls);

@@ -39,6 +39,12 @@ struct it_daemon_opts {
 	const char *ini;       /* INI text passed with --config, or NULL */
 	const char *pin_cores; /* --pin-cores value; NULL means "none" */
 	bool tls;	       /* the ini sets [tls] cert and key: the readiness probe speaks TLS */
+	/*
+	 * Nonzero: the daemon binds 127.0.0.1:bind_port itself (--listen,
+	 * --port), as under `systemctl restart`, instead of being handed a
+	 * socket.
+	 */
+	uint16_t bind_port;
 };
 
 struct it_daemon {
