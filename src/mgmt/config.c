@@ -111,7 +111,15 @@ static const struct cfg_key cfg_keys[] = {
 	  "16 KiB receive buffers per worker that packets relayed without a copy may hold "
 	  "(of 1024); past it packets are copied; 0 = always copy" },
 	{ "limits", "max_accept_per_ip", CFG_U32, FIELD(max_accept_per_ip), 0, 1000000, "0", NULL,
-	  "new connections per second accepted from one IP address; 0 = no limit" },
+	  "new connections per second accepted from one IP address (IPv6: one /64); 0 = no limit" },
+	{ "limits", "max_pending_per_ip", CFG_U32, FIELD(max_pending_per_ip), 0, 1000000, "128",
+	  NULL,
+	  "connections from one IP address (IPv6: one /64) that may be in their handshake at "
+	  "once; 0 = no limit" },
+	{ "limits", "handshake_memory_mb", CFG_U32, FIELD(handshake_memory_mb), 1, 65536, "64",
+	  NULL,
+	  "memory for the buffers of all connections in their handshake, MiB; past it new "
+	  "connections are refused" },
 	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",
 	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
 	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",

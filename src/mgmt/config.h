@@ -31,6 +31,8 @@ struct hd_config {
 	uint32_t buffer_pool_mb;       /* packet buffer memory per worker */
 	uint32_t pinned_recv_buffers;  /* receive buffers in-place packets may hold, per worker */
 	uint32_t max_accept_per_ip;    /* new connections per second from one IP; 0 = no limit */
+	uint32_t max_pending_per_ip;   /* handshakes under way per IP (IPv6: /64); 0 = none */
+	uint32_t handshake_memory_mb;  /* buffers of all handshakes under way, MiB */
 	/* [server], continued */
 	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */

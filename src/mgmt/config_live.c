@@ -30,6 +30,8 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "limits.keepalive_ms", offsetof(struct hd_config, keepalive_ms) },
 	{ "limits.drain_timeout_ms", offsetof(struct hd_config, drain_timeout_ms) },
 	{ "limits.pinned_recv_buffers", offsetof(struct hd_config, pinned_recv_buffers) },
+	{ "limits.max_pending_per_ip", offsetof(struct hd_config, max_pending_per_ip) },
+	{ "limits.handshake_memory_mb", offsetof(struct hd_config, handshake_memory_mb) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

@@ -50,6 +50,13 @@ struct slowpath_stats {
 	uint64_t tls_handshakes;
 	uint64_t tls_failures;
 	uint64_t ktls_connections; /* TLS sessions handed to the kernel after the handshake */
+	/* The bounds on what clients that have not authenticated can make the relay hold. */
+	uint64_t refused_pending_per_ip;   /* over limits.max_pending_per_ip, at accept */
+	uint64_t refused_handshake_memory; /* limits.handshake_memory_mb full: refused or closed */
+	uint64_t refused_tls_too_large;	   /* over 64 KiB sent during the TLS handshake */
+	uint64_t submit_failures;	 /* no io_uring SQE: a handshake closed or an accept late */
+	uint64_t handshakes_pending;	 /* gauge: connections in their handshake */
+	uint64_t handshake_memory_bytes; /* gauge: what they hold (limits.handshake_memory_mb) */
 };
 
 void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out);

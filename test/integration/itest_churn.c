@@ -393,20 +393,6 @@ static int count_fds(pid_t pid)
 	return n;
 }
 
-static long rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	IT_REQUIRE(f != NULL, "%s: %s", path, strerror(errno));
-	while (kib < 0 && fgets(line, sizeof(line), f))
-		sscanf(line, "VmRSS: %ld kB", &kib);
-	fclose(f);
-	IT_REQUIRE(kib >= 0, "no VmRSS in %s", path);
-	return kib;
-}
-
 static void read_state(struct mgmt_daemon *d, struct daemon_state *s)
 {
 	struct json_doc doc;
@@ -424,7 +410,7 @@ static void read_state(struct mgmt_daemon *d, struct daemon_state *s)
 	md_cli_json(d, &doc, "show", "peers", NULL);
 	s->peers = json_get_u64(doc.root, "count", UINT64_MAX);
 	json_doc_free(&doc);
-	s->rss_kib = rss_kib(d->it.pid);
+	s->rss_kib = md_rss_kib(d->it.pid);
 }
 
 /*

@@ -553,3 +553,17 @@ bool md_kernel_has_ktls(void)
 	close(fd);
 	return rc == 0 || e != ENOENT;
 }
+
+long md_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	IT_REQUIRE(f != NULL, "%s: %s", path, strerror(errno));
+	while (kib < 0 && fgets(line, sizeof(line), f))
+		sscanf(line, "VmRSS: %ld kB", &kib);
+	fclose(f);
+	IT_REQUIRE(kib >= 0, "no VmRSS in %s", path);
+	return kib;
+}
