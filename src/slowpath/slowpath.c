@@ -27,6 +27,7 @@
 #include "http_request.h"
 #include "ktls.h"
 #include "log.h"
+#include "mem_release.h"
 #include "accept_limit.h"
 #include "slowpath.h"
 #include "stats.h"
@@ -37,8 +38,13 @@
 #define UD_CANCEL	 2ull
 #define ACCEPT_PAUSE_NS	 200000000ull /* after accept fails for want of fds */
 #define RELEASE_WAIT_NS	 1000000000ull /* at stop, for the accept to end */
-#define HEAD_BUF_INITIAL 4096
-#define RAW_BUF_SIZE	 16384 /* ciphertext read at a time with TLS */
+/*
+ * What every connection starts with, kept small: a real client's request
+ * and ClientInfo together are some 700 bytes, and every connection in its
+ * handshake, however idle, holds these.
+ */
+#define HEAD_BUF_INITIAL 1024
+#define RAW_BUF_SIZE	 4096 /* ciphertext read at a time with TLS */
 /*
  * Ciphertext a client may send before its TLS handshake completes: Go's
  * crypto/tls refuses a handshake message over 64 KiB (maxHandshake), and a
@@ -54,6 +60,7 @@
 #define TLS_SESSION_BYTES  8192
 #define TLS_HELLO_INCLUDED 4096
 #define LIMIT_WARN_NS	   1000000000ull /* at most one warning a second per kind */
+#define TRIM_NS		   5000000000ull /* freed handshake memory goes back at most this often */
 
 enum pending_state {
 	ST_TLS_HANDSHAKE = 0, /* TLS only */
@@ -114,6 +121,8 @@ struct slowpath {
 	struct pending_limiter pending_per_source;
 	uint64_t memory; /* all that is charged, the sum of every pending's `charged` */
 	uint64_t grown;	 /* the sum of every pending's `grown` */
+	uint64_t freed;	 /* charged bytes freed since the last trim */
+	uint64_t next_trim_ns;
 };
 
 static uint64_t now_ns(void)
@@ -151,6 +160,7 @@ static void list_remove(struct slowpath *sp, struct pending *p)
 static void pending_free(struct slowpath *sp, struct pending *p)
 {
 	list_remove(sp, p);
+	sp->freed += p->charged;
 	uncharge(sp, p, 0, true);
 	pending_limiter_put(&sp->pending_per_source, p->source_slot);
 	stat_add(&sp->stats.handshakes_pending, -(uint64_t)1);
@@ -261,7 +271,9 @@ static int pending_grow(struct slowpath *sp, struct pending *p, uint8_t **buf, u
 static uint32_t buf_next_cap(const struct pending *p)
 {
 	if (p->state == ST_READ_HEAD)
-		return p->cap > HTTP_MAX_HEAD ? p->cap : HTTP_MAX_HEAD + 1;
+		return p->cap > HTTP_MAX_HEAD	    ? p->cap
+		       : p->cap * 2 > HTTP_MAX_HEAD ? HTTP_MAX_HEAD + 1
+						    : p->cap * 2;
 	uint32_t next = p->cap * 2;
 	if (p->len >= DERP_FRAME_HDR_LEN) {
 		uint8_t type;
@@ -936,6 +948,23 @@ static void release_listener(struct slowpath *sp)
 	}
 }
 
+/*
+ * A burst of handshakes (a reconnect storm, a flood of connections that
+ * stall) leaves its buffers freed but resident: they go back to the
+ * kernel here, as the packet pools' do (mem_release.h).
+ */
+static void trim_after_burst(struct slowpath *sp)
+{
+	if (sp->now_ns < sp->next_trim_ns)
+		return;
+	sp->next_trim_ns = sp->now_ns + TRIM_NS;
+	if (mem_release_freed(sp->freed))
+		log_debug(
+		    "slow path: returned memory after %llu KiB of handshake buffers were freed",
+		    (unsigned long long)(sp->freed >> 10));
+	sp->freed = 0;
+}
+
 static void *slowpath_main(void *arg)
 {
 	struct slowpath *sp = arg;
@@ -965,6 +994,7 @@ static void *slowpath_main(void *arg)
 		}
 		io_uring_cq_advance(&sp->ring, n);
 		sweep_deadlines(sp);
+		trim_after_burst(sp);
 	}
 	release_listener(sp);
 	return NULL;

@@ -17,7 +17,6 @@
  * pools, tables and allocator arenas have already grown to what this load
  * needs: what grows after that is a leak.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -47,14 +46,6 @@
 #define FRAME_WAIT_MS  10000
 #define SETTLE_MS      30000
 #define SETTLE_POLL_MS 250
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
 
 /*
  * RSS growth allowed from the warm-up baseline to the end: 1 MiB, what a
@@ -380,25 +371,12 @@ static bool ring_round(struct ring *r, char *err, size_t cap)
 
 /* ---- the daemon from outside ---- */
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *dir = opendir(path);
-	IT_REQUIRE(dir != NULL, "%s: %s", path, strerror(errno));
-	int n = 0;
-	for (struct dirent *e; (e = readdir(dir));)
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 static void read_state(struct mgmt_daemon *d, struct daemon_state *s)
 {
 	struct json_doc doc;
 
 	/* fds first: the hdcli runs below hold a management connection while they last. */
-	s->fds = count_fds(d->it.pid);
+	s->fds = md_count_fds(d->it.pid);
 	md_cli_json(d, &doc, "show", "counters", NULL);
 	s->connections = json_get_u64(doc.root, "connections", UINT64_MAX);
 	const struct json_value *slow = json_get(doc.root, "slowpath");
@@ -590,7 +568,7 @@ static void test_churn_leaves_nothing_behind(void)
 		   (unsigned long long)(end.handshakes_ok - base.handshakes_ok), handshakes);
 	IT_REQUIRE(end.fds == base.fds, "open fds %d after the churn, %d before", end.fds,
 		   base.fds);
-#ifndef UNDER_ASAN
+#ifndef IT_UNDER_ASAN
 	IT_REQUIRE(growth < RSS_GROWTH_MAX_KIB, "RSS grew by %ld KiB, allowed %d KiB", growth,
 		   RSS_GROWTH_MAX_KIB);
 #else

@@ -567,3 +567,16 @@ long md_rss_kib(pid_t pid)
 	IT_REQUIRE(kib >= 0, "no VmRSS in %s", path);
 	return kib;
 }
+
+int md_count_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *dir = opendir(path);
+	IT_REQUIRE(dir != NULL, "%s: %s", path, strerror(errno));
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}

@@ -102,6 +102,9 @@ const char *md_logged_recv_mode(struct mgmt_daemon *d);
  */
 bool md_kernel_has_ktls(void);
 
+/* A process's open file descriptors, from /proc; requires them to be readable. */
+int md_count_fds(pid_t pid);
+
 /* A process's resident memory (VmRSS), in KiB; requires it to be readable. */
 long md_rss_kib(pid_t pid);
 
