@@ -135,6 +135,9 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		put(b, "hyperderp_handshakes_refused_total{reason=\"%s\"} %llu\n",
 		    refused[i].reason, (unsigned long long)refused[i].n);
+	single(b, "accept_errors_total", "counter",
+	       "Accepts that failed (out of file descriptors or memory); accepting pauses 200 ms.",
+	       s->slow.accept_errors);
 	single(b, "handshakes_pending", "gauge", "Connections in their handshake now.",
 	       s->slow.handshakes_pending);
 	single(b, "handshake_memory_bytes", "gauge",

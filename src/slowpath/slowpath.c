@@ -801,6 +801,14 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	if (cqe->res < 0) {
 		if (cqe->res == -ECANCELED)
 			return;
+		stat_add(&sp->stats.accept_errors, 1);
+		/*
+		 * An accept that ended on an error is re-armed only after a pause:
+		 * an error that persists would otherwise fail it again at once,
+		 * every pass of the loop.
+		 */
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			sp->accept_paused_until = sp->now_ns + ACCEPT_PAUSE_NS;
 		/* EMFILE and friends: say so, at most once a second. */
 		if (log_due(&sp->last_accept_warn_ns, sp->now_ns, 1000000000ull))
 			log_warn("accept failed: %s%s", strerror(-cqe->res),

@@ -55,6 +55,7 @@ struct slowpath_stats {
 	uint64_t refused_handshake_memory; /* limits.handshake_memory_mb full: refused or closed */
 	uint64_t refused_tls_too_large;	   /* over 64 KiB sent during the TLS handshake */
 	uint64_t submit_failures;	 /* no io_uring SQE: a handshake closed or an accept late */
+	uint64_t accept_errors; /* accept failed (EMFILE, ENFILE, ENOMEM ...): paused 200 ms */
 	uint64_t handshakes_pending;	 /* gauge: connections in their handshake */
 	uint64_t handshake_memory_bytes; /* gauge: what they hold (limits.handshake_memory_mb) */
 };
