@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -25,20 +27,35 @@
 
 static const char half_request[] = "GET /derp HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: DE";
 
-/* A port that was free a moment ago. */
+/*
+ * A port that is free now, below the kernel's range of ephemeral ports: a
+ * port from that range could be taken as the source port of some other
+ * connection on this machine while the relay is down between two starts.
+ */
 static uint16_t free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	IT_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sin);
-	IT_REQUIRE(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "bind: %s",
-		   strerror(errno));
-	IT_REQUIRE(getsockname(fd, (struct sockaddr *)&sin, &len) == 0, "getsockname: %s",
-		   strerror(errno));
-	close(fd);
-	return ntohs(sin.sin_port);
+	int low = 32768;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%d", &low) != 1)
+			low = 32768;
+		fclose(f);
+	}
+	IT_REQUIRE(low > 11024, "ephemeral ports start at %d: no room below", low);
+	for (int tries = 0; tries < 100; tries++) {
+		uint16_t port = (uint16_t)(low - 10000 + (int)(randombytes_random() % 10000));
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		IT_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_port = htons(port),
+					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		bool ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	IT_REQUIRE(false, "no free port below %d", low);
+	return 0;
 }
 
 /*
