@@ -114,6 +114,15 @@ static bool closed_by_server(int fd, int timeout_ms)
 	}
 }
 
+/* Stops the daemon (exit status 0); a sanitizer report that did not stop it still fails. */
+static void stop(struct mgmt_daemon *d)
+{
+	IT_REQUIRE(!it_daemon_log_contains(&d->it, "runtime error:") &&
+		       !it_daemon_log_contains(&d->it, "Sanitizer"),
+		   "the daemon log has a sanitizer report");
+	md_stop(d);
+}
+
 /* Polls until the slow path holds no handshake and no handshake memory. */
 static void require_handshakes_drained(struct mgmt_daemon *d)
 {
@@ -169,8 +178,12 @@ static void test_announced_client_info_is_bounded(void)
 	it_note("%d connections announced %d KiB ClientInfos (%d cut off while sending): RSS "
 		"%+ld KiB",
 		BIG_CONNS, CLIENT_INFO_MAX / 1024, cut_off, growth);
+#ifndef IT_UNDER_ASAN
 	IT_REQUIRE(growth < RSS_GROWTH_MAX_KIB, "RSS grew by %ld KiB, allowed %d KiB", growth,
 		   RSS_GROWTH_MAX_KIB);
+#else
+	it_note("ASan build: freed memory sits in the quarantine, RSS is not checked");
+#endif
 	uint64_t bytes = slow_counter(d, "handshake_memory_bytes");
 	uint64_t refused = slow_counter(d, "refused_handshake_memory");
 	it_note("handshake memory %llu KiB, %llu connections refused for it",
@@ -185,7 +198,7 @@ static void test_announced_client_info_is_bounded(void)
 	for (int i = 0; i < BIG_CONNS; i++)
 		close(fds[i]);
 	require_handshakes_drained(d);
-	md_stop(d);
+	stop(d);
 }
 
 static void test_pending_per_source_is_capped(void)
@@ -227,7 +240,7 @@ static void test_pending_per_source_is_capped(void)
 	for (int i = 1; i < PENDING_MAX; i++)
 		close(fds[i]);
 	require_handshakes_drained(d);
-	md_stop(d);
+	stop(d);
 }
 
 static void test_tls_handshake_input_is_capped(void)
@@ -268,7 +281,7 @@ static void test_tls_handshake_input_is_capped(void)
 		       1,
 		   "refusal not in /metrics");
 	require_handshakes_drained(d);
-	md_stop(d);
+	stop(d);
 }
 
 /* RSS over the start allowed once a burst has gone: a quarter of it, or 2 MiB. */
@@ -361,7 +374,7 @@ static void test_memory_returned_after_a_burst(void)
 #else
 	it_note("ASan build: freed memory sits in the quarantine, the return is not checked");
 #endif
-	md_stop(d);
+	stop(d);
 }
 
 int main(int argc, char **argv)
