@@ -116,7 +116,7 @@ static const struct cfg_key cfg_keys[] = {
 	  NULL,
 	  "connections from one IP address (IPv6: one /64) that may be in their handshake at "
 	  "once; 0 = no limit" },
-	{ "limits", "handshake_memory_mb", CFG_U32, FIELD(handshake_memory_mb), 1, 65536, "64",
+	{ "limits", "handshake_memory_mb", CFG_U32, FIELD(handshake_memory_mb), 1, 65536, "128",
 	  NULL,
 	  "memory for the buffers of all connections in their handshake, MiB; past it new "
 	  "connections are refused" },
