@@ -13,7 +13,6 @@
  * (its eventfd read is always armed, so a ring producer can wake it).
  */
 #include <errno.h>
-#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mem_release.h"
 #include "worker.h"
 
 #define RING_ENTRIES	 4096
@@ -33,7 +33,6 @@
 #define MSG_BURST	 256
 #define TICK_NS		 250000000ull	/* keepalive / write-timeout sweep */
 #define TRIM_NS		 10000000000ull /* idle packet buffers older than this are freed */
-#define TRIM_RELEASE_MIN (1u << 20)	/* freed bytes worth a malloc_trim */
 
 uint64_t worker_now_ns(void)
 {
@@ -437,8 +436,7 @@ static void trim_pool(struct worker *w)
 	w->next_trim_ns = w->now_ns + TRIM_NS;
 	uint64_t freed = pktbuf_pool_trim(&w->pool) + pktbuf_pool_trim(&w->ctrl_pool) +
 			 pktbuf_pool_trim(&w->asm_pool);
-	if (freed >= TRIM_RELEASE_MIN) {
-		malloc_trim(0);
+	if (mem_release_freed(freed)) {
 		log_debug("worker %u: returned %llu KiB of idle packet buffers (%llu KiB kept)",
 			  w->id, (unsigned long long)(freed >> 10),
 			  (unsigned long long)(w->pool.bytes_allocated >> 10));

@@ -124,7 +124,7 @@ static const struct cfg_key cfg_keys[] = {
 	  "16 KiB receive buffers per worker that packets relayed without a copy may hold "
 	  "(of 1024); past it packets are copied; 0 = always copy" },
 	{ "limits", "max_accept_per_ip", CFG_U32, FIELD(max_accept_per_ip), 0, 1000000, "0", NULL,
-	  "new connections per second accepted from one IP address; 0 = no limit" },
+	  "new connections per second accepted from one IP address (IPv6: one /64); 0 = no limit" },
 	/*
 	 * A real node has one connection, two while it reconnects; keys cost
 	 * nothing, so without a bound one client could pile any number under
@@ -146,6 +146,14 @@ static const struct cfg_key cfg_keys[] = {
 	  "4096", NULL,
 	  "connections per worker remembered as sent packets by one key, to be told PeerGone "
 	  "when it leaves; past it more are not remembered (counted)" },
+	{ "limits", "max_pending_per_ip", CFG_U32, FIELD(max_pending_per_ip), 0, 1000000, "128",
+	  NULL,
+	  "connections from one IP address (IPv6: one /64) that may be in their handshake at "
+	  "once; 0 = no limit" },
+	{ "limits", "handshake_memory_mb", CFG_U32, FIELD(handshake_memory_mb), 1, 65536, "128",
+	  NULL,
+	  "memory for the buffers of all connections in their handshake, MiB; past it new "
+	  "connections are refused" },
 	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",
 	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
 	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",

@@ -40,6 +40,8 @@ struct hd_config {
 	uint32_t queue_bytes;	       /* codel: data bytes queued per destination */
 	uint32_t codel_target_us;      /* codel: sojourn time above which drops may start */
 	uint32_t codel_interval_ms;    /* codel: how long above target before the first drop */
+	uint32_t max_pending_per_ip;   /* handshakes under way per IP (IPv6: /64); 0 = none */
+	uint32_t handshake_memory_mb;  /* buffers of all handshakes under way, MiB */
 	/* [server], continued */
 	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */

@@ -40,6 +40,8 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "limits.queue_bytes", offsetof(struct hd_config, queue_bytes) },
 	{ "limits.codel_target_us", offsetof(struct hd_config, codel_target_us) },
 	{ "limits.codel_interval_ms", offsetof(struct hd_config, codel_interval_ms) },
+	{ "limits.max_pending_per_ip", offsetof(struct hd_config, max_pending_per_ip) },
+	{ "limits.handshake_memory_mb", offsetof(struct hd_config, handshake_memory_mb) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

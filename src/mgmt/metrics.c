@@ -123,6 +123,29 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	single(b, "ktls_connections_total", "counter",
 	       "TLS connections handed to kernel TLS (kTLS) after the handshake.",
 	       s->slow.ktls_connections);
+	head(b, "handshakes_refused_total", "counter",
+	     "Connections refused at accept or closed in their handshake by a bound, by reason.");
+	const struct {
+		const char *reason;
+		uint64_t n;
+	} refused[] = {
+		{ "accept_rate", s->slow.rejected_rate },
+		{ "pending_per_ip", s->slow.refused_pending_per_ip },
+		{ "handshake_memory", s->slow.refused_handshake_memory },
+		{ "tls_too_large", s->slow.refused_tls_too_large },
+		{ "submit_failed", s->slow.submit_failures },
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		put(b, "hyperderp_handshakes_refused_total{reason=\"%s\"} %llu\n",
+		    refused[i].reason, (unsigned long long)refused[i].n);
+	single(b, "accept_errors_total", "counter",
+	       "Accepts that failed (out of file descriptors or memory); accepting pauses 200 ms.",
+	       s->slow.accept_errors);
+	single(b, "handshakes_pending", "gauge", "Connections in their handshake now.",
+	       s->slow.handshakes_pending);
+	single(b, "handshake_memory_bytes", "gauge",
+	       "Buffer memory held by connections in their handshake (limits.handshake_memory_mb).",
+	       s->slow.handshake_memory_bytes);
 }
 
 static void write_traffic(struct textbuf *b, const struct stats_snapshot *s)

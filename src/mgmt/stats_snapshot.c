@@ -151,6 +151,13 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "tls_handshakes", s->slow.tls_handshakes);
 		jw_u64(w, "tls_failures", s->slow.tls_failures);
 		jw_u64(w, "ktls_connections", s->slow.ktls_connections);
+		jw_u64(w, "refused_pending_per_ip", s->slow.refused_pending_per_ip);
+		jw_u64(w, "refused_handshake_memory", s->slow.refused_handshake_memory);
+		jw_u64(w, "refused_tls_too_large", s->slow.refused_tls_too_large);
+		jw_u64(w, "submit_failures", s->slow.submit_failures);
+		jw_u64(w, "accept_errors", s->slow.accept_errors);
+		jw_u64(w, "handshakes_pending", s->slow.handshakes_pending);
+		jw_u64(w, "handshake_memory_bytes", s->slow.handshake_memory_bytes);
 		jw_end(w);
 	}
 

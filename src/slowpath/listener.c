@@ -7,12 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "slowpath.h"
 
 #define LISTEN_BACKLOG	    4096
 #define SD_LISTEN_FDS_START 3
+/*
+ * How long start-up waits for the port while it is still in use. A relay
+ * restarted at once (systemctl restart) may find its predecessor's socket
+ * not quite gone; a port another program holds still fails, only later.
+ */
+#define BIND_RETRY_MS	   3000
+#define BIND_RETRY_STEP_MS 50
+
+/* The socket systemd passed, if any: it is systemd's to keep listening on. */
+static int inherited_fd = -1;
 
 /* systemd socket activation: exactly one socket, passed to this very process. */
 static int inherited_socket(void)
@@ -24,7 +36,28 @@ static int inherited_socket(void)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
+	inherited_fd = SD_LISTEN_FDS_START;
 	return SD_LISTEN_FDS_START;
+}
+
+bool slowpath_listen_inherited(int fd)
+{
+	return fd >= 0 && fd == inherited_fd;
+}
+
+/* bind(), retried while the address is in use, for at most BIND_RETRY_MS. */
+static int bind_retrying(int fd, const struct sockaddr *sa, socklen_t len, const char *what)
+{
+	struct timespec step = { .tv_sec = 0, .tv_nsec = BIND_RETRY_STEP_MS * 1000000L };
+	for (int waited = 0;; waited += BIND_RETRY_STEP_MS) {
+		if (bind(fd, sa, len) == 0)
+			return 0;
+		if (errno != EADDRINUSE || waited >= BIND_RETRY_MS)
+			return -1;
+		if (waited == 0)
+			log_info("%s is in use; trying again for up to %d ms", what, BIND_RETRY_MS);
+		nanosleep(&step, NULL);
+	}
 }
 
 static uint16_t bound_port(int fd)
@@ -69,7 +102,9 @@ int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, 
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
+	char what[128];
+	snprintf(what, sizeof(what), "%s port %u", cfg->listen, cfg->port);
+	if (bind_retrying(fd, (struct sockaddr *)&ss, sslen, what) < 0) {
 		snprintf(err, errlen, "cannot listen on %s port %u: %s", cfg->listen, cfg->port,
 			 strerror(errno));
 		close(fd);

@@ -28,6 +28,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "accept_backoff.h"
+#include "mem_release.h"
 #include "accept_limit.h"
 #include "slowpath.h"
 #include "stats.h"
@@ -36,8 +37,32 @@
 #define SP_RING_ENTRIES	 1024
 #define UD_ACCEPT	 1ull
 #define UD_CANCEL	 2ull
-#define HEAD_BUF_INITIAL 4096
-#define RAW_BUF_SIZE	 16384 /* ciphertext read at a time with TLS */
+#define RELEASE_WAIT_NS	 1000000000ull /* at stop, for the accept to end */
+/*
+ * What every connection starts with, kept small: a real client's request
+ * and ClientInfo together are some 700 bytes, and every connection in its
+ * handshake, however idle, holds these.
+ */
+#define HEAD_BUF_INITIAL 1024
+#define RAW_BUF_SIZE	 4096 /* ciphertext read at a time with TLS */
+/*
+ * Ciphertext a client may send before its TLS handshake completes: Go's
+ * crypto/tls refuses a handshake message over 64 KiB (maxHandshake), and a
+ * real ClientHello is a few KiB. OpenSSL holds the hello until it is
+ * whole, so this is also what a TLS handshake can make it hold.
+ */
+#define TLS_HANDSHAKE_IN_MAX (65536 + 2048)
+/*
+ * What an SSL object in its handshake takes, charged at accept. Measured
+ * with OpenSSL 3.0: 2,000 TLS handshakes stalled after the ClientHello
+ * held 52 KiB of RSS each, 5 KiB of it ours (a handshake buffer, its
+ * buffers and records in flight are OpenSSL's). It covers a ClientHello of
+ * up to TLS_HELLO_INCLUDED; ciphertext past that is charged as it arrives.
+ */
+#define TLS_SESSION_BYTES  (48 * 1024)
+#define TLS_HELLO_INCLUDED 4096
+#define LIMIT_WARN_NS	   1000000000ull /* at most one warning a second per kind */
+#define TRIM_NS		   5000000000ull /* freed handshake memory goes back at most this often */
 
 enum pending_state {
 	ST_TLS_HANDSHAKE = 0, /* TLS only */
@@ -67,6 +92,10 @@ struct pending {
 	uint32_t out_len, out_sent, out_cap;
 	uint8_t ip[16];
 	uint16_t port;
+	int32_t source_slot; /* its place in the per-source count */
+	uint32_t charged;    /* bytes counted against limits.handshake_memory_mb */
+	uint32_t grown;	     /* the part of them past the first buffers */
+	uint32_t tls_in;     /* ciphertext received during the TLS handshake */
 };
 
 struct slowpath {
@@ -86,7 +115,15 @@ struct slowpath {
 	struct pending *head, *tail;
 	char server_pub_hex[KEY_HEX_LEN + 1];
 	struct slowpath_stats stats;
+	uint64_t last_memory_warn_ns;
+	uint64_t last_source_warn_ns;
+	uint64_t last_submit_warn_ns;
 	struct accept_limiter per_ip;
+	struct pending_limiter pending_per_source;
+	uint64_t memory; /* all that is charged, the sum of every pending's `charged` */
+	uint64_t grown;	 /* the sum of every pending's `grown` */
+	uint64_t freed;	 /* charged bytes freed since the last trim */
+	uint64_t next_trim_ns;
 };
 
 static uint64_t now_ns(void)
@@ -106,6 +143,8 @@ static struct io_uring_sqe *get_sqe(struct slowpath *sp)
 	return sqe;
 }
 
+static void uncharge(struct slowpath *sp, struct pending *p, uint32_t bytes, bool all);
+
 static void list_remove(struct slowpath *sp, struct pending *p)
 {
 	if (p->prev)
@@ -122,6 +161,10 @@ static void list_remove(struct slowpath *sp, struct pending *p)
 static void pending_free(struct slowpath *sp, struct pending *p)
 {
 	list_remove(sp, p);
+	sp->freed += p->charged;
+	uncharge(sp, p, 0, true);
+	pending_limiter_put(&sp->pending_per_source, p->source_slot);
+	stat_add(&sp->stats.handshakes_pending, -(uint64_t)1);
 	SSL_free(p->ssl);
 	free(p->buf);
 	free(p->raw);
@@ -155,12 +198,127 @@ static int ensure_cap(uint8_t **buf, uint32_t *cap, uint32_t need)
 	return 0;
 }
 
+/*
+ * The handshake memory budget (limits.handshake_memory_mb): every buffer a
+ * connection in its handshake holds is counted, so that however many
+ * clients connect and whatever lengths they announce, the slow path holds
+ * at most this much for them. Growth past a connection's first buffers (a
+ * long HTTP head, a large ClientInfo, TLS handshake records) may take only
+ * half of it: clients that send a lot cannot use up the room new
+ * connections start in. Real clients never grow: their ClientInfo is a
+ * few hundred bytes.
+ */
+static bool memory_allows(struct slowpath *sp, uint64_t more, bool growth)
+{
+	uint64_t budget = (uint64_t)cfg_live_u32(&sp->relay->cfg->handshake_memory_mb) << 20;
+	if (sp->memory + more <= budget && (!growth || sp->grown + more <= budget / 2))
+		return true;
+	stat_add(&sp->stats.refused_handshake_memory, 1);
+	if (log_due(&sp->last_memory_warn_ns, sp->now_ns, LIMIT_WARN_NS))
+		log_warn("handshake memory full (limits.handshake_memory_mb = %u, %u handshakes "
+			 "under way): refusing connections",
+			 cfg_live_u32(&sp->relay->cfg->handshake_memory_mb),
+			 (unsigned)stat_read(&sp->stats.handshakes_pending));
+	return false;
+}
+
+static void charge(struct slowpath *sp, struct pending *p, uint32_t bytes, bool growth)
+{
+	p->charged += bytes;
+	sp->memory += bytes;
+	if (growth) {
+		p->grown += bytes;
+		sp->grown += bytes;
+	}
+	stat_add(&sp->stats.handshake_memory_bytes, bytes);
+}
+
+/* Gives back bytes of growth (all of p's charge when all is true). */
+static void uncharge(struct slowpath *sp, struct pending *p, uint32_t bytes, bool all)
+{
+	uint32_t grown = all ? p->grown : bytes;
+	if (all)
+		bytes = p->charged;
+	p->charged -= bytes;
+	sp->memory -= bytes;
+	p->grown -= grown;
+	sp->grown -= grown;
+	stat_add(&sp->stats.handshake_memory_bytes, -(uint64_t)bytes);
+}
+
+/*
+ * ensure_cap within the budget. growth: the client's bytes make it grow
+ * (else it is the relay's own output, a few KiB at most). Returns -1
+ * (counted) when over the budget or out of memory.
+ */
+static int pending_grow(struct slowpath *sp, struct pending *p, uint8_t **buf, uint32_t *cap,
+			uint32_t need, bool growth)
+{
+	if (*cap >= need)
+		return 0;
+	uint32_t more = need - *cap;
+	if (!memory_allows(sp, more, growth) || ensure_cap(buf, cap, need) < 0)
+		return -1;
+	charge(sp, p, more, growth);
+	return 0;
+}
+
+/*
+ * The next size of a full buf: the HTTP head may take HTTP_MAX_HEAD, and
+ * after it buf grows only as bytes arrive, never past what the announced
+ * ClientInfo needs, so an announced length costs nothing until it is sent.
+ * With TLS, room for whatever else has been decrypted.
+ */
+static uint32_t buf_next_cap(const struct pending *p)
+{
+	if (p->state == ST_READ_HEAD)
+		return p->cap > HTTP_MAX_HEAD	    ? p->cap
+		       : p->cap * 2 > HTTP_MAX_HEAD ? HTTP_MAX_HEAD + 1
+						    : p->cap * 2;
+	uint32_t next = p->cap * 2;
+	if (p->len >= DERP_FRAME_HDR_LEN) {
+		uint8_t type;
+		uint32_t plen;
+		derp_frame_header_get(p->buf, &type, &plen);
+		uint32_t whole = DERP_FRAME_HDR_LEN + plen;
+		if (plen <= DERP_CLIENT_INFO_MAX && p->cap < whole && next > whole)
+			next = whole;
+	}
+	return next;
+}
+
+/*
+ * Counts ciphertext that arrives during the TLS handshake: OpenSSL may
+ * hold it all until the handshake message is whole. Returns -1 (counted)
+ * past TLS_HANDSHAKE_IN_MAX or the memory budget.
+ */
+static uint32_t tls_input_charged(uint32_t tls_in)
+{
+	return tls_in > TLS_HELLO_INCLUDED ? tls_in - TLS_HELLO_INCLUDED : 0;
+}
+
+static int charge_tls_input(struct slowpath *sp, struct pending *p, uint32_t n)
+{
+	if (p->tls_in + n > TLS_HANDSHAKE_IN_MAX) {
+		stat_add(&sp->stats.refused_tls_too_large, 1);
+		log_debug("TLS handshake from port %u: over %u bytes from the client, closing",
+			  p->port, TLS_HANDSHAKE_IN_MAX);
+		return -1;
+	}
+	uint32_t more = tls_input_charged(p->tls_in + n) - tls_input_charged(p->tls_in);
+	if (more && !memory_allows(sp, more, true))
+		return -1;
+	p->tls_in += n;
+	charge(sp, p, more, true);
+	return 0;
+}
+
 /* Queues plaintext for the client: encrypted first with TLS. */
-static int queue_out(struct pending *p, const uint8_t *data, size_t len)
+static int queue_out(struct slowpath *sp, struct pending *p, const uint8_t *data, size_t len)
 {
 	if (p->ssl)
 		return tls_write(p->ssl, data, len);
-	if (ensure_cap(&p->out, &p->out_cap, p->out_len + (uint32_t)len) < 0)
+	if (pending_grow(sp, p, &p->out, &p->out_cap, p->out_len + (uint32_t)len, false) < 0)
 		return -1;
 	memcpy(p->out + p->out_len, data, len);
 	p->out_len += (uint32_t)len;
@@ -168,35 +326,60 @@ static int queue_out(struct pending *p, const uint8_t *data, size_t len)
 }
 
 /* Moves ciphertext the TLS engine produced into the send buffer. */
-static int collect_tls_out(struct pending *p)
+static int collect_tls_out(struct slowpath *sp, struct pending *p)
 {
 	size_t n = p->ssl ? tls_pending_out(p->ssl) : 0;
 	if (!n)
 		return 0;
-	if (ensure_cap(&p->out, &p->out_cap, p->out_len + (uint32_t)n) < 0)
+	if (pending_grow(sp, p, &p->out, &p->out_cap, p->out_len + (uint32_t)n, false) < 0)
 		return -1;
 	p->out_len += (uint32_t)tls_take_out(p->ssl, p->out + p->out_len, n);
 	return 0;
 }
 
-static void submit_send(struct slowpath *sp, struct pending *p)
+/*
+ * An SQE for a connection's next operation. get_sqe already submitted what
+ * filled the queue; when even that found no room (the kernel refused the
+ * submission), this one connection is given up: counted and logged at most
+ * once a second, and the caller closes it (no operation is in flight).
+ */
+static struct io_uring_sqe *conn_sqe(struct slowpath *sp)
 {
 	struct io_uring_sqe *sqe = get_sqe(sp);
+	if (sqe)
+		return sqe;
+	stat_add(&sp->stats.submit_failures, 1);
+	if (log_due(&sp->last_submit_warn_ns, sp->now_ns, LIMIT_WARN_NS))
+		log_warn("slow path: io_uring submission queue full, closing a connection in its "
+			 "handshake");
+	return NULL;
+}
+
+/* Returns false when no SQE was to be had: the caller closes p. */
+static bool submit_send(struct slowpath *sp, struct pending *p)
+{
+	struct io_uring_sqe *sqe = conn_sqe(sp);
+	if (!sqe)
+		return false;
 	io_uring_prep_send(sqe, p->fd, p->out + p->out_sent, p->out_len - p->out_sent,
 			   MSG_NOSIGNAL);
 	io_uring_sqe_set_data(sqe, p);
 	p->op_inflight = true;
+	return true;
 }
 
-static void submit_recv(struct slowpath *sp, struct pending *p)
+static bool submit_recv(struct slowpath *sp, struct pending *p)
 {
-	struct io_uring_sqe *sqe = get_sqe(sp);
+	struct io_uring_sqe *sqe = conn_sqe(sp);
+	if (!sqe)
+		return false;
 	if (p->ssl)
 		io_uring_prep_recv(sqe, p->fd, p->raw, RAW_BUF_SIZE, 0);
 	else
 		io_uring_prep_recv(sqe, p->fd, p->buf + p->len, p->cap - p->len, 0);
 	io_uring_sqe_set_data(sqe, p);
 	p->op_inflight = true;
+	return true;
 }
 
 static void respond_error(struct slowpath *sp, struct pending *p, int status)
@@ -205,7 +388,7 @@ static void respond_error(struct slowpath *sp, struct pending *p, int status)
 	stat_add(&sp->stats.http_errors, 1);
 	size_t n = http_error_response(status, resp, sizeof(resp));
 	p->state = ST_CLOSING;
-	if (queue_out(p, resp, n) < 0)
+	if (queue_out(sp, p, resp, n) < 0)
 		p->dead = true;
 }
 
@@ -296,7 +479,7 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	}
 	if (res.action == HTTP_ACTION_RESPOND_CLOSE) {
 		p->state = ST_CLOSING;
-		if (queue_out(p, resp, res.response_len) < 0)
+		if (queue_out(sp, p, resp, res.response_len) < 0)
 			p->dead = true;
 		return true;
 	}
@@ -305,7 +488,7 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	/* The ServerKey frame goes in the same write as the 101, as derper does. */
 	size_t n = res.response_len;
 	n += derp_build_server_key(resp + n, sizeof(resp) - n, sp->relay->server_pub);
-	if (queue_out(p, resp, n) < 0) {
+	if (queue_out(sp, p, resp, n) < 0) {
 		p->dead = true;
 		return true;
 	}
@@ -398,14 +581,8 @@ static enum step_result step_client_info(struct slowpath *sp, struct pending *p)
 		return STEP_ADVANCED;
 	}
 	uint32_t whole = DERP_FRAME_HDR_LEN + plen;
-	if (p->len < whole) {
-		/* Room for the frame and for frames the client pipelines after it. */
-		if (ensure_cap(&p->buf, &p->cap, whole + 4096) < 0) {
-			handshake_failed(sp, p, "out of memory");
-			return STEP_ADVANCED;
-		}
-		return STEP_WAIT;
-	}
+	if (p->len < whole)
+		return STEP_WAIT; /* buf grows as the rest arrives (buf_next_cap) */
 	/*
 	 * A client that pipelines ClientInfo behind its request must still get
 	 * the 101 and ServerKey first: the worker writes ServerInfo next.
@@ -419,10 +596,11 @@ static enum step_result step_client_info(struct slowpath *sp, struct pending *p)
 static int tls_pull(struct slowpath *sp, struct pending *p)
 {
 	for (;;) {
-		uint32_t limit = p->state == ST_READ_HEAD ? HTTP_MAX_HEAD + 1 : p->cap;
 		if (p->len == p->cap &&
-		    ensure_cap(&p->buf, &p->cap, p->cap < limit ? limit : p->cap * 2) < 0)
+		    pending_grow(sp, p, &p->buf, &p->cap, buf_next_cap(p), true) < 0) {
+			p->dead = true;
 			return -1;
+		}
 		size_t got = 0;
 		enum tls_status st = tls_read(p->ssl, p->buf + p->len, p->cap - p->len, &got);
 		if (st == TLS_WANT_MORE)
@@ -455,6 +633,9 @@ static void pump(struct slowpath *sp, struct pending *p)
 			enum tls_status st = tls_handshake(p->ssl);
 			if (st == TLS_OK) {
 				stat_add(&sp->stats.tls_handshakes, 1);
+				/* OpenSSL has let go of the handshake messages. */
+				uncharge(sp, p, tls_input_charged(p->tls_in), false);
+				p->tls_in = 0;
 				p->state = ST_READ_HEAD;
 				continue;
 			}
@@ -483,12 +664,13 @@ static void pump(struct slowpath *sp, struct pending *p)
 		pending_close(sp, p);
 		return;
 	}
-	if (collect_tls_out(p) < 0) {
+	if (collect_tls_out(sp, p) < 0) {
 		pending_close(sp, p);
 		return;
 	}
 	if (p->out_sent < p->out_len) {
-		submit_send(sp, p);
+		if (!submit_send(sp, p))
+			pending_close(sp, p);
 		return;
 	}
 	p->out_sent = p->out_len = 0;
@@ -497,13 +679,14 @@ static void pump(struct slowpath *sp, struct pending *p)
 		return;
 	}
 	if (!p->ssl && p->len == p->cap) {
-		uint32_t want = p->state == ST_READ_HEAD ? HTTP_MAX_HEAD + 1 : p->cap * 2;
-		if (p->len >= want || ensure_cap(&p->buf, &p->cap, want) < 0) {
+		uint32_t want = buf_next_cap(p);
+		if (p->len >= want || pending_grow(sp, p, &p->buf, &p->cap, want, true) < 0) {
 			pending_close(sp, p);
 			return;
 		}
 	}
-	submit_recv(sp, p);
+	if (!submit_recv(sp, p))
+		pending_close(sp, p);
 }
 
 static void handle_completion(struct slowpath *sp, struct pending *p, int res)
@@ -531,6 +714,10 @@ static void handle_completion(struct slowpath *sp, struct pending *p, int res)
 		return;
 	}
 	if (p->ssl) {
+		if (p->state == ST_TLS_HANDSHAKE && charge_tls_input(sp, p, (uint32_t)res) < 0) {
+			pending_close(sp, p);
+			return;
+		}
 		if (tls_feed(p->ssl, p->raw, (size_t)res) < 0) {
 			pending_close(sp, p);
 			return;
@@ -544,6 +731,11 @@ static void handle_completion(struct slowpath *sp, struct pending *p, int res)
 static void arm_accept(struct slowpath *sp)
 {
 	struct io_uring_sqe *sqe = get_sqe(sp);
+	if (!sqe) {
+		/* The loop tries again on its next pass, after submitting. */
+		stat_add(&sp->stats.submit_failures, 1);
+		return;
+	}
 	io_uring_prep_multishot_accept(sqe, sp->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, UD_ACCEPT);
 	sp->accept_armed = true;
@@ -570,6 +762,39 @@ static void remote_address(int fd, uint8_t ip[16], uint16_t *port)
 	}
 }
 
+/* A new connection's state and first buffers, or NULL (out of memory). */
+static struct pending *accept_pending(struct slowpath *sp, int fd)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+	uint8_t *buf = malloc(HEAD_BUF_INITIAL);
+	if (!p || !buf)
+		goto fail;
+	p->fd = fd;
+	p->buf = buf;
+	p->cap = HEAD_BUF_INITIAL;
+	p->state = ST_READ_HEAD;
+	p->source_slot = -1;
+	if (sp->tls) {
+		p->ssl = tls_session_new(sp->tls);
+		p->raw = malloc(RAW_BUF_SIZE);
+		p->state = ST_TLS_HANDSHAKE;
+		/* Untracked (out of memory), the session just stays in userspace. */
+		if (p->ssl && sp->ktls)
+			ktls_track(p->ssl);
+		if (!p->ssl || !p->raw)
+			goto fail;
+	}
+	return p;
+fail:
+	if (p) {
+		SSL_free(p->ssl);
+		free(p->raw);
+	}
+	free(p);
+	free(buf);
+	return NULL;
+}
+
 static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 {
 	if (!(cqe->flags & IORING_CQE_F_MORE))
@@ -577,6 +802,14 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	if (cqe->res < 0) {
 		if (cqe->res == -ECANCELED)
 			return;
+		stat_add(&sp->stats.accept_errors, 1);
+		/*
+		 * An accept that ended on an error is re-armed only after a pause:
+		 * an error that persists would otherwise fail it again at once,
+		 * every pass of the loop.
+		 */
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			accept_backoff_pause(&sp->accept_backoff, sp->now_ns);
 		/* EMFILE and friends: say so, at most once a second. */
 		if (accept_backoff_failed(&sp->accept_backoff, -cqe->res, sp->now_ns, NULL))
 			log_warn("accept failed: %s%s", strerror(-cqe->res),
@@ -588,8 +821,10 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		 * spin. Stop it and try again a little later; the backlog waits.
 		 */
 		if (accept_backoff_paused(&sp->accept_backoff, sp->now_ns)) {
-			if (cqe->flags & IORING_CQE_F_MORE) {
-				struct io_uring_sqe *sqe = get_sqe(sp);
+			/* Without an SQE the next failure of the accept tries again. */
+			struct io_uring_sqe *sqe =
+			    cqe->flags & IORING_CQE_F_MORE ? get_sqe(sp) : NULL;
+			if (sqe) {
 				io_uring_prep_cancel64(sqe, UD_ACCEPT, 0);
 				io_uring_sqe_set_data64(sqe, UD_CANCEL);
 			}
@@ -612,41 +847,41 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		close(fd);
 		return;
 	}
-	atomic_fetch_add_explicit(&r->conns_current, 1, memory_order_relaxed);
-	stat_add(&sp->stats.accepted, 1);
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-	struct pending *p = calloc(1, sizeof(*p));
-	uint8_t *buf = malloc(HEAD_BUF_INITIAL);
-	if (!p || !buf) {
-		free(p);
-		free(buf);
+	int32_t slot = pending_limiter_take(&sp->pending_per_source, ip,
+					    cfg_live_u32(&r->cfg->max_pending_per_ip));
+	if (slot < 0) {
+		stat_add(&sp->stats.refused_pending_per_ip, 1);
+		if (log_due(&sp->last_source_warn_ns, sp->now_ns, LIMIT_WARN_NS)) {
+			char addr[INET6_ADDRSTRLEN] = "?";
+			inet_ntop(AF_INET6, ip, addr, sizeof(addr));
+			log_warn("refusing connections from %s: limits.max_pending_per_ip (%u) "
+				 "handshakes under way",
+				 addr, cfg_live_u32(&r->cfg->max_pending_per_ip));
+		}
 		close(fd);
-		atomic_fetch_sub_explicit(&r->conns_current, 1, memory_order_relaxed);
 		return;
 	}
-	p->fd = fd;
-	p->buf = buf;
-	p->cap = HEAD_BUF_INITIAL;
-	p->state = ST_READ_HEAD;
-	if (sp->tls) {
-		p->ssl = tls_session_new(sp->tls);
-		p->raw = malloc(RAW_BUF_SIZE);
-		p->state = ST_TLS_HANDSHAKE;
-		/* Untracked (out of memory), the session just stays in userspace. */
-		if (p->ssl && sp->ktls)
-			ktls_track(p->ssl);
-		if (!p->ssl || !p->raw) {
-			SSL_free(p->ssl);
-			free(p->raw);
-			free(p);
-			free(buf);
-			close(fd);
-			atomic_fetch_sub_explicit(&r->conns_current, 1, memory_order_relaxed);
-			return;
-		}
+	/* What a handshake holds from the start; what it may grow to is charged as it grows. */
+	uint32_t initial = (uint32_t)sizeof(struct pending) + HEAD_BUF_INITIAL +
+			   (sp->tls ? RAW_BUF_SIZE + TLS_SESSION_BYTES : 0);
+	if (!memory_allows(sp, initial, false)) {
+		pending_limiter_put(&sp->pending_per_source, slot);
+		close(fd);
+		return;
 	}
+	struct pending *p = accept_pending(sp, fd);
+	if (!p) {
+		pending_limiter_put(&sp->pending_per_source, slot);
+		close(fd);
+		return;
+	}
+	atomic_fetch_add_explicit(&r->conns_current, 1, memory_order_relaxed);
+	stat_add(&sp->stats.accepted, 1);
+	stat_add(&sp->stats.handshakes_pending, 1);
+	p->source_slot = slot;
+	charge(sp, p, initial, false);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->deadline_ns =
 	    sp->now_ns + (uint64_t)cfg_live_u32(&r->cfg->handshake_timeout_ms) * 1000000ull;
 	memcpy(p->ip, ip, sizeof(p->ip));
@@ -657,7 +892,8 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	else
 		sp->head = p;
 	sp->tail = p;
-	submit_recv(sp, p);
+	if (!submit_recv(sp, p))
+		pending_close(sp, p);
 }
 
 static void sweep_deadlines(struct slowpath *sp)
@@ -673,6 +909,67 @@ static void sweep_deadlines(struct slowpath *sp)
 		}
 		p = next;
 	}
+}
+
+/*
+ * At stop: lets go of the port before the process exits. Closing our fd is
+ * not enough: a multishot accept holds its own reference to the socket
+ * until the ring's teardown, which the kernel finishes after we are gone,
+ * so the port stayed in LISTEN and a relay restarted at once could not
+ * bind it. shutdown() takes the socket out of LISTEN now, whoever holds it
+ * (and ends the accept); then the accept is cancelled and its last
+ * completion reaped. A socket systemd passed is left listening: it is
+ * systemd's, and connections queue on it for the next relay.
+ */
+static void release_listener(struct slowpath *sp)
+{
+	if (!slowpath_listen_inherited(sp->listen_fd))
+		shutdown(sp->listen_fd, SHUT_RDWR);
+	if (!sp->accept_armed)
+		return;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&sp->ring);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, UD_ACCEPT, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	}
+	uint64_t deadline = now_ns() + RELEASE_WAIT_NS;
+	while (sp->accept_armed && now_ns() < deadline) {
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50000000 };
+		struct io_uring_cqe *cqe;
+		if (io_uring_submit_and_wait_timeout(&sp->ring, &cqe, 1, &ts, NULL) < 0 &&
+		    io_uring_peek_cqe(&sp->ring, &cqe) != 0)
+			continue;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&sp->ring, head, cqe)
+		{
+			n++;
+			/* Connections mid-handshake are closed by slowpath_stop. */
+			if (cqe->user_data != UD_ACCEPT)
+				continue;
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				sp->accept_armed = false;
+			if (cqe->res >= 0)
+				close(cqe->res); /* accepted before the shutdown: too late now */
+		}
+		io_uring_cq_advance(&sp->ring, n);
+	}
+}
+
+/*
+ * A burst of handshakes (a reconnect storm, a flood of connections that
+ * stall) leaves its buffers freed but resident: they go back to the
+ * kernel here, as the packet pools' do (mem_release.h).
+ */
+static void trim_after_burst(struct slowpath *sp)
+{
+	if (sp->now_ns < sp->next_trim_ns)
+		return;
+	sp->next_trim_ns = sp->now_ns + TRIM_NS;
+	if (mem_release_freed(sp->freed))
+		log_debug(
+		    "slow path: returned memory after %llu KiB of handshake buffers were freed",
+		    (unsigned long long)(sp->freed >> 10));
+	sp->freed = 0;
 }
 
 static void *slowpath_main(void *arg)
@@ -704,7 +1001,9 @@ static void *slowpath_main(void *arg)
 		}
 		io_uring_cq_advance(&sp->ring, n);
 		sweep_deadlines(sp);
+		trim_after_burst(sp);
 	}
+	release_listener(sp);
 	return NULL;
 }
 
@@ -719,7 +1018,9 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 	sp->ktls = tls && ktls_ctx_enabled(tls);
 	sp->ktls_off_reason =
 	    strcmp(r->cfg->tls_ktls, "off") == 0 ? "tls.ktls = off" : "no kTLS in this kernel";
-	if (accept_limiter_init(&sp->per_ip, r->cfg->max_accept_per_ip) < 0) {
+	if (accept_limiter_init(&sp->per_ip, r->cfg->max_accept_per_ip) < 0 ||
+	    pending_limiter_init(&sp->pending_per_source) < 0) {
+		accept_limiter_destroy(&sp->per_ip);
 		free(sp);
 		return NULL;
 	}
@@ -729,6 +1030,8 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 	int rc = io_uring_queue_init_params(SP_RING_ENTRIES, &sp->ring, &p);
 	if (rc < 0) {
 		log_error("slow path: io_uring_queue_init: %s", strerror(-rc));
+		accept_limiter_destroy(&sp->per_ip);
+		pending_limiter_destroy(&sp->pending_per_source);
 		free(sp);
 		return NULL;
 	}
@@ -764,6 +1067,7 @@ void slowpath_destroy(struct slowpath *sp)
 	if (!sp->ring_closed)
 		io_uring_queue_exit(&sp->ring);
 	accept_limiter_destroy(&sp->per_ip);
+	pending_limiter_destroy(&sp->pending_per_source);
 	free(sp);
 }
 

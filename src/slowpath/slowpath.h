@@ -7,6 +7,7 @@
 #ifndef HD_SLOWPATH_H
 #define HD_SLOWPATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,11 @@ struct slowpath;
  * to *port_out. Returns the fd, or -1 with the reason in err.
  */
 int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, size_t errlen);
+/*
+ * Whether fd is the socket systemd passed: it stays listening after we
+ * exit, so stopping must not shut it down.
+ */
+bool slowpath_listen_inherited(int fd);
 
 /* tls: the server TLS context, or NULL for plain HTTP. */
 struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls);
@@ -44,6 +50,14 @@ struct slowpath_stats {
 	uint64_t tls_handshakes;
 	uint64_t tls_failures;
 	uint64_t ktls_connections; /* TLS sessions handed to the kernel after the handshake */
+	/* The bounds on what clients that have not authenticated can make the relay hold. */
+	uint64_t refused_pending_per_ip;   /* over limits.max_pending_per_ip, at accept */
+	uint64_t refused_handshake_memory; /* limits.handshake_memory_mb full: refused or closed */
+	uint64_t refused_tls_too_large;	   /* over 64 KiB sent during the TLS handshake */
+	uint64_t submit_failures;	 /* no io_uring SQE: a handshake closed or an accept late */
+	uint64_t accept_errors; /* accept failed (EMFILE, ENFILE, ENOMEM ...): paused 200 ms */
+	uint64_t handshakes_pending;	 /* gauge: connections in their handshake */
+	uint64_t handshake_memory_bytes; /* gauge: what they hold (limits.handshake_memory_mb) */
 };
 
 void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out);

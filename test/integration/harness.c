@@ -32,7 +32,7 @@
 
 #include "tls_selfsigned.h"
 
-#define IT_MAX_DAEMONS 4
+#define IT_MAX_DAEMONS 12
 #define IT_MAX_CLIENTS 1024
 #define IT_MAX_FDS     64
 /* Per-test watchdog: far above any test's own waits, below meson's timeout. */
@@ -274,6 +274,13 @@ void it_child_setup_io(const char *log_path)
 static void exec_daemon(const struct it_daemon *d, int listen_fd, char **argv)
 {
 	it_child_setup_io(d->log_path);
+	if (listen_fd < 0) {
+		/* The daemon binds its port itself. */
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		execv(argv[0], argv);
+		_exit(127);
+	}
 	/* Socket activation: the listening socket is fd 3, without close-on-exec. */
 	if (listen_fd == 3)
 		fcntl(3, F_SETFD, 0);
@@ -466,15 +473,27 @@ struct it_daemon *it_daemon_start(const struct it_daemon_opts *opts)
 		argv[argc++] = "--mesh-key-file";
 		argv[argc++] = mesh_path;
 	}
+	char port[8];
+	int lfd = -1;
+	if (opts->bind_port) {
+		snprintf(port, sizeof(port), "%u", opts->bind_port);
+		argv[argc++] = "--listen";
+		argv[argc++] = "127.0.0.1";
+		argv[argc++] = "--port";
+		argv[argc++] = port;
+		d->port = opts->bind_port;
+	} else {
+		lfd = listen_loopback(&d->port);
+	}
 	argv[argc] = NULL;
 
-	int lfd = listen_loopback(&d->port);
 	fflush(NULL);
 	pid_t pid = fork();
 	IT_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0)
 		exec_daemon(d, lfd, argv);
-	close(lfd);
+	if (lfd >= 0)
+		close(lfd);
 	d->pid = pid;
 	for (size_t i = 0; i < IT_MAX_DAEMONS; i++) {
 		if (live_pids[i] == 0) {

@@ -27,6 +27,18 @@
 
 #include "derp_client.h"
 
+/*
+ * IT_UNDER_ASAN in AddressSanitizer builds: freed memory sits in its
+ * quarantine there, so RSS says nothing about what the daemon gives back.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define IT_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IT_UNDER_ASAN 1
+#endif
+#endif
+
 /* Time the daemon gets to become ready, and to exit after SIGTERM. */
 #define IT_START_TIMEOUT_MS 10000
 #define IT_STOP_TIMEOUT_MS  10000
@@ -39,6 +51,12 @@ struct it_daemon_opts {
 	const char *ini;       /* INI text passed with --config, or NULL */
 	const char *pin_cores; /* --pin-cores value; NULL means "none" */
 	bool tls;	       /* the ini sets [tls] cert and key: the readiness probe speaks TLS */
+	/*
+	 * Nonzero: the daemon binds 127.0.0.1:bind_port itself (--listen,
+	 * --port), as under `systemctl restart`, instead of being handed a
+	 * socket.
+	 */
+	uint16_t bind_port;
 };
 
 struct it_daemon {

@@ -47,14 +47,6 @@
 #define SETTLE_MS      30000
 #define SETTLE_POLL_MS 250
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 /*
  * RSS growth allowed from the warm-up baseline to the end: 1 MiB, what a
  * leak of 105 bytes per connection adds over 10,000 connections (200 bytes
@@ -576,7 +568,7 @@ static void test_churn_leaves_nothing_behind(void)
 		   (unsigned long long)(end.handshakes_ok - base.handshakes_ok), handshakes);
 	IT_REQUIRE(end.fds == base.fds, "open fds %d after the churn, %d before", end.fds,
 		   base.fds);
-#ifndef UNDER_ASAN
+#ifndef IT_UNDER_ASAN
 	IT_REQUIRE(growth < RSS_GROWTH_MAX_KIB, "RSS grew by %ld KiB, allowed %d KiB", growth,
 		   RSS_GROWTH_MAX_KIB);
 #else

@@ -295,6 +295,14 @@ static const struct key_case key_cases[] = {
 	{ "limits.codel_interval_ms", "10000", NULL },
 	{ "limits.codel_interval_ms", "0", "\"0\" is not an integer in 1..10000" },
 	{ "limits.codel_interval_ms", "10001", "\"10001\" is not an integer in 1..10000" },
+	{ "limits.max_pending_per_ip", "0", NULL },
+	{ "limits.max_pending_per_ip", "1000000", NULL },
+	{ "limits.max_pending_per_ip", "1000001", "\"1000001\" is not an integer in 0..1000000" },
+
+	{ "limits.handshake_memory_mb", "1", NULL },
+	{ "limits.handshake_memory_mb", "65536", NULL },
+	{ "limits.handshake_memory_mb", "0", "\"0\" is not an integer in 1..65536" },
+	{ "limits.handshake_memory_mb", "65537", "\"65537\" is not an integer in 1..65536" },
 
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
