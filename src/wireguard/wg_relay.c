@@ -39,12 +39,18 @@ const char *const wg_counter_names[WG_CNT_COUNT] = {
 	[WG_CNT_DROP_MALFORMED] = "drop_malformed",
 	[WG_CNT_DROP_NO_LINK] = "drop_no_link",
 	[WG_CNT_DROP_NO_ROUTE] = "drop_no_route",
+	[WG_CNT_DROP_HANDSHAKE_RATE] = "drop_handshake_rate",
+	[WG_CNT_DROP_BAD_MAC1] = "drop_bad_mac1",
+	[WG_CNT_DROP_INDEX_TAKEN] = "drop_index_taken",
+	[WG_CNT_DROP_UNMATCHED_RESPONSE] = "drop_unmatched_response",
+	[WG_CNT_DROP_INDEX_FULL] = "drop_index_full",
 	[WG_CNT_DROP_TX_ERROR] = "drop_tx_error",
 	[WG_CNT_XDP_TX] = "xdp_tx",
 	[WG_CNT_XDP_REDIRECT] = "xdp_redirect",
 	[WG_CNT_TO_XSK] = "to_xsk",
 	[WG_CNT_TO_STACK] = "to_stack",
 	[WG_CNT_USER_FORWARD] = "user_forward",
+	[WG_CNT_INDEX_EVICTED] = "index_evicted",
 };
 
 struct wg_relay {
@@ -63,6 +69,7 @@ struct wg_relay {
 	/* workers[0] is the leader: the mode is chosen on it, the others copy it. */
 	struct wg_worker *workers[WG_MAX_WORKERS];
 	int nworkers;
+	struct wg_index *index; /* learned receiver indices, shared by the workers */
 };
 
 static void log_queues(const struct wg_relay *r);
@@ -183,6 +190,7 @@ static int make_workers(struct wg_relay *r, char *err, size_t errlen)
 		w->sock_fd = lead->sock_fd;
 		w->sock_v4 = lead->sock_v4;
 		w->xdp = lead->xdp;
+		w->index = lead->index;
 		r->workers[r->nworkers++] = w;
 	}
 	for (int i = 0; i < r->nports; i++) {
@@ -383,6 +391,13 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 	}
 	w->leader = true;
 	r->workers[r->nworkers++] = w;
+	r->index = w->index = wg_index_new();
+	if (!r->index) {
+		wg_err(err, errlen, "wireguard: out of memory");
+		free(w);
+		free(r);
+		return NULL;
+	}
 	pthread_mutex_init(&r->lock, NULL);
 	snprintf(r->table_file, sizeof(r->table_file), "%s", opt->table_file);
 	if (wg_table_load(&r->table, r->table_file, err, errlen) < 0)
@@ -403,6 +418,8 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		log_warn("wg: no IPv6 in this kernel: the UDP socket is IPv4 only, IPv6 peers "
 			 "cannot be reached");
 	choose_mode(r, opt);
+	if (w->xdp)
+		wg_index_set_mirror(r->index, wg_xdp_index_mirror, w->xdp);
 	if (make_workers(r, err, errlen) < 0)
 		goto fail_close;
 	if (r->nports) {
@@ -434,6 +451,7 @@ fail_close:
 	close(w->sock_fd);
 fail_free:
 	free_workers(r);
+	wg_index_free(r->index);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 	return NULL;
@@ -465,6 +483,7 @@ void wg_relay_stop(struct wg_relay *r)
 		wg_xdp_close(w->xdp);
 	close(w->sock_fd);
 	free_workers(r);
+	wg_index_free(r->index);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -486,7 +505,7 @@ static int change(struct wg_relay *r, enum change_kind kind, const char *a, cons
 		  const char *label, const char *pubkey, char *err, size_t errlen)
 {
 	struct wg_table *next = malloc(sizeof(*next));
-	int rc = -1, slot = -1;
+	int rc = -1, slot = -1, gone = -1;
 	uint32_t removed = 0;
 
 	if (!next)
@@ -499,6 +518,7 @@ static int change(struct wg_relay *r, enum change_kind kind, const char *a, cons
 		rc = slot < 0 ? -1 : 0;
 		break;
 	case PEER_DEL:
+		gone = wg_table_find(next, a);
 		rc = wg_table_peer_del(next, a, &removed, err, errlen);
 		break;
 	case LINK_ADD:
@@ -516,6 +536,9 @@ static int change(struct wg_relay *r, enum change_kind kind, const char *a, cons
 			r->slot_gen[slot] = ++r->next_gen;
 		if (publish(r) < 0)
 			log_warn("wg: table saved; the dataplane applies it late");
+		/* After publish: no worker routes to the slot any more, none can learn for it. */
+		if (gone >= 0 || slot >= 0)
+			wg_index_forget(r->index, (uint16_t)(gone >= 0 ? gone : slot));
 		static const char *const what[] = { "peer added", "peer removed", "link added",
 						    "link removed" };
 		log_info("wg: %s: %s%s%s%s", what[kind], a, b && kind != PEER_ADD ? " " : "",
@@ -655,6 +678,8 @@ int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 	fill_queues(r, s);
 	if (w->xdp)
 		wg_xdp_read_stats(w->xdp, stats, s->counters);
+	s->counters[WG_CNT_INDEX_EVICTED] =
+	    atomic_load_explicit(&r->index->evicted, memory_order_relaxed);
 	uint64_t now = wg_now_ns();
 	for (int i = 0; i < WG_MAX_PEERS; i++) {
 		const struct wg_peer *p = &t->peers[i];

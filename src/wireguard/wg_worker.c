@@ -33,11 +33,8 @@ int wg_worker_route(struct wg_worker *w, const struct wg_endpoint *src, const ui
 		    size_t len, uint64_t now_ns)
 {
 	struct wg_decision d;
-	int drop = wg_route(w->routes, &w->idx, w->xdp ? wg_xdp_index_lookup : NULL, w->xdp, src,
-			    payload, len, &d);
+	int drop = wg_route(w->routes, w->index, src, payload, len, now_ns, &d);
 
-	if (d.learned && w->xdp)
-		wg_xdp_learn(w->xdp, d.sender, (uint32_t)d.src);
 	if (drop >= 0) {
 		stat_add(&w->counters[drop], 1);
 		return -1;

@@ -341,19 +341,15 @@ void wg_xdp_sync_dsts(struct wg_xdp *x, const struct wg_routes *routes, const st
 	}
 }
 
-void wg_xdp_learn(struct wg_xdp *x, uint32_t index, uint32_t owner)
-{
-	bpf_map_update_elem(x->index_fd, &index, &owner, BPF_ANY);
-}
-
-int wg_xdp_index_lookup(void *ctx, uint32_t index)
+void wg_xdp_index_mirror(void *ctx, uint32_t index, int owner)
 {
 	struct wg_xdp *x = ctx;
-	__u32 owner;
+	__u32 slot = (__u32)owner;
 
-	if (bpf_map_lookup_elem(x->index_fd, &index, &owner) < 0)
-		return -1;
-	return (int)owner;
+	if (owner < 0)
+		bpf_map_delete_elem(x->index_fd, &index);
+	else if (bpf_map_update_elem(x->index_fd, &index, &slot, BPF_ANY) < 0)
+		log_warn("wg: cannot write index %08x to the XDP map: %s", index, strerror(errno));
 }
 
 void wg_xdp_read_stats(struct wg_xdp *x, struct wg_peer_stats *stats, uint64_t *counters)
