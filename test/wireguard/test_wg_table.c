@@ -26,6 +26,7 @@
 
 #define KEY_B "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=" /* bytes 1..32 */
 #define KEY_C "AgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICE=" /* bytes 2..33 */
+#define KEY_D "AwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISI=" /* bytes 3..34 */
 
 static struct wg_table t;
 static char err[256];
@@ -96,6 +97,23 @@ static void test_peer_add_and_errors(void **state)
 		    wg_table_peer_add(&t, "c", "10.0.0.9:1", bad_labels[i], NULL, err, sizeof(err)),
 		    &before);
 	}
+	/* Hostnames say so, with or without a port. */
+	static const char *const names[] = { "vpn.example.com:51820", "relay", "my-host:1" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		err[0] = 0;
+		assert_unchanged_after(
+		    wg_table_peer_add(&t, "c", names[i], NULL, NULL, err, sizeof(err)), &before);
+		assert_non_null(strstr(err, "hostnames are not accepted"));
+	}
+	err[0] = 0;
+	assert_unchanged_after(
+	    wg_table_peer_add(&t, "c", "fd00::1:51820", NULL, NULL, err, sizeof(err)), &before);
+	assert_null(strstr(err, "hostname"));
+	/* A second peer with b's key. */
+	err[0] = 0;
+	assert_unchanged_after(
+	    wg_table_peer_add(&t, "c", "10.0.0.9:1", NULL, KEY_B, err, sizeof(err)), &before);
+	assert_non_null(strstr(err, "is already peer b's"));
 	err[0] = 0;
 	assert_unchanged_after(wg_table_peer_del(&t, "zz", NULL, err, sizeof(err)), &before);
 }
@@ -262,7 +280,7 @@ static void test_file_round_trip_and_errors(void **state)
 	wg_table_peer_add(&t, "a", "10.0.0.1:51820", "home", KEY_B, err, sizeof(err));
 	wg_table_peer_add(&t, "b", "192.168.7.2:4000", NULL, NULL, err, sizeof(err));
 	wg_table_peer_add(&t, "c", "10.0.0.3:51820", NULL, KEY_C, err, sizeof(err));
-	wg_table_peer_add(&t, "d", "[2001:db8::d]:51820", "v6", KEY_C, err, sizeof(err));
+	wg_table_peer_add(&t, "d", "[2001:db8::d]:51820", "v6", KEY_D, err, sizeof(err));
 	wg_table_link_add(&t, "a", "b", err, sizeof(err));
 	wg_table_link_add(&t, "c", "a", err, sizeof(err));
 	wg_table_link_add(&t, "d", "a", err, sizeof(err));
