@@ -442,6 +442,11 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 	}
 	log_info("wg: relay on UDP port %u, mode %s; table %s: %u peers, %u links", opt->port,
 		 r->mode, r->table_file, r->table.npeers, r->table.nlinks);
+	/* Asked for by name and not given: the operator must see it without debug logs. */
+	if (strcmp(opt->mode, "auto") != 0 && strcmp(opt->mode, "socket") != 0 &&
+	    w->mode == WG_MODE_SOCKET)
+		log_warn("wg: wireguard.mode = %s is not running, the relay fell back to %s",
+			 opt->mode, r->mode);
 	log_queues(r);
 	return r;
 fail_close:
