@@ -359,9 +359,11 @@ int wg_relay(struct xdp_md *ctx)
 	len -= sizeof(*udp);
 
 	struct wg_peer_val *peer = bpf_map_lookup_elem(&wg_peers, &p.src);
-	if (!peer)
-		return drop(WG_CNT_DROP_UNKNOWN_SOURCE);
 	type = classify(msg, len);
+	/* A known peer at a new address starts with an initiation: userspace may roam it. */
+	if (!peer)
+		return type == WG_MSG_INITIATION ? to_xsk(ctx, cfg)
+						 : drop(WG_CNT_DROP_UNKNOWN_SOURCE);
 	if (!type)
 		return drop(WG_CNT_DROP_MALFORMED);
 	if (peer->nlinks == 0)

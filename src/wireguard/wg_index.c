@@ -221,15 +221,12 @@ static int pending_initiator(struct wg_index *t, uint32_t receiver, uint16_t res
 
 /* ---- the handshake steps ---- */
 
-bool wg_index_handshake_allowed(struct wg_index *t, uint16_t peer, uint32_t nlinks, uint64_t now_ns)
+/* Refills b for the time since its last use, then takes a token if there is one. */
+static bool bucket_take(struct wg_hs_bucket *b, uint64_t burst, uint64_t rate, uint64_t now_ns)
 {
-	uint64_t burst = (uint64_t)(WG_HS_BURST_BASE + WG_HS_BURST_PER_LINK * nlinks) * 1000;
-	uint64_t rate = WG_HS_RATE_BASE + WG_HS_RATE_PER_LINK * (uint64_t)nlinks;
-	bool ok;
-
-	pthread_mutex_lock(&t->lock);
-	struct wg_hs_bucket *b = &t->bucket[peer];
 	uint64_t tokens = b->tokens_milli;
+
+	burst *= 1000;
 	if (!b->last_ns) {
 		tokens = burst;
 	} else if (now_ns > b->last_ns) {
@@ -240,12 +237,28 @@ bool wg_index_handshake_allowed(struct wg_index *t, uint16_t peer, uint32_t nlin
 	}
 	if (tokens > burst)
 		tokens = burst;
-	ok = tokens >= 1000;
+	bool ok = tokens >= 1000;
 	if (ok)
 		tokens -= 1000;
 	b->tokens_milli = (uint32_t)tokens;
 	if (now_ns > b->last_ns)
 		b->last_ns = now_ns;
+	return ok;
+}
+
+bool wg_index_handshake_allowed(struct wg_index *t, uint16_t peer, uint32_t nlinks, uint64_t now_ns)
+{
+	pthread_mutex_lock(&t->lock);
+	bool ok = bucket_take(&t->bucket[peer], WG_HS_BURST_BASE + WG_HS_BURST_PER_LINK * nlinks,
+			      WG_HS_RATE_BASE + WG_HS_RATE_PER_LINK * (uint64_t)nlinks, now_ns);
+	pthread_mutex_unlock(&t->lock);
+	return ok;
+}
+
+bool wg_index_unknown_allowed(struct wg_index *t, uint64_t now_ns)
+{
+	pthread_mutex_lock(&t->lock);
+	bool ok = bucket_take(&t->unknown_bucket, WG_UNKNOWN_HS_BURST, WG_UNKNOWN_HS_RATE, now_ns);
 	pthread_mutex_unlock(&t->lock);
 	return ok;
 }
@@ -298,6 +311,71 @@ int wg_index_response(struct wg_index *t, uint32_t sender, uint32_t receiver, ui
 	return initiator;
 }
 
+/* ---- roaming ---- */
+
+void wg_index_roam_offer(struct wg_index *t, uint32_t sender, uint16_t initiator,
+			 uint16_t responder, const struct wg_endpoint *ep, uint64_t now_ns)
+{
+	pthread_mutex_lock(&t->lock);
+	t->offers[t->next_offer++ % WG_ROAM_OFFERS] = (struct wg_roam_offer){
+		.index = sender,
+		.initiator = initiator,
+		.responder = responder,
+		.until_ns = now_ns + WG_INDEX_PENDING_NS,
+		.ep = *ep,
+	};
+	pthread_mutex_unlock(&t->lock);
+}
+
+static struct wg_roam_offer *find_offer(struct wg_index *t, uint32_t receiver, uint16_t responder,
+					uint64_t now_ns)
+{
+	for (int i = 0; i < WG_ROAM_OFFERS; i++) {
+		struct wg_roam_offer *o = &t->offers[i];
+		if (o->until_ns > now_ns && o->index == receiver && o->responder == responder)
+			return o;
+	}
+	return NULL;
+}
+
+int wg_index_roam_peek(struct wg_index *t, uint32_t receiver, uint16_t responder, uint64_t now_ns)
+{
+	pthread_mutex_lock(&t->lock);
+	struct wg_roam_offer *o = find_offer(t, receiver, responder, now_ns);
+	int initiator = o ? o->initiator : WG_INDEX_UNMATCHED;
+	pthread_mutex_unlock(&t->lock);
+	return initiator;
+}
+
+int wg_index_roam_response(struct wg_index *t, uint32_t sender, uint32_t receiver,
+			   uint16_t responder, uint32_t nlinks_initiator, uint32_t nlinks_responder,
+			   uint64_t now_ns, struct wg_endpoint *ep)
+{
+	uint64_t until = now_ns + WG_INDEX_FRESH_NS;
+	int rc;
+
+	pthread_mutex_lock(&t->lock);
+	struct wg_roam_offer *o = find_offer(t, receiver, responder, now_ns);
+	if (!o) {
+		pthread_mutex_unlock(&t->lock);
+		return WG_INDEX_UNMATCHED;
+	}
+	rc = claim(t, sender, responder, KIND_ROUTE,
+		   WG_INDEX_ROUTES_BASE + WG_INDEX_ROUTES_PER_LINK * nlinks_responder, until,
+		   now_ns);
+	if (rc >= 0)
+		rc = claim(t, receiver, o->initiator, KIND_ROUTE,
+			   WG_INDEX_ROUTES_BASE + WG_INDEX_ROUTES_PER_LINK * nlinks_initiator,
+			   until, now_ns);
+	if (rc >= 0) {
+		rc = o->initiator;
+		*ep = o->ep;
+		memset(o, 0, sizeof(*o));
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
 void wg_index_forget(struct wg_index *t, uint16_t peer)
 {
 	pthread_mutex_lock(&t->lock);
@@ -306,6 +384,10 @@ void wg_index_forget(struct wg_index *t, uint16_t peer)
 	while (t->pending[peer].head)
 		remove_pos(t, t->pending[peer].head - 1);
 	memset(&t->bucket[peer], 0, sizeof(t->bucket[peer]));
+	for (int i = 0; i < WG_ROAM_OFFERS; i++) {
+		if (t->offers[i].initiator == peer || t->offers[i].responder == peer)
+			memset(&t->offers[i], 0, sizeof(t->offers[i]));
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 

@@ -94,6 +94,28 @@ struct wg_hs_bucket {
 	uint32_t tokens_milli; /* tokens * 1000 */
 };
 
+/*
+ * Roaming (a peer's address changed: NAT rebinding, Wi-Fi to LTE). An
+ * initiation from an unknown source whose MAC1 is made for a peer R with
+ * one link I may be I at a new address; it is forwarded to R and offered
+ * here. Only R's response to it, which R sends only after it has
+ * authenticated the initiator as one of its WireGuard peers, moves I. A
+ * forged initiation is never answered, so it moves nothing. Offers sit
+ * apart from the index quotas (a stranger cannot spend I's), in a small
+ * ring: a flood of them only pushes out other offers.
+ */
+#define WG_ROAM_OFFERS 64
+struct wg_roam_offer {
+	uint32_t index; /* the initiation's sender index */
+	uint16_t initiator, responder;
+	uint64_t until_ns;
+	struct wg_endpoint ep; /* where the initiation came from */
+};
+
+/* Initiations from unknown sources looked at, for all of them together. */
+#define WG_UNKNOWN_HS_BURST 200
+#define WG_UNKNOWN_HS_RATE  100 /* per second */
+
 struct wg_index {
 	/* index | owner << 32 | kind << 48; 0 = empty. Read without the lock. */
 	_Atomic uint64_t key[WG_INDEX_SLOTS];
@@ -101,6 +123,9 @@ struct wg_index {
 	struct wg_index_meta meta[WG_INDEX_SLOTS];
 	struct wg_index_list routes[WG_MAX_PEERS], pending[WG_MAX_PEERS];
 	struct wg_hs_bucket bucket[WG_MAX_PEERS];
+	struct wg_hs_bucket unknown_bucket;
+	struct wg_roam_offer offers[WG_ROAM_OFFERS];
+	uint32_t next_offer;
 	uint64_t seed[2];
 	void (*mirror)(void *ctx, uint32_t index, int owner); /* owner -1: removed */
 	void *mirror_ctx;
@@ -134,6 +159,21 @@ int wg_index_pending_initiator(struct wg_index *t, uint32_t receiver, uint16_t r
  */
 int wg_index_response(struct wg_index *t, uint32_t sender, uint32_t receiver, uint16_t responder,
 		      uint32_t nlinks_initiator, uint32_t nlinks_responder, uint64_t now_ns);
+
+/* Takes a token from the bucket shared by every unknown source. */
+bool wg_index_unknown_allowed(struct wg_index *t, uint64_t now_ns);
+/* Offers a roam: initiator may be at ep, if responder answers the initiation sender. */
+void wg_index_roam_offer(struct wg_index *t, uint32_t sender, uint16_t initiator,
+			 uint16_t responder, const struct wg_endpoint *ep, uint64_t now_ns);
+/* The initiator of a roam offer that receiver answers, from responder; or < 0. */
+int wg_index_roam_peek(struct wg_index *t, uint32_t receiver, uint16_t responder, uint64_t now_ns);
+/*
+ * Takes the offer that a response from responder answers: routes for both
+ * indices, the offer consumed, its endpoint in *ep. The initiator or < 0.
+ */
+int wg_index_roam_response(struct wg_index *t, uint32_t sender, uint32_t receiver,
+			   uint16_t responder, uint32_t nlinks_initiator, uint32_t nlinks_responder,
+			   uint64_t now_ns, struct wg_endpoint *ep);
 
 /* Drops everything peer owns (a peer removed, or its slot given to a new one). */
 void wg_index_forget(struct wg_index *t, uint16_t peer);

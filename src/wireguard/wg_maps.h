@@ -29,6 +29,7 @@ enum wg_counter {
 					   unresolved next hops, a change of IP family */
 	WG_CNT_USER_FORWARD,		/* forwarded by the AF_XDP or socket path */
 	WG_CNT_INDEX_EVICTED,		/* indices a peer's own quota pushed out (wg_index.h) */
+	WG_CNT_ROAMED,			/* peers moved to the address their handshake came from */
 	WG_CNT_COUNT,
 };
 

@@ -51,6 +51,7 @@ const char *const wg_counter_names[WG_CNT_COUNT] = {
 	[WG_CNT_TO_STACK] = "to_stack",
 	[WG_CNT_USER_FORWARD] = "user_forward",
 	[WG_CNT_INDEX_EVICTED] = "index_evicted",
+	[WG_CNT_ROAMED] = "roamed",
 };
 
 struct wg_relay {
@@ -70,6 +71,18 @@ struct wg_relay {
 	struct wg_worker *workers[WG_MAX_WORKERS];
 	int nworkers;
 	struct wg_index *index; /* learned receiver indices, shared by the workers */
+	/* Roams the workers saw, applied to the table by roam_thread . */
+	pthread_t roam_thread;
+	bool roam_started;
+	pthread_mutex_t roam_lock;
+	pthread_cond_t roam_cond;
+	struct roam_request {
+		int slot;
+		struct wg_endpoint ep;
+	} roam_queue[8];
+	int roam_n;
+	bool roam_stop;
+	_Atomic uint64_t roamed;
 };
 
 static void log_queues(const struct wg_relay *r);
@@ -191,6 +204,8 @@ static int make_workers(struct wg_relay *r, char *err, size_t errlen)
 		w->sock_v4 = lead->sock_v4;
 		w->xdp = lead->xdp;
 		w->index = lead->index;
+		w->on_roam = lead->on_roam;
+		w->roam_ctx = lead->roam_ctx;
 		r->workers[r->nworkers++] = w;
 	}
 	for (int i = 0; i < r->nports; i++) {
@@ -357,6 +372,103 @@ static void make_parent_dir(const char *path)
 		log_warn("wg: cannot create the directory of %s: %s", path, strerror(errno));
 }
 
+/* ---- roaming ---- */
+
+/*
+ * Called by a worker whose roam just completed: queued, never waited on (the
+ * table change waits for the workers). A full queue drops the request; the
+ * peer's next handshake offers it again.
+ */
+static void on_roam(void *ctx, int slot, const struct wg_endpoint *ep)
+{
+	struct wg_relay *r = ctx;
+
+	pthread_mutex_lock(&r->roam_lock);
+	int i = 0;
+	while (i < r->roam_n && r->roam_queue[i].slot != slot)
+		i++;
+	if (i < (int)(sizeof(r->roam_queue) / sizeof(r->roam_queue[0]))) {
+		r->roam_queue[i] = (struct roam_request){ .slot = slot, .ep = *ep };
+		if (i == r->roam_n)
+			r->roam_n++;
+		pthread_cond_signal(&r->roam_cond);
+	}
+	pthread_mutex_unlock(&r->roam_lock);
+}
+
+/* Moves a peer to the endpoint its completed handshake came from; saved like any change. */
+static void apply_roam(struct wg_relay *r, const struct roam_request *q)
+{
+	char err[256], from[WG_ENDPOINT_STRLEN], to[WG_ENDPOINT_STRLEN];
+	struct wg_table *next = malloc(sizeof(*next));
+
+	if (!next)
+		return;
+	pthread_mutex_lock(&r->lock);
+	*next = r->table;
+	struct wg_peer *p = &next->peers[q->slot];
+	int holder = wg_table_find_endpoint(next, &q->ep);
+	wg_endpoint_format(&q->ep, to, sizeof(to));
+	if (!p->used || wg_endpoint_equal(&p->ep, &q->ep)) {
+		/* Removed meanwhile, or already there (a second response). */
+	} else if (holder >= 0) {
+		log_warn("wg: peer %s roamed to %s, which is peer %s's: not moved", p->name, to,
+			 next->peers[holder].name);
+	} else {
+		wg_endpoint_format(&p->ep, from, sizeof(from));
+		p->ep = q->ep;
+		if (wg_table_save(next, r->table_file, err, sizeof(err)) < 0) {
+			log_warn("wg: peer %s roamed to %s, but the table cannot be saved: %s",
+				 p->name, to, err);
+		} else {
+			r->table = *next;
+			if (publish(r) < 0)
+				log_warn("wg: table saved; the dataplane applies it late");
+			atomic_fetch_add(&r->roamed, 1);
+			log_info("wg: peer %s roamed from %s to %s (a handshake from there was "
+				 "answered); table saved",
+				 p->name, from, to);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(next);
+}
+
+static void *roam_main(void *arg)
+{
+	struct wg_relay *r = arg;
+
+	log_set_thread_role("wg");
+	pthread_mutex_lock(&r->roam_lock);
+	for (;;) {
+		while (!r->roam_n && !r->roam_stop)
+			pthread_cond_wait(&r->roam_cond, &r->roam_lock);
+		if (r->roam_stop)
+			break;
+		struct roam_request q = r->roam_queue[0];
+		memmove(r->roam_queue, r->roam_queue + 1,
+			(size_t)(r->roam_n - 1) * sizeof(r->roam_queue[0]));
+		r->roam_n--;
+		pthread_mutex_unlock(&r->roam_lock);
+		apply_roam(r, &q);
+		pthread_mutex_lock(&r->roam_lock);
+	}
+	pthread_mutex_unlock(&r->roam_lock);
+	return NULL;
+}
+
+static void stop_roaming(struct wg_relay *r)
+{
+	if (!r->roam_started)
+		return;
+	pthread_mutex_lock(&r->roam_lock);
+	r->roam_stop = true;
+	pthread_cond_signal(&r->roam_cond);
+	pthread_mutex_unlock(&r->roam_lock);
+	pthread_join(r->roam_thread, NULL);
+	r->roam_started = false;
+}
+
 struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, size_t errlen)
 {
 	struct wg_relay *r = calloc(1, sizeof(*r));
@@ -399,6 +511,10 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		return NULL;
 	}
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->roam_lock, NULL);
+	pthread_cond_init(&r->roam_cond, NULL);
+	w->on_roam = on_roam;
+	w->roam_ctx = r;
 	snprintf(r->table_file, sizeof(r->table_file), "%s", opt->table_file);
 	if (wg_table_load(&r->table, r->table_file, err, errlen) < 0)
 		goto fail_free;
@@ -448,6 +564,9 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		log_warn("wg: wireguard.mode = %s is not running, the relay fell back to %s",
 			 opt->mode, r->mode);
 	log_queues(r);
+	r->roam_started = pthread_create(&r->roam_thread, NULL, roam_main, r) == 0;
+	if (!r->roam_started)
+		log_warn("wg: cannot start the roaming thread: peers that move are not followed");
 	return r;
 fail_close:
 	close_ports(r);
@@ -458,6 +577,8 @@ fail_free:
 	free_workers(r);
 	wg_index_free(r->index);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->roam_lock);
+	pthread_cond_destroy(&r->roam_cond);
 	free(r);
 	return NULL;
 }
@@ -482,6 +603,7 @@ void wg_relay_stop(struct wg_relay *r)
 		wg_show_free(&s);
 	}
 	struct wg_worker *w = r->workers[0];
+	stop_roaming(r);
 	stop_workers(r, r->nworkers);
 	close_ports(r);
 	if (w->xdp)
@@ -490,6 +612,8 @@ void wg_relay_stop(struct wg_relay *r)
 	free_workers(r);
 	wg_index_free(r->index);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->roam_lock);
+	pthread_cond_destroy(&r->roam_cond);
 	free(r);
 }
 
@@ -685,6 +809,7 @@ int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 		wg_xdp_read_stats(w->xdp, stats, s->counters);
 	s->counters[WG_CNT_INDEX_EVICTED] =
 	    atomic_load_explicit(&r->index->evicted, memory_order_relaxed);
+	s->counters[WG_CNT_ROAMED] = atomic_load_explicit(&r->roamed, memory_order_relaxed);
 	uint64_t now = wg_now_ns();
 	for (int i = 0; i < WG_MAX_PEERS; i++) {
 		const struct wg_peer *p = &t->peers[i];

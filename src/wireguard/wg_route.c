@@ -141,16 +141,64 @@ static int route_response_msg(const struct wg_routes *r, struct wg_index *ix,
 			      const struct wg_msg *msg, const uint8_t *payload, size_t len,
 			      uint64_t now, struct wg_decision *d)
 {
+	bool roam = false;
+
 	d->dst = wg_index_pending_initiator(ix, msg->receiver, (uint16_t)d->src, now);
+	if (d->dst < 0) {
+		d->dst = wg_index_roam_peek(ix, msg->receiver, (uint16_t)d->src, now);
+		roam = true;
+	}
 	if (d->dst < 0)
 		return WG_CNT_DROP_UNMATCHED_RESPONSE;
 	if (!wg_routes_linked(r, d->src, d->dst))
 		return WG_CNT_DROP_NO_ROUTE;
 	if (!mac1_ok(&r->peers[d->dst], payload, len))
 		return WG_CNT_DROP_BAD_MAC1;
-	int rc = wg_index_response(ix, msg->sender, msg->receiver, (uint16_t)d->src,
-				   r->peers[d->dst].nlinks, r->peers[d->src].nlinks, now);
-	return rc < 0 ? index_drop(rc) : -1;
+	uint32_t nl_i = r->peers[d->dst].nlinks, nl_r = r->peers[d->src].nlinks;
+	int rc = roam ? wg_index_roam_response(ix, msg->sender, msg->receiver, (uint16_t)d->src,
+					       nl_i, nl_r, now, &d->roam_ep)
+		      : wg_index_response(ix, msg->sender, msg->receiver, (uint16_t)d->src, nl_i,
+					  nl_r, now);
+	if (rc < 0)
+		return index_drop(rc);
+	d->roamed = roam;
+	return -1;
+}
+
+/* The peer with a key whose MAC1 the initiation carries, or -1: every keyed peer is tried. */
+static int mac1_owner(const struct wg_routes *r, const uint8_t *payload, size_t len)
+{
+	for (int i = 0; i < WG_MAX_PEERS; i++) {
+		const struct wg_route_peer *p = &r->peers[i];
+		if (p->used && p->has_mac1_key && wg_mac1_matches(p->mac1_key, payload, len))
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * An initiation from a source no peer has. If its MAC1 is made for a peer
+ * with exactly one link, it may come from that link at a new address: it
+ * goes to the peer it is made for, and the roam is offered. With several
+ * links the initiator cannot be told (the initiation hides who sent it),
+ * and it is dropped, with the peer it was made for in d->mac1_peer.
+ */
+static int route_unknown_initiation(const struct wg_routes *r, struct wg_index *ix,
+				    const struct wg_endpoint *src, const struct wg_msg *msg,
+				    const uint8_t *payload, size_t len, uint64_t now,
+				    struct wg_decision *d)
+{
+	if (!wg_index_unknown_allowed(ix, now))
+		return WG_CNT_DROP_UNKNOWN_SOURCE;
+	d->mac1_peer = mac1_owner(r, payload, len);
+	if (d->mac1_peer < 0 || r->peers[d->mac1_peer].nlinks != 1)
+		return WG_CNT_DROP_UNKNOWN_SOURCE;
+	const struct wg_route_peer *responder = &r->peers[d->mac1_peer];
+	d->type = WG_MSG_INITIATION;
+	d->src = r->adj[responder->first_link];
+	d->dst = d->mac1_peer;
+	wg_index_roam_offer(ix, msg->sender, (uint16_t)d->src, (uint16_t)d->dst, src, now);
+	return -1;
 }
 
 int wg_route(const struct wg_routes *r, struct wg_index *ix, const struct wg_endpoint *src,
@@ -160,9 +208,13 @@ int wg_route(const struct wg_routes *r, struct wg_index *ix, const struct wg_end
 	const struct wg_route_peer *sp;
 
 	memset(d, 0, sizeof(*d));
+	d->mac1_peer = -1;
 	d->src = wg_routes_find(r, src);
-	if (d->src < 0)
+	if (d->src < 0) {
+		if (wg_msg_classify(payload, len, &msg) == WG_MSG_INITIATION)
+			return route_unknown_initiation(r, ix, src, &msg, payload, len, now, d);
 		return WG_CNT_DROP_UNKNOWN_SOURCE;
+	}
 	d->type = (uint8_t)wg_msg_classify(payload, len, &msg);
 	if (d->type == 0)
 		return WG_CNT_DROP_MALFORMED;

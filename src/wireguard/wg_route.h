@@ -44,6 +44,11 @@ struct wg_decision {
 	int src;      /* slot, or -1 */
 	int dst;      /* slot, when forwarding */
 	uint8_t type; /* WG_MSG_*, or 0 */
+	/* An unknown source's initiation: the peer whose key its MAC1 is made for, or -1. */
+	int mac1_peer;
+	/* A response that completed a roam: dst is now at roam_ep (send it there). */
+	bool roamed;
+	struct wg_endpoint roam_ep;
 };
 
 /*
@@ -54,6 +59,10 @@ struct wg_decision {
  * response accepted only for an initiation forwarded to its sender.
  * Transport and cookie replies from a peer with several links go to the
  * owner of their receiver index. now is CLOCK_MONOTONIC in ns.
+ *
+ * An initiation from an unknown source whose MAC1 is made for a peer with
+ * one link is forwarded as that link's (d->src), and offered as a roam
+ * (wg_index.h); the response that answers it sets d->roamed.
  */
 int wg_route(const struct wg_routes *r, struct wg_index *ix, const struct wg_endpoint *src,
 	     const uint8_t *payload, size_t len, uint64_t now, struct wg_decision *d);

@@ -43,6 +43,16 @@ int wg_worker_route(struct wg_worker *w, const struct wg_endpoint *src, const ui
 	wg_count(&s->rx_packets, 1);
 	wg_count(&s->rx_bytes, len);
 	__atomic_store_n(&s->last_rx_ns, now_ns, __ATOMIC_RELAXED);
+	if (d.roamed) {
+		/*
+		 * The routes still hold the old endpoint until the control plane
+		 * has saved the new one: this response goes to the new one now.
+		 */
+		wg_sock_send_to(w, d.dst, &d.roam_ep, payload, len);
+		if (w->on_roam)
+			w->on_roam(w->roam_ctx, d.dst, &d.roam_ep);
+		return -1;
+	}
 	return d.dst;
 }
 

@@ -72,6 +72,9 @@ struct wg_worker {
 	int wake_fd;	    /* eventfd: an update or stop is waiting */
 	struct wg_xdp *xdp; /* NULL in socket and DPDK mode */
 	struct wg_index *index; /* shared by all workers, owned by the relay */
+	/* A peer roamed to ep (its response was just sent there): the table must follow. */
+	void (*on_roam)(void *ctx, int slot, const struct wg_endpoint *ep);
+	void *roam_ctx;
 	struct wg_port *ports[WG_MAX_PORTS]; /* AF_XDP or DPDK: the queues this worker owns */
 	int nports;
 	/*
@@ -143,6 +146,9 @@ bool wg_sock_is_v4(int fd);
 unsigned int wg_sock_poll(struct wg_worker *w);
 /* Sends one datagram to slot through the socket (AF_XDP without a next hop). */
 void wg_sock_send_one(struct wg_worker *w, int slot, const uint8_t *payload, size_t len);
+/* The same, to ep rather than to slot's endpoint in the routes (counted as slot's). */
+void wg_sock_send_to(struct wg_worker *w, int slot, const struct wg_endpoint *ep,
+		     const uint8_t *payload, size_t len);
 
 /* ---- the port path (wg_port_fwd.c) ---- */
 

@@ -156,7 +156,7 @@ static void route(const struct wg_routes *r, const uint8_t *dgram, size_t len)
 			FUZZ_CHECK(table->peers[d.dst].used);
 			FUZZ_CHECK(wg_routes_linked(r, d.src, d.dst));
 			FUZZ_CHECK(d.type != 0);
-			/* A response forwarded makes routes of both its indices, each its announcer's. */
+			/* A forwarded response makes both indices routes to the peers that chose them. */
 			if (d.type == WG_MSG_RESPONSE) {
 				struct wg_msg m;
 				wg_msg_classify(dgram, len, &m);

@@ -6,6 +6,7 @@
  * handshake messages to take over b's index (so that a's traffic for b
  * would go to c), or floods random indices to push b's out. And the XDP
  * map, fed by the mirror, must hold exactly the routes userspace decides by.
+ * Roaming: only a handshake the responder answered moves a peer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,10 +79,11 @@ static struct wg_endpoint ep_of(const char *text)
 	return ep;
 }
 
+static struct wg_decision d;
+
 static int initiation(const struct wg_endpoint *src, uint32_t sender, const char *for_key)
 {
 	uint8_t buf[WG_INITIATION_LEN];
-	struct wg_decision d;
 
 	memset(buf, 0x11, sizeof(buf));
 	buf[0] = WG_MSG_INITIATION;
@@ -96,7 +98,6 @@ static int response(const struct wg_endpoint *src, uint32_t sender, uint32_t rec
 		    const char *for_key)
 {
 	uint8_t buf[WG_RESPONSE_LEN];
-	struct wg_decision d;
 
 	memset(buf, 0x22, sizeof(buf));
 	buf[0] = WG_MSG_RESPONSE;
@@ -112,7 +113,6 @@ static int response(const struct wg_endpoint *src, uint32_t sender, uint32_t rec
 static int transport_from_a(uint32_t receiver)
 {
 	uint8_t buf[64] = { WG_MSG_TRANSPORT };
-	struct wg_decision d;
 
 	memcpy(buf + 4, &receiver, 4);
 	int rc = wg_route(r, ix, &a, buf, sizeof(buf), now, &d);
@@ -282,6 +282,46 @@ static void test_expiry(void **state)
 	assert_int_equal(shadow_lookup(0xb1), -1);
 }
 
+/* a (two links) at a new address: b (one link, to a) answering decides. */
+static void test_roam_needs_an_answer(void **state)
+{
+	struct wg_endpoint x = ep_of("192.0.2.7:40000");
+
+	(void)state;
+	/* MAC1 for a's key: a has two links, so who sent it cannot be told. */
+	assert_int_equal(initiation(&x, 0xe1, KEY_A), 100 + WG_CNT_DROP_UNKNOWN_SOURCE);
+	assert_int_equal(d.mac1_peer, 0);
+	/* No MAC1 of any peer's key. */
+	assert_int_equal(initiation(&x, 0xe2, "AwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISI="),
+			 100 + WG_CNT_DROP_UNKNOWN_SOURCE);
+	assert_int_equal(d.mac1_peer, -1);
+	/* MAC1 for b's key: b's only link is a; forwarded to b as a's, not yet a roam. */
+	assert_int_equal(initiation(&x, 0xe3, KEY_B), 1);
+	assert_int_equal(d.src, 0);
+	assert_false(d.roamed);
+	/* c cannot answer it, nor can b with a MAC1 not made for a. */
+	assert_int_equal(response(&c, 0xc7, 0xe3, KEY_A), 100 + WG_CNT_DROP_UNMATCHED_RESPONSE);
+	assert_int_equal(response(&b, 0xb7, 0xe3, KEY_C), 100 + WG_CNT_DROP_BAD_MAC1);
+	/* b's answer: a has moved to x, and the new session routes. */
+	assert_int_equal(response(&b, 0xb7, 0xe3, KEY_A), 0);
+	assert_true(d.roamed);
+	assert_true(wg_endpoint_equal(&d.roam_ep, &x));
+	assert_int_equal(wg_index_lookup(ix, 0xb7), 1);
+	assert_int_equal(wg_index_lookup(ix, 0xe3), 0);
+	/* Once only. */
+	assert_int_equal(response(&b, 0xb8, 0xe3, KEY_A), 100 + WG_CNT_DROP_UNMATCHED_RESPONSE);
+	/* An offer nobody answers in time is gone. */
+	assert_int_equal(initiation(&x, 0xe4, KEY_B), 1);
+	now += WG_INDEX_PENDING_NS + 1;
+	assert_int_equal(response(&b, 0xb9, 0xe4, KEY_A), 100 + WG_CNT_DROP_UNMATCHED_RESPONSE);
+	/* Strangers' initiations are looked at within a shared budget. */
+	int dropped = 0;
+	for (int i = 0; i < 2 * WG_UNKNOWN_HS_BURST; i++)
+		dropped += initiation(&x, 0xf000 + (uint32_t)i, KEY_B) != 1;
+	assert_int_equal(dropped, WG_UNKNOWN_HS_BURST);
+	assert_int_equal(d.mac1_peer, -1); /* not even looked at */
+}
+
 static void test_forget(void **state)
 {
 	(void)state;
@@ -304,6 +344,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route_quota_is_per_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_rate_per_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roam_needs_an_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Roaming (issue 22): a peer whose address changes keeps its link, and a
+# stranger who knows the public keys moves nobody.
+#
+#   wg_e2e_roam.sh MODE HYPER_DERP WG_XFER HDCLI     MODE: socket, xdp or afxdp
+#
+#   A (wireguard-go) ── veth ──┐
+#   B (wireguard-go) ── veth ──┴── relay        table: a, b (with keys), link a b
+#
+# First a stranger (another address on b's link) sends initiations with a
+# MAC1 made for a's key: the relay offers them to a as b's, a never answers
+# a forged initiation, so b's endpoint stays. Then b's address changes
+# under wireguard-go (NAT rebinding): its traffic from the new address is
+# unknown to the relay until its next handshake (WireGuard starts one by
+# itself within 15 s of unanswered traffic), which a answers: the relay
+# moves b, saves the table, counts and logs it, and traffic flows both ways
+# again, with no operator action. The new endpoint survives a restart.
+#
+# Needs root; exits 77 (skipped) without it or without wireguard-go.
+set -euo pipefail
+# shellcheck source=wg_lib.sh
+. "$(dirname "$(realpath "$0")")/wg_lib.sh"
+
+wg_args "$@"
+wg_names hdwr wr hdwg-roam a b
+
+step "namespaces (run $RUN)"
+make_namespaces
+veth a
+veth b
+veth_addr a 10.31.1.2/24 10.31.1.1/24
+veth_addr b 10.31.2.2/24 10.31.2.1/24
+ip -n $NS_B addr add 10.31.2.9/24 dev b0 # the stranger
+
+keys a b
+cat >"$TMP/wg-table.conf" <<EOT
+peer a 10.31.1.2:51820 alice pubkey=$(pub a)
+peer b 10.31.2.2:51820 bob pubkey=$(pub b)
+link a b
+EOT
+relay_ini $MODE ra,rb "$TMP/mgmt.sock"
+step "relay in $MODE mode"
+start_relay "$TMP/relay1.log"
+
+step "wireguard-go peers"
+wireguard_go a b
+wg_set a peer "$(pub b)" endpoint 10.31.1.1:51820 allowed-ips 10.200.0.2/32
+wg_set b peer "$(pub a)" endpoint 10.31.2.1:51820 allowed-ips 10.200.0.1/32
+tunnel_up 10.200.0 a b
+ping_through $NS_A 10.200.0.2 10
+bulk $NS_A $NS_B 10.200.0.2 2000000
+
+step "a stranger's initiations, MAC1 made for a's key, move nobody"
+ip netns exec $NS_B "$XFER" spray 10.31.2.9:40000 10.31.2.1 51820 20 "initiation:5eed5eed:$(pub a)"
+sleep 1
+grep -q "^peer b 10.31.2.2:51820 " "$TMP/wg-table.conf" || fail "b moved: $(cat "$TMP/wg-table.conf")"
+ping5 $NS_A 10.200.0.2
+
+step "b's address changes: 10.31.2.2 -> 10.31.2.7"
+ip -n $NS_B addr del 10.31.2.2/24 dev b0
+ip -n $NS_B addr add 10.31.2.7/24 dev b0
+# b keeps sending; its next handshake comes from the new address.
+ping_through $NS_B 10.200.0.1 40
+ping5 $NS_A 10.200.0.2
+bulk $NS_B $NS_A 10.200.0.1 2000000
+grep -q "^peer b 10.31.2.7:51820 " "$TMP/wg-table.conf" || fail "table not updated: $(cat "$TMP/wg-table.conf")"
+grep "wg: peer b roamed from 10.31.2.2:51820 to 10.31.2.7:51820" "$TMP/relay1.log" ||
+	fail "no log line for the roam"
+hd wg show | grep -E "^  b |^counters"
+stop_relay
+LOG=$TMP/relay1.log
+expect "$(counter roamed)" = 1 "roams"
+
+step "restart: b stays at its new address"
+start_relay "$TMP/relay2.log"
+ping_through $NS_A 10.200.0.2 25
+stop_relay
+echo "PASS [$MODE]"
