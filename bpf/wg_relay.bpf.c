@@ -38,6 +38,7 @@
 #define WG_MAX_LINKS	 4096
 #define WG_INDEX_ENTRIES 65536 /* >= WG_INDEX_MAX_ROUTES (wg_index.h): 40960 */
 #define WG_MAX_LOCAL	 64
+#define WG_MAX_SOURCES	 1024 /* WG_SOURCES in wg_sources.h */
 #define WG_XSK_PER_IF	 64 /* XSKMAP key: interface slot * WG_XSK_PER_IF + rx queue */
 #define WG_MAX_XSK	 (4 * WG_XSK_PER_IF)
 
@@ -84,6 +85,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } wg_index SEC(".maps");
+
+/*
+ * Addresses (not table peers) that sent initiations made for no peer's key
+ * too often, to when they are blocked (bpf_ktime_get_ns clock). Written by
+ * userspace (src/wireguard/wg_sources.c); an expired entry is removed here.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WG_MAX_SOURCES);
+	__type(key, struct wg_local_key);
+	__type(value, __u64);
+} wg_blocklist SEC(".maps");
 
 /* The relay's own addresses, IPv4 mapped: only datagrams to these are ours. */
 struct {
@@ -238,6 +251,22 @@ WG_INLINE int is_local(const __u8 *addr16)
 	return bpf_map_lookup_elem(&wg_local, &k) != NULL;
 }
 
+/* Whether an address is on the blocklist now; an expired entry goes. */
+WG_INLINE int blocked(const __u8 *addr16)
+{
+	struct wg_local_key k;
+	__u64 *until;
+
+	__builtin_memcpy(k.addr, addr16, sizeof(k.addr));
+	until = bpf_map_lookup_elem(&wg_blocklist, &k);
+	if (!until)
+		return 0;
+	if (*until > bpf_ktime_get_ns())
+		return 1;
+	bpf_map_delete_elem(&wg_blocklist, &k);
+	return 0;
+}
+
 /* IPv4 UDP to one of our addresses and the relay port, without options or fragments. */
 WG_INLINE int parse_ipv4(struct wg_pkt *p, void *data, void *data_end,
 			 const struct wg_xdp_config *cfg)
@@ -361,9 +390,12 @@ int wg_relay(struct xdp_md *ctx)
 	struct wg_peer_val *peer = bpf_map_lookup_elem(&wg_peers, &p.src);
 	type = classify(msg, len);
 	/* A known peer at a new address starts with an initiation: userspace may roam it. */
-	if (!peer)
+	if (!peer) {
+		if (blocked(p.src.addr))
+			return drop(WG_CNT_DROP_BLOCKED);
 		return type == WG_MSG_INITIATION ? to_xsk(ctx, cfg)
 						 : drop(WG_CNT_DROP_UNKNOWN_SOURCE);
+	}
 	if (!type)
 		return drop(WG_CNT_DROP_MALFORMED);
 	if (peer->nlinks == 0)

@@ -44,6 +44,7 @@ const char *const wg_counter_names[WG_CNT_COUNT] = {
 	[WG_CNT_DROP_INDEX_TAKEN] = "drop_index_taken",
 	[WG_CNT_DROP_UNMATCHED_RESPONSE] = "drop_unmatched_response",
 	[WG_CNT_DROP_INDEX_FULL] = "drop_index_full",
+	[WG_CNT_DROP_BLOCKED] = "drop_blocked",
 	[WG_CNT_DROP_TX_ERROR] = "drop_tx_error",
 	[WG_CNT_XDP_TX] = "xdp_tx",
 	[WG_CNT_XDP_REDIRECT] = "xdp_redirect",
@@ -52,6 +53,7 @@ const char *const wg_counter_names[WG_CNT_COUNT] = {
 	[WG_CNT_USER_FORWARD] = "user_forward",
 	[WG_CNT_INDEX_EVICTED] = "index_evicted",
 	[WG_CNT_ROAMED] = "roamed",
+	[WG_CNT_SOURCES_BLOCKED] = "sources_blocked",
 };
 
 struct wg_relay {
@@ -71,6 +73,7 @@ struct wg_relay {
 	struct wg_worker *workers[WG_MAX_WORKERS];
 	int nworkers;
 	struct wg_index *index; /* learned receiver indices, shared by the workers */
+	struct wg_sources *sources; /* unknown sources and the blocklist, likewise */
 	/* Roams the workers saw, applied to the table by roam_thread . */
 	pthread_t roam_thread;
 	bool roam_started;
@@ -204,6 +207,7 @@ static int make_workers(struct wg_relay *r, char *err, size_t errlen)
 		w->sock_v4 = lead->sock_v4;
 		w->xdp = lead->xdp;
 		w->index = lead->index;
+		w->sources = lead->sources;
 		w->on_roam = lead->on_roam;
 		w->roam_ctx = lead->roam_ctx;
 		r->workers[r->nworkers++] = w;
@@ -504,8 +508,11 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 	w->leader = true;
 	r->workers[r->nworkers++] = w;
 	r->index = w->index = wg_index_new();
-	if (!r->index) {
+	r->sources = w->sources = wg_sources_new();
+	if (!r->index || !r->sources) {
 		wg_err(err, errlen, "wireguard: out of memory");
+		wg_index_free(r->index);
+		wg_sources_free(r->sources);
 		free(w);
 		free(r);
 		return NULL;
@@ -534,8 +541,10 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		log_warn("wg: no IPv6 in this kernel: the UDP socket is IPv4 only, IPv6 peers "
 			 "cannot be reached");
 	choose_mode(r, opt);
-	if (w->xdp)
+	if (w->xdp) {
 		wg_index_set_mirror(r->index, wg_xdp_index_mirror, w->xdp);
+		wg_sources_set_mirror(r->sources, wg_xdp_block_mirror, w->xdp);
+	}
 	if (make_workers(r, err, errlen) < 0)
 		goto fail_close;
 	if (r->nports) {
@@ -576,6 +585,7 @@ fail_close:
 fail_free:
 	free_workers(r);
 	wg_index_free(r->index);
+	wg_sources_free(r->sources);
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->roam_lock);
 	pthread_cond_destroy(&r->roam_cond);
@@ -611,6 +621,7 @@ void wg_relay_stop(struct wg_relay *r)
 	close(w->sock_fd);
 	free_workers(r);
 	wg_index_free(r->index);
+	wg_sources_free(r->sources);
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->roam_lock);
 	pthread_cond_destroy(&r->roam_cond);
@@ -810,6 +821,8 @@ int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 	s->counters[WG_CNT_INDEX_EVICTED] =
 	    atomic_load_explicit(&r->index->evicted, memory_order_relaxed);
 	s->counters[WG_CNT_ROAMED] = atomic_load_explicit(&r->roamed, memory_order_relaxed);
+	s->counters[WG_CNT_SOURCES_BLOCKED] =
+	    atomic_load_explicit(&r->sources->blocks, memory_order_relaxed);
 	uint64_t now = wg_now_ns();
 	for (int i = 0; i < WG_MAX_PEERS; i++) {
 		const struct wg_peer *p = &t->peers[i];
@@ -841,6 +854,44 @@ int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 	s->nlinks = t->nlinks;
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+int wg_relay_sources(struct wg_relay *r, bool blocked_only, struct wg_source_view *out, int max)
+{
+	struct wg_source *list = calloc(WG_SOURCES, sizeof(*list));
+	uint64_t now = wg_now_ns();
+
+	if (!list)
+		return -1;
+	int n = wg_sources_list(r->sources, list, max < WG_SOURCES ? max : WG_SOURCES, blocked_only,
+				now);
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < n; i++) {
+		const struct wg_source *s = &list[i];
+		struct wg_source_view *v = &out[i];
+		memset(v, 0, sizeof(*v));
+		wg_endpoint_format(&s->last, v->endpoint, sizeof(v->endpoint));
+		v->count = s->count;
+		v->last_seen_ms = (int64_t)((now - s->last_ns) / 1000000);
+		if (s->mac1_peer >= 0 && r->table.peers[s->mac1_peer].used)
+			snprintf(v->mac1_peer, sizeof(v->mac1_peer), "%s",
+				 r->table.peers[s->mac1_peer].name);
+		v->strikes = s->strikes;
+		v->blocked_ms = s->blocked_until_ns > now
+				    ? (int64_t)((s->blocked_until_ns - now) / 1000000)
+				    : 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(list);
+	return n;
+}
+
+int wg_relay_blocklist_clear(struct wg_relay *r)
+{
+	int n = wg_sources_clear_blocks(r->sources);
+
+	log_info("wg: blocklist cleared (%d address%s)", n, n == 1 ? "" : "es");
+	return n;
 }
 
 void wg_show_free(struct wg_show *s)

@@ -84,6 +84,21 @@ struct wg_show {
 
 extern const char *const wg_counter_names[WG_CNT_COUNT];
 
+/* A source that is no peer's endpoint, for `wg show unknown` and `wg blocklist show`. */
+struct wg_source_view {
+	char endpoint[WG_ENDPOINT_STRLEN]; /* the address and the last port heard */
+	uint64_t count;
+	int64_t last_seen_ms;
+	char mac1_peer[WG_NAME_LEN]; /* the peer its initiation was made for; "" = none */
+	uint32_t strikes;
+	int64_t blocked_ms; /* how much longer it is blocked; 0 = not blocked */
+};
+
+/* Up to max sources, newest first; blocked_only: the blocklist. How many. */
+int wg_relay_sources(struct wg_relay *r, bool blocked_only, struct wg_source_view *out, int max);
+/* Lifts every block; how many there were. */
+int wg_relay_blocklist_clear(struct wg_relay *r);
+
 /* Fills a snapshot (free with wg_show_free). Returns 0 or -1. */
 int wg_relay_show(struct wg_relay *r, struct wg_show *out);
 void wg_show_free(struct wg_show *s);

@@ -38,6 +38,7 @@ struct wg_routes *wg_routes_build(const struct wg_table *t)
 			continue;
 		rp->used = true;
 		rp->ep = p->ep;
+		memcpy(rp->name, p->name, sizeof(rp->name));
 		rp->has_mac1_key = p->has_pubkey;
 		if (p->has_pubkey)
 			wg_mac1_key(rp->mac1_key, p->pubkey);
@@ -191,6 +192,7 @@ static int route_unknown_initiation(const struct wg_routes *r, struct wg_index *
 	if (!wg_index_unknown_allowed(ix, now))
 		return WG_CNT_DROP_UNKNOWN_SOURCE;
 	d->mac1_peer = mac1_owner(r, payload, len);
+	d->strike = d->mac1_peer < 0;
 	if (d->mac1_peer < 0 || r->peers[d->mac1_peer].nlinks != 1)
 		return WG_CNT_DROP_UNKNOWN_SOURCE;
 	const struct wg_route_peer *responder = &r->peers[d->mac1_peer];
@@ -210,6 +212,7 @@ int wg_route(const struct wg_routes *r, struct wg_index *ix, const struct wg_end
 	memset(d, 0, sizeof(*d));
 	d->mac1_peer = -1;
 	d->src = wg_routes_find(r, src);
+	d->unknown = d->src < 0;
 	if (d->src < 0) {
 		if (wg_msg_classify(payload, len, &msg) == WG_MSG_INITIATION)
 			return route_unknown_initiation(r, ix, src, &msg, payload, len, now, d);

@@ -26,6 +26,7 @@ struct wg_route_peer {
 	uint32_t gen;	     /* changes when the slot is given to a new peer (set by the caller) */
 	struct wg_endpoint ep;
 	uint8_t mac1_key[WG_KEY_LEN];
+	char name[WG_NAME_LEN]; /* for log lines */
 };
 
 /* Built by the control plane, then owned and only read by one dataplane thread. */
@@ -46,6 +47,8 @@ struct wg_decision {
 	uint8_t type; /* WG_MSG_*, or 0 */
 	/* An unknown source's initiation: the peer whose key its MAC1 is made for, or -1. */
 	int mac1_peer;
+	bool unknown; /* the source is no peer's endpoint (even when forwarded as a roam) */
+	bool strike;  /* an unknown source's initiation made for no peer's key */
 	/* A response that completed a roam: dst is now at roam_ep (send it there). */
 	bool roamed;
 	struct wg_endpoint roam_ep;

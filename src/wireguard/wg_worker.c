@@ -33,8 +33,19 @@ int wg_worker_route(struct wg_worker *w, const struct wg_endpoint *src, const ui
 		    size_t len, uint64_t now_ns)
 {
 	struct wg_decision d;
+
+	/* Blocks apply to sources that are not peers only: a lookup, then the lock. */
+	if (atomic_load_explicit(&w->sources->nblocked, memory_order_relaxed) &&
+	    wg_routes_find(w->routes, src) < 0 && wg_sources_blocked(w->sources, src, now_ns)) {
+		stat_add(&w->counters[WG_CNT_DROP_BLOCKED], 1);
+		return -1;
+	}
 	int drop = wg_route(w->routes, w->index, src, payload, len, now_ns, &d);
 
+	if (d.unknown)
+		wg_sources_note(w->sources, src, d.mac1_peer,
+				d.mac1_peer >= 0 ? w->routes->peers[d.mac1_peer].name : NULL,
+				d.strike, now_ns);
 	if (drop >= 0) {
 		stat_add(&w->counters[drop], 1);
 		return -1;

@@ -29,6 +29,7 @@
 #include "wg_maps.h"
 #include "wg_port.h"
 #include "wg_route.h"
+#include "wg_sources.h"
 
 #define WG_MAX_IFACES  4
 #define WG_MAX_WORKERS 16
@@ -72,6 +73,7 @@ struct wg_worker {
 	int wake_fd;	    /* eventfd: an update or stop is waiting */
 	struct wg_xdp *xdp; /* NULL in socket and DPDK mode */
 	struct wg_index *index; /* shared by all workers, owned by the relay */
+	struct wg_sources *sources; /* unknown sources and the blocklist, shared likewise */
 	/* A peer roamed to ep (its response was just sent there): the table must follow. */
 	void (*on_roam)(void *ctx, int slot, const struct wg_endpoint *ep);
 	void *roam_ctx;

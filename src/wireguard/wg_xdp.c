@@ -42,7 +42,7 @@ struct wg_xdp {
 	int ncpus;
 	struct wg_xdp_config config;
 	int config_fd, peers_fd, dsts_fd, links_fd, index_fd, local_fd, ifslots_fd, xsks_fd;
-	int peer_stats_fd, counters_fd;
+	int peer_stats_fd, counters_fd, blocklist_fd;
 };
 
 /* The last lines libbpf printed while loading, for the reason of a failure. */
@@ -195,6 +195,7 @@ struct wg_xdp *wg_xdp_open(char ifnames[][16], int nifs, uint16_t port, int mode
 	x->xsks_fd = map_fd(x, "wg_xsks");
 	x->peer_stats_fd = map_fd(x, "wg_peer_stats");
 	x->counters_fd = map_fd(x, "wg_counters");
+	x->blocklist_fd = map_fd(x, "wg_blocklist");
 	x->ncpus = libbpf_num_possible_cpus();
 	x->config = (struct wg_xdp_config){ .port = port, .mode = (__u8)mode };
 	if (x->ncpus <= 0 || bpf_map_update_elem(x->config_fd, &zero, &x->config, BPF_ANY) < 0) {
@@ -350,6 +351,19 @@ void wg_xdp_index_mirror(void *ctx, uint32_t index, int owner)
 		bpf_map_delete_elem(x->index_fd, &index);
 	else if (bpf_map_update_elem(x->index_fd, &index, &slot, BPF_ANY) < 0)
 		log_warn("wg: cannot write index %08x to the XDP map: %s", index, strerror(errno));
+}
+
+void wg_xdp_block_mirror(void *ctx, const uint8_t addr[16], uint64_t until_ns)
+{
+	struct wg_xdp *x = ctx;
+	struct wg_local_key k;
+	__u64 until = until_ns;
+
+	memcpy(k.addr, addr, sizeof(k.addr));
+	if (!until_ns)
+		bpf_map_delete_elem(x->blocklist_fd, &k);
+	else if (bpf_map_update_elem(x->blocklist_fd, &k, &until, BPF_ANY) < 0)
+		log_warn("wg: cannot write the XDP blocklist: %s", strerror(errno));
 }
 
 void wg_xdp_read_stats(struct wg_xdp *x, struct wg_peer_stats *stats, uint64_t *counters)

@@ -55,6 +55,9 @@ void wg_xdp_sync_dsts(struct wg_xdp *x, const struct wg_routes *routes, const st
  */
 void wg_xdp_index_mirror(void *x, uint32_t index, int owner);
 
+/* wg_sources' mirror: addr blocked until until_ns (CLOCK_MONOTONIC), or unblocked (0). */
+void wg_xdp_block_mirror(void *x, const uint8_t addr[16], uint64_t until_ns);
+
 /* Adds the per-CPU counters into stats[WG_MAX_PEERS] and counters[WG_CNT_COUNT]. */
 void wg_xdp_read_stats(struct wg_xdp *x, struct wg_peer_stats *stats, uint64_t *counters);
 

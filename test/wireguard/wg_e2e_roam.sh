@@ -56,6 +56,23 @@ sleep 1
 grep -q "^peer b 10.31.2.2:51820 " "$TMP/wg-table.conf" || fail "b moved: $(cat "$TMP/wg-table.conf")"
 ping5 $NS_A 10.200.0.2
 
+step "hdcli wg show unknown: the stranger, and whose key its MAC1 was for"
+hd wg show unknown | tee "$TMP/unknown.out"
+grep -qE "^  10\.31\.2\.9:40000 +[0-9]+ .* a +0 " "$TMP/unknown.out" || fail "the stranger is not listed"
+grep -q "wg: datagrams from 10.31.2.9:40000, which is no peer's endpoint; its initiation is made for peer a's key" \
+	"$TMP/relay1.log" || fail "no log line for the unknown source"
+
+step "initiations made for no peer's key: blocked after $((10)) strikes"
+ip netns exec $NS_B "$XFER" spray 10.31.2.9:40001 10.31.2.1 51820 30 "initiation:1234"
+sleep 0.5
+hd wg blocklist show | tee "$TMP/blocked.out"
+grep -qE "^  10\.31\.2\.9:40001 .* 10  .* more$" "$TMP/blocked.out" || fail "10.31.2.9 is not blocked"
+grep -q "wg: blocking 10.31.2.9:40001 for 300 s" "$TMP/relay1.log" || fail "no log line for the block"
+hd wg show | grep -E "drop_blocked|sources_blocked" | tee "$TMP/blockc.out"
+grep -qE "drop_blocked +(1[0-9]|20)$" "$TMP/blockc.out" || fail "the 20 after the block were not dropped as blocked"
+hd wg blocklist clear | grep -q "^sources: 0" || fail "clear left blocks"
+ping5 $NS_A 10.200.0.2
+
 step "b's address changes: 10.31.2.2 -> 10.31.2.7"
 ip -n $NS_B addr del 10.31.2.2/24 dev b0
 ip -n $NS_B addr add 10.31.2.7/24 dev b0
