@@ -11,8 +11,12 @@
 
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +112,43 @@ static int attach(struct wg_xdp *x, int prog_fd, int i, const char *ifname, char
 	}
 	x->link_fd[i] = fd;
 	return 0;
+}
+
+/* The driver of an interface (ETHTOOL_GDRVINFO), or "" when it cannot be read. */
+static void driver_of(const char *ifname, char *out, size_t len)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { .ifr_data = (char *)&info };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
+		snprintf(out, len, "%s", info.driver);
+	close(fd);
+}
+
+/*
+ * XDP on a veth forwards into the kernel's hands with two conditions the
+ * relay cannot see from its side: the far end must have GRO on (NAPI) or
+ * redirected frames are dropped (rx_queue_0_drops), and TX checksum offload
+ * off or they arrive with a partial UDP checksum. The relay's counters say
+ * forwarded either way: say it at start.
+ */
+static void warn_if_veth(const char *ifname)
+{
+	char driver[32];
+
+	driver_of(ifname, driver, sizeof(driver));
+	if (strcmp(driver, "veth") == 0)
+		log_warn(
+		    "wg: %s is a veth: XDP forwarding through it needs `ethtool -K <far end> "
+		    "tx off gro on` on the other end of every relay veth, or the kernel drops "
+		    "the frames (rx_queue_0_drops) or they arrive with bad UDP checksums while "
+		    "xdp_redirect counts them; use mode = socket where you cannot set that",
+		    ifname);
 }
 
 /* An interface address as wg_local keys it: IPv4 in its IPv4-mapped form. */
@@ -212,6 +253,8 @@ struct wg_xdp *wg_xdp_open(char ifnames[][16], int nifs, uint16_t port, int mode
 		if (attach(x, bpf_program__fd(prog), i, ifnames[i], err, errlen) < 0)
 			goto fail;
 	}
+	for (int i = 0; mode == WG_XDP_FORWARD && i < nifs; i++)
+		warn_if_veth(ifnames[i]);
 	return x;
 fail:
 	wg_xdp_close(x);

@@ -51,6 +51,11 @@ relay_ini $MODE ra,rb,rc "$TMP/mgmt.sock"
 step "relay in $MODE mode"
 start_relay "$TMP/relay1.log"
 grep "wg: relay on UDP port" "$TMP/relay1.log"
+if [ "$MODE" = xdp ]; then
+	# The far ends' settings cannot be seen from the relay: it says so for each veth.
+	grep -q "wg: ra is a veth: XDP forwarding through it needs" "$TMP/relay1.log" ||
+		fail "no warning about XDP on veth"
+fi
 
 step "wireguard-go peers"
 wireguard_go a b c
