@@ -47,7 +47,7 @@ link a b
 link a c
 link a m
 EOT
-relay_ini $MODE ra,rb,rc "$TMP/mgmt.sock"
+relay_ini $MODE ra,rb,rc "$TMP/mgmt.sock" "[metrics]" "listen = 127.0.0.1:19109"
 step "relay in $MODE mode"
 start_relay "$TMP/relay1.log"
 grep "wg: relay on UDP port" "$TMP/relay1.log"
@@ -91,6 +91,11 @@ ping5 $NS_B 10.200.0.1
 [ "$(handshakes)" = "$HS_BEFORE" ] || fail "a had to handshake again: its sessions were disturbed"
 
 hd wg show | tee "$TMP/show.out" | sed -n '/^counters/p'
+# The attack shows in /metrics while it happens, by reason.
+ip netns exec $NS_R curl -sf http://127.0.0.1:19109/metrics >"$TMP/metrics.out" || fail "no /metrics"
+grep -E '^hyperderp_wg_dropped_total\{reason="(index_taken|handshake_rate|unmatched_response)"\}' "$TMP/metrics.out"
+grep -qE '^hyperderp_wg_dropped_total\{reason="index_taken"\} [1-9]' "$TMP/metrics.out" ||
+	fail "index_taken not in /metrics"
 stop_relay
 LOG=$TMP/relay1.log
 sed -n '/final state/,$p' "$LOG"
