@@ -508,7 +508,8 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 	w->leader = true;
 	r->workers[r->nworkers++] = w;
 	r->index = w->index = wg_index_new();
-	r->sources = w->sources = wg_sources_new();
+	r->sources = w->sources =
+	    wg_sources_new(opt->block_strikes, (uint64_t)opt->block_seconds * 1000000000ull);
 	if (!r->index || !r->sources) {
 		wg_err(err, errlen, "wireguard: out of memory");
 		wg_index_free(r->index);

@@ -27,6 +27,8 @@ struct wg_relay_options {
 	const char *table_file;
 	const char *queues; /* wireguard.queues (wg_queues.h); NULL or "" = auto */
 	uint32_t workers;   /* dataplane threads; 0 = one per queue number, at most one per CPU */
+	uint32_t block_strikes; /* wireguard.block_strikes; 0 = WG_STRIKES */
+	uint32_t block_seconds; /* wireguard.block_seconds; 0 = WG_BLOCK_NS */
 };
 
 struct wg_relay;

@@ -24,12 +24,14 @@ static uint32_t home(const struct wg_sources *t, const uint8_t addr[16])
 	return (uint32_t)(h >> 40) % WG_SOURCES;
 }
 
-struct wg_sources *wg_sources_new(void)
+struct wg_sources *wg_sources_new(uint32_t strikes, uint64_t block_ns)
 {
 	struct wg_sources *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
+	t->strikes_to_block = strikes ? strikes : WG_STRIKES;
+	t->block_ns = block_ns ? block_ns : WG_BLOCK_NS;
 	if (getrandom(&t->seed, sizeof(t->seed), 0) != sizeof(t->seed))
 		t->seed = 0x243F6A8885A308D3ull;
 	pthread_mutex_init(&t->lock, NULL);
@@ -64,6 +66,7 @@ static void unblock(struct wg_sources *t, struct wg_source *s)
 	if (!s->blocked_until_ns)
 		return;
 	s->blocked_until_ns = 0;
+	s->strikes = 0; /* a block served starts the count again */
 	atomic_fetch_sub(&t->nblocked, 1);
 	if (t->mirror)
 		t->mirror(t->mirror_ctx, s->last.addr, 0);
@@ -140,8 +143,8 @@ bool wg_sources_note(struct wg_sources *t, const struct wg_endpoint *src, int ma
 			s->strikes = 0;
 			s->strikes_since_ns = now_ns;
 		}
-		if (++s->strikes >= WG_STRIKES) {
-			s->blocked_until_ns = now_ns + WG_BLOCK_NS;
+		if (++s->strikes >= t->strikes_to_block) {
+			s->blocked_until_ns = now_ns + t->block_ns;
 			atomic_fetch_add(&t->nblocked, 1);
 			atomic_fetch_add(&t->blocks, 1);
 			if (t->mirror)
@@ -155,8 +158,9 @@ bool wg_sources_note(struct wg_sources *t, const struct wg_endpoint *src, int ma
 		wg_endpoint_format(src, text, sizeof(text));
 		if (blocked_now)
 			log_warn(
-			    "wg: blocking %s for %llu s: %d initiations made for no peer's key",
-			    text, (unsigned long long)(WG_BLOCK_NS / 1000000000ull), WG_STRIKES);
+			    "wg: blocking %s for %llu s: %u initiations made for no peer's key",
+			    text, (unsigned long long)(t->block_ns / 1000000000ull),
+			    t->strikes_to_block);
 		else if (mac1_name)
 			log_warn("wg: datagrams from %s, which is no peer's endpoint; its "
 				 "initiation is made for peer %s's key (hdcli wg show unknown)",

@@ -6,12 +6,11 @@
  *
  * A source earns a strike for each initiation whose MAC1 is made for no
  * peer of the table: nothing a WireGuard peer of this relay sends. At
- * WG_STRIKES strikes within WG_STRIKE_WINDOW_NS its address is blocked for
- * WG_BLOCK_NS: its datagrams are dropped before any work (in XDP, through
- * the wg_blocklist map this table mirrors to, in XDP modes). Only sources
- * that are not table peers are ever blocked: the block applies where the
- * peer lookup has already missed, so nobody can get a table peer blocked by
- * spoofing its address.
+ * wireguard.block_strikes strikes within WG_STRIKE_WINDOW_NS its address
+ * is blocked for wireguard.block_seconds: its datagrams are dropped before any work (in XDP,
+ * through the wg_blocklist map this table mirrors to, in XDP modes). Only sources that are not
+ * table peers are ever blocked: the block applies where the peer lookup has already missed, so
+ * nobody can get a table peer blocked by spoofing its address.
  *
  * Shared by the workers, behind one mutex; entered only for datagrams from
  * unknown sources, which XDP mostly drops before userspace.
@@ -28,7 +27,7 @@
 
 #define WG_SOURCES	    1024 /* tracked addresses; also the XDP blocklist's size */
 #define WG_SOURCES_PROBE    16
-#define WG_STRIKES	    10
+#define WG_STRIKES	    10 /* defaults of wireguard.block_strikes and block_seconds */
 #define WG_STRIKE_WINDOW_NS (60ull * 1000000000ull)
 #define WG_BLOCK_NS	    (300ull * 1000000000ull)
 
@@ -47,6 +46,8 @@ struct wg_sources {
 	pthread_mutex_t lock;
 	struct wg_source s[WG_SOURCES];
 	uint64_t seed;
+	uint32_t strikes_to_block;
+	uint64_t block_ns;
 	uint64_t last_log_ns;
 	_Atomic uint32_t nblocked;    /* a fast "nothing is blocked" for the dataplane */
 	_Atomic uint64_t blocks;      /* how many times an address was blocked */
@@ -57,7 +58,8 @@ struct wg_sources {
 	void *mirror_ctx;
 };
 
-struct wg_sources *wg_sources_new(void);
+/* strikes and block_ns: 0 for the defaults (WG_STRIKES, WG_BLOCK_NS). */
+struct wg_sources *wg_sources_new(uint32_t strikes, uint64_t block_ns);
 void wg_sources_free(struct wg_sources *t);
 void wg_sources_set_mirror(struct wg_sources *t,
 			   void (*fn)(void *ctx, const uint8_t addr[16], uint64_t until_ns),

@@ -33,7 +33,7 @@ static struct wg_endpoint v4(uint32_t host_order, uint16_t port)
 
 static void test_strikes_block_and_expire(void **state)
 {
-	struct wg_sources *t = wg_sources_new();
+	struct wg_sources *t = wg_sources_new(0, 0);
 	struct wg_endpoint x = v4(0xC0000207, 40000), x2 = v4(0xC0000207, 40001);
 	uint64_t now = 100 * SEC;
 
@@ -61,6 +61,9 @@ static void test_strikes_block_and_expire(void **state)
 	assert_false(wg_sources_blocked(t, &x, now + WG_BLOCK_NS));
 	assert_int_equal(mirrored, 0);
 	assert_int_equal(wg_sources_list(t, list, 4, true, now + WG_BLOCK_NS), 0);
+	/* A block served starts the count again: one strike does not block anew. */
+	assert_false(wg_sources_note(t, &x, -1, NULL, true, now + WG_BLOCK_NS + 1));
+	assert_false(wg_sources_blocked(t, &x, now + WG_BLOCK_NS + 1));
 	/* Strikes spread wider than the window never add up. */
 	now += 2 * WG_BLOCK_NS;
 	for (int i = 0; i < 3 * WG_STRIKES; i++)
@@ -71,7 +74,7 @@ static void test_strikes_block_and_expire(void **state)
 
 static void test_clear_and_flood(void **state)
 {
-	struct wg_sources *t = wg_sources_new();
+	struct wg_sources *t = wg_sources_new(0, 0);
 	struct wg_endpoint x = v4(0xC0000207, 40000);
 	uint64_t now = 100 * SEC;
 
