@@ -32,6 +32,7 @@ enum wg_counter {
 	WG_CNT_INDEX_EVICTED,		/* indices a peer's own quota pushed out (wg_index.h) */
 	WG_CNT_ROAMED,			/* peers moved to the address their handshake came from */
 	WG_CNT_SOURCES_BLOCKED,		/* times an address was put on the blocklist */
+	WG_CNT_SOURCES_UNTRACKED,	/* unknown sources the full sources table could not take */
 	WG_CNT_COUNT,
 };
 

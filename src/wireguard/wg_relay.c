@@ -54,6 +54,7 @@ const char *const wg_counter_names[WG_CNT_COUNT] = {
 	[WG_CNT_INDEX_EVICTED] = "index_evicted",
 	[WG_CNT_ROAMED] = "roamed",
 	[WG_CNT_SOURCES_BLOCKED] = "sources_blocked",
+	[WG_CNT_SOURCES_UNTRACKED] = "sources_untracked",
 };
 
 struct wg_relay {
@@ -824,6 +825,8 @@ int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 	s->counters[WG_CNT_ROAMED] = atomic_load_explicit(&r->roamed, memory_order_relaxed);
 	s->counters[WG_CNT_SOURCES_BLOCKED] =
 	    atomic_load_explicit(&r->sources->blocks, memory_order_relaxed);
+	s->counters[WG_CNT_SOURCES_UNTRACKED] =
+	    atomic_load_explicit(&r->sources->not_tracked, memory_order_relaxed);
 	uint64_t now = wg_now_ns();
 	for (int i = 0; i < WG_MAX_PEERS; i++) {
 		const struct wg_peer *p = &t->peers[i];
