@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0-only
 /*
  * WireGuard relay fast path. For a UDP datagram (IPv4 or IPv6) to the relay
- * port from a known peer: classify the WireGuard message (type and exact length), learn
- * the sender index of handshakes, pick the destination (the only link, or
- * the owner of the receiver index), rewrite MACs, addresses, ports, TTL and
+ * port from a known peer: classify the WireGuard message (type and exact
+ * length), pick the destination of transport data (the only link, or the
+ * owner of the receiver index), rewrite MACs, addresses, ports, TTL and
  * both checksums incrementally, and send it out: XDP_TX on the same
  * interface, bpf_redirect to another. The payload is never touched.
  *
- * What this program cannot finish goes on: initiations from a peer with
- * several links (MAC1 needs BLAKE2s) to the AF_XDP socket; fragments, IPv4
+ * What this program cannot finish goes on: handshake messages and cookie
+ * replies (MAC1 needs BLAKE2s, and index ownership is decided in one place,
+ * src/wireguard/wg_index.c) to the AF_XDP socket; fragments, IPv4
  * options, IPv6 extension headers, destinations whose next-hop MAC is not
  * resolved, and datagrams between an IPv4 and an IPv6 peer (a header of
  * another size) to the kernel stack, where the relay's UDP socket takes
@@ -35,8 +36,9 @@
 
 #define WG_MAX_PEERS	 1024
 #define WG_MAX_LINKS	 4096
-#define WG_INDEX_ENTRIES 65536
+#define WG_INDEX_ENTRIES 65536 /* >= WG_INDEX_MAX_ROUTES (wg_index.h): 40960 */
 #define WG_MAX_LOCAL	 64
+#define WG_MAX_SOURCES	 1024 /* WG_SOURCES in wg_sources.h */
 #define WG_XSK_PER_IF	 64 /* XSKMAP key: interface slot * WG_XSK_PER_IF + rx queue */
 #define WG_MAX_XSK	 (4 * WG_XSK_PER_IF)
 
@@ -71,13 +73,30 @@ struct {
 	__type(value, __u8);
 } wg_links SEC(".maps");
 
-/* Receiver index to the slot of the peer that chose it; the oldest go first. */
+/*
+ * Receiver index to the slot of the peer that chose it. Written only by
+ * userspace (src/wireguard/wg_index.c), from handshakes it checked: XDP
+ * only reads it. A plain hash, not an LRU: nothing here may push out an
+ * entry; the per-peer quotas in userspace bound it (WG_INDEX_MAX_ROUTES).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, WG_INDEX_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u32);
 } wg_index SEC(".maps");
+
+/*
+ * Addresses (not table peers) that sent initiations made for no peer's key
+ * too often, to when they are blocked (bpf_ktime_get_ns clock). Written by
+ * userspace (src/wireguard/wg_sources.c); an expired entry is removed here.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WG_MAX_SOURCES);
+	__type(key, struct wg_local_key);
+	__type(value, __u64);
+} wg_blocklist SEC(".maps");
 
 /* The relay's own addresses, IPv4 mapped: only datagrams to these are ours. */
 struct {
@@ -169,26 +188,16 @@ WG_INLINE __u32 classify(const __u8 *msg, __u32 len)
 	return 0;
 }
 
-/* Remembers that the sender of a handshake owns the index it chose. */
-WG_INLINE void learn_sender(const __u8 *msg, __u32 type, __u32 slot)
-{
-	__u32 index;
-
-	if (type != WG_MSG_INITIATION && type != WG_MSG_RESPONSE)
-		return;
-	index = wg_load32(msg + WG_INITIATION_SENDER); /* same offset in both */
-	bpf_map_update_elem(&wg_index, &index, &slot, BPF_ANY);
-}
-
-/* The destination slot by receiver index, if that peer is linked to src; or -1. */
-WG_INLINE int route_by_index(const __u8 *msg, __u32 type, __u32 src)
+/*
+ * A transport message's destination: the owner of its receiver index, if
+ * that peer is linked to src; or -1. The same rule as wg_route() in userspace.
+ */
+WG_INLINE int route_by_index(const __u8 *msg, __u32 src)
 {
 	struct wg_link_key link = { .a = src };
 	__u32 index, *owner;
 
-	/* Responses carry the receiver at 8, cookie replies and transport at 4. */
-	index = wg_load32(msg +
-			  (type == WG_MSG_RESPONSE ? WG_RESPONSE_RECEIVER : WG_TRANSPORT_RECEIVER));
+	index = wg_load32(msg + WG_TRANSPORT_RECEIVER);
 	owner = bpf_map_lookup_elem(&wg_index, &index);
 	if (!owner)
 		return -1;
@@ -240,6 +249,22 @@ WG_INLINE int is_local(const __u8 *addr16)
 
 	__builtin_memcpy(k.addr, addr16, sizeof(k.addr));
 	return bpf_map_lookup_elem(&wg_local, &k) != NULL;
+}
+
+/* Whether an address is on the blocklist now; an expired entry goes. */
+WG_INLINE int blocked(const __u8 *addr16)
+{
+	struct wg_local_key k;
+	__u64 *until;
+
+	__builtin_memcpy(k.addr, addr16, sizeof(k.addr));
+	until = bpf_map_lookup_elem(&wg_blocklist, &k);
+	if (!until)
+		return 0;
+	if (*until > bpf_ktime_get_ns())
+		return 1;
+	bpf_map_delete_elem(&wg_blocklist, &k);
+	return 0;
 }
 
 /* IPv4 UDP to one of our addresses and the relay port, without options or fragments. */
@@ -363,21 +388,30 @@ int wg_relay(struct xdp_md *ctx)
 	len -= sizeof(*udp);
 
 	struct wg_peer_val *peer = bpf_map_lookup_elem(&wg_peers, &p.src);
-	if (!peer)
-		return drop(WG_CNT_DROP_UNKNOWN_SOURCE);
 	type = classify(msg, len);
+	/* A known peer at a new address starts with an initiation: userspace may roam it. */
+	if (!peer) {
+		if (blocked(p.src.addr))
+			return drop(WG_CNT_DROP_BLOCKED);
+		return type == WG_MSG_INITIATION ? to_xsk(ctx, cfg)
+						 : drop(WG_CNT_DROP_UNKNOWN_SOURCE);
+	}
 	if (!type)
 		return drop(WG_CNT_DROP_MALFORMED);
-	learn_sender(msg, type, peer->slot);
-
 	if (peer->nlinks == 0)
 		return drop(WG_CNT_DROP_NO_LINK);
+	/*
+	 * Handshakes (and the cookie replies that answer them) decide who owns
+	 * an index: userspace checks MAC1, rate and the initiation a response
+	 * answers, and writes wg_index. They are a few per peer every two
+	 * minutes, so the fast path loses nothing by not deciding them here.
+	 */
+	if (type != WG_MSG_TRANSPORT)
+		return to_xsk(ctx, cfg);
 	if (peer->nlinks == 1)
 		dst = (int)peer->dst_slot;
-	else if (type == WG_MSG_INITIATION)
-		return to_xsk(ctx, cfg); /* MAC1 decides: userspace */
 	else
-		dst = route_by_index(msg, type, peer->slot);
+		dst = route_by_index(msg, peer->slot);
 	if (dst < 0)
 		return drop(WG_CNT_DROP_NO_ROUTE);
 

@@ -250,6 +250,8 @@ static struct wg_relay *start_wireguard(const struct hd_config *cfg, bool *faile
 		.table_file = cfg->wg_table_file,
 		.queues = cfg->wg_queues,
 		.workers = cfg->wg_workers,
+		.block_strikes = cfg->wg_block_strikes,
+		.block_seconds = cfg->wg_block_seconds,
 	};
 	char err[512];
 

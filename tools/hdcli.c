@@ -48,6 +48,11 @@ const struct hdcli_verb hdcli_verbs[] = {
 	{ "wg peer del", "NAME", hdcli_print_wg_show, "remove a WireGuard peer and its links" },
 	{ "wg link add", "A B", hdcli_print_wg_show, "let peers A and B reach each other" },
 	{ "wg link del", "A B", hdcli_print_wg_show, "remove the link between A and B" },
+	{ "wg show unknown", "", hdcli_print_wg_sources,
+	  "sources that are no peer's endpoint: count, last seen, whose key their MAC1 is for" },
+	{ "wg blocklist show", "", hdcli_print_wg_sources,
+	  "addresses blocked for initiations made for no peer's key, and for how long" },
+	{ "wg blocklist clear", "", hdcli_print_wg_sources, "lift every block now" },
 	{ "help", "[VERB...]", hdcli_print_help, "list the relay's commands" },
 };
 

@@ -84,3 +84,31 @@ int hdcli_print_wg_show(struct hdcli *h, const struct json_value *d)
 		printf("warning: %s\n", w->str ? w->str : "");
 	return HDCLI_OK;
 }
+
+/* `wg show unknown` and `wg blocklist ...`: one line per source, newest first. */
+int hdcli_print_wg_sources(struct hdcli *h, const struct json_value *d)
+{
+	const struct json_value *sources = json_get(d, "sources");
+	(void)h;
+
+	printf("sources: %zu\n", sources ? sources->count : 0);
+	if (!sources || !sources->count)
+		return HDCLI_OK;
+	printf("  %-47s %10s  %-12s %-16s %7s  %s\n", "SOURCE", "COUNT", "LAST SEEN", "MAC1 FOR",
+	       "STRIKES", "BLOCKED");
+	for (const struct json_value *s = sources->child; s; s = s->next) {
+		char seen[32], blocked[32] = "-";
+		hdcli_format_duration_ms(json_get_u64(s, "last_seen_ms", 0), seen, sizeof(seen));
+		strncat(seen, " ago", sizeof(seen) - strlen(seen) - 1);
+		uint64_t left = json_get_u64(s, "blocked_ms", 0);
+		if (left) {
+			hdcli_format_duration_ms(left, blocked, sizeof(blocked));
+			strncat(blocked, " more", sizeof(blocked) - strlen(blocked) - 1);
+		}
+		const char *mac1 = json_get_str(s, "mac1_peer", "");
+		printf("  %-47s %10" PRIu64 "  %-12s %-16s %7" PRIu64 "  %s\n",
+		       json_get_str(s, "endpoint", "?"), json_get_u64(s, "count", 0), seen,
+		       mac1[0] ? mac1 : "-", json_get_u64(s, "strikes", 0), blocked);
+	}
+	return HDCLI_OK;
+}

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
- * wg show, wg peer add|del, wg link add|del: the WireGuard relay table
+ * wg show, wg peer add|del, wg link add|del, wg show unknown, wg blocklist
+ * show|clear: the WireGuard relay table
  * through the management socket. The relay validates and persists every
  * change (src/wireguard/wg_relay.c); these handlers only parse words and
  * shape the JSON.
  */
 #include "mgmt_command.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "wg_relay.h"
+#include "wg_sources.h"
 
 static struct wg_relay *relay_or_error(struct mgmt_call *call)
 {
@@ -145,4 +148,55 @@ int cmd_wg_show(struct mgmt_call *call)
 	jw_end(out);
 	wg_show_free(&s);
 	return 0;
+}
+
+/* The sources as JSON: {"sources": [...]} (with "cleared" for a clear). */
+static int answer_sources(struct mgmt_call *call, struct wg_relay *wg, bool blocked_only)
+{
+	struct wg_source_view *v = calloc(WG_SOURCES, sizeof(*v));
+	struct json_writer *out = call->out;
+
+	if (!v)
+		return mgmt_error(call, MGMT_E_FAILED, "out of memory");
+	int n = wg_relay_sources(wg, blocked_only, v, WG_SOURCES);
+	jw_object_begin(out, NULL);
+	jw_array_begin(out, "sources");
+	for (int i = 0; i < n; i++) {
+		jw_object_begin(out, NULL);
+		jw_string(out, "endpoint", v[i].endpoint);
+		jw_u64(out, "count", v[i].count);
+		jw_i64(out, "last_seen_ms", v[i].last_seen_ms);
+		jw_string(out, "mac1_peer", v[i].mac1_peer);
+		jw_u64(out, "strikes", v[i].strikes);
+		jw_i64(out, "blocked_ms", v[i].blocked_ms);
+		jw_end(out);
+	}
+	jw_end(out);
+	jw_end(out);
+	free(v);
+	return 0;
+}
+
+int cmd_wg_show_unknown(struct mgmt_call *call)
+{
+	struct wg_relay *wg = relay_or_error(call);
+
+	return wg ? answer_sources(call, wg, false) : -1;
+}
+
+int cmd_wg_blocklist_show(struct mgmt_call *call)
+{
+	struct wg_relay *wg = relay_or_error(call);
+
+	return wg ? answer_sources(call, wg, true) : -1;
+}
+
+int cmd_wg_blocklist_clear(struct mgmt_call *call)
+{
+	struct wg_relay *wg = relay_or_error(call);
+
+	if (!wg)
+		return -1;
+	wg_relay_blocklist_clear(wg);
+	return answer_sources(call, wg, true);
 }

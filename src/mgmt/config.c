@@ -207,6 +207,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ "wireguard", "workers", CFG_U32, FIELD(wg_workers), 0, 16, "0", NULL,
 	  "AF_XDP dataplane threads, each owning whole queue numbers; 0 = one per queue number, "
 	  "at most one per CPU" },
+	{ "wireguard", "block_strikes", CFG_U32, FIELD(wg_block_strikes), 1, 1000, "10", NULL,
+	  "initiations made for no peer's key, within 60 s, that block the source address" },
+	{ "wireguard", "block_seconds", CFG_U32, FIELD(wg_block_seconds), 1, 86400, "300", NULL,
+	  "how long a blocked address stays blocked (hdcli wg blocklist clear lifts it sooner)" },
 };
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))

@@ -73,6 +73,8 @@ struct hd_config {
 	char wg_table_file[PATH_MAX]; /* persisted peer/link table */
 	char wg_queues[128];	      /* auto, a count or a list (src/wireguard/wg_queues.h) */
 	uint32_t wg_workers;	      /* AF_XDP workers; 0 = one per queue number, per CPU */
+	uint32_t wg_block_strikes;    /* initiations made for no key that block an address */
+	uint32_t wg_block_seconds;    /* how long a blocked address stays blocked */
 };
 
 /*

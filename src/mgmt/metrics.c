@@ -13,6 +13,7 @@
 #include "peer_view.h"
 #include "stats.h"
 #include "stats_snapshot.h"
+#include "wg_relay.h"
 
 struct textbuf {
 	char *buf;
@@ -280,6 +281,35 @@ static void write_stun(struct textbuf *b, const struct stats_snapshot *s)
 	       s->stun.recv_errors);
 }
 
+/*
+ * The WireGuard relay's counters (the same as `hdcli wg show`): the drops
+ * by reason in one metric, so that an attack on the index table, the
+ * handshake rate or the blocklist shows while it happens; the rest each
+ * under its own name.
+ */
+static void write_wireguard(struct textbuf *b, struct mgmt_context *ctx)
+{
+	struct wg_show s;
+
+	if (!ctx->wg || wg_relay_show(ctx->wg, &s) < 0)
+		return;
+	head(b, "wg_dropped_total", "counter",
+	     "WireGuard relay datagrams dropped, by reason (hdcli wg show).");
+	for (int i = 0; i < WG_CNT_COUNT; i++) {
+		if (strncmp(wg_counter_names[i], "drop_", 5) == 0)
+			put(b, "hyperderp_wg_dropped_total{reason=\"%s\"} %llu\n",
+			    wg_counter_names[i] + 5, (unsigned long long)s.counters[i]);
+	}
+	head(b, "wg_events_total", "counter",
+	     "WireGuard relay: datagrams by path, index evictions, roams, blocks (hdcli wg show).");
+	for (int i = 0; i < WG_CNT_COUNT; i++) {
+		if (strncmp(wg_counter_names[i], "drop_", 5) != 0)
+			put(b, "hyperderp_wg_events_total{event=\"%s\"} %llu\n",
+			    wg_counter_names[i], (unsigned long long)s.counters[i]);
+	}
+	wg_show_free(&s);
+}
+
 /* The management thread's own listeners (mgmt_stats.h): an attack on them shows here. */
 static void write_mgmt(struct textbuf *b, const struct stats_snapshot *s)
 {
@@ -398,6 +428,7 @@ int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
 	write_workers(&b, ctx, &s);
 	write_mgmt(&b, &s);
 	write_queues(&b, ctx);
+	write_wireguard(&b, ctx);
 	if (b.failed) {
 		free(b.buf);
 		return -1;

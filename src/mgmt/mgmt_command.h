@@ -187,5 +187,8 @@ int cmd_wg_peer_add(struct mgmt_call *call);
 int cmd_wg_peer_del(struct mgmt_call *call);
 int cmd_wg_link_add(struct mgmt_call *call);
 int cmd_wg_link_del(struct mgmt_call *call);
+int cmd_wg_show_unknown(struct mgmt_call *call);
+int cmd_wg_blocklist_show(struct mgmt_call *call);
+int cmd_wg_blocklist_clear(struct mgmt_call *call);
 
 #endif

@@ -39,6 +39,11 @@ const struct mgmt_command mgmt_commands[] = {
 	{ "wg peer del", "NAME", 1, 1, cmd_wg_peer_del, "remove a WireGuard peer and its links" },
 	{ "wg link add", "A B", 2, 2, cmd_wg_link_add, "let peers A and B reach each other" },
 	{ "wg link del", "A B", 2, 2, cmd_wg_link_del, "remove the link between A and B" },
+	{ "wg show unknown", "", 0, 0, cmd_wg_show_unknown,
+	  "sources that are no peer's endpoint: count, last seen, whose key their MAC1 is for" },
+	{ "wg blocklist show", "", 0, 0, cmd_wg_blocklist_show,
+	  "addresses blocked for initiations made for no peer's key, and for how long" },
+	{ "wg blocklist clear", "", 0, 0, cmd_wg_blocklist_clear, "lift every block now" },
 };
 
 const int mgmt_command_count = (int)(sizeof(mgmt_commands) / sizeof(mgmt_commands[0]));

@@ -16,6 +16,12 @@ enum wg_counter {
 	WG_CNT_DROP_MALFORMED,		/* not a WireGuard message: type or length wrong */
 	WG_CNT_DROP_NO_LINK,		/* the source peer has no link */
 	WG_CNT_DROP_NO_ROUTE,		/* several links, and no index or MAC1 picked one */
+	WG_CNT_DROP_HANDSHAKE_RATE,	/* the source's handshake bucket was empty */
+	WG_CNT_DROP_BAD_MAC1,		/* a handshake whose MAC1 is not for its destination's key */
+	WG_CNT_DROP_INDEX_TAKEN,	/* claimed an index another peer holds, fresh */
+	WG_CNT_DROP_UNMATCHED_RESPONSE, /* a response to no initiation forwarded to its sender */
+	WG_CNT_DROP_INDEX_FULL,		/* no room for the index in its probe window */
+	WG_CNT_DROP_BLOCKED,		/* from a blocked address (wg_sources.h) */
 	WG_CNT_DROP_TX_ERROR,		/* the send failed or the ring was full */
 	WG_CNT_XDP_TX,			/* forwarded in the kernel, out the same interface */
 	WG_CNT_XDP_REDIRECT,		/* forwarded in the kernel, out another interface */
@@ -23,6 +29,10 @@ enum wg_counter {
 	WG_CNT_TO_STACK,		/* to the stack: fragments, IPv6 extension headers,
 					   unresolved next hops, a change of IP family */
 	WG_CNT_USER_FORWARD,		/* forwarded by the AF_XDP or socket path */
+	WG_CNT_INDEX_EVICTED,		/* indices a peer's own quota pushed out (wg_index.h) */
+	WG_CNT_ROAMED,			/* peers moved to the address their handshake came from */
+	WG_CNT_SOURCES_BLOCKED,		/* times an address was put on the blocklist */
+	WG_CNT_SOURCES_UNTRACKED,	/* unknown sources the full sources table could not take */
 	WG_CNT_COUNT,
 };
 

@@ -39,12 +39,22 @@ const char *const wg_counter_names[WG_CNT_COUNT] = {
 	[WG_CNT_DROP_MALFORMED] = "drop_malformed",
 	[WG_CNT_DROP_NO_LINK] = "drop_no_link",
 	[WG_CNT_DROP_NO_ROUTE] = "drop_no_route",
+	[WG_CNT_DROP_HANDSHAKE_RATE] = "drop_handshake_rate",
+	[WG_CNT_DROP_BAD_MAC1] = "drop_bad_mac1",
+	[WG_CNT_DROP_INDEX_TAKEN] = "drop_index_taken",
+	[WG_CNT_DROP_UNMATCHED_RESPONSE] = "drop_unmatched_response",
+	[WG_CNT_DROP_INDEX_FULL] = "drop_index_full",
+	[WG_CNT_DROP_BLOCKED] = "drop_blocked",
 	[WG_CNT_DROP_TX_ERROR] = "drop_tx_error",
 	[WG_CNT_XDP_TX] = "xdp_tx",
 	[WG_CNT_XDP_REDIRECT] = "xdp_redirect",
 	[WG_CNT_TO_XSK] = "to_xsk",
 	[WG_CNT_TO_STACK] = "to_stack",
 	[WG_CNT_USER_FORWARD] = "user_forward",
+	[WG_CNT_INDEX_EVICTED] = "index_evicted",
+	[WG_CNT_ROAMED] = "roamed",
+	[WG_CNT_SOURCES_BLOCKED] = "sources_blocked",
+	[WG_CNT_SOURCES_UNTRACKED] = "sources_untracked",
 };
 
 struct wg_relay {
@@ -63,6 +73,20 @@ struct wg_relay {
 	/* workers[0] is the leader: the mode is chosen on it, the others copy it. */
 	struct wg_worker *workers[WG_MAX_WORKERS];
 	int nworkers;
+	struct wg_index *index; /* learned receiver indices, shared by the workers */
+	struct wg_sources *sources; /* unknown sources and the blocklist, likewise */
+	/* Roams the workers saw, applied to the table by roam_thread . */
+	pthread_t roam_thread;
+	bool roam_started;
+	pthread_mutex_t roam_lock;
+	pthread_cond_t roam_cond;
+	struct roam_request {
+		int slot;
+		struct wg_endpoint ep;
+	} roam_queue[8];
+	int roam_n;
+	bool roam_stop;
+	_Atomic uint64_t roamed;
 };
 
 static void log_queues(const struct wg_relay *r);
@@ -183,6 +207,10 @@ static int make_workers(struct wg_relay *r, char *err, size_t errlen)
 		w->sock_fd = lead->sock_fd;
 		w->sock_v4 = lead->sock_v4;
 		w->xdp = lead->xdp;
+		w->index = lead->index;
+		w->sources = lead->sources;
+		w->on_roam = lead->on_roam;
+		w->roam_ctx = lead->roam_ctx;
 		r->workers[r->nworkers++] = w;
 	}
 	for (int i = 0; i < r->nports; i++) {
@@ -349,6 +377,103 @@ static void make_parent_dir(const char *path)
 		log_warn("wg: cannot create the directory of %s: %s", path, strerror(errno));
 }
 
+/* ---- roaming ---- */
+
+/*
+ * Called by a worker whose roam just completed: queued, never waited on (the
+ * table change waits for the workers). A full queue drops the request; the
+ * peer's next handshake offers it again.
+ */
+static void on_roam(void *ctx, int slot, const struct wg_endpoint *ep)
+{
+	struct wg_relay *r = ctx;
+
+	pthread_mutex_lock(&r->roam_lock);
+	int i = 0;
+	while (i < r->roam_n && r->roam_queue[i].slot != slot)
+		i++;
+	if (i < (int)(sizeof(r->roam_queue) / sizeof(r->roam_queue[0]))) {
+		r->roam_queue[i] = (struct roam_request){ .slot = slot, .ep = *ep };
+		if (i == r->roam_n)
+			r->roam_n++;
+		pthread_cond_signal(&r->roam_cond);
+	}
+	pthread_mutex_unlock(&r->roam_lock);
+}
+
+/* Moves a peer to the endpoint its completed handshake came from; saved like any change. */
+static void apply_roam(struct wg_relay *r, const struct roam_request *q)
+{
+	char err[256], from[WG_ENDPOINT_STRLEN], to[WG_ENDPOINT_STRLEN];
+	struct wg_table *next = malloc(sizeof(*next));
+
+	if (!next)
+		return;
+	pthread_mutex_lock(&r->lock);
+	*next = r->table;
+	struct wg_peer *p = &next->peers[q->slot];
+	int holder = wg_table_find_endpoint(next, &q->ep);
+	wg_endpoint_format(&q->ep, to, sizeof(to));
+	if (!p->used || wg_endpoint_equal(&p->ep, &q->ep)) {
+		/* Removed meanwhile, or already there (a second response). */
+	} else if (holder >= 0) {
+		log_warn("wg: peer %s roamed to %s, which is peer %s's: not moved", p->name, to,
+			 next->peers[holder].name);
+	} else {
+		wg_endpoint_format(&p->ep, from, sizeof(from));
+		p->ep = q->ep;
+		if (wg_table_save(next, r->table_file, err, sizeof(err)) < 0) {
+			log_warn("wg: peer %s roamed to %s, but the table cannot be saved: %s",
+				 p->name, to, err);
+		} else {
+			r->table = *next;
+			if (publish(r) < 0)
+				log_warn("wg: table saved; the dataplane applies it late");
+			atomic_fetch_add(&r->roamed, 1);
+			log_info("wg: peer %s roamed from %s to %s (a handshake from there was "
+				 "answered); table saved",
+				 p->name, from, to);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(next);
+}
+
+static void *roam_main(void *arg)
+{
+	struct wg_relay *r = arg;
+
+	log_set_thread_role("wg");
+	pthread_mutex_lock(&r->roam_lock);
+	for (;;) {
+		while (!r->roam_n && !r->roam_stop)
+			pthread_cond_wait(&r->roam_cond, &r->roam_lock);
+		if (r->roam_stop)
+			break;
+		struct roam_request q = r->roam_queue[0];
+		memmove(r->roam_queue, r->roam_queue + 1,
+			(size_t)(r->roam_n - 1) * sizeof(r->roam_queue[0]));
+		r->roam_n--;
+		pthread_mutex_unlock(&r->roam_lock);
+		apply_roam(r, &q);
+		pthread_mutex_lock(&r->roam_lock);
+	}
+	pthread_mutex_unlock(&r->roam_lock);
+	return NULL;
+}
+
+static void stop_roaming(struct wg_relay *r)
+{
+	if (!r->roam_started)
+		return;
+	pthread_mutex_lock(&r->roam_lock);
+	r->roam_stop = true;
+	pthread_cond_signal(&r->roam_cond);
+	pthread_mutex_unlock(&r->roam_lock);
+	pthread_join(r->roam_thread, NULL);
+	r->roam_started = false;
+}
+
 struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, size_t errlen)
 {
 	struct wg_relay *r = calloc(1, sizeof(*r));
@@ -383,7 +508,22 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 	}
 	w->leader = true;
 	r->workers[r->nworkers++] = w;
+	r->index = w->index = wg_index_new();
+	r->sources = w->sources =
+	    wg_sources_new(opt->block_strikes, (uint64_t)opt->block_seconds * 1000000000ull);
+	if (!r->index || !r->sources) {
+		wg_err(err, errlen, "wireguard: out of memory");
+		wg_index_free(r->index);
+		wg_sources_free(r->sources);
+		free(w);
+		free(r);
+		return NULL;
+	}
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->roam_lock, NULL);
+	pthread_cond_init(&r->roam_cond, NULL);
+	w->on_roam = on_roam;
+	w->roam_ctx = r;
 	snprintf(r->table_file, sizeof(r->table_file), "%s", opt->table_file);
 	if (wg_table_load(&r->table, r->table_file, err, errlen) < 0)
 		goto fail_free;
@@ -403,6 +543,10 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 		log_warn("wg: no IPv6 in this kernel: the UDP socket is IPv4 only, IPv6 peers "
 			 "cannot be reached");
 	choose_mode(r, opt);
+	if (w->xdp) {
+		wg_index_set_mirror(r->index, wg_xdp_index_mirror, w->xdp);
+		wg_sources_set_mirror(r->sources, wg_xdp_block_mirror, w->xdp);
+	}
 	if (make_workers(r, err, errlen) < 0)
 		goto fail_close;
 	if (r->nports) {
@@ -425,7 +569,15 @@ struct wg_relay *wg_relay_start(const struct wg_relay_options *opt, char *err, s
 	}
 	log_info("wg: relay on UDP port %u, mode %s; table %s: %u peers, %u links", opt->port,
 		 r->mode, r->table_file, r->table.npeers, r->table.nlinks);
+	/* Asked for by name and not given: the operator must see it without debug logs. */
+	if (strcmp(opt->mode, "auto") != 0 && strcmp(opt->mode, "socket") != 0 &&
+	    w->mode == WG_MODE_SOCKET)
+		log_warn("wg: wireguard.mode = %s is not running, the relay fell back to %s",
+			 opt->mode, r->mode);
 	log_queues(r);
+	r->roam_started = pthread_create(&r->roam_thread, NULL, roam_main, r) == 0;
+	if (!r->roam_started)
+		log_warn("wg: cannot start the roaming thread: peers that move are not followed");
 	return r;
 fail_close:
 	close_ports(r);
@@ -434,7 +586,11 @@ fail_close:
 	close(w->sock_fd);
 fail_free:
 	free_workers(r);
+	wg_index_free(r->index);
+	wg_sources_free(r->sources);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->roam_lock);
+	pthread_cond_destroy(&r->roam_cond);
 	free(r);
 	return NULL;
 }
@@ -459,13 +615,18 @@ void wg_relay_stop(struct wg_relay *r)
 		wg_show_free(&s);
 	}
 	struct wg_worker *w = r->workers[0];
+	stop_roaming(r);
 	stop_workers(r, r->nworkers);
 	close_ports(r);
 	if (w->xdp)
 		wg_xdp_close(w->xdp);
 	close(w->sock_fd);
 	free_workers(r);
+	wg_index_free(r->index);
+	wg_sources_free(r->sources);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->roam_lock);
+	pthread_cond_destroy(&r->roam_cond);
 	free(r);
 }
 
@@ -486,7 +647,7 @@ static int change(struct wg_relay *r, enum change_kind kind, const char *a, cons
 		  const char *label, const char *pubkey, char *err, size_t errlen)
 {
 	struct wg_table *next = malloc(sizeof(*next));
-	int rc = -1, slot = -1;
+	int rc = -1, slot = -1, gone = -1;
 	uint32_t removed = 0;
 
 	if (!next)
@@ -499,6 +660,7 @@ static int change(struct wg_relay *r, enum change_kind kind, const char *a, cons
 		rc = slot < 0 ? -1 : 0;
 		break;
 	case PEER_DEL:
+		gone = wg_table_find(next, a);
 		rc = wg_table_peer_del(next, a, &removed, err, errlen);
 		break;
 	case LINK_ADD:
@@ -516,6 +678,9 @@ static int change(struct wg_relay *r, enum change_kind kind, const char *a, cons
 			r->slot_gen[slot] = ++r->next_gen;
 		if (publish(r) < 0)
 			log_warn("wg: table saved; the dataplane applies it late");
+		/* After publish: no worker routes to the slot any more, none can learn for it. */
+		if (gone >= 0 || slot >= 0)
+			wg_index_forget(r->index, (uint16_t)(gone >= 0 ? gone : slot));
 		static const char *const what[] = { "peer added", "peer removed", "link added",
 						    "link removed" };
 		log_info("wg: %s: %s%s%s%s", what[kind], a, b && kind != PEER_ADD ? " " : "",
@@ -655,6 +820,13 @@ int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 	fill_queues(r, s);
 	if (w->xdp)
 		wg_xdp_read_stats(w->xdp, stats, s->counters);
+	s->counters[WG_CNT_INDEX_EVICTED] =
+	    atomic_load_explicit(&r->index->evicted, memory_order_relaxed);
+	s->counters[WG_CNT_ROAMED] = atomic_load_explicit(&r->roamed, memory_order_relaxed);
+	s->counters[WG_CNT_SOURCES_BLOCKED] =
+	    atomic_load_explicit(&r->sources->blocks, memory_order_relaxed);
+	s->counters[WG_CNT_SOURCES_UNTRACKED] =
+	    atomic_load_explicit(&r->sources->not_tracked, memory_order_relaxed);
 	uint64_t now = wg_now_ns();
 	for (int i = 0; i < WG_MAX_PEERS; i++) {
 		const struct wg_peer *p = &t->peers[i];
@@ -686,6 +858,44 @@ int wg_relay_show(struct wg_relay *r, struct wg_show *s)
 	s->nlinks = t->nlinks;
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+int wg_relay_sources(struct wg_relay *r, bool blocked_only, struct wg_source_view *out, int max)
+{
+	struct wg_source *list = calloc(WG_SOURCES, sizeof(*list));
+	uint64_t now = wg_now_ns();
+
+	if (!list)
+		return -1;
+	int n = wg_sources_list(r->sources, list, max < WG_SOURCES ? max : WG_SOURCES, blocked_only,
+				now);
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < n; i++) {
+		const struct wg_source *s = &list[i];
+		struct wg_source_view *v = &out[i];
+		memset(v, 0, sizeof(*v));
+		wg_endpoint_format(&s->last, v->endpoint, sizeof(v->endpoint));
+		v->count = s->count;
+		v->last_seen_ms = (int64_t)((now - s->last_ns) / 1000000);
+		if (s->mac1_peer >= 0 && r->table.peers[s->mac1_peer].used)
+			snprintf(v->mac1_peer, sizeof(v->mac1_peer), "%s",
+				 r->table.peers[s->mac1_peer].name);
+		v->strikes = s->strikes;
+		v->blocked_ms = s->blocked_until_ns > now
+				    ? (int64_t)((s->blocked_until_ns - now) / 1000000)
+				    : 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(list);
+	return n;
+}
+
+int wg_relay_blocklist_clear(struct wg_relay *r)
+{
+	int n = wg_sources_clear_blocks(r->sources);
+
+	log_info("wg: blocklist cleared (%d address%s)", n, n == 1 ? "" : "es");
+	return n;
 }
 
 void wg_show_free(struct wg_show *s)

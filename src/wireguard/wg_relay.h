@@ -27,6 +27,8 @@ struct wg_relay_options {
 	const char *table_file;
 	const char *queues; /* wireguard.queues (wg_queues.h); NULL or "" = auto */
 	uint32_t workers;   /* dataplane threads; 0 = one per queue number, at most one per CPU */
+	uint32_t block_strikes; /* wireguard.block_strikes; 0 = WG_STRIKES */
+	uint32_t block_seconds; /* wireguard.block_seconds; 0 = WG_BLOCK_NS */
 };
 
 struct wg_relay;
@@ -83,6 +85,21 @@ struct wg_show {
 };
 
 extern const char *const wg_counter_names[WG_CNT_COUNT];
+
+/* A source that is no peer's endpoint, for `wg show unknown` and `wg blocklist show`. */
+struct wg_source_view {
+	char endpoint[WG_ENDPOINT_STRLEN]; /* the address and the last port heard */
+	uint64_t count;
+	int64_t last_seen_ms;
+	char mac1_peer[WG_NAME_LEN]; /* the peer its initiation was made for; "" = none */
+	uint32_t strikes;
+	int64_t blocked_ms; /* how much longer it is blocked; 0 = not blocked */
+};
+
+/* Up to max sources, newest first; blocked_only: the blocklist. How many. */
+int wg_relay_sources(struct wg_relay *r, bool blocked_only, struct wg_source_view *out, int max);
+/* Lifts every block; how many there were. */
+int wg_relay_blocklist_clear(struct wg_relay *r);
 
 /* Fills a snapshot (free with wg_show_free). Returns 0 or -1. */
 int wg_relay_show(struct wg_relay *r, struct wg_show *out);

@@ -38,6 +38,7 @@ struct wg_routes *wg_routes_build(const struct wg_table *t)
 			continue;
 		rp->used = true;
 		rp->ep = p->ep;
+		memcpy(rp->name, p->name, sizeof(rp->name));
 		rp->has_mac1_key = p->has_pubkey;
 		if (p->has_pubkey)
 			wg_mac1_key(rp->mac1_key, p->pubkey);
@@ -79,45 +80,6 @@ bool wg_routes_linked(const struct wg_routes *r, int a, int b)
 	return false;
 }
 
-/* ---- learned indices ---- */
-
-static uint32_t index_hash(uint32_t index)
-{
-	/* Indices are random already; the multiply only spreads crafted ones. */
-	return (index * 0x9E3779B1u) >> 18;
-}
-
-void wg_index_learn(struct wg_index_table *t, uint32_t index, uint16_t owner)
-{
-	struct wg_index_entry *victim = NULL;
-	uint32_t h = index_hash(index);
-
-	for (uint32_t i = 0; i < WG_INDEX_PROBE; i++) {
-		struct wg_index_entry *e = &t->e[(h + i) & (WG_INDEX_SLOTS - 1)];
-		if (e->used && e->index == index) {
-			victim = e;
-			break;
-		}
-		if (!victim || (victim->used && (!e->used || e->stamp < victim->stamp)))
-			victim = e;
-	}
-	*victim = (struct wg_index_entry){
-		.index = index, .owner = owner, .used = 1, .stamp = ++t->clock
-	};
-}
-
-int wg_index_lookup(const struct wg_index_table *t, uint32_t index)
-{
-	uint32_t h = index_hash(index);
-
-	for (uint32_t i = 0; i < WG_INDEX_PROBE; i++) {
-		const struct wg_index_entry *e = &t->e[(h + i) & (WG_INDEX_SLOTS - 1)];
-		if (e->used && e->index == index)
-			return e->owner;
-	}
-	return -1;
-}
-
 /* ---- the decision ---- */
 
 static int route_initiation(const struct wg_routes *r, const struct wg_route_peer *src,
@@ -132,43 +94,152 @@ static int route_initiation(const struct wg_routes *r, const struct wg_route_pee
 	return -1;
 }
 
-int wg_route(const struct wg_routes *r, struct wg_index_table *idx,
-	     int (*lookup)(void *ctx, uint32_t index), void *ctx, const struct wg_endpoint *src,
-	     const uint8_t *payload, size_t len, struct wg_decision *d)
+/* A handshake's MAC1 must be made for the peer it goes to, when the table knows its key. */
+static bool mac1_ok(const struct wg_route_peer *dst, const uint8_t *payload, size_t len)
+{
+	return !dst->has_mac1_key || wg_mac1_matches(dst->mac1_key, payload, len);
+}
+
+static int index_drop(int rc)
+{
+	switch (rc) {
+	case WG_INDEX_TAKEN:
+		return WG_CNT_DROP_INDEX_TAKEN;
+	case WG_INDEX_FULL:
+		return WG_CNT_DROP_INDEX_FULL;
+	default:
+		return WG_CNT_DROP_UNMATCHED_RESPONSE;
+	}
+}
+
+/* An initiation: to its only link, or by MAC1; leaves its sender index pending for dst. */
+static int route_initiation_msg(const struct wg_routes *r, struct wg_index *ix,
+				const struct wg_msg *msg, const uint8_t *payload, size_t len,
+				uint64_t now, struct wg_decision *d)
+{
+	const struct wg_route_peer *sp = &r->peers[d->src];
+
+	if (sp->nlinks == 1) {
+		d->dst = r->adj[sp->first_link];
+		if (!mac1_ok(&r->peers[d->dst], payload, len))
+			return WG_CNT_DROP_BAD_MAC1;
+	} else {
+		d->dst = route_initiation(r, sp, payload, len);
+		if (d->dst < 0)
+			return WG_CNT_DROP_NO_ROUTE;
+	}
+	int rc = wg_index_initiation(ix, msg->sender, (uint16_t)d->src, (uint16_t)d->dst,
+				     sp->nlinks, now);
+	return rc < 0 ? index_drop(rc) : -1;
+}
+
+/*
+ * A response goes only to the peer whose initiation was forwarded to its
+ * sender, with a MAC1 made for that peer's key; only then are both indices
+ * routes.
+ */
+static int route_response_msg(const struct wg_routes *r, struct wg_index *ix,
+			      const struct wg_msg *msg, const uint8_t *payload, size_t len,
+			      uint64_t now, struct wg_decision *d)
+{
+	bool roam = false;
+
+	d->dst = wg_index_pending_initiator(ix, msg->receiver, (uint16_t)d->src, now);
+	if (d->dst < 0) {
+		d->dst = wg_index_roam_peek(ix, msg->receiver, (uint16_t)d->src, now);
+		roam = true;
+	}
+	if (d->dst < 0)
+		return WG_CNT_DROP_UNMATCHED_RESPONSE;
+	if (!wg_routes_linked(r, d->src, d->dst))
+		return WG_CNT_DROP_NO_ROUTE;
+	if (!mac1_ok(&r->peers[d->dst], payload, len))
+		return WG_CNT_DROP_BAD_MAC1;
+	uint32_t nl_i = r->peers[d->dst].nlinks, nl_r = r->peers[d->src].nlinks;
+	int rc = roam ? wg_index_roam_response(ix, msg->sender, msg->receiver, (uint16_t)d->src,
+					       nl_i, nl_r, now, &d->roam_ep)
+		      : wg_index_response(ix, msg->sender, msg->receiver, (uint16_t)d->src, nl_i,
+					  nl_r, now);
+	if (rc < 0)
+		return index_drop(rc);
+	d->roamed = roam;
+	return -1;
+}
+
+/* The peer with a key whose MAC1 the initiation carries, or -1: every keyed peer is tried. */
+static int mac1_owner(const struct wg_routes *r, const uint8_t *payload, size_t len)
+{
+	for (int i = 0; i < WG_MAX_PEERS; i++) {
+		const struct wg_route_peer *p = &r->peers[i];
+		if (p->used && p->has_mac1_key && wg_mac1_matches(p->mac1_key, payload, len))
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * An initiation from a source no peer has. If its MAC1 is made for a peer
+ * with exactly one link, it may come from that link at a new address: it
+ * goes to the peer it is made for, and the roam is offered. With several
+ * links the initiator cannot be told (the initiation hides who sent it),
+ * and it is dropped, with the peer it was made for in d->mac1_peer.
+ */
+static int route_unknown_initiation(const struct wg_routes *r, struct wg_index *ix,
+				    const struct wg_endpoint *src, const struct wg_msg *msg,
+				    const uint8_t *payload, size_t len, uint64_t now,
+				    struct wg_decision *d)
+{
+	if (!wg_index_unknown_allowed(ix, now))
+		return WG_CNT_DROP_UNKNOWN_SOURCE;
+	d->mac1_peer = mac1_owner(r, payload, len);
+	d->strike = d->mac1_peer < 0;
+	if (d->mac1_peer < 0 || r->peers[d->mac1_peer].nlinks != 1)
+		return WG_CNT_DROP_UNKNOWN_SOURCE;
+	const struct wg_route_peer *responder = &r->peers[d->mac1_peer];
+	d->type = WG_MSG_INITIATION;
+	d->src = r->adj[responder->first_link];
+	d->dst = d->mac1_peer;
+	wg_index_roam_offer(ix, msg->sender, (uint16_t)d->src, (uint16_t)d->dst, src, now);
+	return -1;
+}
+
+int wg_route(const struct wg_routes *r, struct wg_index *ix, const struct wg_endpoint *src,
+	     const uint8_t *payload, size_t len, uint64_t now, struct wg_decision *d)
 {
 	struct wg_msg msg;
 	const struct wg_route_peer *sp;
 
 	memset(d, 0, sizeof(*d));
+	d->mac1_peer = -1;
 	d->src = wg_routes_find(r, src);
-	if (d->src < 0)
+	d->unknown = d->src < 0;
+	if (d->src < 0) {
+		if (wg_msg_classify(payload, len, &msg) == WG_MSG_INITIATION)
+			return route_unknown_initiation(r, ix, src, &msg, payload, len, now, d);
 		return WG_CNT_DROP_UNKNOWN_SOURCE;
+	}
 	d->type = (uint8_t)wg_msg_classify(payload, len, &msg);
 	if (d->type == 0)
 		return WG_CNT_DROP_MALFORMED;
 	sp = &r->peers[d->src];
-	if (d->type == WG_MSG_INITIATION || d->type == WG_MSG_RESPONSE) {
-		wg_index_learn(idx, msg.sender, (uint16_t)d->src);
-		d->learned = true;
-		d->sender = msg.sender;
-	}
 	if (sp->nlinks == 0)
 		return WG_CNT_DROP_NO_LINK;
+	if (d->type == WG_MSG_INITIATION || d->type == WG_MSG_RESPONSE) {
+		if (!wg_index_handshake_allowed(ix, (uint16_t)d->src, sp->nlinks, now))
+			return WG_CNT_DROP_HANDSHAKE_RATE;
+		return d->type == WG_MSG_INITIATION
+			   ? route_initiation_msg(r, ix, &msg, payload, len, now, d)
+			   : route_response_msg(r, ix, &msg, payload, len, now, d);
+	}
+	/* Transport and cookie replies: the only link, or the owner of the receiver index. */
 	if (sp->nlinks == 1) {
 		d->dst = r->adj[sp->first_link];
 		return -1;
 	}
-	if (d->type == WG_MSG_INITIATION) {
-		d->dst = route_initiation(r, sp, payload, len);
-	} else {
-		d->dst = wg_index_lookup(idx, msg.receiver);
-		if (d->dst < 0 && lookup) {
-			/* Learned elsewhere (XDP, another worker): keep it near for the next. */
-			d->dst = lookup(ctx, msg.receiver);
-			if (d->dst >= 0 && d->dst < WG_MAX_PEERS)
-				wg_index_learn(idx, msg.receiver, (uint16_t)d->dst);
-		}
-	}
+	d->dst = wg_index_lookup(ix, msg.receiver);
+	/* A cookie reply may answer an initiation still pending for its sender. */
+	if (d->dst < 0 && d->type == WG_MSG_COOKIE_REPLY)
+		d->dst = wg_index_pending_initiator(ix, msg.receiver, (uint16_t)d->src, now);
 	if (d->dst < 0 || !wg_routes_linked(r, d->src, d->dst))
 		return WG_CNT_DROP_NO_ROUTE;
 	return -1;

@@ -202,8 +202,14 @@ unsigned int wg_sock_poll(struct wg_worker *w)
 
 void wg_sock_send_one(struct wg_worker *w, int slot, const uint8_t *payload, size_t len)
 {
+	wg_sock_send_to(w, slot, &w->routes->peers[slot].ep, payload, len);
+}
+
+void wg_sock_send_to(struct wg_worker *w, int slot, const struct wg_endpoint *ep,
+		     const uint8_t *payload, size_t len)
+{
 	struct sockaddr_in6 to;
-	socklen_t tolen = sockaddr_of(&w->routes->peers[slot].ep, w->sock_v4, &to);
+	socklen_t tolen = sockaddr_of(ep, w->sock_v4, &to);
 
 	if (sendto(w->sock_fd, payload, len, MSG_DONTWAIT, (struct sockaddr *)&to, tolen) < 0)
 		stat_add(&w->counters[WG_CNT_DROP_TX_ERROR], 1);

@@ -47,6 +47,26 @@ static int parse_port(const char *text, uint16_t *port, char *err, size_t errlen
 	return 0;
 }
 
+/*
+ * "vpn.example.com" or "vpn.example.com:51820": letters, digits, dots and
+ * dashes, with a letter. The relay matches sources by address, and a name
+ * would resolve once, to an address that may change under it.
+ */
+static bool is_hostname(const char *text)
+{
+	bool letter = false;
+	const char *p = text;
+
+	for (; *p && *p != ':'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+			letter = true;
+		else if (!(*p >= '0' && *p <= '9') && *p != '.' && *p != '-')
+			return false;
+	}
+	/* More than one colon: an IPv6 address without its brackets. */
+	return letter && p != text && (!*p || !strchr(p + 1, ':'));
+}
+
 static int parse_v4(const char *text, struct wg_endpoint *ep, char *err, size_t errlen)
 {
 	char host[INET_ADDRSTRLEN];
@@ -54,6 +74,11 @@ static int parse_v4(const char *text, struct wg_endpoint *ep, char *err, size_t 
 	const char *colon = strrchr(text, ':');
 	uint16_t port = 0;
 
+	if (is_hostname(text))
+		return wg_err(err, errlen,
+			      "\"%s\": hostnames are not accepted; give the peer's address as the "
+			      "relay sees it: A.B.C.D:PORT or [IPV6]:PORT",
+			      text);
 	if (!colon || colon == text || (size_t)(colon - text) >= sizeof(host))
 		return wg_err(err, errlen, "\"%s\" is not IP:PORT", text);
 	memcpy(host, text, (size_t)(colon - text));
@@ -268,6 +293,13 @@ int wg_table_peer_add(struct wg_table *t, const char *name, const char *endpoint
 	if (pubkey_b64 && parse_pubkey(pubkey_b64, p.pubkey, err, errlen) < 0)
 		return -1;
 	p.has_pubkey = pubkey_b64 != NULL;
+	/* One key, one peer: MAC1 routing and roaming pick a peer by its key. */
+	for (slot = 0; p.has_pubkey && slot < WG_MAX_PEERS; slot++) {
+		const struct wg_peer *q = &t->peers[slot];
+		if (q->used && q->has_pubkey && memcmp(q->pubkey, p.pubkey, WG_KEY_LEN) == 0)
+			return wg_err(err, errlen, "peer %s: pubkey %s is already peer %s's", name,
+				      pubkey_b64, q->name);
+	}
 	snprintf(p.name, sizeof(p.name), "%s", name);
 	snprintf(p.label, sizeof(p.label), "%s", label ? label : "");
 	for (slot = 0; slot < WG_MAX_PEERS && t->peers[slot].used; slot++)

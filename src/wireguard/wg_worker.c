@@ -33,11 +33,19 @@ int wg_worker_route(struct wg_worker *w, const struct wg_endpoint *src, const ui
 		    size_t len, uint64_t now_ns)
 {
 	struct wg_decision d;
-	int drop = wg_route(w->routes, &w->idx, w->xdp ? wg_xdp_index_lookup : NULL, w->xdp, src,
-			    payload, len, &d);
 
-	if (d.learned && w->xdp)
-		wg_xdp_learn(w->xdp, d.sender, (uint32_t)d.src);
+	/* Blocks apply to sources that are not peers only: a lookup, then the lock. */
+	if (atomic_load_explicit(&w->sources->nblocked, memory_order_relaxed) &&
+	    wg_routes_find(w->routes, src) < 0 && wg_sources_blocked(w->sources, src, now_ns)) {
+		stat_add(&w->counters[WG_CNT_DROP_BLOCKED], 1);
+		return -1;
+	}
+	int drop = wg_route(w->routes, w->index, src, payload, len, now_ns, &d);
+
+	if (d.unknown)
+		wg_sources_note(w->sources, src, d.mac1_peer,
+				d.mac1_peer >= 0 ? w->routes->peers[d.mac1_peer].name : NULL,
+				d.strike, now_ns);
 	if (drop >= 0) {
 		stat_add(&w->counters[drop], 1);
 		return -1;
@@ -46,6 +54,16 @@ int wg_worker_route(struct wg_worker *w, const struct wg_endpoint *src, const ui
 	wg_count(&s->rx_packets, 1);
 	wg_count(&s->rx_bytes, len);
 	__atomic_store_n(&s->last_rx_ns, now_ns, __ATOMIC_RELAXED);
+	if (d.roamed) {
+		/*
+		 * The routes still hold the old endpoint until the control plane
+		 * has saved the new one: this response goes to the new one now.
+		 */
+		wg_sock_send_to(w, d.dst, &d.roam_ep, payload, len);
+		if (w->on_roam)
+			w->on_roam(w->roam_ctx, d.dst, &d.roam_ep);
+		return -1;
+	}
 	return d.dst;
 }
 

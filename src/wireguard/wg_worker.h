@@ -11,12 +11,10 @@
  * waits for `applied_gen` to catch up.
  *
  * Learned receiver indices must be seen by every worker: a response on
- * queue 0 teaches the route of transport data that arrives on queue 1. The
- * XDP program's LRU hash map (wg_index) is that shared table: the kernel
- * makes concurrent updates and lookups safe, and XDP itself learns into it.
- * Each worker writes what it learns there and keeps a private cache in
- * front of it, filled from its own handshakes and from map hits. Without a
- * map (socket, DPDK) there is one worker.
+ * queue 0 teaches the route of transport data that arrives on queue 1.
+ * They live in one struct wg_index (wg_index.h) that every worker shares:
+ * lookups take no lock, handshakes take its mutex. In XDP mode it mirrors
+ * its routes into the XDP program's wg_index map, which XDP only reads.
  */
 #ifndef HD_WG_WORKER_H
 #define HD_WG_WORKER_H
@@ -31,6 +29,7 @@
 #include "wg_maps.h"
 #include "wg_port.h"
 #include "wg_route.h"
+#include "wg_sources.h"
 
 #define WG_MAX_IFACES  4
 #define WG_MAX_WORKERS 16
@@ -73,6 +72,11 @@ struct wg_worker {
 	bool sock_v4;	    /* sock_fd is IPv4 only (a kernel without IPv6), not dual-stack */
 	int wake_fd;	    /* eventfd: an update or stop is waiting */
 	struct wg_xdp *xdp; /* NULL in socket and DPDK mode */
+	struct wg_index *index; /* shared by all workers, owned by the relay */
+	struct wg_sources *sources; /* unknown sources and the blocklist, shared likewise */
+	/* A peer roamed to ep (its response was just sent there): the table must follow. */
+	void (*on_roam)(void *ctx, int slot, const struct wg_endpoint *ep);
+	void *roam_ctx;
 	struct wg_port *ports[WG_MAX_PORTS]; /* AF_XDP or DPDK: the queues this worker owns */
 	int nports;
 	/*
@@ -93,7 +97,6 @@ struct wg_worker {
 	/* Worker only. */
 	pthread_t thread;
 	struct wg_routes *routes;
-	struct wg_index_table idx;
 	struct wg_dst dsts[WG_MAX_PEERS]; /* next hops, for frames built in userspace */
 	uint64_t nexthop_refresh_ns;
 	uint8_t sock_bufs[WG_SOCK_BATCH][WG_SOCK_DGRAM]; /* the socket path's receive batch */
@@ -145,6 +148,9 @@ bool wg_sock_is_v4(int fd);
 unsigned int wg_sock_poll(struct wg_worker *w);
 /* Sends one datagram to slot through the socket (AF_XDP without a next hop). */
 void wg_sock_send_one(struct wg_worker *w, int slot, const uint8_t *payload, size_t len);
+/* The same, to ep rather than to slot's endpoint in the routes (counted as slot's). */
+void wg_sock_send_to(struct wg_worker *w, int slot, const struct wg_endpoint *ep,
+		     const uint8_t *payload, size_t len);
 
 /* ---- the port path (wg_port_fwd.c) ---- */
 

@@ -11,8 +11,12 @@
 
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +46,7 @@ struct wg_xdp {
 	int ncpus;
 	struct wg_xdp_config config;
 	int config_fd, peers_fd, dsts_fd, links_fd, index_fd, local_fd, ifslots_fd, xsks_fd;
-	int peer_stats_fd, counters_fd;
+	int peer_stats_fd, counters_fd, blocklist_fd;
 };
 
 /* The last lines libbpf printed while loading, for the reason of a failure. */
@@ -108,6 +112,43 @@ static int attach(struct wg_xdp *x, int prog_fd, int i, const char *ifname, char
 	}
 	x->link_fd[i] = fd;
 	return 0;
+}
+
+/* The driver of an interface (ETHTOOL_GDRVINFO), or "" when it cannot be read. */
+static void driver_of(const char *ifname, char *out, size_t len)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { .ifr_data = (char *)&info };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
+		snprintf(out, len, "%s", info.driver);
+	close(fd);
+}
+
+/*
+ * XDP on a veth forwards into the kernel's hands with two conditions the
+ * relay cannot see from its side: the far end must have GRO on (NAPI) or
+ * redirected frames are dropped (rx_queue_0_drops), and TX checksum offload
+ * off or they arrive with a partial UDP checksum. The relay's counters say
+ * forwarded either way: say it at start.
+ */
+static void warn_if_veth(const char *ifname)
+{
+	char driver[32];
+
+	driver_of(ifname, driver, sizeof(driver));
+	if (strcmp(driver, "veth") == 0)
+		log_warn(
+		    "wg: %s is a veth: XDP forwarding through it needs `ethtool -K <far end> "
+		    "tx off gro on` on the other end of every relay veth, or the kernel drops "
+		    "the frames (rx_queue_0_drops) or they arrive with bad UDP checksums while "
+		    "xdp_redirect counts them; use mode = socket where you cannot set that",
+		    ifname);
 }
 
 /* An interface address as wg_local keys it: IPv4 in its IPv4-mapped form. */
@@ -195,6 +236,7 @@ struct wg_xdp *wg_xdp_open(char ifnames[][16], int nifs, uint16_t port, int mode
 	x->xsks_fd = map_fd(x, "wg_xsks");
 	x->peer_stats_fd = map_fd(x, "wg_peer_stats");
 	x->counters_fd = map_fd(x, "wg_counters");
+	x->blocklist_fd = map_fd(x, "wg_blocklist");
 	x->ncpus = libbpf_num_possible_cpus();
 	x->config = (struct wg_xdp_config){ .port = port, .mode = (__u8)mode };
 	if (x->ncpus <= 0 || bpf_map_update_elem(x->config_fd, &zero, &x->config, BPF_ANY) < 0) {
@@ -211,6 +253,8 @@ struct wg_xdp *wg_xdp_open(char ifnames[][16], int nifs, uint16_t port, int mode
 		if (attach(x, bpf_program__fd(prog), i, ifnames[i], err, errlen) < 0)
 			goto fail;
 	}
+	for (int i = 0; mode == WG_XDP_FORWARD && i < nifs; i++)
+		warn_if_veth(ifnames[i]);
 	return x;
 fail:
 	wg_xdp_close(x);
@@ -341,19 +385,28 @@ void wg_xdp_sync_dsts(struct wg_xdp *x, const struct wg_routes *routes, const st
 	}
 }
 
-void wg_xdp_learn(struct wg_xdp *x, uint32_t index, uint32_t owner)
-{
-	bpf_map_update_elem(x->index_fd, &index, &owner, BPF_ANY);
-}
-
-int wg_xdp_index_lookup(void *ctx, uint32_t index)
+void wg_xdp_index_mirror(void *ctx, uint32_t index, int owner)
 {
 	struct wg_xdp *x = ctx;
-	__u32 owner;
+	__u32 slot = (__u32)owner;
 
-	if (bpf_map_lookup_elem(x->index_fd, &index, &owner) < 0)
-		return -1;
-	return (int)owner;
+	if (owner < 0)
+		bpf_map_delete_elem(x->index_fd, &index);
+	else if (bpf_map_update_elem(x->index_fd, &index, &slot, BPF_ANY) < 0)
+		log_warn("wg: cannot write index %08x to the XDP map: %s", index, strerror(errno));
+}
+
+void wg_xdp_block_mirror(void *ctx, const uint8_t addr[16], uint64_t until_ns)
+{
+	struct wg_xdp *x = ctx;
+	struct wg_local_key k;
+	__u64 until = until_ns;
+
+	memcpy(k.addr, addr, sizeof(k.addr));
+	if (!until_ns)
+		bpf_map_delete_elem(x->blocklist_fd, &k);
+	else if (bpf_map_update_elem(x->blocklist_fd, &k, &until, BPF_ANY) < 0)
+		log_warn("wg: cannot write the XDP blocklist: %s", strerror(errno));
 }
 
 void wg_xdp_read_stats(struct wg_xdp *x, struct wg_peer_stats *stats, uint64_t *counters)

@@ -49,10 +49,14 @@ void wg_xdp_sync(struct wg_xdp *x, const struct wg_routes *old, const struct wg_
 /* Rewrites the next-hop map only (after a neighbour change). */
 void wg_xdp_sync_dsts(struct wg_xdp *x, const struct wg_routes *routes, const struct wg_dst *dsts);
 
-/* A sender index learned in userspace, so XDP routes replies to it. */
-void wg_xdp_learn(struct wg_xdp *x, uint32_t index, uint32_t owner);
-/* An index XDP learned: its owner slot, or -1. Signature fits wg_route()'s lookup. */
-int wg_xdp_index_lookup(void *x, uint32_t index);
+/*
+ * wg_index's mirror: a route learned (owner >= 0) or dropped (-1) in
+ * userspace, written to the map XDP routes transport data by.
+ */
+void wg_xdp_index_mirror(void *x, uint32_t index, int owner);
+
+/* wg_sources' mirror: addr blocked until until_ns (CLOCK_MONOTONIC), or unblocked (0). */
+void wg_xdp_block_mirror(void *x, const uint8_t addr[16], uint64_t until_ns);
 
 /* Adds the per-CPU counters into stats[WG_MAX_PEERS] and counters[WG_CNT_COUNT]. */
 void wg_xdp_read_stats(struct wg_xdp *x, struct wg_peer_stats *stats, uint64_t *counters);

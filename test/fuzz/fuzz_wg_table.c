@@ -41,8 +41,9 @@
 #define SKIP_KNOWN_LABEL_BUG 0
 
 static struct wg_table *table, *before, *reloaded;
-static struct wg_index_table *idx;
+static struct wg_index *idx;
 static struct fuzz_memfile file;
+static uint64_t clock_ns = 1000000000ull;
 static char text[1 << 20], text2[1 << 20];
 
 static void init(void)
@@ -54,7 +55,7 @@ static void init(void)
 	table = malloc(sizeof(*table));
 	before = malloc(sizeof(*before));
 	reloaded = malloc(sizeof(*reloaded));
-	idx = malloc(sizeof(*idx));
+	idx = wg_index_new();
 	if (!table || !before || !reloaded || !idx)
 		abort();
 	fuzz_memfile_open(&file, "fuzz-wg-table");
@@ -110,12 +111,6 @@ static void check_links(const struct wg_table *t)
 	}
 }
 
-static int no_lookup(void *ctx, uint32_t index)
-{
-	(void)ctx;
-	return (int)(index % 3) - 1; /* -1, 0 or 1: a stale XDP map answer */
-}
-
 /*
  * A datagram line "mac1:K" followed by anything becomes a handshake
  * initiation (148 bytes, the rest of the line as its start) with a valid
@@ -154,13 +149,20 @@ static void route(const struct wg_routes *r, const uint8_t *dgram, size_t len)
 		if (!table->peers[s].used)
 			continue;
 		tried++;
-		rc = wg_route(r, idx, no_lookup, NULL, &table->peers[s].ep, dgram, len, &d);
+		rc = wg_route(r, idx, &table->peers[s].ep, dgram, len, clock_ns += 1000000, &d);
 		FUZZ_CHECK(d.src == s);
 		if (rc == -1) {
 			FUZZ_CHECK(d.dst >= 0 && d.dst < WG_MAX_PEERS);
 			FUZZ_CHECK(table->peers[d.dst].used);
 			FUZZ_CHECK(wg_routes_linked(r, d.src, d.dst));
 			FUZZ_CHECK(d.type != 0);
+			/* A forwarded response makes both indices routes to the peers that chose them. */
+			if (d.type == WG_MSG_RESPONSE) {
+				struct wg_msg m;
+				wg_msg_classify(dgram, len, &m);
+				FUZZ_CHECK(wg_index_lookup(idx, m.sender) == d.src);
+				FUZZ_CHECK(wg_index_lookup(idx, m.receiver) == d.dst);
+			}
 			/* From a peer with several links, an initiation goes by MAC1 only. */
 			if (d.type == WG_MSG_INITIATION &&
 			    wg_table_links_of(table, s, NULL, 0) > 1) {
@@ -171,7 +173,7 @@ static void route(const struct wg_routes *r, const uint8_t *dgram, size_t len)
 				FUZZ_CHECK(wg_mac1_matches(key, dgram, len));
 			}
 		} else {
-			FUZZ_CHECK(rc >= WG_CNT_DROP_MALFORMED && rc <= WG_CNT_DROP_NO_ROUTE);
+			FUZZ_CHECK(rc >= WG_CNT_DROP_MALFORMED && rc <= WG_CNT_DROP_INDEX_FULL);
 		}
 	}
 }
@@ -224,7 +226,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct wg_routes *r = wg_routes_build(table);
 	FUZZ_CHECK(r != NULL);
-	memset(idx, 0, sizeof(*idx));
+	for (int s = 0; s < WG_MAX_PEERS; s++)
+		wg_index_forget(idx, (uint16_t)s);
 	while (p < end) {
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);

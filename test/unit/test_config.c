@@ -314,6 +314,15 @@ static const struct key_case key_cases[] = {
 	{ "tls.ktls", "auto", NULL },
 	{ "tls.ktls", "off", NULL },
 	{ "tls.ktls", "on", "\"on\" is not one of auto|off" },
+
+	{ "wireguard.block_strikes", "1", NULL },
+	{ "wireguard.block_strikes", "1000", NULL },
+	{ "wireguard.block_strikes", "0", "\"0\" is not an integer in 1..1000" },
+	{ "wireguard.block_strikes", "1001", "\"1001\" is not an integer in 1..1000" },
+	{ "wireguard.block_seconds", "1", NULL },
+	{ "wireguard.block_seconds", "86400", NULL },
+	{ "wireguard.block_seconds", "0", "\"0\" is not an integer in 1..86400" },
+	{ "wireguard.block_seconds", "86401", "\"86401\" is not an integer in 1..86400" },
 };
 
 /* The value config_format shows for name, so good cases can be checked generically. */

@@ -22,9 +22,11 @@
 #include "wg_msg.h"
 #include "wg_route.h"
 #include "wg_table.h"
+#include "wg_test_mac1.h"
 
 #define KEY_B "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=" /* bytes 1..32 */
 #define KEY_C "AgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICE=" /* bytes 2..33 */
+#define KEY_D "AwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISI=" /* bytes 3..34 */
 
 static struct wg_table t;
 static char err[256];
@@ -95,6 +97,23 @@ static void test_peer_add_and_errors(void **state)
 		    wg_table_peer_add(&t, "c", "10.0.0.9:1", bad_labels[i], NULL, err, sizeof(err)),
 		    &before);
 	}
+	/* Hostnames say so, with or without a port. */
+	static const char *const names[] = { "vpn.example.com:51820", "relay", "my-host:1" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		err[0] = 0;
+		assert_unchanged_after(
+		    wg_table_peer_add(&t, "c", names[i], NULL, NULL, err, sizeof(err)), &before);
+		assert_non_null(strstr(err, "hostnames are not accepted"));
+	}
+	err[0] = 0;
+	assert_unchanged_after(
+	    wg_table_peer_add(&t, "c", "fd00::1:51820", NULL, NULL, err, sizeof(err)), &before);
+	assert_null(strstr(err, "hostname"));
+	/* A second peer with b's key. */
+	err[0] = 0;
+	assert_unchanged_after(
+	    wg_table_peer_add(&t, "c", "10.0.0.9:1", NULL, KEY_B, err, sizeof(err)), &before);
+	assert_non_null(strstr(err, "is already peer b's"));
 	err[0] = 0;
 	assert_unchanged_after(wg_table_peer_del(&t, "zz", NULL, err, sizeof(err)), &before);
 }
@@ -261,7 +280,7 @@ static void test_file_round_trip_and_errors(void **state)
 	wg_table_peer_add(&t, "a", "10.0.0.1:51820", "home", KEY_B, err, sizeof(err));
 	wg_table_peer_add(&t, "b", "192.168.7.2:4000", NULL, NULL, err, sizeof(err));
 	wg_table_peer_add(&t, "c", "10.0.0.3:51820", NULL, KEY_C, err, sizeof(err));
-	wg_table_peer_add(&t, "d", "[2001:db8::d]:51820", "v6", KEY_C, err, sizeof(err));
+	wg_table_peer_add(&t, "d", "[2001:db8::d]:51820", "v6", KEY_D, err, sizeof(err));
 	wg_table_link_add(&t, "a", "b", err, sizeof(err));
 	wg_table_link_add(&t, "c", "a", err, sizeof(err));
 	wg_table_link_add(&t, "d", "a", err, sizeof(err));
@@ -307,7 +326,8 @@ static void test_file_round_trip_and_errors(void **state)
 
 /* ---- routing ---- */
 
-static struct wg_index_table idx;
+static struct wg_index *ix;
+static uint64_t now = 1000000000ull;
 
 static struct wg_endpoint ep_of(const char *text)
 {
@@ -329,17 +349,16 @@ static void make_msg(uint8_t *buf, size_t len, uint8_t type, uint32_t sender, ui
 		memcpy(buf + 4, &receiver, 4);
 }
 
-/* An initiation whose MAC1 is made for the responder with this base64 key. */
 static void make_initiation_for(uint8_t *buf, uint32_t sender, const char *b64)
 {
-	uint8_t pub[32], key[32];
-	size_t len;
-
 	make_msg(buf, WG_INITIATION_LEN, WG_MSG_INITIATION, sender, 0);
-	sodium_base642bin(pub, 32, b64, strlen(b64), NULL, &len, NULL,
-			  sodium_base64_VARIANT_ORIGINAL);
-	wg_mac1_key(key, pub);
-	blake2s(buf + WG_INITIATION_MAC1, 16, key, 32, buf, WG_INITIATION_MAC1);
+	sign_for(buf, WG_INITIATION_LEN, b64);
+}
+
+static int route(const struct wg_routes *r, const struct wg_endpoint *src, const uint8_t *buf,
+		 size_t len, struct wg_decision *d)
+{
+	return wg_route(r, ix, src, buf, len, now, d);
 }
 
 static void test_route_single_and_multi_link(void **state)
@@ -350,7 +369,8 @@ static void test_route_single_and_multi_link(void **state)
 			   c = ep_of("10.0.0.3:51820"), x = ep_of("10.0.0.9:51820");
 
 	(void)state;
-	memset(&idx, 0, sizeof(idx));
+	ix = wg_index_new();
+	assert_non_null(ix);
 	wg_table_peer_add(&t, "a", "10.0.0.1:51820", NULL, NULL, err, sizeof(err));
 	wg_table_peer_add(&t, "b", "10.0.0.2:51820", NULL, KEY_B, err, sizeof(err));
 	wg_table_peer_add(&t, "c", "10.0.0.3:51820", NULL, KEY_C, err, sizeof(err));
@@ -362,47 +382,56 @@ static void test_route_single_and_multi_link(void **state)
 
 	/* Unknown source, malformed, no link. */
 	make_msg(buf, 100, WG_MSG_TRANSPORT, 0, 7);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &x, buf, 100, &d),
-			 WG_CNT_DROP_UNKNOWN_SOURCE);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &b, buf, 31, &d), WG_CNT_DROP_MALFORMED);
+	assert_int_equal(route(r, &x, buf, 100, &d), WG_CNT_DROP_UNKNOWN_SOURCE);
+	assert_int_equal(route(r, &b, buf, 31, &d), WG_CNT_DROP_MALFORMED);
 	struct wg_endpoint lonely = ep_of("10.0.0.4:51820");
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &lonely, buf, 100, &d), WG_CNT_DROP_NO_LINK);
+	assert_int_equal(route(r, &lonely, buf, 100, &d), WG_CNT_DROP_NO_LINK);
 
-	/* b has one link: anything valid goes to a, and b's sender index is learned. */
+	/* b has one link: its initiation goes to a (no key: no MAC1 to check), pending. */
 	make_msg(buf, WG_INITIATION_LEN, WG_MSG_INITIATION, 0xb0b, 0);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &b, buf, WG_INITIATION_LEN, &d), -1);
+	assert_int_equal(route(r, &b, buf, WG_INITIATION_LEN, &d), -1);
 	assert_int_equal(d.dst, 0);
-	assert_int_equal(wg_index_lookup(&idx, 0xb0b), 1);
+	assert_int_equal(wg_index_lookup(ix, 0xb0b), -1);
+	/* a answers, with a MAC1 for b's key: both indices become routes. */
+	make_msg(buf, WG_RESPONSE_LEN, WG_MSG_RESPONSE, 0xa0b, 0xb0b);
+	sign_for(buf, WG_RESPONSE_LEN, KEY_B);
+	assert_int_equal(route(r, &a, buf, WG_RESPONSE_LEN, &d), -1);
+	assert_int_equal(d.dst, 1);
+	assert_int_equal(wg_index_lookup(ix, 0xb0b), 1);
+	assert_int_equal(wg_index_lookup(ix, 0xa0b), 0);
 
 	/* a has two links: transport by receiver index. */
 	make_msg(buf, 100, WG_MSG_TRANSPORT, 0, 0xb0b);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, 100, &d), -1);
+	assert_int_equal(route(r, &a, buf, 100, &d), -1);
 	assert_int_equal(d.dst, 1);
 	make_msg(buf, 100, WG_MSG_TRANSPORT, 0, 0xdead);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, 100, &d), WG_CNT_DROP_NO_ROUTE);
+	assert_int_equal(route(r, &a, buf, 100, &d), WG_CNT_DROP_NO_ROUTE);
 
 	/* Initiations from a by MAC1. */
 	make_initiation_for(buf, 0xa1, KEY_C);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, WG_INITIATION_LEN, &d), -1);
+	assert_int_equal(route(r, &a, buf, WG_INITIATION_LEN, &d), -1);
 	assert_int_equal(d.dst, 2);
-	assert_int_equal(wg_index_lookup(&idx, 0xa1), 0);
+	assert_int_equal(wg_index_lookup(ix, 0xa1), -1); /* pending, not a route yet */
 	make_initiation_for(buf, 0xa2, KEY_B);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, WG_INITIATION_LEN, &d), -1);
+	assert_int_equal(route(r, &a, buf, WG_INITIATION_LEN, &d), -1);
 	assert_int_equal(d.dst, 1);
 	make_initiation_for(buf, 0xa3, "AwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISI=");
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, WG_INITIATION_LEN, &d),
-			 WG_CNT_DROP_NO_ROUTE);
+	assert_int_equal(route(r, &a, buf, WG_INITIATION_LEN, &d), WG_CNT_DROP_NO_ROUTE);
 
-	/* c answers a's initiation: response learned; a's reply goes to c by index. */
+	/* c answers a's initiation: learned; a's transport goes to c by index. */
 	make_msg(buf, WG_RESPONSE_LEN, WG_MSG_RESPONSE, 0xc1, 0xa1);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &c, buf, WG_RESPONSE_LEN, &d), -1);
+	assert_int_equal(route(r, &c, buf, WG_RESPONSE_LEN, &d), -1);
 	assert_int_equal(d.dst, 0);
 	make_msg(buf, 64, WG_MSG_TRANSPORT, 0, 0xc1);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, 64, &d), -1);
+	assert_int_equal(route(r, &a, buf, 64, &d), -1);
 	assert_int_equal(d.dst, 2);
 	make_msg(buf, 64, WG_MSG_COOKIE_REPLY, 0, 0xb0b);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, 64, &d), -1);
+	assert_int_equal(route(r, &a, buf, 64, &d), -1);
 	assert_int_equal(d.dst, 1);
+	/* A cookie reply from b to a's initiation still pending for b. */
+	make_msg(buf, 64, WG_MSG_COOKIE_REPLY, 0, 0xa2);
+	assert_int_equal(route(r, &b, buf, 64, &d), -1);
+	assert_int_equal(d.dst, 0);
 
 	/* An IPv6 peer, linked to the IPv4 peer "lonely": found by its IPv6 source. */
 	free(r);
@@ -412,34 +441,23 @@ static void test_route_single_and_multi_link(void **state)
 	assert_non_null(r);
 	struct wg_endpoint six = ep_of("[2001:db8::6]:51820");
 	make_msg(buf, 64, WG_MSG_TRANSPORT, 0, 1);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &six, buf, 64, &d), -1);
+	assert_int_equal(route(r, &six, buf, 64, &d), -1);
 	assert_int_equal(d.dst, 3);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &lonely, buf, 64, &d), -1);
+	assert_int_equal(route(r, &lonely, buf, 64, &d), -1);
 	assert_int_equal(d.dst, 4);
 	struct wg_endpoint six_other = ep_of("[2001:db8::6]:51821");
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &six_other, buf, 64, &d),
-			 WG_CNT_DROP_UNKNOWN_SOURCE);
+	assert_int_equal(route(r, &six_other, buf, 64, &d), WG_CNT_DROP_UNKNOWN_SOURCE);
 
 	/* An index owned by a peer not linked to a is not a route. */
-	wg_index_learn(&idx, 0x1010, 3);
+	make_msg(buf, WG_INITIATION_LEN, WG_MSG_INITIATION, 0x6, 0);
+	assert_int_equal(route(r, &six, buf, WG_INITIATION_LEN, &d), -1);
+	make_msg(buf, WG_RESPONSE_LEN, WG_MSG_RESPONSE, 0x1010, 0x6);
+	assert_int_equal(route(r, &lonely, buf, WG_RESPONSE_LEN, &d), -1);
+	assert_int_equal(wg_index_lookup(ix, 0x1010), 3);
 	make_msg(buf, 64, WG_MSG_TRANSPORT, 0, 0x1010);
-	assert_int_equal(wg_route(r, &idx, NULL, NULL, &a, buf, 64, &d), WG_CNT_DROP_NO_ROUTE);
+	assert_int_equal(route(r, &a, buf, 64, &d), WG_CNT_DROP_NO_ROUTE);
 	free(r);
-}
-
-static void test_index_table_bounded(void **state)
-{
-	(void)state;
-	memset(&idx, 0, sizeof(idx));
-	for (uint32_t i = 0; i < 4 * WG_INDEX_SLOTS; i++)
-		wg_index_learn(&idx, i * 2654435761u, (uint16_t)(i % 7));
-	/* The newest entries are all still there. */
-	for (uint32_t i = 4 * WG_INDEX_SLOTS - 100; i < 4 * WG_INDEX_SLOTS; i++)
-		assert_int_equal(wg_index_lookup(&idx, i * 2654435761u), (int)(i % 7));
-	/* Relearning moves an index to its new owner. */
-	wg_index_learn(&idx, 42, 1);
-	wg_index_learn(&idx, 42, 5);
-	assert_int_equal(wg_index_lookup(&idx, 42), 5);
+	wg_index_free(ix);
 }
 
 int main(void)
@@ -452,7 +470,6 @@ int main(void)
 		cmocka_unit_test_setup(test_links, setup),
 		cmocka_unit_test_setup(test_file_round_trip_and_errors, setup),
 		cmocka_unit_test_setup(test_route_single_and_multi_link, setup),
-		cmocka_unit_test(test_index_table_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

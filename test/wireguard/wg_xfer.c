@@ -14,7 +14,18 @@
  *                                       transport message) or "malformed";
  *                                       IPv6 only: "transport-hopopts" (with
  *                                       a hop-by-hop options header) or
- *                                       "transport-nocsum" (UDP checksum 0)
+ *                                       "transport-nocsum" (UDP checksum 0);
+ *                                       forged handshakes (issue 22):
+ *                                       "response:SENDER" (responses with the
+ *                                       sender index SENDER, hex, and random
+ *                                       receivers), "initiation:SENDER", or
+ *                                       "random" (initiations and responses
+ *                                       with random indices); with ":KEY"
+ *                                       (base64) after any of them, a MAC1
+ *                                       made for that public key
+ *   wg_xfer sniff-index IFACE PORT      print the receiver index (hex) of the
+ *                                       first transport message to PORT that
+ *                                       arrives on IFACE
  *
  *   wg_xfer sniff IFACE MS               count for MS milliseconds the IPv4 UDP
  *                                       datagrams arriving on IFACE that carry
@@ -25,12 +36,15 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <netinet/ip.h>
 #include <poll.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +52,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
+
+#include "blake2s.h"
+#include "wg_msg.h"
 
 #define CHUNK	   65536
 #define DEADLINE_S 30
@@ -157,14 +176,79 @@ static socklen_t parse_any(const char *host, uint16_t port, struct sockaddr_in6 
 	return 0;
 }
 
+/* What a forged handshake datagram holds: which indices, and whose MAC1. */
+struct forge {
+	int type; /* WG_MSG_INITIATION, WG_MSG_RESPONSE, or 0: alternate with random indices */
+	uint32_t sender; /* fixed sender index, unless type is 0 */
+	bool have_key;
+	uint8_t mac1_key[WG_KEY_LEN];
+};
+
+/* "response:SENDER[:KEY]", "initiation:SENDER[:KEY]", "random[:KEY]"; 0 or -1. */
+static int parse_forge(const char *kind, struct forge *f)
+{
+	char copy[128], *key = NULL;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(copy, sizeof(copy), "%s", kind);
+	char *rest = strchr(copy, ':');
+	if (rest)
+		*rest++ = '\0';
+	if (strcmp(copy, "response") == 0 || strcmp(copy, "initiation") == 0) {
+		f->type = copy[0] == 'r' ? WG_MSG_RESPONSE : WG_MSG_INITIATION;
+		if (!rest)
+			return -1;
+		f->sender = (uint32_t)strtoul(rest, &key, 16);
+		key = *key == ':' ? key + 1 : NULL;
+	} else if (strcmp(copy, "random") == 0) {
+		key = rest;
+	} else {
+		return -1;
+	}
+	if (key && *key) {
+		uint8_t pub[WG_KEY_LEN];
+		size_t n;
+		if (sodium_base642bin(pub, sizeof(pub), key, strlen(key), NULL, &n, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		    n != WG_KEY_LEN)
+			return -1;
+		wg_mac1_key(f->mac1_key, pub);
+		f->have_key = true;
+	}
+	return 0;
+}
+
+/* The i-th forged datagram into msg (room for an initiation); its length. */
+static size_t forge_one(const struct forge *f, long i, uint32_t *rng, uint8_t *msg)
+{
+	int type = f->type ? f->type : (i % 2 ? WG_MSG_INITIATION : WG_MSG_RESPONSE);
+	size_t len = type == WG_MSG_INITIATION ? WG_INITIATION_LEN : WG_RESPONSE_LEN;
+	size_t mac1 = type == WG_MSG_INITIATION ? WG_INITIATION_MAC1 : WG_RESPONSE_MAC1;
+
+	for (size_t k = 0; k < len; k++) {
+		*rng = *rng * 1664525u + 1013904223u;
+		msg[k] = (uint8_t)(*rng >> 24);
+	}
+	msg[0] = (uint8_t)type;
+	msg[1] = msg[2] = msg[3] = 0;
+	if (f->type)
+		memcpy(msg + 4, &f->sender, 4);
+	if (f->have_key)
+		blake2s(msg + mac1, WG_MAC_LEN, f->mac1_key, WG_KEY_LEN, msg, mac1);
+	return len;
+}
+
 static int do_spray(const char *src, const char *dst_host, const char *dst_port, long count,
 		    const char *kind)
 {
 	struct sockaddr_in6 sa, dst;
 	char host[64];
-	uint8_t msg[128];
+	uint8_t msg[WG_INITIATION_LEN];
 	size_t len;
 	uint16_t port = 0;
+	struct forge forge;
+	bool forged = parse_forge(kind, &forge) == 0;
+	uint32_t rng = (uint32_t)time(NULL) ^ (uint32_t)getpid();
 
 	/* SRC, SRC:PORT or [SRC6]:PORT */
 	if (src[0] == '[') {
@@ -220,6 +304,8 @@ static int do_spray(const char *src, const char *dst_host, const char *dst_port,
 	if (len > sizeof(msg))
 		len = sizeof(msg);
 	for (long i = 0; i < count; i++) {
+		if (forged)
+			len = forge_one(&forge, i, &rng, msg);
 		if (sendto(fd, msg, len, 0, (struct sockaddr *)&dst, dstlen) < 0) {
 			perror("wg_xfer: sendto");
 			return 1;
@@ -284,6 +370,38 @@ static int do_sniff(const char *ifname, long ms)
 	return 0;
 }
 
+/* The receiver index of the first WireGuard transport message to port on ifname. */
+static int do_sniff_index(const char *ifname, const char *port)
+{
+	uint8_t pkt[2048];
+	int fd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP));
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET,
+				  .sll_protocol = htons(ETH_P_IP),
+				  .sll_ifindex = (int)if_nametoindex(ifname) };
+
+	if (fd < 0 || !ll.sll_ifindex || bind(fd, (struct sockaddr *)&ll, sizeof(ll)) < 0) {
+		perror("wg_xfer: sniff");
+		return 1;
+	}
+	for (;;) {
+		ssize_t n = recv(fd, pkt, sizeof(pkt), 0);
+		if (n < (ssize_t)sizeof(struct iphdr))
+			continue;
+		const struct iphdr *ip = (const void *)pkt;
+		size_t hl = (size_t)ip->ihl * 4;
+		if (ip->protocol != IPPROTO_UDP || (size_t)n < hl + 8 + WG_TRANSPORT_MIN_LEN)
+			continue;
+		const struct udphdr *udp = (const void *)(pkt + hl);
+		const uint8_t *wg = pkt + hl + 8;
+		if (udp->dest != htons((uint16_t)atoi(port)) || wg[0] != WG_MSG_TRANSPORT)
+			continue;
+		uint32_t receiver;
+		memcpy(&receiver, wg + WG_TRANSPORT_RECEIVER, 4);
+		printf("%08x\n", receiver);
+		return 0;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa;
@@ -293,12 +411,16 @@ int main(int argc, char **argv)
 		return do_recv(&sa, strtoull(argv[4], NULL, 10));
 	if (argc == 5 && strcmp(argv[1], "send") == 0 && parse_addr(argv[2], argv[3], &sa) == 0)
 		return do_send(&sa, strtoull(argv[4], NULL, 10));
+	if (argc == 4 && strcmp(argv[1], "sniff-index") == 0)
+		return do_sniff_index(argv[2], argv[3]);
 	if (argc == 7 && strcmp(argv[1], "spray") == 0)
 		return do_spray(argv[2], argv[3], argv[4], strtol(argv[5], NULL, 10), argv[6]);
 	if (argc == 4 && strcmp(argv[1], "sniff") == 0)
 		return do_sniff(argv[2], strtol(argv[3], NULL, 10));
 	fprintf(stderr,
 		"usage: wg_xfer recv ADDR PORT BYTES | send ADDR PORT BYTES |\n"
-		"       spray SRC[:PORT] DST PORT COUNT transport|malformed | sniff IFACE MS\n");
+		"       spray SRC[:PORT] DST PORT COUNT transport|malformed|\n"
+		"             response:SENDER[:KEY]|initiation:SENDER[:KEY]|random[:KEY] |\n"
+		"       sniff IFACE MS | sniff-index IFACE PORT\n");
 	return 2;
 }
