@@ -77,7 +77,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "server", "port", CFG_U16, FIELD(port), 0, 65535, "3340", "port",
 	  "TCP port for HTTP and DERP; 0 picks a free port (logged)" },
 	{ "server", "workers", CFG_U32, FIELD(workers), 0, 256, "0", "workers",
-	  "dataplane threads; 0 = one per online core" },
+	  "dataplane threads; 0 = one per two online cores, at least one" },
 	{ "server", "key_file", CFG_PATH, FIELD(key_file), 1, 0, "/var/lib/hyper-derp/server.key",
 	  "key-file", "file holding the server's private key" },
 	{ "server", "mesh_key_file", CFG_PATH, FIELD(mesh_key_file), 0, 0, "", "mesh-key-file",
