@@ -7,6 +7,13 @@
 #define PASS_NS16_GUESS (40u * 16u)
 /* A calibration from fewer passes is mostly the clock read itself. */
 #define CALIBRATE_MIN_PASSES 16u
+/*
+ * A spin pass only loads a few cache lines; one that seems to take longer
+ * than this lost its core to another thread in the middle of the spin. An
+ * unclamped sample could shrink the budget to 0, and with no spin there is
+ * no sample to grow it back.
+ */
+#define PASS_NS16_MAX (1000u * 16u)
 
 void idle_poll_init(struct idle_poll *p, uint32_t idle_spin_us)
 {
@@ -32,6 +39,8 @@ void idle_poll_spun(struct idle_poll *p, uint32_t passes, uint64_t elapsed_ns, b
 	if (passes >= CALIBRATE_MIN_PASSES) {
 		/* Moving average over ~8 spins; a preempted spin only skews one sample. */
 		uint64_t sample = elapsed_ns * 16 / passes;
+		if (sample > PASS_NS16_MAX)
+			sample = PASS_NS16_MAX;
 		p->ns_per_pass = (p->ns_per_pass * 7 + sample) / 8;
 		if (!p->ns_per_pass)
 			p->ns_per_pass = 1;
@@ -40,7 +49,7 @@ void idle_poll_spun(struct idle_poll *p, uint32_t passes, uint64_t elapsed_ns, b
 		p->misses = 0;
 		return;
 	}
-	if (p->misses < 6)
+	if (p->misses < 7)
 		p->misses++;
 	/* 1, 2, 4 ... SKIP_MAX idle periods without a spin: probe again less often. */
 	p->skip = 1u << (p->misses - 1);
