@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "idle_poll.h"
 
+/*
+ * The longest spin that pays for itself: a sleep and its wake-up cost the
+ * sleeper and the waker a few microseconds of CPU together. A spin that
+ * found work only after longer than this cost more than sleeping through
+ * the gap would have (and on a box shared with the clients it took CPU from
+ * the very threads it waited for), so it counts as a miss for the back-off.
+ */
+#define SPIN_PAYS_NS 5000ull
 /* Back-off after misses: at most this many idle periods sleep without a spin. */
 #define SKIP_MAX 64u
 /* Before the first calibration: a guess of one spin pass, in 1/16 ns. */
@@ -45,7 +53,7 @@ void idle_poll_spun(struct idle_poll *p, uint32_t passes, uint64_t elapsed_ns, b
 		if (!p->ns_per_pass)
 			p->ns_per_pass = 1;
 	}
-	if (hit) {
+	if (hit && elapsed_ns <= SPIN_PAYS_NS) {
 		p->misses = 0;
 		return;
 	}

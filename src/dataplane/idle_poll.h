@@ -6,10 +6,11 @@
  * A spin is worth it only when new work shows up sooner than a sleep and
  * its wake-up would cost (an io_uring wait, a context switch, the waker's
  * eventfd write: some microseconds of CPU). So the spin is bounded by
- * server.idle_spin_us (default: a few microseconds) and it backs off: a
- * spin that ends without work makes the next idle periods sleep at once,
- * for twice as many periods after each further miss (up to 64), and a spin
- * that finds work resets that. The spin never reads the clock: it counts passes, and the cost of a
+ * server.idle_spin_us and it backs off: a spin that ends without work, or
+ * finds it only after longer than a sleep would have cost (SPIN_PAYS_NS),
+ * makes the next idle periods sleep at once, for twice as many periods
+ * after each further miss (up to 64); a spin that finds work quickly
+ * resets that. The spin never reads the clock: it counts passes, and the cost of a
  * pass is calibrated from the clock reads the loop makes anyway.
  */
 #ifndef HD_IDLE_POLL_H

@@ -18,6 +18,17 @@ static unsigned sleeps_before_next_spin(struct idle_poll *p)
 	return n;
 }
 
+/* The budget of the next idle period that spins at all (0 if none within 1000). */
+static uint32_t next_spin_budget(struct idle_poll *p)
+{
+	for (int i = 0; i < 1000; i++) {
+		uint32_t b = idle_poll_budget(p);
+		if (b)
+			return b;
+	}
+	return 0;
+}
+
 static void test_spin_zero_never_spins(void **state)
 {
 	(void)state;
@@ -54,17 +65,32 @@ static void test_preempted_spin_does_not_stop_spinning(void **state)
 	idle_poll_init(&p, 50);
 	/* Calibrated: a spin pass costs 50 ns, so 50 us are about 1000 passes. */
 	for (int i = 0; i < 50; i++)
-		idle_poll_spun(&p, 1000, 50000, true);
-	uint32_t calibrated = idle_poll_budget(&p);
-	assert_in_range(calibrated, 900, 1100);
+		idle_poll_spun(&p, 20, 1000, true);
+	assert_in_range(next_spin_budget(&p), 900, 1100);
 	/* The thread lost its core for 10 ms in the middle of a 16-pass spin. */
 	idle_poll_spun(&p, 16, 10000000, true);
-	uint32_t after = idle_poll_budget(&p);
-	assert_true(after > 0);
+	assert_true(next_spin_budget(&p) > 0);
 	/* Normal spins bring the budget back. */
 	for (int i = 0; i < 50; i++)
-		idle_poll_spun(&p, after, (uint64_t)after * 50, true);
-	assert_in_range(idle_poll_budget(&p), 900, 1100);
+		idle_poll_spun(&p, 20, 1000, true);
+	assert_in_range(next_spin_budget(&p), 900, 1100);
+}
+
+/* Found work, but only after 20 us: sleeping through the gap was cheaper. */
+static void test_slow_hits_back_off(void **state)
+{
+	(void)state;
+	struct idle_poll p;
+	idle_poll_init(&p, 50);
+	uint32_t budget = idle_poll_budget(&p);
+	assert_true(budget > 0);
+	idle_poll_spun(&p, budget / 2, 20000, true);
+	assert_int_equal(sleeps_before_next_spin(&p), 1);
+	idle_poll_spun(&p, budget / 2, 20000, true);
+	assert_int_equal(sleeps_before_next_spin(&p), 2);
+	/* A quick hit pays: spinning again at once. */
+	idle_poll_spun(&p, 20, 1000, true);
+	assert_true(idle_poll_budget(&p) > 0);
 }
 
 int main(void)
@@ -73,6 +99,7 @@ int main(void)
 		cmocka_unit_test(test_spin_zero_never_spins),
 		cmocka_unit_test(test_misses_back_off_and_a_hit_resets),
 		cmocka_unit_test(test_preempted_spin_does_not_stop_spinning),
+		cmocka_unit_test(test_slow_hits_back_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
