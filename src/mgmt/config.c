@@ -86,7 +86,7 @@ static const struct cfg_key cfg_keys[] = {
 	  "most client connections served at once" },
 	{ "server", "pin_cores", CFG_TEXT, FIELD(pin_cores), 1, 0, "auto", "pin-cores",
 	  "worker CPU pinning: auto, none, or a CPU list such as 2,3" },
-	{ "server", "idle_spin_us", CFG_U32, FIELD(idle_spin_us), 0, 1000000, "50", NULL,
+	{ "server", "idle_spin_us", CFG_U32, FIELD(idle_spin_us), 0, 1000000, "0", NULL,
 	  "most microseconds a worker polls without work before it sleeps (backs off while fruitless)" },
 	{ "server", "recv_mode", CFG_CHOICE, FIELD(recv_mode), 0, 0, "auto", "recv-mode",
 	  "how workers receive: auto, bufring (multishot recv) or single (one recv at a time)",
