@@ -64,7 +64,9 @@ static void test_exposition_format(void)
 
 static void test_counters_move(void)
 {
-	struct mgmt_daemon *d = md_start(NULL);
+	/* A spin ceiling (the default is 0), so that the idle spins are counted. */
+	struct md_opts o = { .ini = "[server]\nidle_spin_us = 50\n" };
+	struct mgmt_daemon *d = md_start(&o);
 	int64_t hs0 = md_scrape(d, "hyperderp_handshakes_total", "result=\"ok\"");
 
 	struct derp_client *a = it_connect(&d->it, NULL);
