@@ -11,6 +11,12 @@
  * the same thread, so pair state needs no locks; each thread runs one epoll
  * loop over nonblocking sockets with a write queue per connection.
  *
+ * --ack makes the receiver acknowledge every packet back through the relay
+ * (a small packet to the sender carrying the sequence number and send time),
+ * and the window counts packets not yet acknowledged: request/response
+ * traffic in both directions, like a real tunnel's data and its ACKs. The
+ * latency is then the round trip, packet there and acknowledgement back.
+ *
  * --direct replaces the relay by plain loopback TCP connections carrying the
  * same frames (the sender writes the RecvPacket frames the relay would have
  * written), which gives the no-relay limit of the same machine. With --tls
@@ -78,6 +84,9 @@ enum {
 /* Room in every write queue for Pongs next to the data frames. */
 #define PONG_FRAME_LEN (DERP_FRAME_HDR_LEN + 8)
 #define PONG_ROOM      (32 * PONG_FRAME_LEN)
+/* --ack: an acknowledgement is a SendPacket of the sequence number and send time. */
+#define ACK_PAYLOAD_LEN 16
+#define ACK_FRAME_LEN	(DERP_FRAME_HDR_LEN + KEY_LEN + ACK_PAYLOAD_LEN)
 
 /*
  * Payload layout: sequence number (8, big endian), send time (8, CLOCK_MONOTONIC
@@ -106,6 +115,7 @@ struct bench_opts {
 	uint64_t count;	   /* packets per pair, when duration_s is 0 */
 	double duration_s; /* run time; 0 = count mode */
 	uint32_t window;
+	bool ack;      /* --ack: acknowledgements back through the relay open the window */
 	int relay_pid; /* 0 = not measured */
 	bool direct;
 	double rate; /* packets/s per pair; 0 = as fast as the window allows */
@@ -154,6 +164,7 @@ struct bench_pair {
 	struct bench_conn rx;
 	uint64_t sent;	   /* packets queued for sending; also the next sequence number */
 	uint64_t next_seq; /* receiver: highest sequence seen + 1 */
+	uint64_t acked;	   /* --ack, sender: highest sequence acknowledged + 1 */
 	uint64_t arrived;  /* packets from the right sender with a sequence we sent */
 	uint64_t corrupt;
 	uint64_t misrouted;
@@ -552,6 +563,12 @@ static void conn_queue_pong(struct bench_conn *c, const uint8_t *data)
 
 /* ---- the traffic of one pair ---- */
 
+/* Packets that still hold a place in the window: not received, or with --ack not acknowledged. */
+static uint64_t pair_in_flight(const struct bench_pair *p)
+{
+	return p->sent - (p->thread->bench->opts.ack ? p->acked : p->next_seq);
+}
+
 static bool pair_done_sending(const struct bench_pair *p, uint64_t now)
 {
 	const struct bench *b = p->thread->bench;
@@ -578,7 +595,7 @@ static bool pair_may_send(const struct bench_pair *p, uint64_t now)
 
 	if (pair_done_sending(p, now))
 		return false;
-	if (p->sent - p->next_seq >= b->opts.window)
+	if (pair_in_flight(p) >= b->opts.window)
 		return false;
 	if (b->opts.rate > 0) {
 		/* Packet k is due at start + (k + phase) / rate. */
@@ -598,7 +615,7 @@ static uint64_t pair_next_due(const struct bench_pair *p, uint64_t now)
 	const struct bench *b = p->thread->bench;
 
 	if (b->opts.rate <= 0 || p->finished || pair_done_sending(p, now) ||
-	    p->sent - p->next_seq >= b->opts.window)
+	    pair_in_flight(p) >= b->opts.window)
 		return UINT64_MAX;
 	return b->start_ns +
 	       (uint64_t)(((double)p->sent + pair_phase(p)) * (double)NSEC_PER_SEC / b->opts.rate);
@@ -631,7 +648,7 @@ static bool pair_queue_packet(struct bench_pair *p, uint64_t now)
 
 static void pair_check_finished(struct bench_pair *p, uint64_t now)
 {
-	if (!p->finished && pair_done_sending(p, now) && p->next_seq >= p->sent)
+	if (!p->finished && pair_done_sending(p, now) && pair_in_flight(p) == 0)
 		pair_finish(p, now);
 }
 
@@ -646,6 +663,26 @@ static void pair_pump(struct bench_pair *p, uint64_t now)
 	}
 	conn_flush(&p->tx);
 	pair_check_finished(p, now);
+}
+
+/*
+ * --ack, receiver: queues the acknowledgement of one packet. The write queue
+ * has room for a whole window of them, and no more than a window can be
+ * waiting, so this cannot fail short of a bug.
+ */
+static void pair_queue_ack(struct bench_pair *p, uint64_t seq, uint64_t sent_at)
+{
+	uint8_t *dst = conn_out_reserve(&p->rx, ACK_FRAME_LEN);
+
+	if (!dst) {
+		report_failure("pair %u: no room to acknowledge packet %" PRIu64, p->id, seq);
+		return;
+	}
+	derp_frame_header_put(dst, DERP_FRAME_SEND_PACKET, KEY_LEN + ACK_PAYLOAD_LEN);
+	memcpy(dst + DERP_FRAME_HDR_LEN, p->tx.client.pub, KEY_LEN);
+	put_be64(dst + DERP_FRAME_HDR_LEN + KEY_LEN, seq);
+	put_be64(dst + DERP_FRAME_HDR_LEN + KEY_LEN + 8, sent_at);
+	p->rx.out_tail += ACK_FRAME_LEN;
 }
 
 /* Checks the sequence number; counts gaps and late packets. */
@@ -721,6 +758,33 @@ static void pair_verify_packet(struct bench_pair *p, const uint8_t *frame, uint3
 			       seq);
 		return;
 	}
+	if (b->opts.ack)
+		pair_queue_ack(p, seq, sent_at);
+	else
+		hist_record(&p->thread->hist, now - sent_at);
+}
+
+/* --ack, sender: an acknowledgement from the pair's receiver; records the round trip. */
+static void pair_verify_ack(struct bench_pair *p, const uint8_t *frame, uint32_t len)
+{
+	uint64_t now = now_ns(), seq, sent_at;
+
+	if (len != KEY_LEN + ACK_PAYLOAD_LEN || memcmp(frame, p->rx.client.pub, KEY_LEN) != 0) {
+		p->misrouted++;
+		report_failure("pair %u: acknowledgement of %u bytes not from the pair's receiver",
+			       p->id, len);
+		return;
+	}
+	seq = get_be64(frame + KEY_LEN);
+	sent_at = get_be64(frame + KEY_LEN + 8);
+	if (seq != p->acked || seq >= p->sent || sent_at > now) {
+		p->reordered++;
+		report_failure("pair %u: acknowledgement of packet %" PRIu64 ", want %" PRIu64,
+			       p->id, seq, p->acked);
+		return;
+	}
+	p->acked++;
+	p->thread->last_progress_ns = now;
 	hist_record(&p->thread->hist, now - sent_at);
 }
 
@@ -739,7 +803,9 @@ static void conn_handle_frame(struct bench_conn *c, uint8_t type, const uint8_t 
 
 	switch (type) {
 	case DERP_FRAME_RECV_PACKET:
-		if (c->is_sender)
+		if (c->is_sender && c->pair->thread->bench->opts.ack)
+			pair_verify_ack(c->pair, payload, len);
+		else if (c->is_sender)
 			conn_unexpected_frame(c, type, len, "nobody sends to the sender");
 		else
 			pair_verify_packet(c->pair, payload, len);
@@ -830,7 +896,7 @@ static uint64_t thread_in_flight(const struct bench_thread *t)
 
 	for (uint32_t i = 0; i < t->npairs; i++) {
 		if (!t->pairs[i]->finished)
-			n += t->pairs[i]->sent - t->pairs[i]->next_seq;
+			n += pair_in_flight(t->pairs[i]);
 	}
 	return n;
 }
@@ -1194,6 +1260,7 @@ static int bench_assign_threads(struct bench *b)
 {
 	uint32_t nthreads = b->opts.threads;
 	size_t tx_cap = (size_t)b->opts.window * b->frame_len + PONG_ROOM;
+	size_t rx_cap = (b->opts.ack ? (size_t)b->opts.window * ACK_FRAME_LEN : 0) + PONG_ROOM;
 
 	for (uint32_t i = 0; i < nthreads; i++) {
 		struct bench_thread *t = &b->threads[i];
@@ -1212,7 +1279,7 @@ static int bench_assign_threads(struct bench *b)
 		t->pairs[t->npairs++] = p;
 		t->active++;
 		if (conn_init_queue(&p->tx, p, true, tx_cap) < 0 ||
-		    conn_init_queue(&p->rx, p, false, PONG_ROOM) < 0)
+		    conn_init_queue(&p->rx, p, false, rx_cap) < 0)
 			return -1;
 		if (thread_add_conn(t, &p->tx) < 0 || thread_add_conn(t, &p->rx) < 0)
 			return -1;
@@ -1322,6 +1389,8 @@ static void bench_report_print(const struct bench *b, const struct bench_result 
 	       o->threads == 1 ? "" : "s");
 	if (o->rate > 0)
 		printf(", %.0f packets/s per pair", o->rate);
+	if (o->ack)
+		printf(", acknowledged");
 	if (o->tls)
 		printf(", %s", b->tls_desc);
 	printf("\n");
@@ -1334,8 +1403,9 @@ static void bench_report_print(const struct bench *b, const struct bench_result 
 	printf("  elapsed    %.3f s\n", r->elapsed_s);
 	printf("  throughput %.0f packets/s  %.1f Mbit/s of payload\n", x.pps, x.mbps);
 	printf("  latency    p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  mean %.1f us"
-	       "  (one-way, same host clock)\n",
-	       x.lat_us[0], x.lat_us[1], x.lat_us[2], x.lat_max_us, x.lat_mean_us);
+	       "  (%s)\n",
+	       x.lat_us[0], x.lat_us[1], x.lat_us[2], x.lat_max_us, x.lat_mean_us,
+	       o->ack ? "round trip: packet and its acknowledgement" : "one-way, same host clock");
 	if (r->relay_cpu_s >= 0)
 		printf("  relay CPU  %.2f s  (%.2f CPU s per GB of payload)\n", r->relay_cpu_s,
 		       x.gb > 0 ? r->relay_cpu_s / x.gb : 0);
@@ -1353,6 +1423,7 @@ static void bench_report_json(const struct bench *b, const struct bench_result *
 	       "\"pairs\":%u,\"size\":%u,\"window\":%u,\"threads\":%u,\"rate_pps\":%.3f,",
 	       o->direct ? "direct" : "relay", o->direct ? "127.0.0.1" : o->server, o->port,
 	       o->fast_start ? "true" : "false", o->pairs, o->size, o->window, o->threads, o->rate);
+	printf("\"ack\":%s,", o->ack ? "true" : "false");
 	printf("\"transport\":\"%s\",\"tls\":\"%s\",",
 	       o->tls ? (o->tls12 ? "tls1.2" : "tls") : "plain", o->tls ? b->tls_desc : "");
 	printf("\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
@@ -1394,6 +1465,9 @@ static void usage(FILE *f)
 		"(default %d)\n"
 		"  --rate PPS        fixed offered load per pair, for latency at a known load\n"
 		"                    (the window still caps packets in flight)\n"
+		"  --ack             the receiver acknowledges each packet back through the\n"
+		"                    relay; the window counts unacknowledged packets and the\n"
+		"                    latency is the round trip\n"
 		"  --relay-pid PID   report the relay's CPU seconds (from /proc/PID/stat)\n"
 		"  --direct          no relay: the same frames over direct loopback TCP,\n"
 		"                    the no-relay limit of this machine\n"
@@ -1472,6 +1546,7 @@ enum {
 	OPT_RELAY_PID,
 	OPT_DIRECT,
 	OPT_RATE,
+	OPT_ACK,
 	OPT_FAST_START,
 	OPT_THREADS,
 	OPT_JSON,
@@ -1497,6 +1572,7 @@ static const struct option long_options[] = {
 	{ "relay-pid", required_argument, NULL, OPT_RELAY_PID },
 	{ "direct", no_argument, NULL, OPT_DIRECT },
 	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "ack", no_argument, NULL, OPT_ACK },
 	{ "fast-start", no_argument, NULL, OPT_FAST_START },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -1575,6 +1651,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 			if (parse_positive_double("rate", optarg, &o->rate) < 0)
 				return -1;
 			break;
+		case OPT_ACK:
+			o->ack = true;
+			break;
 		case OPT_FAST_START:
 			o->fast_start = true;
 			break;
@@ -1643,6 +1722,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 	}
 	if (o->connect_rate_mode && o->idle_conns) {
 		fprintf(stderr, "hdbench: --connect-rate and --idle exclude each other\n");
+		return -1;
+	}
+	if (o->ack && o->direct) {
+		fprintf(stderr, "hdbench: --ack needs a relay, not --direct\n");
 		return -1;
 	}
 	if (o->hold_s > 0 && !o->idle_conns) {

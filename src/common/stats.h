@@ -78,6 +78,9 @@ struct worker_stats {
 	uint64_t loop_passes;
 	uint64_t busy_ns; /* time spent in loop passes that found work */
 	uint64_t loop_sleeps;
+	uint64_t spin_hits;   /* idle spins that found work before their budget ran out */
+	uint64_t spin_misses; /* idle spins that ended in a sleep */
+	uint64_t wakeups;     /* sleeps ended by another thread's eventfd write */
 };
 
 /* Increments a counter owned by the calling thread; readers may load it concurrently. */

@@ -12,6 +12,21 @@
 
 #define PEER_RING_ENTRIES 16384
 
+/*
+ * server.workers = 0: one worker per two online cores, at least one. The
+ * other half is for what a worker's packets cost outside the worker: the
+ * kernel's TCP work for the peers' sockets, the slow path, and on small
+ * boxes the clients themselves. A worker more than that only adds
+ * cross-worker traffic (a ring and often a wake-up per burst): on the
+ * 2-core machine one worker relayed a windowed load at half the CPU per GB
+ * of two (docs/polling.md).
+ */
+static uint32_t relay_auto_workers(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores > 1 ? (uint32_t)(cores / 2) : 1;
+}
+
 int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[KEY_LEN],
 	       const uint8_t pub[KEY_LEN])
 {
@@ -21,8 +36,7 @@ int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[
 	memcpy(r->server_pub, pub, KEY_LEN);
 	randombytes_buf(r->hash_key, sizeof(r->hash_key));
 
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	uint32_t n = cfg->workers ? cfg->workers : (uint32_t)(cores > 0 ? cores : 1);
+	uint32_t n = cfg->workers ? cfg->workers : relay_auto_workers();
 	r->nworkers = (uint16_t)n;
 	char err[256];
 	if (cpu_plan_make(cfg->pin_cores, n, &r->cpus, err, sizeof(err)) < 0) {

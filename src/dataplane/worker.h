@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "idle_poll.h"
 #include "key.h"
 #include "fq_codel.h"
 #include "peer_table.h"
@@ -171,6 +172,8 @@ struct worker {
 	int event_fd;
 	uint64_t event_buf;
 	_Atomic bool sleeping;
+	_Atomic bool wake_sent; /* this sleep's eventfd write is done or on its way */
+	struct idle_poll idle;	/* how long to spin before sleeping */
 	bool eventfd_armed;
 	bool ring_disabled; /* created disabled; enabled by the worker thread */
 	bool ring_ready;    /* io_uring set up: worker_destroy must tear it down */

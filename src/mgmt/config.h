@@ -18,7 +18,7 @@ struct hd_config {
 	/* [server] */
 	char listen[64];  /* address to bind, e.g. 127.0.0.1, 0.0.0.0, :: */
 	uint16_t port;	  /* 0 = pick a free port (logged) */
-	uint32_t workers; /* dataplane threads; 0 = one per online core */
+	uint32_t workers; /* dataplane threads; 0 = one per two online cores, at least one */
 	char key_file[PATH_MAX];
 	char mesh_key_file[PATH_MAX]; /* empty = no mesh peers accepted */
 	uint32_t max_connections;

@@ -215,6 +215,9 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 	jw_u64(w, "frames_assembly_dropped", t->frames_assembly_dropped);
 	jw_u64(w, "loop_passes", t->loop_passes);
 	jw_u64(w, "loop_sleeps", t->loop_sleeps);
+	jw_u64(w, "spin_hits", t->spin_hits);
+	jw_u64(w, "spin_misses", t->spin_misses);
+	jw_u64(w, "wakeups", t->wakeups);
 	jw_end(w);
 
 	jw_object_begin(w, "frames_recv");

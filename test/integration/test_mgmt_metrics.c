@@ -64,7 +64,9 @@ static void test_exposition_format(void)
 
 static void test_counters_move(void)
 {
-	struct mgmt_daemon *d = md_start(NULL);
+	/* A spin ceiling (the default is 0), so that the idle spins are counted. */
+	struct md_opts o = { .ini = "[server]\nidle_spin_us = 50\n" };
+	struct mgmt_daemon *d = md_start(&o);
 	int64_t hs0 = md_scrape(d, "hyperderp_handshakes_total", "result=\"ok\"");
 
 	struct derp_client *a = it_connect(&d->it, NULL);
@@ -105,6 +107,21 @@ static void test_counters_move(void)
 	int64_t passes = md_scrape(d, "hyperderp_worker_loop_passes_total", "worker=\"0\"") +
 			 md_scrape(d, "hyperderp_worker_loop_passes_total", "worker=\"1\"");
 	IT_REQUIRE(passes > 0, "loop passes");
+	/*
+	 * Each packet waited for the one before it, so the workers ran out of
+	 * work between them: every idle period spins first (or sleeps, backing
+	 * off), and the connections' handoffs woke a sleeping worker.
+	 */
+	int64_t spins = 0, wakeups = 0;
+	for (int i = 0; i < 2; i++) {
+		char worker[16];
+		snprintf(worker, sizeof(worker), "worker=\"%d\"", i);
+		spins += md_scrape(d, "hyperderp_worker_spin_hits_total", worker) +
+			 md_scrape(d, "hyperderp_worker_spin_misses_total", worker);
+		wakeups += md_scrape(d, "hyperderp_worker_wakeups_total", worker);
+	}
+	IT_REQUIRE(spins > 0, "idle spins counted");
+	IT_REQUIRE(wakeups > 0, "wake-ups counted");
 
 	/* hdcli sees the same. */
 	struct json_doc doc;
