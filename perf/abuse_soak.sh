@@ -39,10 +39,8 @@ metrics_port=$((port + 1))
 
 . scripts/deps.sh
 hd_install_packages "${HD_PACKAGES[@]}" curl
-if [ ! -d build-perf ]; then
-	meson setup build-perf -Dbuildtype=release -Dtests=false >/dev/null
-fi
-ninja -C build-perf src/hyper-derp tools/hdbench tools/hdcli tools/derp_abuse >/dev/null
+. perf/lib.sh
+perf_build "$PWD" src/hyper-derp tools/hdbench tools/hdcli tools/derp_abuse
 
 work=$(mktemp -d /tmp/hd-abuse.XXXXXX)
 relay_pid=

@@ -47,11 +47,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
+. "$ROOT/perf/lib.sh"
 build() {
-	if [ ! -d "$1/build-perf" ]; then
-		meson setup "$1/build-perf" -Dbuildtype=release -Dtests=false >/dev/null
-	fi
-	ninja -C "$1/build-perf" src/hyper-derp tools/hdbench >/dev/null
+	perf_build "$1" src/hyper-derp tools/hdbench
 }
 build "$ROOT"
 HDBENCH=$ROOT/build-perf/tools/hdbench

@@ -36,10 +36,8 @@ done
 
 . "$ROOT/scripts/deps.sh"
 hd_install_packages "${HD_PACKAGES[@]}"
-if [ ! -d "$ROOT/build-perf" ]; then
-	meson setup "$ROOT/build-perf" -Dbuildtype=release -Dtests=false >/dev/null
-fi
-ninja -C "$ROOT/build-perf" src/hyper-derp tools/hdbench >/dev/null
+. "$ROOT/perf/lib.sh"
+perf_build "$ROOT" src/hyper-derp tools/hdbench
 RELAY_BIN=$ROOT/build-perf/src/hyper-derp
 HDBENCH=$ROOT/build-perf/tools/hdbench
 

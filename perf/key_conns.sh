@@ -32,10 +32,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-if [ ! -d "$ROOT/build-perf" ]; then
-	meson setup "$ROOT/build-perf" -Dbuildtype=release -Dtests=false >/dev/null
-fi
-ninja -C "$ROOT/build-perf" src/hyper-derp tools/key_conns >/dev/null
+. "$ROOT/perf/lib.sh"
+perf_build "$ROOT" src/hyper-derp tools/key_conns
 PROBE=$ROOT/build-perf/tools/key_conns
 [ ${#RELAYS[@]} -eq 0 ] && RELAYS=("current=$ROOT/build-perf/src/hyper-derp")
 

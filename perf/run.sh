@@ -116,11 +116,8 @@ trap 'exit 130' INT TERM
 if [ "$BUILD" = 1 ]; then
 	. "$ROOT/scripts/deps.sh"
 	hd_install_packages "${HD_PACKAGES[@]}"
-	if [ ! -d "$ROOT/build-perf" ]; then
-		meson setup "$ROOT/build-perf" -Dbuildtype=release -Dtests=false >/dev/null
-	fi
-	# Only what the benchmark runs: unrelated work in progress cannot block it.
-	ninja -C "$ROOT/build-perf" src/hyper-derp tools/hdbench >/dev/null
+	. "$ROOT/perf/lib.sh"
+	perf_build "$ROOT" src/hyper-derp tools/hdbench
 fi
 # Plots are optional: the report says so when gnuplot is missing.
 if ! command -v gnuplot >/dev/null && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then

@@ -32,10 +32,8 @@ done
 
 . scripts/deps.sh
 hd_install_packages "${HD_PACKAGES[@]}"
-if [ ! -d build-perf ]; then
-	meson setup build-perf -Dbuildtype=release -Dtests=false >/dev/null
-fi
-ninja -C build-perf src/hyper-derp tools/hdbench tools/hdcli >/dev/null
+. perf/lib.sh
+perf_build "$PWD" src/hyper-derp tools/hdbench tools/hdcli
 
 work=$(mktemp -d /tmp/hd-soak.XXXXXX)
 relay_pid=
