@@ -709,6 +709,26 @@ void it_send_raw(struct derp_client *c, const void *buf, size_t len)
 	IT_REQUIRE(derp_client_write_all(c, buf, len) == 0, "write: %s", strerror(errno));
 }
 
+void it_dribble_max_frame(struct derp_client *from, struct derp_client *to, size_t piece,
+			  int pause_every, int pause_ms, uint64_t seed)
+{
+	size_t total = DERP_FRAME_HDR_LEN + KEY_LEN + DERP_MAX_PACKET_SIZE;
+	uint8_t *frame = malloc(total);
+	IT_REQUIRE(frame, "out of memory");
+	derp_frame_header_put(frame, DERP_FRAME_SEND_PACKET, KEY_LEN + DERP_MAX_PACKET_SIZE);
+	memcpy(frame + DERP_FRAME_HDR_LEN, to->pub, KEY_LEN);
+	it_fill_pattern(frame + DERP_FRAME_HDR_LEN + KEY_LEN, DERP_MAX_PACKET_SIZE, seed);
+	int n = 0;
+	for (size_t off = 0; off < total; off += piece) {
+		it_send_raw(from, frame + off, total - off < piece ? total - off : piece);
+		if (pause_ms && ++n % pause_every == 0)
+			it_sleep_ms(pause_ms);
+	}
+	it_expect_packet(to, from->pub, frame + DERP_FRAME_HDR_LEN + KEY_LEN, DERP_MAX_PACKET_SIZE,
+			 IT_FRAME_TIMEOUT_MS);
+	free(frame);
+}
+
 void it_require_relaying(struct derp_client *a, struct derp_client *b)
 {
 	uint8_t pkt[100];

@@ -169,6 +169,14 @@ const uint8_t *it_expect_frame(struct derp_client *c, uint8_t type, int timeout_
 /* Requires the next frame to be a RecvPacket from src carrying exactly pkt. */
 void it_expect_packet(struct derp_client *c, const uint8_t src[KEY_LEN], const uint8_t *pkt,
 		      size_t len, int timeout_ms);
+/*
+ * Sends a SendPacket of the largest payload (64 KiB) from `from` to `to` in
+ * writes of `piece` bytes, sleeping pause_ms after every pause_every of them,
+ * and requires `to` to receive it intact: the relay reassembles a frame that
+ * arrives in many small reads. The payload is it_fill_pattern(seed).
+ */
+void it_dribble_max_frame(struct derp_client *from, struct derp_client *to, size_t piece,
+			  int pause_every, int pause_ms, uint64_t seed);
 /* Requires no frame (KeepAlives aside) and no close for ms milliseconds. */
 void it_expect_quiet(struct derp_client *c, int ms);
 /* Requires the server to close the connection within timeout_ms; frames before it are skipped. */

@@ -125,26 +125,6 @@ static int64_t no_buffer_drops(struct mgmt_daemon *d)
 			 "reason=\"no_buffer\",kind=\"other\"");
 }
 
-/* A 64 KiB SendPacket written in pieces of `piece` bytes, pause_ms apart. */
-static void dribble_frame(struct derp_client *from, struct derp_client *to, size_t piece,
-			  int pause_ms, uint64_t seed)
-{
-	size_t total = DERP_FRAME_HDR_LEN + KEY_LEN + DERP_MAX_PACKET_SIZE;
-	uint8_t *frame = malloc(total);
-	IT_REQUIRE(frame, "out of memory");
-	derp_frame_header_put(frame, DERP_FRAME_SEND_PACKET, KEY_LEN + DERP_MAX_PACKET_SIZE);
-	memcpy(frame + DERP_FRAME_HDR_LEN, to->pub, KEY_LEN);
-	it_fill_pattern(frame + DERP_FRAME_HDR_LEN + KEY_LEN, DERP_MAX_PACKET_SIZE, seed);
-	for (size_t off = 0; off < total; off += piece) {
-		it_send_raw(from, frame + off, total - off < piece ? total - off : piece);
-		if (pause_ms)
-			it_sleep_ms(pause_ms);
-	}
-	it_expect_packet(to, from->pub, frame + DERP_FRAME_HDR_LEN + KEY_LEN, DERP_MAX_PACKET_SIZE,
-			 IT_FRAME_TIMEOUT_MS);
-	free(frame);
-}
-
 /* ---- item 7: server frames are never starved by data ---- */
 
 #define FLOOD_MAX_PACKETS 4000 /* 256 MiB of 64 KiB packets: far past a 16 MiB pool */
@@ -304,8 +284,8 @@ static void test_split_frames_stay_within_their_budget(void)
 	struct derp_client *a = it_connect(&d->it, NULL);
 	struct derp_client *b = it_connect(&d->it, NULL);
 	it_require_relaying(a, b);
-	dribble_frame(a, b, 16384, 0, 1);
-	dribble_frame(b, a, 16384, 0, 2);
+	it_dribble_max_frame(a, b, 16384, 1, 0, 1);
+	it_dribble_max_frame(b, a, 16384, 1, 0, 2);
 	long rss_before = md_rss_kib(d->it.pid);
 
 	for (int i = 0; i < ASM_STALLED; i++)
@@ -330,8 +310,8 @@ static void test_split_frames_stay_within_their_budget(void)
 
 	/* Fresh 64 KiB frames still get through, cut by reads or dribbled. */
 	for (uint64_t i = 0; i < 4; i++) {
-		dribble_frame(a, b, 1000, 0, 10 + i);
-		dribble_frame(b, a, 1000, 0, 20 + i);
+		it_dribble_max_frame(a, b, 1000, 1, 0, 10 + i);
+		it_dribble_max_frame(b, a, 1000, 1, 0, 20 + i);
 	}
 	/* A stalled client whose frame was dropped is still served: the rest is discarded. */
 	struct derp_client *first = held.c[0];
@@ -363,7 +343,7 @@ static void test_stopped_frame_closes_slow_frame_completes(void)
 	 * arriving at ~16 KB/s, far above the 1 KB/s it must average.
 	 */
 	int64_t t0 = it_now_ms();
-	dribble_frame(a, b, 2048, 120, 7);
+	it_dribble_max_frame(a, b, 2048, 1, 120, 7);
 	it_note("dribbled a 64 KiB frame over %lld ms", (long long)(it_now_ms() - t0));
 
 	/* Deadlines: 1000 + 1000 ms and 1000 + 5 ms; the workers look every 250 ms. */

@@ -130,28 +130,6 @@ static void big_exchange(struct derp_client *a, struct derp_client *b, unsigned 
 	free(pkt);
 }
 
-/*
- * One 64 KiB SendPacket written DRIBBLE bytes at a time with pauses, so
- * the relay reads it in dozens of pieces, most far smaller than the frame.
- */
-static void dribble_big_frame(struct derp_client *from, struct derp_client *to, uint64_t seed)
-{
-	size_t total = DERP_FRAME_HDR_LEN + KEY_LEN + DERP_MAX_PACKET_SIZE;
-	uint8_t *frame = malloc(total);
-	IT_REQUIRE(frame, "out of memory");
-	derp_frame_header_put(frame, DERP_FRAME_SEND_PACKET, KEY_LEN + DERP_MAX_PACKET_SIZE);
-	memcpy(frame + DERP_FRAME_HDR_LEN, to->pub, KEY_LEN);
-	it_fill_pattern(frame + DERP_FRAME_HDR_LEN + KEY_LEN, DERP_MAX_PACKET_SIZE, seed);
-	for (size_t off = 0; off < total; off += DRIBBLE) {
-		it_send_raw(from, frame + off, total - off < DRIBBLE ? total - off : DRIBBLE);
-		if (off % (8 * DRIBBLE) == 0)
-			it_sleep_ms(1);
-	}
-	it_expect_packet(to, from->pub, frame + DERP_FRAME_HDR_LEN + KEY_LEN, DERP_MAX_PACKET_SIZE,
-			 IT_FRAME_TIMEOUT_MS);
-	free(frame);
-}
-
 /* How often text occurs in the daemon's log. */
 static int log_count(struct it_daemon *d, const char *text)
 {
@@ -222,8 +200,8 @@ static void test_plain_big_frames_across_workers(void)
 	require_both_workers(d, cl, 2);
 	big_exchange(cl[0], cl[1], BIG_COUNT);
 	for (uint64_t i = 0; i < 4; i++) {
-		dribble_big_frame(cl[0], cl[1], 77 + i);
-		dribble_big_frame(cl[1], cl[0], 99 + i);
+		it_dribble_max_frame(cl[0], cl[1], DRIBBLE, 8, 1, 77 + i);
+		it_dribble_max_frame(cl[1], cl[0], DRIBBLE, 8, 1, 99 + i);
 	}
 	/* Small traffic after the big frames: the read size went back down cleanly. */
 	it_require_relaying(cl[0], cl[1]);
@@ -245,8 +223,8 @@ static void test_tls_cross_worker_mesh_and_big_frames(void)
 	full_mesh(cl, NCLIENTS, ROUNDS / 2);
 	big_exchange(cl[0], cl[1], BIG_COUNT / 2);
 	/* Each piece of a dribbled frame is a TLS record of its own. */
-	dribble_big_frame(cl[2], cl[1], 5);
-	dribble_big_frame(cl[1], cl[2], 6);
+	it_dribble_max_frame(cl[2], cl[1], DRIBBLE, 8, 1, 5);
+	it_dribble_max_frame(cl[1], cl[2], DRIBBLE, 8, 1, 6);
 	for (unsigned i = 0; i < NCLIENTS; i++)
 		it_expect_ping_pong(cl[i]);
 	it_tls_files_remove(&tls_files);
