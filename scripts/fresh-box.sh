@@ -68,6 +68,7 @@ fi
 cd "$(dirname "$0")/.."
 src=$PWD
 . scripts/deps.sh
+. scripts/checkout.sh
 # The host side needs debootstrap to make the root and curl to probe it.
 hd_install_packages debootstrap curl
 
@@ -173,12 +174,7 @@ mount --bind "$debs" "$root/var/cache/apt/archives"
 # 2. The checkout as a user's clone has it: tracked and untracked files,
 # not what .gitignore names (build directories, keys).
 mkdir "$root/root/hyper-derp"
-if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
-	git -C "$src" ls-files -z --cached --others --exclude-standard |
-		tar -C "$src" --null -T - -cf - | tar -C "$root/root/hyper-derp" -xf -
-else
-	tar -C "$src" --exclude='./build*' -cf - . | tar -C "$root/root/hyper-derp" -xf -
-fi
+hd_copy_checkout "$src" "$root/root/hyper-derp"
 
 # A bare login environment: no variables of this shell leak in.
 root_env=(/usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb
