@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
-. scripts/checkout.sh
+. scripts/lib.sh
 
 # Copies the checkout to a scratch directory and builds the binary
 # package there: dpkg-buildpackage writes next to the source tree.
@@ -112,9 +112,9 @@ deb_check() {
 		return 1
 	}
 	getent passwd hyper-derp >/dev/null || { echo "deb.sh check: no hyper-derp user" >&2; return 1; }
-	if [ "$(stat -c '%U:%G %a' /var/lib/hyper-derp)" != "root:hyper-derp 700" ]; then
+	if [ "$(stat -c '%U:%G %a' /var/lib/hyper-derp)" != "root:hyper-derp 770" ]; then
 		echo "deb.sh check: /var/lib/hyper-derp is $(stat -c '%U:%G %a' /var/lib/hyper-derp)," \
-			"the unit's StateDirectory= makes root:hyper-derp 700" >&2
+			"the unit's StateDirectory= makes root:hyper-derp 770" >&2
 		return 1
 	fi
 	systemd-analyze verify /lib/systemd/system/hyper-derp.service
@@ -157,16 +157,48 @@ deb_check() {
 		echo "deb.sh check: the relay runs as $(ps -o user= -p "$relay_pid"), not hyper-derp" >&2
 		return 1
 	fi
-	kill -TERM "$relay_pid"
-	local rc=0
-	wait "$relay_pid" || rc=$?
+	hd_stop_relay "$relay_pid" "$work/relay.log"
 	relay_pid=""
-	if [ "$rc" -ne 0 ]; then
-		cat "$work/relay.log" >&2
-		echo "deb.sh check: the relay exited $rc on SIGTERM" >&2
+	say "installed relay answered $probe (TLS, as hyper-derp), hdcli show status, exit 0 on SIGTERM"
+
+	# The WireGuard table is in the state directory, where the dropped-to
+	# user loads and saves it (a 0700 root directory stopped the relay at
+	# start). Socket mode on a loopback UDP port; no packet is sent.
+	local wg_port
+	wg_port=$((20000 + RANDOM % 40000))
+	cat >"$work/wg.ini" <<-EOF
+		[server]
+		listen = 127.0.0.1
+		port = 0
+		workers = 1
+		pin_cores = none
+		key_file = $work/server.key
+		user = hyper-derp
+		group = hyper-derp
+		[mgmt]
+		socket = $work/run-wg/mgmt.sock
+		[wireguard]
+		enabled = true
+		mode = socket
+		listen_port = $wg_port
+		table_file = /var/lib/hyper-derp/wg-table.conf
+	EOF
+	/usr/bin/hyper-derp --config "$work/wg.ini" >"$work/relay-wg.log" 2>&1 &
+	relay_pid=$!
+	for _ in $(seq 100); do
+		[ -S "$work/run-wg/mgmt.sock" ] && break
+		kill -0 "$relay_pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	if ! /usr/bin/hdcli --socket "$work/run-wg/mgmt.sock" wg peer add deb-check 127.0.0.1:9 >/dev/null ||
+		! grep -q deb-check /var/lib/hyper-derp/wg-table.conf; then
+		cat "$work/relay-wg.log" >&2
+		echo "deb.sh check: the relay cannot keep its WireGuard table in /var/lib/hyper-derp" >&2
 		return 1
 	fi
-	say "installed relay answered $probe (TLS, as hyper-derp), hdcli show status, exit 0 on SIGTERM"
+	hd_stop_relay "$relay_pid" "$work/relay-wg.log"
+	relay_pid=""
+	say "WireGuard table saved in /var/lib/hyper-derp by the dropped-to user"
 
 	installed=0
 	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hyper-derp >"$work/purge.log" 2>&1 || {

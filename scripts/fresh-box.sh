@@ -73,7 +73,7 @@ fi
 cd "$(dirname "$0")/.."
 src=$PWD
 . scripts/deps.sh
-. scripts/checkout.sh
+. scripts/lib.sh
 # The host side needs debootstrap to make the root, curl to probe it and
 # (--deb) openssl for a test certificate.
 hd_install_packages debootstrap curl openssl
@@ -205,28 +205,6 @@ if [ -z "$port" ]; then
 fi
 port_is_free "$port" || { echo "fresh-box: port $port is in use" >&2; exit 1; }
 
-# SIGTERM: the relay must drain and exit 0 within 30 s. LOG is shown if not.
-stop_relay() {
-	local log=$1 relay_rc=0
-	kill -TERM "$relay_pid"
-	for _ in $(seq 150); do
-		kill -0 "$relay_pid" 2>/dev/null || break
-		sleep 0.2
-	done
-	if kill -0 "$relay_pid" 2>/dev/null; then
-		echo "fresh-box: the relay did not stop within 30 s of SIGTERM" >&2
-		exit 1
-	fi
-	wait "$relay_pid" || relay_rc=$?
-	relay_pid=""
-	if [ "$relay_rc" -ne 0 ]; then
-		tail -10 "$log" >&2
-		echo "fresh-box: the relay exited $relay_rc on SIGTERM" >&2
-		exit 1
-	fi
-	say "relay stopped on SIGTERM, exit 0"
-}
-
 # 3 (--deb). The package as an operator meets it: installed with apt, the
 # relay started as the unit starts it, with the installed config.
 if [ -n "$deb" ]; then
@@ -278,7 +256,9 @@ if [ -n "$deb" ]; then
 	say "relay answers $probe after $((SECONDS - t_run))s, as hyper-derp (uid $relay_uid)"
 	in_root hdcli show status | sed 's/^/     /'
 	in_root stat -c '     %n %U:%G %a' /var/lib/hyper-derp/server.key
-	stop_relay "$work/relay.log"
+	hd_stop_relay "$relay_pid" "$work/relay.log"
+	relay_pid=""
+	say "relay stopped on SIGTERM, exit 0"
 	in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hyper-derp \
 		>"$work/deb-purge.log" 2>&1 || {
 		tail -30 "$work/deb-purge.log" >&2
@@ -333,7 +313,9 @@ if [ ! -s "$root/root/hyper-derp/build/bpf/wg_relay.bpf.o" ]; then
 fi
 say "installed by run.sh: $(grep -m1 '^Installing missing packages' "$work/run.log" || echo none)"
 
-stop_relay "$work/run.log"
+hd_stop_relay "$relay_pid" "$work/run.log"
+relay_pid=""
+say "relay stopped on SIGTERM, exit 0"
 
 # 4. test.sh's install step in the same root, then (unless
 # --no-test-build) its first build as test.sh does it: run.sh's build/
