@@ -23,6 +23,13 @@ HD_TEST_PACKAGES=(
 	curl procps
 	libdpdk-dev
 )
+# Building and checking the Debian package (scripts/deb.sh check, run by
+# test.sh): dpkg-buildpackage checks debian/control's Build-Depends (the
+# HD_PACKAGES above) and build-essential; the check also needs curl and
+# openssl (above).
+HD_PACKAGING_PACKAGES=(
+	build-essential dpkg-dev debhelper lintian
+)
 
 hd_missing_packages() {
 	local p status
@@ -61,5 +68,6 @@ hd_install_packages() {
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-	hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}"
+	hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}" \
+		"${HD_PACKAGING_PACKAGES[@]}"
 fi

@@ -7,6 +7,12 @@
 # SIGTERM (it must exit 0), then runs test.sh's install step there and
 # builds the tests. Everything is mounted and removed again at the end.
 #
+# With --deb FILE it checks the Debian package instead (scripts/deb.sh
+# build OUTDIR makes one): apt-get install ./FILE in the bare root, the
+# relay started by hand with the installed config (a test certificate at
+# its [tls] paths, loopback and a free port instead of :443 and :3478),
+# /derp/probe over TLS, `hdcli show status`, SIGTERM, apt-get purge.
+#
 # Not part of every CI run (about 6 min, 200 MB of packages from the
 # archive; 4 min with its cache): run it as root after changing
 # scripts/deps.sh, run.sh or the build's dependencies.
@@ -24,7 +30,8 @@ Usage: scripts/fresh-box.sh [options]        (as root)
   --no-test-build    after test.sh's install step, do not build the tests
   --port N           port of the relay in the chroot (default: a free one)
   --timeout SECONDS  bound on each stage (default 2400)
-  --deb FILE         check the .deb instead of run.sh: not available yet
+  --deb FILE         check the .deb instead of run.sh and the test build:
+                     install it with apt, start the relay by hand, hdcli
 EOF
 }
 
@@ -52,13 +59,11 @@ case "$stage_timeout" in
 '' | *[!0-9]*) echo "fresh-box: --timeout wants whole seconds" >&2; exit 2 ;;
 esac
 if [ -n "$deb" ]; then
-	# When the project builds a .deb, this stage installs it in the same
-	# bare root (apt-get install ./FILE), starts the daemon by hand on a
-	# free port, probes /derp/probe and runs `hdcli show status`.
-	echo "fresh-box: --deb is not available yet: the project builds no .deb so far." >&2
-	echo "fresh-box: (it will install FILE in the bare root, start the daemon by hand" >&2
-	echo "fresh-box: and run hdcli show status; without --deb the run.sh check runs)" >&2
-	exit 2
+	if [ ! -f "$deb" ]; then
+		echo "fresh-box: --deb $deb: no such file" >&2
+		exit 2
+	fi
+	deb=$(realpath "$deb")
 fi
 if [ "$(id -u)" -ne 0 ]; then
 	echo "fresh-box: must run as root (debootstrap, chroot and mounts need it)" >&2
@@ -68,8 +73,10 @@ fi
 cd "$(dirname "$0")/.."
 src=$PWD
 . scripts/deps.sh
-# The host side needs debootstrap to make the root and curl to probe it.
-hd_install_packages debootstrap curl
+. scripts/lib.sh
+# The host side needs debootstrap to make the root, curl to probe it and
+# (--deb) openssl for a test certificate.
+hd_install_packages debootstrap curl openssl
 
 cache=/var/cache/hyper-derp/fresh-box
 base_tar=$cache/bookworm-minbase.tar
@@ -171,13 +178,11 @@ mount --bind /dev/pts "$root/dev/pts"
 mount --bind "$debs" "$root/var/cache/apt/archives"
 
 # 2. The checkout as a user's clone has it: tracked and untracked files,
-# not what .gitignore names (build directories, keys).
-mkdir "$root/root/hyper-derp"
-if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
-	git -C "$src" ls-files -z --cached --others --exclude-standard |
-		tar -C "$src" --null -T - -cf - | tar -C "$root/root/hyper-derp" -xf -
-else
-	tar -C "$src" --exclude='./build*' -cf - . | tar -C "$root/root/hyper-derp" -xf -
+# not what .gitignore names (build directories, keys). A package user has
+# none.
+if [ -z "$deb" ]; then
+	mkdir "$root/root/hyper-derp"
+	hd_copy_checkout "$src" "$root/root/hyper-derp"
 fi
 
 # A bare login environment: no variables of this shell leak in.
@@ -199,6 +204,76 @@ if [ -z "$port" ]; then
 	done
 fi
 port_is_free "$port" || { echo "fresh-box: port $port is in use" >&2; exit 1; }
+
+# 3 (--deb). The package as an operator meets it: installed with apt, the
+# relay started as the unit starts it, with the installed config.
+if [ -n "$deb" ]; then
+	cp "$deb" "$root/tmp/"
+	pkg=/tmp/$(basename "$deb")
+	say "apt-get install $pkg (log: $work/deb-install.log)"
+	npkgs=$(in_root dpkg-query -W | wc -l)
+	timeout "$stage_timeout" chroot "$root" "${root_env[@]}" /bin/bash -c "set -e
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkg" \
+		>"$work/deb-install.log" 2>&1 || {
+		tail -30 "$work/deb-install.log" >&2
+		echo "fresh-box: apt-get install of the package failed" >&2
+		exit 1
+	}
+	say "installed: $(in_root hyper-derp --version), $(($(in_root dpkg-query -W | wc -l) - npkgs)) packages in all"
+	in_root id hyper-derp | sed 's/^/     /'
+	in_root stat -c '     %n %U:%G %a' /var/lib/hyper-derp /etc/hyper-derp/hyper-derp.ini
+	# The operator's step: a certificate at the config's [tls] paths.
+	mkdir -p "$root/etc/hyper-derp/tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-subj /CN=127.0.0.1 -days 1 -keyout "$root/etc/hyper-derp/tls/privkey.pem" \
+		-out "$root/etc/hyper-derp/tls/fullchain.pem" 2>/dev/null
+	# The unit's ExecStart, but on loopback: the chroot shares this host's
+	# network, where :443 and :3478 are not ours to take.
+	say "hyper-derp as the unit starts it, on 127.0.0.1:$port (log: $work/relay.log)"
+	t_run=$SECONDS
+	setsid chroot "$root" "${root_env[@]}" /usr/bin/hyper-derp \
+		--config /etc/hyper-derp/hyper-derp.ini --user hyper-derp --group hyper-derp \
+		--mgmt-socket /run/hyper-derp/mgmt.sock \
+		--listen 127.0.0.1 --port "$port" --stun-listen 127.0.0.1:0 \
+		</dev/null >"$work/relay.log" 2>&1 &
+	relay_pid=$!
+	probe=https://127.0.0.1:$port/derp/probe
+	until curl -kfsS --max-time 2 -o /dev/null "$probe" 2>/dev/null &&
+		[ -S "$root/run/hyper-derp/mgmt.sock" ]; do
+		if ! kill -0 "$relay_pid" 2>/dev/null || [ $((SECONDS - t_run)) -ge 60 ]; then
+			tail -30 "$work/relay.log" >&2
+			echo "fresh-box: the installed relay does not answer $probe" >&2
+			exit 1
+		fi
+		sleep 0.5
+	done
+	relay_uid=$(ps -o uid= -p "$relay_pid" | tr -d ' ')
+	if [ "$relay_uid" != "$(in_root id -u hyper-derp)" ]; then
+		echo "fresh-box: the relay runs as uid $relay_uid, not as hyper-derp" >&2
+		exit 1
+	fi
+	say "relay answers $probe after $((SECONDS - t_run))s, as hyper-derp (uid $relay_uid)"
+	in_root hdcli show status | sed 's/^/     /'
+	in_root stat -c '     %n %U:%G %a' /var/lib/hyper-derp/server.key
+	hd_stop_relay "$relay_pid" "$work/relay.log"
+	relay_pid=""
+	say "relay stopped on SIGTERM, exit 0"
+	in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hyper-derp \
+		>"$work/deb-purge.log" 2>&1 || {
+		tail -30 "$work/deb-purge.log" >&2
+		echo "fresh-box: apt-get purge hyper-derp failed" >&2
+		exit 1
+	}
+	for f in /usr/bin/hyper-derp /var/lib/hyper-derp /etc/hyper-derp/hyper-derp.ini; do
+		if [ -e "$root$f" ]; then
+			echo "fresh-box: $f is still there after purge" >&2
+			exit 1
+		fi
+	done
+	say "purged; fresh box OK for the package"
+	exit 0
+fi
 
 say "./scripts/run.sh --port $port (log: $work/run.log)"
 t_run=$SECONDS
@@ -238,33 +313,19 @@ if [ ! -s "$root/root/hyper-derp/build/bpf/wg_relay.bpf.o" ]; then
 fi
 say "installed by run.sh: $(grep -m1 '^Installing missing packages' "$work/run.log" || echo none)"
 
-kill -TERM "$relay_pid"
-for _ in $(seq 150); do
-	kill -0 "$relay_pid" 2>/dev/null || break
-	sleep 0.2
-done
-if kill -0 "$relay_pid" 2>/dev/null; then
-	echo "fresh-box: the relay did not stop within 30 s of SIGTERM" >&2
-	exit 1
-fi
-relay_rc=0
-wait "$relay_pid" || relay_rc=$?
+hd_stop_relay "$relay_pid" "$work/run.log"
 relay_pid=""
-if [ "$relay_rc" -ne 0 ]; then
-	tail -10 "$work/run.log" >&2
-	echo "fresh-box: the relay exited $relay_rc on SIGTERM" >&2
-	exit 1
-fi
 say "relay stopped on SIGTERM, exit 0"
 
 # 4. test.sh's install step in the same root, then (unless
 # --no-test-build) its first build as test.sh does it: run.sh's build/
 # reconfigured with the tests, compiled; and the DPDK build configures.
-say "test.sh's install step (HD_PACKAGES + HD_TEST_PACKAGES)"
+say "test.sh's install step (HD_PACKAGES + HD_TEST_PACKAGES + HD_PACKAGING_PACKAGES)"
 # shellcheck disable=SC2016 # expanded by the shell in the root
 timeout "$stage_timeout" chroot "$root" "${root_env[@]}" \
 	/bin/bash -c 'cd /root/hyper-derp && . scripts/deps.sh &&
-		hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}"' \
+		hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}" \
+			"${HD_PACKAGING_PACKAGES[@]}"' \
 	>"$work/test-install.log" 2>&1 || {
 	tail -30 "$work/test-install.log" >&2
 	echo "fresh-box: test.sh's install step failed" >&2

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}"
+hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}" "${HD_PACKAGING_PACKAGES[@]}"
 
 run_suite() {
 	local dir=$1
@@ -44,6 +44,16 @@ if [ ! -d build-release ]; then
 	meson setup build-release -Dbuildtype=release -Dtests=false
 fi
 ninja -C build-release
+
+# The Debian package: built on a copy in /tmp, lintian, installed, the
+# installed relay run, the unit verified, purged (docs/deploy.md). As root
+# only: it installs the package on this machine.
+echo "== Debian package (scripts/deb.sh check)"
+if [ "$(id -u)" -eq 0 ]; then
+	./scripts/deb.sh check
+else
+	echo "(skipped: not root)"
+fi
 
 # Each libFuzzer target runs briefly over its seed corpus (docs/fuzzing.md);
 # scripts/fuzz.sh runs one for longer.
