@@ -8,10 +8,11 @@ set -euo pipefail
 # The default build (meson setup build -Dtests=false) and running it:
 # the compiler and C library headers (with the kernel's, linux-libc-dev),
 # meson (python3 also runs bpf/embed_obj.py), the libraries, and clang +
-# libbpf for the XDP programs of the WireGuard relay's fast path.
+# libbpf for the XDP programs of the WireGuard relay's fast path; libedit
+# for hdcli's interactive shell.
 HD_PACKAGES=(
 	gcc libc6-dev meson ninja-build pkg-config python3
-	liburing-dev libssl-dev libsodium-dev libinih-dev libbpf-dev
+	liburing-dev libssl-dev libsodium-dev libinih-dev libbpf-dev libedit-dev
 	clang
 	openssl
 )

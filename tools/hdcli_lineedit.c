@@ -1,26 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "hdcli_lineedit.h"
 
-#include <errno.h>
-#include <stdbool.h>
+#include <histedit.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <termios.h>
-#include <unistd.h>
 
-#define KEY_CTRL(c) ((c)&0x1f) /* the byte Ctrl+c sends */
-
-struct edit {
-	char *buf;
-	size_t len;
-	size_t pos;
-	size_t cap;
-	const char *prompt;
-	size_t hist_index; /* le->hist_len while editing a new line */
-	char *saved;	   /* the new line, kept while browsing history */
-};
+#define HISTORY_MAX 500
 
 void le_candidates_add(struct le_candidates *c, const char *word)
 {
@@ -45,223 +31,91 @@ static void candidates_free(struct le_candidates *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static void out(const char *s, size_t n)
+static struct line_editor *editor_of(EditLine *el)
 {
-	while (n > 0) {
-		ssize_t w = write(STDOUT_FILENO, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
+	void *le = NULL;
+
+	el_get(el, EL_CLIENTDATA, &le);
+	return le;
 }
 
-static void outs(const char *s)
+static char *prompt(EditLine *el)
 {
-	out(s, strlen(s));
+	return (char *)editor_of(el)->prompt;
 }
 
-static size_t terminal_columns(void)
+/* The line up to the cursor, or whole, NUL-terminated (libedit's buffer is not). */
+static char *line_copy(EditLine *el, bool whole)
 {
-	struct winsize ws;
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
-		return ws.ws_col;
-	return 80;
+	const LineInfo *li = el_line(el);
+	const char *end = whole ? li->lastchar : li->cursor;
+
+	return strndup(li->buffer, (size_t)(end - li->buffer));
 }
 
-/* Draws prompt and line, scrolled so the cursor stays visible. */
-static void refresh(const struct edit *e)
+static size_t terminal_columns(EditLine *el)
 {
-	size_t cols = terminal_columns();
-	size_t plen = strlen(e->prompt);
-	const char *b = e->buf;
-	size_t len = e->len, pos = e->pos;
-	char seq[32];
+	int cols = 0;
 
-	while (plen + pos >= cols && len > 0) {
-		b++;
-		len--;
-		pos--;
-	}
-	if (plen + len > cols - 1)
-		len = cols - 1 - plen;
-	outs("\r");
-	outs(e->prompt);
-	out(b, len);
-	outs("\x1b[0K");
-	snprintf(seq, sizeof(seq), "\r\x1b[%zuC", plen + pos);
-	if (plen + pos > 0)
-		outs(seq);
+	if (el_get(el, EL_GETTC, "co", &cols, NULL) != 0 || cols <= 0)
+		return 80;
+	return (size_t)cols;
 }
 
-static bool reserve(struct edit *e, size_t more)
+static void print_candidates(EditLine *el, const struct le_candidates *c, const bool *keep)
 {
-	if (e->len + more + 1 <= e->cap)
-		return true;
-	size_t cap = e->cap ? e->cap * 2 : 256;
-	while (cap < e->len + more + 1)
-		cap *= 2;
-	char *buf = realloc(e->buf, cap);
-	if (!buf)
-		return false;
-	e->buf = buf;
-	e->cap = cap;
-	return true;
-}
+	size_t width = 0, cols = terminal_columns(el), n = 0;
 
-static void insert(struct edit *e, const char *s, size_t n)
-{
-	if (!reserve(e, n))
-		return;
-	memmove(e->buf + e->pos + n, e->buf + e->pos, e->len - e->pos);
-	memcpy(e->buf + e->pos, s, n);
-	e->len += n;
-	e->pos += n;
-	e->buf[e->len] = '\0';
-}
-
-static void delete_range(struct edit *e, size_t from, size_t to)
-{
-	memmove(e->buf + from, e->buf + to, e->len - to);
-	e->len -= to - from;
-	e->buf[e->len] = '\0';
-	if (e->pos > to)
-		e->pos -= to - from;
-	else if (e->pos > from)
-		e->pos = from;
-}
-
-static void set_line(struct edit *e, const char *s)
-{
-	e->len = e->pos = 0;
-	if (e->buf)
-		e->buf[0] = '\0';
-	insert(e, s, strlen(s));
-}
-
-/* ---- history ---- */
-
-void le_history_add(struct line_editor *le, const char *line)
-{
-	if (!line[0] || (le->hist_len && strcmp(le->history[le->hist_len - 1], line) == 0))
-		return;
-	size_t max = le->hist_max ? le->hist_max : 500;
-	if (le->hist_len == max) {
-		free(le->history[0]);
-		memmove(le->history, le->history + 1, (max - 1) * sizeof(*le->history));
-		le->hist_len--;
-	}
-	if (!le->history) {
-		le->history = calloc(max, sizeof(*le->history));
-		if (!le->history)
-			return;
-	}
-	char *copy = strdup(line);
-	if (copy)
-		le->history[le->hist_len++] = copy;
-}
-
-void le_history_load(struct line_editor *le, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-
-	if (!f)
-		return;
-	while ((n = getline(&line, &cap, f)) > 0) {
-		if (line[n - 1] == '\n')
-			line[n - 1] = '\0';
-		le_history_add(le, line);
-	}
-	free(line);
-	fclose(f);
-}
-
-void le_history_save(const struct line_editor *le, const char *path)
-{
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return;
-	for (size_t i = 0; i < le->hist_len; i++)
-		fprintf(f, "%s\n", le->history[i]);
-	fclose(f);
-}
-
-void le_free(struct line_editor *le)
-{
-	for (size_t i = 0; i < le->hist_len; i++)
-		free(le->history[i]);
-	free(le->history);
-	le->history = NULL;
-	le->hist_len = 0;
-}
-
-static void history_move(struct line_editor *le, struct edit *e, int dir)
-{
-	if (le->hist_len == 0)
-		return;
-	if (e->hist_index == le->hist_len) {
-		free(e->saved);
-		e->saved = strdup(e->buf);
-	}
-	if (dir < 0 && e->hist_index > 0)
-		e->hist_index--;
-	else if (dir > 0 && e->hist_index < le->hist_len)
-		e->hist_index++;
-	else
-		return;
-	if (e->hist_index == le->hist_len)
-		set_line(e, e->saved ? e->saved : "");
-	else
-		set_line(e, le->history[e->hist_index]);
-}
-
-/* ---- completion and help ---- */
-
-static void print_candidates(const struct le_candidates *c, const bool *keep)
-{
-	size_t width = 0, cols = terminal_columns();
 	for (size_t i = 0; i < c->count; i++)
 		if (keep[i] && strlen(c->items[i]) > width)
 			width = strlen(c->items[i]);
 	width += 2;
-	size_t per_row = cols / width ? cols / width : 1, n = 0;
-	outs("\r\n");
+	size_t per_row = cols / width ? cols / width : 1;
+	printf("\n");
 	for (size_t i = 0; i < c->count; i++) {
 		if (!keep[i])
 			continue;
-		char cell[512];
-		snprintf(cell, sizeof(cell), "%-*s", (int)width, c->items[i]);
-		outs(cell);
+		printf("%-*s", (int)width, c->items[i]);
 		if (++n % per_row == 0)
-			outs("\r\n");
+			printf("\n");
 	}
 	if (n % per_row)
-		outs("\r\n");
+		printf("\n");
+	fflush(stdout);
 }
 
-static void complete(struct line_editor *le, struct edit *e)
+/*
+ * Tab: one match is inserted whole with a space after it; several insert
+ * what they have in common, and when that adds nothing they are listed.
+ * libedit's own completer (fn_complete) is file-name minded and not part of
+ * its public header, so the candidates and the listing are ours.
+ */
+static unsigned char key_complete(EditLine *el, int ch)
 {
+	struct line_editor *le = editor_of(el);
 	struct le_candidates c = { 0 };
-	size_t start = e->pos;
-	while (start > 0 && e->buf[start - 1] != ' ')
-		start--;
-	size_t plen = e->pos - start;
+	/*
+	 * A whole redraw, not libedit's usual diff: the completed line then
+	 * reaches the terminal as one piece of text after the prompt.
+	 */
+	unsigned char ret = CC_REDISPLAY;
+	(void)ch;
 
-	char prefix[1024];
-	if (plen >= sizeof(prefix))
-		return;
-	memcpy(prefix, e->buf + start, plen);
-	prefix[plen] = '\0';
+	char *line = line_copy(el, false);
+	if (!line || !le->complete) {
+		free(line);
+		return CC_REFRESH_BEEP;
+	}
+	size_t pos = strlen(line), start = pos;
+	while (start > 0 && line[start - 1] != ' ')
+		start--;
+	const char *prefix = line + start;
+	size_t plen = pos - start;
 	/* The callback sees the words before the one being typed. */
-	char saved = e->buf[start];
-	e->buf[start] = '\0';
-	le->complete(le->arg, e->buf, start, &c);
-	e->buf[start] = saved;
+	char *before = strndup(line, start);
+	if (before)
+		le->complete(le->arg, before, start, &c);
+	free(before);
 
 	bool *keep = calloc(c.count ? c.count : 1, sizeof(*keep));
 	size_t matches = 0, common = 0;
@@ -282,217 +136,242 @@ static void complete(struct line_editor *le, struct edit *e)
 		matches++;
 	}
 	if (matches == 0) {
-		outs("\a");
+		ret = CC_REFRESH_BEEP;
 	} else if (matches == 1) {
-		insert(e, first + plen, strlen(first) - plen);
-		insert(e, " ", 1);
+		el_insertstr(el, first + plen);
+		el_insertstr(el, " ");
 	} else if (common > plen) {
-		insert(e, first + plen, common - plen);
+		char *add = strndup(first + plen, common - plen);
+		if (add)
+			el_insertstr(el, add);
+		free(add);
 	} else {
-		print_candidates(&c, keep);
+		print_candidates(el, &c, keep);
+		ret = CC_REDISPLAY;
 	}
 	free(keep);
 	candidates_free(&c);
+	free(line);
+	return ret;
 }
 
-/* ---- the loop ---- */
-
-static int read_byte(char *c)
+/*
+ * '?': help for what is typed up to the cursor, then the line as it was.
+ * A key of its own rather than a command, as on a router's CLI: no hdcli
+ * argument contains '?', so the key is free to take.
+ */
+static unsigned char key_help(EditLine *el, int ch)
 {
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, c, 1);
-		if (n == 1)
-			return 0;
-		if (n < 0 && errno == EINTR)
-			continue;
+	struct line_editor *le = editor_of(el);
+	char *line;
+	(void)ch;
+
+	if (!le->help)
+		return el_insertstr(el, "?") == 0 ? CC_REFRESH : CC_ERROR;
+	line = line_copy(el, false);
+	if (!line)
+		return CC_ERROR;
+	printf("?\n");
+	le->help(le->arg, line);
+	fflush(stdout);
+	free(line);
+	return CC_REDISPLAY;
+}
+
+/* Replaces the whole line by text, the cursor at its end. */
+static void set_line(EditLine *el, const char *text)
+{
+	const LineInfo *li = el_line(el);
+
+	el_cursor(el, (int)(li->lastchar - li->cursor));
+	li = el_line(el);
+	el_deletestr(el, (int)(li->cursor - li->buffer));
+	el_insertstr(el, text);
+}
+
+/*
+ * Up/Down (and Ctrl-P/Ctrl-N) step through the history. Ours rather than
+ * libedit's ed-prev-history only to redraw the recalled line whole, like
+ * Tab does; the history is libedit's, so its searches (Ctrl-R, and
+ * ed-search-prev-history for ~/.editrc) see the same lines.
+ */
+static unsigned char history_step(EditLine *el, int dir)
+{
+	struct line_editor *le = editor_of(el);
+	int want = le->hist_pos + dir;
+	HistEvent ev;
+
+	if (want < 0)
+		return CC_REFRESH_BEEP;
+	if (le->hist_pos == 0) {
+		free(le->hist_saved);
+		le->hist_saved = line_copy(el, true);
+	}
+	if (want == 0) {
+		set_line(el, le->hist_saved ? le->hist_saved : "");
+		le->hist_pos = 0;
+		return CC_REDISPLAY;
+	}
+	/* H_FIRST is the newest line; H_NEXT walks towards older ones. */
+	int ok = history(le->hist, &ev, H_FIRST);
+	for (int i = 1; ok == 0 && i < want; i++)
+		ok = history(le->hist, &ev, H_NEXT);
+	if (ok != 0)
+		return CC_REFRESH_BEEP;
+	set_line(el, ev.str);
+	le->hist_pos = want;
+	return CC_REDISPLAY;
+}
+
+static unsigned char key_history_prev(EditLine *el, int ch)
+{
+	(void)ch;
+	return history_step(el, 1);
+}
+
+static unsigned char key_history_next(EditLine *el, int ch)
+{
+	(void)ch;
+	return history_step(el, -1);
+}
+
+/* Ctrl-C: drop the line and give a fresh prompt, as a shell does. */
+static unsigned char key_interrupt(EditLine *el, int ch)
+{
+	struct line_editor *le = editor_of(el);
+	(void)ch;
+
+	le->interrupted = true;
+	/* el_gets returns nothing for an empty line ending this way: give it one. */
+	el_insertstr(el, "\n");
+	printf("^C\n");
+	fflush(stdout);
+	return CC_NEWLINE;
+}
+
+int le_init(struct line_editor *le)
+{
+	le->hist = history_init();
+	le->el = el_init("hdcli", stdin, stdout, stderr);
+	if (!le->hist || !le->el) {
+		le_free(le);
 		return -1;
 	}
-}
+	HistEvent ev;
+	history(le->hist, &ev, H_SETSIZE, HISTORY_MAX);
+	history(le->hist, &ev, H_SETUNIQUE, 1);
 
-/* Keys that arrive as escape sequences, numbered after the byte values. */
-enum {
-	KEY_NONE = 256,
-	KEY_DELETE,
-	KEY_UP,
-	KEY_DOWN,
-	KEY_LEFT,
-	KEY_RIGHT,
-	KEY_HOME,
-	KEY_END,
-};
-
-/* After ESC: "[A" arrows, "[H"/"OH" Home/End, "[3~" Delete, "[1~"/"[4~" ... */
-static int escape_key(void)
-{
-	char a, b, c;
-	if (read_byte(&a) < 0 || read_byte(&b) < 0)
-		return KEY_NONE;
-	if (a == '[' && b >= '0' && b <= '9') {
-		if (read_byte(&c) < 0 || c != '~')
-			return KEY_NONE;
-		switch (b) {
-		case '3':
-			return KEY_DELETE;
-		case '1':
-		case '7':
-			return KEY_HOME;
-		case '4':
-		case '8':
-			return KEY_END;
-		}
-		return KEY_NONE;
-	}
-	if (a != '[' && a != 'O')
-		return KEY_NONE;
-	switch (b) {
-	case 'A':
-		return KEY_UP;
-	case 'B':
-		return KEY_DOWN;
-	case 'C':
-		return KEY_RIGHT;
-	case 'D':
-		return KEY_LEFT;
-	case 'H':
-		return KEY_HOME;
-	case 'F':
-		return KEY_END;
-	}
-	return KEY_NONE;
-}
-
-static char *edit_loop(struct line_editor *le, struct edit *e)
-{
-	for (;;) {
-		char byte;
-		if (read_byte(&byte) < 0)
-			return NULL;
-		int key = (unsigned char)byte;
-		if (key == 0x1b)
-			key = escape_key();
-		switch (key) {
-		case '\r':
-		case '\n':
-			outs("\r\n");
-			return strdup(e->buf);
-		case KEY_CTRL('C'):
-			outs("^C\r\n");
-			return strdup("");
-		case KEY_CTRL('D'):
-			if (e->len == 0) {
-				outs("\r\n");
-				return NULL;
-			}
-			if (e->pos < e->len)
-				delete_range(e, e->pos, e->pos + 1);
-			break;
-		case KEY_DELETE:
-			if (e->pos < e->len)
-				delete_range(e, e->pos, e->pos + 1);
-			break;
-		case 0x7f:
-		case KEY_CTRL('H'):
-			if (e->pos > 0)
-				delete_range(e, e->pos - 1, e->pos);
-			break;
-		case KEY_CTRL('A'):
-		case KEY_HOME:
-			e->pos = 0;
-			break;
-		case KEY_CTRL('E'):
-		case KEY_END:
-			e->pos = e->len;
-			break;
-		case KEY_CTRL('B'):
-		case KEY_LEFT:
-			if (e->pos > 0)
-				e->pos--;
-			break;
-		case KEY_CTRL('F'):
-		case KEY_RIGHT:
-			if (e->pos < e->len)
-				e->pos++;
-			break;
-		case KEY_CTRL('K'):
-			delete_range(e, e->pos, e->len);
-			break;
-		case KEY_CTRL('U'):
-			delete_range(e, 0, e->pos);
-			break;
-		case KEY_CTRL('W'): {
-			size_t from = e->pos;
-			while (from > 0 && e->buf[from - 1] == ' ')
-				from--;
-			while (from > 0 && e->buf[from - 1] != ' ')
-				from--;
-			delete_range(e, from, e->pos);
-			break;
-		}
-		case KEY_CTRL('L'):
-			outs("\x1b[H\x1b[2J");
-			break;
-		case KEY_CTRL('P'):
-		case KEY_UP:
-			history_move(le, e, -1);
-			break;
-		case KEY_CTRL('N'):
-		case KEY_DOWN:
-			history_move(le, e, 1);
-			break;
-		case '\t':
-			if (le->complete)
-				complete(le, e);
-			break;
-		case '?':
-			if (!le->help) {
-				insert(e, "?", 1);
-				break;
-			}
-			/* Help for what is typed up to the cursor; the line stays as it was. */
-			char saved = e->buf[e->pos];
-			e->buf[e->pos] = '\0';
-			outs("?\r\n");
-			le->help(le->arg, e->buf);
-			fflush(stdout);
-			e->buf[e->pos] = saved;
-			break;
-		default:
-			if (key >= 0x20 && key < 0x7f)
-				insert(e, &byte, 1);
-			else if (key >= 0x80 && key < 0x100)
-				insert(e, &byte, 1); /* UTF-8 bytes pass through */
-			break;
-		}
-		refresh(e);
-	}
+	el_set(le->el, EL_CLIENTDATA, le);
+	el_set(le->el, EL_PROMPT, prompt);
+	el_set(le->el, EL_EDITOR, "emacs");
+	el_set(le->el, EL_SIGNAL, 1);
+	el_set(le->el, EL_HIST, history, le->hist);
+	/*
+	 * Ctrl-C reaches us as a key, not SIGINT: it drops the line being
+	 * edited, not the shell.
+	 */
+	el_set(le->el, EL_SETTY, "-d", "-isig", NULL);
+	/*
+	 * The wide call for our functions: libedit keeps the names it is
+	 * given, and the narrow one copies them where el_end never frees them.
+	 */
+	el_wset(le->el, EL_ADDFN, L"hd-complete", L"complete hdcli verbs and arguments",
+		key_complete);
+	el_wset(le->el, EL_ADDFN, L"hd-help", L"explain what may come next", key_help);
+	el_wset(le->el, EL_ADDFN, L"hd-interrupt", L"drop the line", key_interrupt);
+	el_wset(le->el, EL_ADDFN, L"hd-prev-history", L"the previous history line",
+		key_history_prev);
+	el_wset(le->el, EL_ADDFN, L"hd-next-history", L"the next history line", key_history_next);
+	el_set(le->el, EL_BIND, "^I", "hd-complete", NULL);
+	el_set(le->el, EL_BIND, "?", "hd-help", NULL);
+	el_set(le->el, EL_BIND, "^C", "hd-interrupt", NULL);
+	el_set(le->el, EL_BIND, "^P", "hd-prev-history", NULL);
+	el_set(le->el, EL_BIND, "^N", "hd-next-history", NULL);
+	/* Arrow keys in both cursor key modes a terminal may send. */
+	el_set(le->el, EL_BIND, "\033[A", "hd-prev-history", NULL);
+	el_set(le->el, EL_BIND, "\033OA", "hd-prev-history", NULL);
+	el_set(le->el, EL_BIND, "\033[B", "hd-next-history", NULL);
+	el_set(le->el, EL_BIND, "\033OB", "hd-next-history", NULL);
+	/* Ctrl-R: incremental search back through the history, as in shells. */
+	el_set(le->el, EL_BIND, "^R", "em-inc-search-prev", NULL);
+	/* Shells' Ctrl-W (libedit's emacs default kills the region instead). */
+	el_set(le->el, EL_BIND, "^W", "ed-delete-prev-word", NULL);
+	/* The operator's ~/.editrc (or $EDITRC) comes last and may change any of this. */
+	el_source(le->el, NULL);
+	return 0;
 }
 
 char *le_readline(struct line_editor *le)
 {
-	struct termios orig, raw;
-	struct edit e = { .prompt = le->prompt, .hist_index = le->hist_len };
+	int count = 0;
 
-	if (!reserve(&e, 0))
-		return NULL;
-	e.buf[0] = '\0';
-	fflush(stdout);
-	if (tcgetattr(STDIN_FILENO, &orig) < 0) {
-		free(e.buf);
+	le->interrupted = false;
+	le->hist_pos = 0;
+	const char *s = el_gets(le->el, &count);
+	if (le->interrupted)
+		return strdup("");
+	if (!s || count <= 0) {
+		printf("\n");
+		fflush(stdout);
 		return NULL;
 	}
-	raw = orig;
-	raw.c_iflag &= ~(tcflag_t)(BRKINT | ICRNL | INPCK | ISTRIP | IXON);
-	raw.c_cflag |= CS8;
-	raw.c_lflag &= ~(tcflag_t)(ECHO | ICANON | IEXTEN | ISIG);
-	raw.c_cc[VMIN] = 1;
-	raw.c_cc[VTIME] = 0;
-	/* Output processing stays on: help text may print plain "\n". */
-	/* TCSANOW, not TCSAFLUSH: keep what was typed ahead (and what tests feed). */
-	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-	refresh(&e);
-	char *line = edit_loop(le, &e);
-	tcsetattr(STDIN_FILENO, TCSADRAIN, &orig);
-	free(e.buf);
-	free(e.saved);
-	return line;
+	size_t n = strlen(s);
+	if (n > 0 && s[n - 1] == '\n')
+		n--;
+	return strndup(s, n);
+}
+
+void le_history_add(struct line_editor *le, const char *line)
+{
+	HistEvent ev;
+
+	if (line[0])
+		history(le->hist, &ev, H_ENTER, line);
+}
+
+/*
+ * Plain lines, not libedit's own H_LOAD/H_SAVE format (a header and
+ * vis(3)-encoded lines), so history files written before libedit still load.
+ */
+void le_history_load(struct line_editor *le, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!f)
+		return;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		le_history_add(le, line);
+	}
+	free(line);
+	fclose(f);
+}
+
+void le_history_save(const struct line_editor *le, const char *path)
+{
+	HistEvent ev;
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return;
+	/* H_LAST is the oldest entry; H_PREV walks towards the newest. */
+	for (int ok = history(le->hist, &ev, H_LAST); ok == 0; ok = history(le->hist, &ev, H_PREV))
+		fprintf(f, "%s\n", ev.str);
+	fclose(f);
+}
+
+void le_free(struct line_editor *le)
+{
+	if (le->el)
+		el_end(le->el);
+	if (le->hist)
+		history_end(le->hist);
+	free(le->hist_saved);
+	le->el = NULL;
+	le->hist = NULL;
+	le->hist_saved = NULL;
 }

@@ -344,6 +344,10 @@ static int run_interactive(struct repl *r)
 	};
 	char history[4096] = "";
 	const char *home = getenv("HOME");
+	if (le_init(&le) < 0) {
+		fprintf(stderr, "hdcli: cannot set up the line editor\n");
+		return HDCLI_USAGE;
+	}
 	if (home && home[0])
 		snprintf(history, sizeof(history), "%s/.hdcli_history", home);
 	if (history[0])

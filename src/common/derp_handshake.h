@@ -67,20 +67,4 @@ size_t derp_build_client_info(uint8_t *dst, size_t cap, const uint8_t client_pri
 int derp_server_info_open(const uint8_t *payload, size_t len, const uint8_t client_priv[KEY_LEN],
 			  const uint8_t server_pub[KEY_LEN], char *json, size_t json_cap);
 
-/*
- * Strict JSON helper, also used by key.c for the derper key file: returns in
- * out the string value of field `name` of a top-level JSON object, matching
- * field names the way Go's encoding/json does (case-insensitively, with Go's
- * Unicode case folding). The whole text must be valid JSON with at most 32
- * levels of nesting and nothing but white space after the value. The last
- * duplicate wins; a null value is ignored, as Go does; any other non-string
- * value is an error. A top-level null is accepted as "no fields". On success
- * *found tells whether a string was seen; if so out holds it NUL-terminated
- * and *out_len is its length (a string longer than cap - 1 bytes is an
- * error; it may contain NULs from \u0000 escapes). Returns 0, or -1 with a
- * short reason in err.
- */
-int json_object_get_string(const char *json, size_t len, const char *name, char *out, size_t cap,
-			   size_t *out_len, bool *found, char *err, size_t errlen);
-
 #endif

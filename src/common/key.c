@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "derp_handshake.h" /* json_object_get_string, for the key file */
+#include "json_reader.h"
 
 #define NODEKEY_PREFIX "nodekey:"
 #define PRIVKEY_PREFIX "privkey:"

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_reader.h"
+
 /* ---- the arena: big blocks, bump allocation, one free ---- */
 
 struct json_arena {
@@ -109,163 +111,67 @@ static struct json_value *new_value(struct parser *p, enum json_type type)
 	return v;
 }
 
-static int hex4(struct parser *p, uint32_t *out)
+/*
+ * Strings and numbers are read by common/json_reader.c, the one JSON reader
+ * of the project: a reader positioned where this parser stands, strict
+ * about lone surrogates (RFC 8259, where the handshake follows Go).
+ */
+static struct json_in reader_at(const struct parser *p)
 {
-	uint32_t v = 0;
-	if (p->len - p->pos < 4)
-		return fail(p, "truncated \\u escape");
-	for (int i = 0; i < 4; i++) {
-		char c = p->text[p->pos++];
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (uint32_t)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (uint32_t)(c - 'A' + 10);
-		else
-			return fail(p, "bad hex digit in \\u escape");
-	}
-	*out = v;
-	return 0;
+	return (struct json_in){
+		.s = p->text,
+		.len = p->len,
+		.pos = p->pos,
+		.strict_surrogates = true,
+	};
 }
 
-static size_t put_utf8(char *out, uint32_t cp)
+/* Takes over the reader's position and, when it failed, its error. */
+static int reader_done(struct parser *p, const struct json_in *in, int ret)
 {
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
+	p->pos = in->pos;
+	return ret < 0 ? fail(p, "%s", in->err) : 0;
 }
 
 /* Parses a string at p->pos (on the opening quote) into arena text. */
 static int parse_string(struct parser *p, const char **out, size_t *out_len)
 {
-	p->pos++; /* the quote */
 	/* Unescaped text is never longer than the escaped: size by the raw span. */
-	size_t end = p->pos;
+	size_t end = p->pos + 1;
 	while (end < p->len && p->text[end] != '"') {
 		if (p->text[end] == '\\')
 			end++;
 		end++;
 	}
-	if (end >= p->len)
+	if (end >= p->len) {
+		p->pos++; /* the quote */
 		return fail(p, "unterminated string");
-	char *s = arena_alloc(&p->arena, end - p->pos + 1);
+	}
+	size_t cap = end - (p->pos + 1);
+	char *s = arena_alloc(&p->arena, cap + 1);
 	if (!s)
 		return fail(p, "out of memory");
-	size_t n = 0;
-	while (p->text[p->pos] != '"') {
-		unsigned char c = (unsigned char)p->text[p->pos];
-		if (c < 0x20)
-			return fail(p, "control character in string");
-		if (c != '\\') {
-			s[n++] = (char)c;
-			p->pos++;
-			continue;
-		}
-		p->pos++;
-		char e = p->text[p->pos++];
-		uint32_t cp;
-		switch (e) {
-		case '"':
-		case '\\':
-		case '/':
-			s[n++] = e;
-			break;
-		case 'b':
-			s[n++] = '\b';
-			break;
-		case 'f':
-			s[n++] = '\f';
-			break;
-		case 'n':
-			s[n++] = '\n';
-			break;
-		case 'r':
-			s[n++] = '\r';
-			break;
-		case 't':
-			s[n++] = '\t';
-			break;
-		case 'u':
-			if (hex4(p, &cp) < 0)
-				return -1;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				uint32_t lo;
-				if (p->len - p->pos < 6 || p->text[p->pos] != '\\' ||
-				    p->text[p->pos + 1] != 'u')
-					return fail(p, "unpaired surrogate in \\u escape");
-				p->pos += 2;
-				if (hex4(p, &lo) < 0)
-					return -1;
-				if (lo < 0xdc00 || lo > 0xdfff)
-					return fail(p, "unpaired surrogate in \\u escape");
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
-				return fail(p, "unpaired surrogate in \\u escape");
-			}
-			/* 6 escaped bytes become at most 4: the buffer is big enough. */
-			n += put_utf8(s + n, cp);
-			break;
-		default:
-			p->pos--;
-			return fail(p, "bad escape \\%c", e);
-		}
-	}
-	p->pos++; /* the closing quote */
-	s[n] = '\0';
+	struct json_in in = reader_at(p);
+	struct json_str str = { s, cap, 0 };
+	if (reader_done(p, &in, json_string(&in, &str)) < 0)
+		return -1;
+	if (str.len > cap) /* cannot happen (see above); never write past s */
+		return fail(p, "string longer than its text");
+	s[str.len] = '\0';
 	*out = s;
-	*out_len = n;
+	*out_len = str.len;
 	return 0;
 }
 
 static int parse_number(struct parser *p, struct json_value *v)
 {
-	size_t start = p->pos;
-	if (peek(p) == '-')
-		p->pos++;
-	if (peek(p) == '0') {
-		p->pos++;
-	} else if (peek(p) >= '1' && peek(p) <= '9') {
-		while (peek(p) >= '0' && peek(p) <= '9')
-			p->pos++;
-	} else {
-		return fail(p, "bad number");
-	}
-	if (peek(p) == '.') {
-		p->pos++;
-		if (!(peek(p) >= '0' && peek(p) <= '9'))
-			return fail(p, "bad number: digits must follow '.'");
-		while (peek(p) >= '0' && peek(p) <= '9')
-			p->pos++;
-	}
-	if (peek(p) == 'e' || peek(p) == 'E') {
-		p->pos++;
-		if (peek(p) == '+' || peek(p) == '-')
-			p->pos++;
-		if (!(peek(p) >= '0' && peek(p) <= '9'))
-			return fail(p, "bad number: digits must follow the exponent");
-		while (peek(p) >= '0' && peek(p) <= '9')
-			p->pos++;
-	}
-	size_t n = p->pos - start;
+	struct json_in in = reader_at(p);
+	size_t start, end;
+	bool is_int;
+
+	if (reader_done(p, &in, json_number(&in, &start, &end, &is_int)) < 0)
+		return -1;
+	size_t n = end - start;
 	char *s = arena_alloc(&p->arena, n + 1);
 	if (!s)
 		return fail(p, "out of memory");

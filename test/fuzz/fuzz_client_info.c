@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "derp_handshake.h"
+#include "json_reader.h"
 #include "fuzz_common.h"
 
 static int get_string(const char *json, size_t len, const char *name, size_t cap, char **out,

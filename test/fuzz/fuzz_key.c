@@ -20,8 +20,8 @@
 
 #include <sodium.h>
 
-#include "derp_handshake.h"
 #include "fuzz_common.h"
+#include "json_reader.h"
 #include "key.h"
 
 static struct fuzz_memfile file;

@@ -38,6 +38,12 @@ static void shell_start(struct mgmt_daemon *d)
 	if (sh.pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setenv("HOME", d->it.dir, 1); /* the history file goes there */
+		/*
+		 * libedit draws with the terminal's capabilities; some terminal
+		 * types (vt100) pad with NUL bytes, which the text matching here
+		 * cannot see past. One known type keeps the output comparable.
+		 */
+		setenv("TERM", "xterm", 1);
 		execl(getenv("HDCLI_BIN"), "hdcli", "--socket", d->sock, (char *)NULL);
 		_exit(127);
 	}

@@ -17,6 +17,7 @@
 
 #include "derp_frame.h"
 #include "derp_handshake.h"
+#include "json_reader.h"
 
 /* derp-protocol.md 3.4 (fixed keys; clamping does not change X25519). */
 static const char server_priv_hex[] =
