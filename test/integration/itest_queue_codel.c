@@ -197,6 +197,18 @@ static void test_codel_sojourn_drops_live(void)
 {
 	struct md_opts o = { .ini = codel_ini };
 	struct mgmt_daemon *d = md_start(&o);
+	struct derp_client *bulk = it_connect(&d->it, NULL);
+	struct derp_client *small = it_connect(&d->it, NULL);
+	struct derp_client *reader = it_connect(&d->it, NULL);
+
+	/*
+	 * The reader stalls first, under the start-up target of 1 s: until its
+	 * queue holds still, sends to it may still complete, and a 1 ms target
+	 * would already drop bulk packets then (on a loaded machine the send
+	 * buffer takes a while to fill). Only then the live change.
+	 */
+	stall(d, bulk, reader);
+	expect_queued(d, BUDGET / BULK_FRAME, "bulk flood into a 256 KiB budget");
 	struct md_out *out = malloc(sizeof(*out));
 	IT_REQUIRE(out != NULL, "out of memory");
 	IT_REQUIRE(md_cli(d, out, NULL, "config", "set", "limits.codel_target_us", "1000", NULL) ==
@@ -210,11 +222,7 @@ static void test_codel_sojourn_drops_live(void)
 		       strstr(out->out, "applied: limits.codel_interval_ms = 5"),
 		   "config commit: %s %s", out->out, out->err);
 	free(out);
-	struct derp_client *bulk = it_connect(&d->it, NULL);
-	struct derp_client *small = it_connect(&d->it, NULL);
-	struct derp_client *reader = it_connect(&d->it, NULL);
 
-	stall(d, bulk, reader);
 	uint8_t pkt[SMALL_BYTES];
 	for (uint32_t i = 0; i < SOJOURN_PKTS; i++) {
 		it_fill_pattern(pkt, sizeof(pkt), i);
