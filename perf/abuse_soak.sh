@@ -4,7 +4,10 @@
 #
 #   perf/abuse_soak.sh [MINUTES] [--port P] [--workers N] [--scale S]
 #
-# Attacks (tools/derp_abuse, reopened as the relay closes them):
+# Attacks (tools/derp_abuse, reopened as the relay closes them), from
+# 127.0.1.1-32 while the honest clients connect from 127.0.0.1: on loopback
+# every client would otherwise share one source, and the per-source bounds
+# would refuse the honest clients with the attackers.
 #   many connections under one key, partial 64 KiB frames held open,
 #   announced 256 KiB ClientInfos, dribbled HTTP heads, idle connections to
 #   the metrics port, receivers that never read; beside them a scraper hits
@@ -70,7 +73,7 @@ end=$((start + secs))
 
 # The attackers, for the whole run.
 ./build-perf/tools/derp_abuse --port "$port" --metrics-port "$metrics_port" \
-	--duration "$secs" --rate 500 \
+	--duration "$secs" --rate 500 --sources 32 \
 	--same-key $((2000 * scale)) --partial $((2000 * scale)) \
 	--client-info $((1000 * scale)) --http-hold $((1000 * scale)) \
 	--idle-tcp $((200 * scale)) --slow-reader $((40 * scale)) \
@@ -119,9 +122,9 @@ while [ $((SECONDS + 5)) -lt $end ]; do
 	[ "$rc" -ne 0 ] && failures=$((failures + 1))
 	kill -0 "$relay_pid" 2>/dev/null || break
 	read -r rss fds cpu < <(snapshot)
-	pps=$(grep -o '"packets_per_s":[0-9.]*' "$work/honest.json" | cut -d: -f2)
-	p99=$(grep -o '"p99":[0-9.]*' "$work/honest.json" | cut -d: -f2)
-	lost=$(grep -o '"lost":[0-9]*' "$work/honest.json" | cut -d: -f2)
+	pps=$(grep -o '"packets_per_s":[0-9.]*' "$work/honest.json" | cut -d: -f2 || true)
+	p99=$(grep -o '"p99":[0-9.]*' "$work/honest.json" | cut -d: -f2 || true)
+	lost=$(grep -o '"lost":[0-9]*' "$work/honest.json" | cut -d: -f2 || true)
 	printf '| %d | %s | %s | %s | %d | %d | %s | %d | %d |\n' $((SECONDS - start)) "${pps:-?}" \
 		"$(awk -v u="${p99:-0}" 'BEGIN {printf "%.2f", u / 1000}')" "${lost:-?}" \
 		$((rss / 1024)) "$fds" "$cpu" "$(count fail "$work/hdcli.txt")" \

@@ -75,6 +75,13 @@ static volatile sig_atomic_t stop;
 static const char *server = "127.0.0.1";
 static uint16_t port = 3340;
 static uint16_t metrics_port;
+/*
+ * Attackers connect from 127.0.1.1 .. 127.0.1.N, one source per slot in
+ * turn (0 = the kernel's choice, 127.0.0.1): apart from honest clients on
+ * 127.0.0.1, so that the per-source bounds meet the attackers, and spread
+ * over N sources, so that the global ones (handshake memory) are reached too.
+ */
+static unsigned nsources;
 static uint8_t same_key_priv[KEY_LEN];
 static struct attack_stats stats[ATTACK_COUNT];
 static uint8_t scratch[64 * 1024];
@@ -93,10 +100,23 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-/* A blocking TCP connect to server:p, switched to nonblocking; -1 on failure. */
-static int tcp_connect(uint16_t p)
+/* The source address of the next slot opened, as text; NULL for the kernel's choice. */
+static const char *next_source(void)
+{
+	static char text[INET_ADDRSTRLEN + 4];
+	static unsigned turn;
+
+	if (nsources == 0)
+		return NULL;
+	snprintf(text, sizeof(text), "127.0.1.%u", (unsigned)(uint8_t)(1 + turn++ % nsources));
+	return text;
+}
+
+/* A blocking TCP connect to server:p from source, switched to nonblocking; -1 on failure. */
+static int tcp_connect(uint16_t p, const char *source)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p) };
+	struct sockaddr_in from = { .sin_family = AF_INET };
 	int fd;
 
 	if (inet_pton(AF_INET, server, &sa.sin_addr) != 1)
@@ -104,6 +124,11 @@ static int tcp_connect(uint16_t p)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	if (source && (inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+		       bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0)) {
+		close(fd);
+		return -1;
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
 		return -1;
@@ -135,7 +160,9 @@ static int send_all(int fd, const void *buf, size_t len)
 
 static int handshake(struct derp_client *c, const uint8_t *priv)
 {
-	struct derp_client_opts opts = { .private_key = priv, .timeout_ms = 3000 };
+	struct derp_client_opts opts = { .private_key = priv,
+					 .timeout_ms = 3000,
+					 .bind_addr = next_source() };
 	char err[256];
 
 	return derp_client_connect(c, server, port, &opts, err, sizeof(err));
@@ -170,7 +197,7 @@ static int open_client_info(struct slot *s)
 				  "Connection: Upgrade\r\n\r\n";
 	uint8_t hdr[DERP_FRAME_HDR_LEN];
 
-	s->fd = tcp_connect(port);
+	s->fd = tcp_connect(port, next_source());
 	if (s->fd < 0)
 		return -1;
 	derp_frame_header_put(hdr, DERP_FRAME_CLIENT_INFO, DERP_CLIENT_INFO_MAX);
@@ -207,11 +234,11 @@ static int slot_open(struct slot *s)
 	case ATTACK_CLIENT_INFO:
 		return open_client_info(s);
 	case ATTACK_HTTP_HOLD:
-		s->fd = tcp_connect(port);
+		s->fd = tcp_connect(port, next_source());
 		s->next_step_ms = 0;
 		return s->fd < 0 ? -1 : 0;
 	case ATTACK_IDLE_TCP:
-		s->fd = tcp_connect(metrics_port);
+		s->fd = tcp_connect(metrics_port, next_source());
 		return s->fd < 0 ? -1 : 0;
 	case ATTACK_SLOW_READER:
 		return open_slow_reader(s);
@@ -359,12 +386,14 @@ static int run(struct slot *slots, size_t nslots, unsigned rate, unsigned second
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: derp_abuse [--server 127.x.y.z] [--port N] [--metrics-port N]\n"
-		   "                  [--duration SEC] [--rate OPENS_PER_SEC]\n"
-		   "                  [--same-key N] [--partial N] [--client-info N]\n"
-		   "                  [--http-hold N] [--idle-tcp N] [--slow-reader N]\n"
-		   "Holds N connections of each attack against a relay on loopback,\n"
-		   "reopening those the relay closes, and reports what the relay did.\n");
+	fprintf(f,
+		"usage: derp_abuse [--server 127.x.y.z] [--port N] [--metrics-port N]\n"
+		"                  [--duration SEC] [--rate OPENS_PER_SEC] [--sources N]\n"
+		"                  [--same-key N] [--partial N] [--client-info N]\n"
+		"                  [--http-hold N] [--idle-tcp N] [--slow-reader N]\n"
+		"Holds N connections of each attack against a relay on loopback,\n"
+		"reopening those the relay closes, and reports what the relay did.\n"
+		"--sources N: connect from 127.0.1.1 .. 127.0.1.N in turn (default: 127.0.0.1).\n");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -423,6 +452,8 @@ int main(int argc, char **argv)
 			duration = v;
 		else if (!strcmp(opt, "--rate") && v > 0)
 			rate = v;
+		else if (!strcmp(opt, "--sources") && v <= 254)
+			nsources = v;
 		else {
 			fprintf(stderr, "derp_abuse: unknown option or bad value: %s %s\n", opt,
 				arg);
