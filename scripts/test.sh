@@ -18,7 +18,11 @@ run_suite() {
 		meson setup "$dir" "$@"
 	fi
 	ninja -C "$dir"
-	meson test -C "$dir" --print-errorlogs --num-processes 1
+	meson test -C "$dir" --print-errorlogs --num-processes 1 --no-suite wireguard
+	# The WireGuard tests spend their time waiting on wireguard-go's
+	# handshakes and timers, each in namespaces of its own (names unique per
+	# run): three at a time take a third of the wall time (4m20 -> 1m19).
+	meson test -C "$dir" --print-errorlogs --num-processes 3 --suite wireguard
 }
 
 echo "== build and test (build/)"
@@ -62,6 +66,7 @@ if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dfuzz_seconds=10
 fi
 ninja -C build-fuzz
-meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes 1
+# Two at a time, one per core: each target still runs its full time.
+meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes 2
 
 echo "== all tests passed"

@@ -15,7 +15,7 @@ fail() {
 	echo "FAIL [$TAG]: $*" >&2
 	exit 1
 }
-step() { echo "== [$TAG] $*"; }
+step() { echo "== [$TAG +${SECONDS}s] $*"; }
 
 # wg_args MODE HYPER_DERP WG_XFER HDCLI: the tests' arguments (MODE, HD, XFER,
 # HDCLI); skips without root or the tools; DPDK's leak suppressions.
