@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "be_bytes.h"
+
 const uint8_t derp_magic[DERP_MAGIC_LEN] = { 0x44, 0x45, 0x52, 0x50, 0xf0, 0x9f, 0x94, 0x91 };
 
 /* "TS" + U+1F4AC, then a 32-byte disco key and a 24-byte nonce (disco/disco.go). */
@@ -50,25 +52,6 @@ const char *derp_frame_type_name(uint8_t type)
 		return "Restarting";
 	}
 	return "Unknown";
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 void derp_frame_header_put(uint8_t *dst, uint8_t type, uint32_t payload_len)
