@@ -28,6 +28,8 @@ exec "$exe" \
 	-rss_limit_mb=2048 \
 	-timeout=30 \
 	-print_final_stats=1 \
+	-error_exitcode=1 \
+	-timeout_exitcode=1 \
 	-artifact_prefix="$work/artifacts/" \
 	"${options[@]}" "$@" \
 	"$work/corpus" "$seeds"
