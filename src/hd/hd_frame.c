@@ -7,7 +7,8 @@
 
 #define AUTH_MIN_LEN  (HD_KEY_LEN + 24 + 16 + HD_CHALLENGE_LEN + 32 + 2)
 #define AUTH_MAX_LEN  1024
-#define ROUTE_LEN     3
+#define ROUTE_HDR_LEN 3 /* relay id, path length */
+#define ROUTE_MAX_LEN (ROUTE_HDR_LEN + 2 * HD_ROUTE_MAX_PATH)
 #define FLEET_HDR_LEN 9
 
 /*
@@ -37,7 +38,7 @@ static const struct frame_rule frame_rules[] = {
 	{ HD_FRAME_PONG, "Pong", 8, 8 },
 	{ HD_FRAME_KEEP_ALIVE, "KeepAlive", 0, 0 },
 	{ HD_FRAME_CLOSE, "Close", 1, 1 + HD_REASON_TEXT_MAX },
-	{ HD_FRAME_ROUTE_ANNOUNCE, "RouteAnnounce", 0, ROUTE_LEN *HD_ROUTE_ANNOUNCE_MAX },
+	{ HD_FRAME_ROUTE_ANNOUNCE, "RouteAnnounce", 0, ROUTE_MAX_LEN *HD_ROUTE_ANNOUNCE_MAX },
 	{ HD_FRAME_FLEET_DATA, "FleetData", FLEET_HDR_LEN, FLEET_HDR_LEN + HD_MAX_PACKET },
 	{ HD_FRAME_PEER_HOME, "PeerHome", HD_KEY_LEN + 5, HD_KEY_LEN + 5 },
 };
@@ -99,8 +100,6 @@ enum hd_frame_verdict hd_frame_check(uint8_t type, uint32_t len)
 	if (!r)
 		return type >= HD_FRAME_OPTIONAL_MIN ? HD_FRAME_SKIP : HD_FRAME_UNKNOWN;
 	if (len < r->min || len > r->max)
-		return HD_FRAME_MALFORMED;
-	if (type == HD_FRAME_ROUTE_ANNOUNCE && len % ROUTE_LEN != 0)
 		return HD_FRAME_MALFORMED;
 	return HD_FRAME_OK;
 }
@@ -265,18 +264,27 @@ size_t hd_build_keep_alive(uint8_t *dst, size_t cap)
 
 size_t hd_build_route_announce(uint8_t *dst, size_t cap, const struct hd_route *routes, size_t n)
 {
+	size_t len = 0;
 	uint8_t *p;
 
 	if (n > HD_ROUTE_ANNOUNCE_MAX)
 		return 0;
-	p = frame_begin(dst, cap, HD_FRAME_ROUTE_ANNOUNCE, n * ROUTE_LEN);
+	for (size_t i = 0; i < n; i++) {
+		if (routes[i].path_len > HD_ROUTE_MAX_PATH)
+			return 0;
+		len += ROUTE_HDR_LEN + 2 * (size_t)routes[i].path_len;
+	}
+	p = frame_begin(dst, cap, HD_FRAME_ROUTE_ANNOUNCE, len);
 	if (!p)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
-		put_be16(p + i * ROUTE_LEN, routes[i].relay_id);
-		p[i * ROUTE_LEN + 2] = routes[i].hops;
+		put_be16(p, routes[i].relay_id);
+		p[2] = routes[i].path_len;
+		p += ROUTE_HDR_LEN;
+		for (uint8_t k = 0; k < routes[i].path_len; k++, p += 2)
+			put_be16(p, routes[i].path[k]);
 	}
-	return HD_FRAME_HDR_LEN + n * ROUTE_LEN;
+	return HD_FRAME_HDR_LEN + len;
 }
 
 size_t hd_build_fleet_data(uint8_t *dst, size_t cap, const struct hd_fleet_data *fd)
@@ -384,16 +392,25 @@ int hd_parse_peer(uint8_t type, const uint8_t *p, uint32_t len, struct hd_peer_i
 
 int hd_parse_route_announce(const uint8_t *p, uint32_t len, struct hd_route *routes, size_t max)
 {
-	size_t n;
+	const uint8_t *end = p + len;
+	size_t n = 0;
 
 	if (hd_frame_check(HD_FRAME_ROUTE_ANNOUNCE, len) != HD_FRAME_OK)
 		return -1;
-	n = len / ROUTE_LEN;
-	if (n > max)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		routes[i].relay_id = get_be16(p + i * ROUTE_LEN);
-		routes[i].hops = p[i * ROUTE_LEN + 2];
+	while (p < end) {
+		struct hd_route *r = &routes[n];
+		if (n == max || end - p < ROUTE_HDR_LEN)
+			return -1;
+		r->relay_id = get_be16(p);
+		r->path_len = p[2];
+		p += ROUTE_HDR_LEN;
+		if (r->path_len > HD_ROUTE_MAX_PATH || end - p < 2 * r->path_len)
+			return -1;
+		for (uint8_t k = 0; k < r->path_len; k++, p += 2)
+			r->path[k] = get_be16(p);
+		if (r->path_len > 0 && r->path[r->path_len - 1] != r->relay_id)
+			return -1;
+		n++;
 	}
 	return (int)n;
 }

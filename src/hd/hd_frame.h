@@ -24,6 +24,8 @@
 #define HD_MAX_PAYLOAD	      (HD_MAX_PACKET + 64)
 #define HD_REASON_TEXT_MAX    200
 #define HD_ROUTE_ANNOUNCE_MAX 1024
+/* The longest path a fleet route may take (relays after the announcer). */
+#define HD_ROUTE_MAX_PATH 15
 /* Peer and relay ids: 0 is "none", 0xffff reserved. */
 #define HD_ID_NONE     0
 #define HD_ID_RESERVED 0xffff
@@ -116,9 +118,15 @@ size_t hd_build_peer_gone(uint8_t *dst, size_t cap, uint16_t peer_id, uint16_t r
 size_t hd_build_ping(uint8_t *dst, size_t cap, uint8_t type, const uint8_t data[8]);
 size_t hd_build_keep_alive(uint8_t *dst, size_t cap);
 
+/*
+ * One route of a RouteAnnounce: a destination relay and the path to it, the
+ * relays after the announcer up to and including the destination (path_len
+ * hops). The announcer's own entry has an empty path.
+ */
 struct hd_route {
 	uint16_t relay_id;
-	uint8_t hops;
+	uint8_t path_len;
+	uint16_t path[HD_ROUTE_MAX_PATH];
 };
 size_t hd_build_route_announce(uint8_t *dst, size_t cap, const struct hd_route *routes, size_t n);
 
@@ -175,7 +183,11 @@ int hd_parse_reason(uint8_t type, const uint8_t *p, uint32_t len, struct hd_reas
 int hd_parse_routed(uint8_t type, const uint8_t *p, uint32_t len, struct hd_routed *out);
 /* PeerInfo, PeerGone and PeerHome. */
 int hd_parse_peer(uint8_t type, const uint8_t *p, uint32_t len, struct hd_peer_info *out);
-/* Returns the number of routes (at most max) or -1. */
+/*
+ * Returns the number of routes (at most max), or -1 when the payload is not a
+ * whole list of routes, a path is longer than HD_ROUTE_MAX_PATH, or a path
+ * does not end at its route's relay.
+ */
 int hd_parse_route_announce(const uint8_t *p, uint32_t len, struct hd_route *routes, size_t max);
 int hd_parse_fleet_data(const uint8_t *p, uint32_t len, struct hd_fleet_data *out);
 

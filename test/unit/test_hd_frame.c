@@ -64,10 +64,9 @@ static void test_check_rules(void **state)
 	assert_int_equal(hd_frame_check(HD_FRAME_DENIED, 2 + HD_REASON_TEXT_MAX),
 			 HD_FRAME_MALFORMED);
 	assert_int_equal(hd_frame_check(HD_FRAME_ROUTE_ANNOUNCE, 0), HD_FRAME_OK);
-	assert_int_equal(hd_frame_check(HD_FRAME_ROUTE_ANNOUNCE, 4), HD_FRAME_MALFORMED);
-	assert_int_equal(hd_frame_check(HD_FRAME_ROUTE_ANNOUNCE, 3 * HD_ROUTE_ANNOUNCE_MAX),
+	assert_int_equal(hd_frame_check(HD_FRAME_ROUTE_ANNOUNCE, 33 * HD_ROUTE_ANNOUNCE_MAX),
 			 HD_FRAME_OK);
-	assert_int_equal(hd_frame_check(HD_FRAME_ROUTE_ANNOUNCE, 3 * HD_ROUTE_ANNOUNCE_MAX + 3),
+	assert_int_equal(hd_frame_check(HD_FRAME_ROUTE_ANNOUNCE, 33 * HD_ROUTE_ANNOUNCE_MAX + 1),
 			 HD_FRAME_MALFORMED);
 	/* The versioning rule: unknown below 0x80 closes, from 0x80 is skipped. */
 	assert_int_equal(hd_frame_check(0x7f, 0), HD_FRAME_UNKNOWN);
@@ -224,22 +223,46 @@ static void test_peer_frames(void **state)
 static void test_fleet_frames(void **state)
 {
 	(void)state;
-	static uint8_t buf[HD_FRAME_HDR_LEN + 3 * HD_ROUTE_ANNOUNCE_MAX + 16];
-	struct hd_route routes[HD_ROUTE_ANNOUNCE_MAX + 1], got[HD_ROUTE_ANNOUNCE_MAX];
+	static uint8_t buf[HD_FRAME_HDR_LEN + HD_MAX_PAYLOAD];
+	static struct hd_route routes[HD_ROUTE_ANNOUNCE_MAX + 1], got[HD_ROUTE_ANNOUNCE_MAX];
 	struct hd_fleet_data fd = { 1, 2, 3, 4, 16, (const uint8_t *)"hello", 5 }, fo;
 
-	for (int i = 0; i <= HD_ROUTE_ANNOUNCE_MAX; i++)
-		routes[i] = (struct hd_route){ (uint16_t)(i + 1), (uint8_t)(i % 16) };
+	/* The vector: relay 7 itself, then relay 9 through 8. */
+	routes[0] = (struct hd_route){ .relay_id = 7, .path_len = 0 };
+	routes[1] = (struct hd_route){ .relay_id = 9, .path_len = 2, .path = { 8, 9 } };
+	const uint8_t want[] = { 0x40, 0, 0, 10, 0, 7, 0, 0, 9, 2, 0, 8, 0, 9 };
+	assert_int_equal(hd_build_route_announce(buf, sizeof(buf), routes, 2), sizeof(want));
+	assert_memory_equal(buf, want, sizeof(want));
+	assert_int_equal(hd_parse_route_announce(buf + 4, 10, got, 2), 2);
+	assert_int_equal(got[1].path_len, 2);
+	assert_int_equal(got[1].path[0], 8);
+	/* Cut inside a route, a path that does not end at its relay, one route too many. */
+	assert_int_equal(hd_parse_route_announce(buf + 4, 9, got, 2), -1);
+	uint8_t bad[10];
+	memcpy(bad, buf + 4, 10);
+	bad[9] = 8;
+	assert_int_equal(hd_parse_route_announce(bad, 10, got, 2), -1);
+	assert_int_equal(hd_parse_route_announce(buf + 4, 10, got, 1), -1);
+
+	/* The largest frame: 1024 routes of the longest path. */
+	for (int i = 0; i <= HD_ROUTE_ANNOUNCE_MAX; i++) {
+		routes[i].relay_id = (uint16_t)(i + 1);
+		routes[i].path_len = HD_ROUTE_MAX_PATH;
+		for (int k = 0; k < HD_ROUTE_MAX_PATH; k++)
+			routes[i].path[k] =
+			    (uint16_t)(k == HD_ROUTE_MAX_PATH - 1 ? i + 1 : 5000 + k);
+	}
 	size_t n = hd_build_route_announce(buf, sizeof(buf), routes, HD_ROUTE_ANNOUNCE_MAX);
-	assert_int_equal(n, 4 + 3 * HD_ROUTE_ANNOUNCE_MAX);
+	assert_int_equal(n, 4 + (3 + 2 * HD_ROUTE_MAX_PATH) * HD_ROUTE_ANNOUNCE_MAX);
 	assert_int_equal(
 	    hd_parse_route_announce(buf + 4, (uint32_t)n - 4, got, HD_ROUTE_ANNOUNCE_MAX),
 	    HD_ROUTE_ANNOUNCE_MAX);
 	assert_int_equal(got[1023].relay_id, 1024);
-	assert_int_equal(got[1023].hops, 1023 % 16);
-	assert_int_equal(hd_parse_route_announce(buf + 4, (uint32_t)n - 4, got, 10), -1);
+	assert_int_equal(got[1023].path[HD_ROUTE_MAX_PATH - 1], 1024);
 	assert_int_equal(
 	    hd_build_route_announce(buf, sizeof(buf), routes, HD_ROUTE_ANNOUNCE_MAX + 1), 0);
+	routes[0].path_len = HD_ROUTE_MAX_PATH + 1;
+	assert_int_equal(hd_build_route_announce(buf, sizeof(buf), routes, 1), 0);
 
 	n = hd_build_fleet_data(buf, sizeof(buf), &fd);
 	assert_int_equal(n, 4 + 9 + 5);
