@@ -381,18 +381,11 @@ static int rename_noreplace(const char *tmp, const char *path)
 	return -1;
 }
 
-/*
- * Writes a new key file atomically: a reader sees either no file or the whole
- * key, never a half-written one. Returns 0, 1 if another process created the
- * file first (load that one instead), or -1 with err set.
- */
-static int key_file_create(const char *path, const uint8_t priv[KEY_LEN], char *err, size_t errlen)
+int private_file_create(const char *path, const char *text, size_t len, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
-	char text[64 + KEY_HEX_LEN];
-	char hex[KEY_HEX_LEN + 1];
 	const char *slash = strrchr(path, '/');
-	int fd, n, ret = -1;
+	int fd, n, ret;
 
 	if (!slash) {
 		snprintf(dir, sizeof(dir), ".");
@@ -415,19 +408,16 @@ static int key_file_create(const char *path, const uint8_t priv[KEY_LEN], char *
 		snprintf(err, errlen, "%s: creating temporary file: %s", path, strerror(errno));
 		return -1;
 	}
-	key_to_hex(priv, hex);
-	/* Same bytes as derper writes: MarshalIndent with a tab, no final newline. */
-	n = snprintf(text, sizeof(text), "{\n\t\"PrivateKey\": \"" PRIVKEY_PREFIX "%s\"\n}", hex);
-	if (fchmod(fd, 0600) < 0 || write_all(fd, text, (size_t)n) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, 0600) < 0 || write_all(fd, text, len) < 0 || fsync(fd) < 0) {
 		snprintf(err, errlen, "%s: writing %s: %s", path, tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
-		goto out;
+		return -1;
 	}
 	if (close(fd) < 0) {
 		snprintf(err, errlen, "%s: closing %s: %s", path, tmp, strerror(errno));
 		unlink(tmp);
-		goto out;
+		return -1;
 	}
 	ret = rename_noreplace(tmp, path);
 	if (ret < 0)
@@ -436,7 +426,19 @@ static int key_file_create(const char *path, const uint8_t priv[KEY_LEN], char *
 		unlink(tmp);
 	if (ret == 0)
 		fsync_dir(dir);
-out:
+	return ret;
+}
+
+static int key_file_create(const char *path, const uint8_t priv[KEY_LEN], char *err, size_t errlen)
+{
+	char text[64 + KEY_HEX_LEN];
+	char hex[KEY_HEX_LEN + 1];
+	int n, ret;
+
+	key_to_hex(priv, hex);
+	/* Same bytes as derper writes: MarshalIndent with a tab, no final newline. */
+	n = snprintf(text, sizeof(text), "{\n\t\"PrivateKey\": \"" PRIVKEY_PREFIX "%s\"\n}", hex);
+	ret = private_file_create(path, text, (size_t)n, err, errlen);
 	sodium_memzero(text, sizeof(text));
 	sodium_memzero(hex, sizeof(hex));
 	return ret;
@@ -505,7 +507,9 @@ int key_file_load_or_create(const char *path, uint8_t priv[KEY_LEN], uint8_t pub
 	return -1;
 }
 
-int mesh_key_file_load(const char *path, uint8_t out[KEY_LEN], char *err, size_t errlen)
+/* Loads a file of 64 hex digits (white space around them allowed); what names it in errors. */
+static int hex_secret_file_load(const char *path, const char *what, uint8_t out[KEY_LEN], char *err,
+				size_t errlen)
 {
 	char buf[MESH_KEY_FILE_MAX_SIZE];
 	size_t len = 0;
@@ -513,7 +517,7 @@ int mesh_key_file_load(const char *path, uint8_t out[KEY_LEN], char *err, size_t
 	int fd;
 
 	if (!path || !*path) {
-		snprintf(err, errlen, "mesh key file path is empty");
+		snprintf(err, errlen, "%s file path is empty", what);
 		return -1;
 	}
 	fd = open_private_file(path, err, errlen);
@@ -526,11 +530,55 @@ int mesh_key_file_load(const char *path, uint8_t out[KEY_LEN], char *err, size_t
 	if (read_small_file(fd, path, buf, sizeof(buf), &len, err, errlen) == 0) {
 		/* Not echoed in the error: it may be most of a valid key. */
 		if (memchr(buf, '\0', len) || mesh_key_parse_len(buf, len, out) < 0)
-			snprintf(err, errlen, "%s: not a mesh key (want 64 hex digits)", path);
+			snprintf(err, errlen, "%s: not a %s (want 64 hex digits)", path, what);
 		else
 			ret = 0;
 	}
 	close(fd);
 	sodium_memzero(buf, sizeof(buf));
 	return ret;
+}
+
+int mesh_key_file_load(const char *path, uint8_t out[KEY_LEN], char *err, size_t errlen)
+{
+	return hex_secret_file_load(path, "mesh key", out, err, errlen);
+}
+
+int secret_file_load_or_create(const char *path, uint8_t out[KEY_LEN], bool *created, char *err,
+			       size_t errlen)
+{
+	char hex[KEY_HEX_LEN + 2];
+
+	*created = false;
+	if (!path || !*path) {
+		snprintf(err, errlen, "secret file path is empty");
+		return -1;
+	}
+	/* Two rounds: if another process creates the file under us, load its secret. */
+	for (int round = 0; round < 2; round++) {
+		int fd = open_private_file(path, err, errlen);
+		int r;
+
+		if (fd >= 0) {
+			close(fd);
+			return hex_secret_file_load(path, "secret", out, err, errlen);
+		}
+		if (fd == -1)
+			return -1;
+		randombytes_buf(out, KEY_LEN);
+		key_to_hex(out, hex);
+		hex[KEY_HEX_LEN] = '\n';
+		r = private_file_create(path, hex, KEY_HEX_LEN + 1, err, errlen);
+		sodium_memzero(hex, sizeof(hex));
+		if (r < 0) {
+			sodium_memzero(out, KEY_LEN);
+			return -1;
+		}
+		if (r == 0) {
+			*created = true;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "%s: file keeps appearing and disappearing", path);
+	return -1;
 }

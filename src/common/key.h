@@ -58,4 +58,20 @@ int key_file_load_or_create(const char *path, uint8_t priv[KEY_LEN], uint8_t pub
  */
 int mesh_key_file_load(const char *path, uint8_t out[KEY_LEN], char *err, size_t errlen);
 
+/*
+ * Writes a new file of len bytes with mode 0600, atomically: a reader sees
+ * either no file or all of it. The directory is created (0700) if missing.
+ * Returns 0, 1 if the file appeared meanwhile (nothing written), or -1 with
+ * err set.
+ */
+int private_file_create(const char *path, const char *text, size_t len, char *err, size_t errlen);
+
+/*
+ * A 32-byte secret kept as 64 hex digits (the mesh key file's form): loaded
+ * if path exists (refused if group/world readable), else made at random and
+ * written as private_file_create does. Returns 0 or -1 with err set.
+ */
+int secret_file_load_or_create(const char *path, uint8_t out[KEY_LEN], bool *created, char *err,
+			       size_t errlen);
+
 #endif

@@ -457,6 +457,37 @@ static void test_key_file_errors_on_paths(void **state)
 	}
 }
 
+/* A secret file: made once (0600, 64 hex digits), then the same secret loaded back. */
+static void test_secret_file(void **state)
+{
+	struct tmp_dir *d = *state;
+	char path[300], err[512];
+	uint8_t a[KEY_LEN], b[KEY_LEN], zero[KEY_LEN] = { 0 };
+	bool created = false;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/sub/hd-token.secret", d->path);
+	assert_int_equal(secret_file_load_or_create(path, a, &created, err, sizeof(err)), 0);
+	assert_true(created);
+	assert_memory_not_equal(a, zero, KEY_LEN);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, KEY_HEX_LEN + 1);
+
+	assert_int_equal(secret_file_load_or_create(path, b, &created, err, sizeof(err)), 0);
+	assert_false(created);
+	assert_memory_equal(a, b, KEY_LEN);
+
+	/* Readable by others: refused, named, and left as it is. */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(secret_file_load_or_create(path, b, &created, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, path));
+	assert_int_equal(chmod(path, 0600), 0);
+	write_file(path, "short\n", 6, 0600);
+	assert_int_equal(secret_file_load_or_create(path, b, &created, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a secret (want 64 hex digits)"));
+}
+
 static void test_mesh_key_file(void **state)
 {
 	struct tmp_dir *d = *state;
@@ -513,6 +544,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_file_errors_on_paths, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_mesh_key_file, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_secret_file, setup_dir, teardown_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
