@@ -52,6 +52,16 @@ struct hd_config {
 	char tls_cert[PATH_MAX]; /* both set: serve HTTPS (DERP over TLS) */
 	char tls_key[PATH_MAX];
 	char tls_ktls[8]; /* "auto": hand sessions to kernel TLS when it has it; "off" */
+	char tls_mode[8]; /* file, manual, acme or ip: where the certificate comes from */
+	char tls_cert_dir[PATH_MAX]; /* manual/acme/ip: <hostname>.crt and <hostname>.key */
+	char tls_acme_challenge_dir[PATH_MAX]; /* HTTP-01 tokens served on the port-80 listener */
+	/* [server], continued */
+	char hostname[256]; /* the name (or IP) clients reach the relay by */
+	/* [http] */
+	uint16_t http_port;	      /* the port-80 listener; 0 = off */
+	char http_listen[64];	      /* its address; empty = server.listen */
+	uint32_t http_max_clients;    /* port-80 connections at once */
+	uint32_t http_timeout_ms;     /* one port-80 exchange, accept to the last byte */
 	/* [mgmt] */
 	char mgmt_socket[PATH_MAX]; /* Unix socket for hdcli; empty = none */
 	uint32_t mgmt_max_clients;  /* hdcli connections at once, followers included */
