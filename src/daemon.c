@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cert_source.h"
 #include "config_live.h"
 #include "key.h"
 #include "log.h"
@@ -145,6 +146,22 @@ int daemon_listen(struct hd_daemon *d)
 	return 0;
 }
 
+/*
+ * A self-signed certificate is trusted only through the DERP map: say what
+ * to paste there, in derper's words (its -certmode manual with an IP
+ * hostname prints the same line), with DERPPort when it is not 443.
+ */
+static void print_derp_map_node(const struct hd_config *cfg, const struct cert_info *info)
+{
+	char port[32] = "";
+	if (cfg->port != 443)
+		snprintf(port, sizeof(port), ",\"DERPPort\":%u", (unsigned)cfg->port);
+	log_info("Using self-signed certificate for IP address \"%s\". Configure it in DERPMap "
+		 "using: (https://tailscale.com/s/custom-derp)\n  "
+		 "{\"Name\":\"custom\",\"RegionID\":900,\"HostName\":\"%s\"%s,\"CertName\":\"%s\"}",
+		 cfg->hostname, cfg->hostname, port, info->pin);
+}
+
 int daemon_setup_tls(struct hd_daemon *d)
 {
 	const struct hd_config *cfg = d->cfg;
@@ -156,22 +173,33 @@ int daemon_setup_tls(struct hd_daemon *d)
 	 */
 	d->ktls_available = tls_kernel_has_ktls();
 
-	/* TLS is on when both tls.cert and tls.key are set; one without the other is an error. */
 	d->tls = NULL;
-	if (!cfg->tls_cert[0] && !cfg->tls_key[0])
-		return 0;
-	if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
-		log_error("TLS needs both tls.cert and tls.key (only %s is set)",
-			  cfg->tls_cert[0] ? "tls.cert" : "tls.key");
+	d->certs_on = false;
+	char err[1024];
+	int on = cert_source_init(&d->certs, cfg->tls_mode, cfg->tls_cert, cfg->tls_key,
+				  cfg->tls_cert_dir, cfg->hostname, d->relay.server_pub, err,
+				  sizeof(err));
+	if (on < 0) {
+		log_error("%s", err);
 		return -1;
 	}
-	char err[512];
-	d->tls = tls_server_ctx_create(cfg->tls_cert, cfg->tls_key, d->relay.server_pub, err,
-				       sizeof(err));
+	if (on == 0)
+		return 0;
+	struct cert_info info;
+	d->tls = cert_source_load(&d->certs, &info, err, sizeof(err));
 	if (!d->tls) {
 		log_error("%s", err);
 		return -1;
 	}
+	d->certs_on = true;
+	log_info("TLS (tls.mode = %s): certificate %s: %s, valid until %s, %s", cfg->tls_mode,
+		 d->certs.cert_path, info.subject, info.not_after, info.pin);
+	if (info.expired)
+		log_warn("TLS: the certificate in %s has expired (%s)", d->certs.cert_path,
+			 info.not_after);
+	if (strcmp(cfg->tls_mode, "ip") == 0 ||
+	    (strcmp(cfg->tls_mode, "manual") == 0 && cert_ip_hostname(cfg->hostname)))
+		print_derp_map_node(cfg, &info);
 	tls_ktls_setup(d->tls, strcmp(cfg->tls_ktls, "off") != 0);
 	return 0;
 }
@@ -183,6 +211,8 @@ int daemon_create_slowpath(struct hd_daemon *d)
 		log_error("startup failed");
 		return -1;
 	}
+	if (d->certs_on)
+		slowpath_watch_certificates(d->slowpath, &d->certs);
 	return 0;
 }
 
@@ -330,6 +360,10 @@ int daemon_wait_for_stop(struct hd_daemon *d)
 			continue;
 		if (sig == SIGHUP) {
 			reload_config(&d->mgmt_ctx);
+			if (d->certs_on) {
+				log_info("SIGHUP: re-reading the certificate %s", d->certs.cert_path);
+				slowpath_reload_certificates(d->slowpath);
+			}
 			continue;
 		}
 		log_info("%s: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");

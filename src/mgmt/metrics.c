@@ -124,6 +124,12 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	single(b, "ktls_connections_total", "counter",
 	       "TLS connections handed to kernel TLS (kTLS) after the handshake.",
 	       s->slow.ktls_connections);
+	head(b, "tls_cert_reloads_total", "counter",
+	     "New certificates read while running (file change or SIGHUP), by result.");
+	put(b, "hyperderp_tls_cert_reloads_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)s->slow.cert_reloads);
+	put(b, "hyperderp_tls_cert_reloads_total{result=\"refused\"} %llu\n",
+	    (unsigned long long)s->slow.cert_reload_failures);
 	head(b, "handshakes_refused_total", "counter",
 	     "Connections refused at accept or closed in their handshake by a bound, by reason.");
 	const struct {
