@@ -28,6 +28,7 @@
 #include "slowpath.h"
 #include "stats.h"
 #include "stun_server.h"
+#include "http_port.h"
 #include "tls.h"
 #include "wg_relay.h"
 
@@ -139,6 +140,16 @@ int daemon_listen(struct hd_daemon *d)
 	if (d->cfg->stun_listen[0]) {
 		d->stun = stun_server_bind(d->cfg->stun_listen, err, sizeof(err));
 		if (!d->stun) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
+	/* Port 80 needs the privilege to bind, like the DERP port. */
+	d->http_port = NULL;
+	if (d->cfg->http_port) {
+		const char *addr = d->cfg->http_listen[0] ? d->cfg->http_listen : d->cfg->listen;
+		d->http_port = http_port_bind(addr, d->cfg->http_port, err, sizeof(err));
+		if (!d->http_port) {
 			log_error("%s", err);
 			return -1;
 		}
@@ -267,6 +278,23 @@ int daemon_start_relay(struct hd_daemon *d)
 		log_error("%s", err);
 		return -1;
 	}
+	if (d->http_port) {
+		struct http_port_options opt = {
+			.challenge_dir = d->cfg->tls_acme_challenge_dir,
+			.hostname = d->cfg->hostname,
+			.https_port = d->port,
+			.max_clients = d->cfg->http_max_clients,
+			.timeout_ms = d->cfg->http_timeout_ms,
+		};
+		if (http_port_start(d->http_port, &opt, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return -1;
+		}
+		log_info("plain HTTP on port %u: /generate_204, ACME HTTP-01%s, the rest redirected "
+			 "to https",
+			 (unsigned)http_port_bound(d->http_port),
+			 d->cfg->tls_acme_challenge_dir[0] ? "" : " (none: tls.acme_challenge_dir unset)");
+	}
 	return 0;
 }
 
@@ -320,6 +348,7 @@ int daemon_start_mgmt(struct hd_daemon *d, int argc, char **argv)
 	snprintf(mctx->server_key, sizeof(mctx->server_key), "%s", d->nodekey);
 	mctx->wg = d->wg;
 	mctx->stun = d->stun;
+	mctx->http_port = d->http_port;
 	d->mgmt = mgmt_server_start(mctx, err, sizeof(err));
 	if (!d->mgmt) {
 		log_error("%s", err);
@@ -381,6 +410,7 @@ void daemon_stop(struct hd_daemon *d)
 	mgmt_context_destroy(&d->mgmt_ctx);
 	wg_relay_stop(d->wg);
 	stun_server_stop(d->stun);
+	http_port_stop(d->http_port);
 	slowpath_stop(d->slowpath);
 	/* Sends every client a Restarting frame and flushes before the workers exit. */
 	relay_stop_workers(r);

@@ -34,6 +34,7 @@ struct hd_daemon {
 	bool ktls_available;
 	struct slowpath *slowpath;
 	struct stun_server *stun; /* NULL when stun.listen is empty */
+	struct http_port *http_port; /* NULL when http.port is 0 */
 	struct wg_relay *wg;	  /* NULL when [wireguard] is off */
 	struct mgmt_context mgmt_ctx;
 	struct mgmt_server *mgmt;

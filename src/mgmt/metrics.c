@@ -271,6 +271,28 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 	}
 }
 
+/* Only when http.port is set. */
+static void write_http_port(struct textbuf *b, const struct stats_snapshot *s)
+{
+	if (!s->has_http_port)
+		return;
+	head(b, "http_port_requests_total", "counter",
+	     "Requests answered on the plain-HTTP port (http.port), by what they got.");
+	put(b, "hyperderp_http_port_requests_total{route=\"generate_204\"} %llu\n",
+	    (unsigned long long)s->http_port.generate_204);
+	put(b, "hyperderp_http_port_requests_total{route=\"acme_challenge\"} %llu\n",
+	    (unsigned long long)s->http_port.acme_served);
+	put(b, "hyperderp_http_port_requests_total{route=\"redirect\"} %llu\n",
+	    (unsigned long long)s->http_port.redirects);
+	put(b, "hyperderp_http_port_requests_total{route=\"bad_request\"} %llu\n",
+	    (unsigned long long)s->http_port.bad_requests);
+	single(b, "http_port_refused_total", "counter",
+	       "Plain-HTTP connections closed to make room past http.max_clients.",
+	       s->http_port.evicted);
+	single(b, "http_port_timeouts_total", "counter",
+	       "Plain-HTTP connections closed at http.timeout_ms.", s->http_port.timeouts);
+}
+
 /* Only when stun.listen is set, so a relay without STUN shows no STUN series. */
 static void write_stun(struct textbuf *b, const struct stats_snapshot *s)
 {
@@ -437,6 +459,7 @@ int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
 	write_connections(&b, &s);
 	write_traffic(&b, &s);
 	write_stun(&b, &s);
+	write_http_port(&b, &s);
 	write_workers(&b, ctx, &s);
 	write_mgmt(&b, &s);
 	write_queues(&b, ctx);
