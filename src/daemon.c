@@ -290,10 +290,12 @@ int daemon_start_relay(struct hd_daemon *d)
 			log_error("%s", err);
 			return -1;
 		}
-		log_info("plain HTTP on port %u: /generate_204, ACME HTTP-01%s, the rest redirected "
-			 "to https",
-			 (unsigned)http_port_bound(d->http_port),
-			 d->cfg->tls_acme_challenge_dir[0] ? "" : " (none: tls.acme_challenge_dir unset)");
+		log_info(
+		    "plain HTTP on port %u: /generate_204, ACME HTTP-01%s, the rest redirected "
+		    "to https",
+		    (unsigned)http_port_bound(d->http_port),
+		    d->cfg->tls_acme_challenge_dir[0] ? ""
+						      : " (none: tls.acme_challenge_dir unset)");
 	}
 	return 0;
 }
@@ -390,7 +392,8 @@ int daemon_wait_for_stop(struct hd_daemon *d)
 		if (sig == SIGHUP) {
 			reload_config(&d->mgmt_ctx);
 			if (d->certs_on) {
-				log_info("SIGHUP: re-reading the certificate %s", d->certs.cert_path);
+				log_info("SIGHUP: re-reading the certificate %s",
+					 d->certs.cert_path);
 				slowpath_reload_certificates(d->slowpath);
 			}
 			continue;

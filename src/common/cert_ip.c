@@ -91,8 +91,8 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 		unlink(path);
 		return -1;
 	}
-	int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-		     : PEM_write_X509(f, cert);
+	int ok =
+	    key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
 	if (fclose(f) != 0 || !ok) {
 		snprintf(err, errlen, "%s: cannot write the PEM file", path);
 		unlink(path);

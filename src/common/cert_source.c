@@ -47,8 +47,10 @@ static int make_ip_pair(struct cert_source *cs, const char *cert_dir, char *err,
 	if (have_cert && have_key)
 		return 0;
 	if (have_cert != have_key) {
-		snprintf(err, errlen, "tls.cert_dir: %s exists but %s does not; remove it or add "
-			 "its pair", have_cert ? cs->cert_path : cs->key_path,
+		snprintf(err, errlen,
+			 "tls.cert_dir: %s exists but %s does not; remove it or add "
+			 "its pair",
+			 have_cert ? cs->cert_path : cs->key_path,
 			 have_cert ? cs->key_path : cs->cert_path);
 		return -1;
 	}
@@ -80,7 +82,8 @@ int cert_source_init(struct cert_source *cs, const char *mode, const char *cert_
 		if (!cert_file[0] && !key_file[0])
 			return 0;
 		if (!cert_file[0] || !key_file[0]) {
-			snprintf(err, errlen, "TLS needs both tls.cert and tls.key (only %s is set)",
+			snprintf(err, errlen,
+				 "TLS needs both tls.cert and tls.key (only %s is set)",
 				 cert_file[0] ? "tls.cert" : "tls.key");
 			return -1;
 		}
@@ -89,14 +92,18 @@ int cert_source_init(struct cert_source *cs, const char *mode, const char *cert_
 		return 1;
 	}
 	if (!hostname[0]) {
-		snprintf(err, errlen, "tls.mode = %s needs server.hostname (the certificate files "
-			 "are tls.cert_dir/<hostname>.crt and .key)", mode);
+		snprintf(err, errlen,
+			 "tls.mode = %s needs server.hostname (the certificate files "
+			 "are tls.cert_dir/<hostname>.crt and .key)",
+			 mode);
 		return -1;
 	}
 	bool ip = cert_ip_hostname(hostname);
 	if (strcmp(mode, "ip") == 0 && !ip) {
-		snprintf(err, errlen, "tls.mode = ip needs server.hostname to be an IP address, "
-			 "not \"%s\"", hostname);
+		snprintf(err, errlen,
+			 "tls.mode = ip needs server.hostname to be an IP address, "
+			 "not \"%s\"",
+			 hostname);
 		return -1;
 	}
 	if (path_join(cs->cert_path, sizeof(cs->cert_path), cert_dir, hostname, ".crt") < 0 ||
@@ -130,14 +137,13 @@ static void describe(SSL_CTX *ctx, struct cert_info *info)
 		info->pin[0] = '\0';
 }
 
-SSL_CTX *cert_source_load(struct cert_source *cs, struct cert_info *info, char *err,
-			  size_t errlen)
+SSL_CTX *cert_source_load(struct cert_source *cs, struct cert_info *info, char *err, size_t errlen)
 {
 	/* Before reading: a change during the read is then seen as one more change. */
 	cs->cert_id = file_id(cs->cert_path);
 	cs->key_id = file_id(cs->key_path);
-	SSL_CTX *ctx = tls_server_ctx_create(cs->cert_path, cs->key_path, cs->server_pub, err,
-					     errlen);
+	SSL_CTX *ctx =
+	    tls_server_ctx_create(cs->cert_path, cs->key_path, cs->server_pub, err, errlen);
 	if (ctx)
 		describe(ctx, info);
 	return ctx;

@@ -67,8 +67,7 @@ int cert_source_init(struct cert_source *cs, const char *mode, const char *cert_
  * identity is remembered either way, so a bad pair is tried again only
  * after it changes once more.
  */
-SSL_CTX *cert_source_load(struct cert_source *cs, struct cert_info *info, char *err,
-			  size_t errlen);
+SSL_CTX *cert_source_load(struct cert_source *cs, struct cert_info *info, char *err, size_t errlen);
 
 /* Whether either file differs from what was last loaded. */
 bool cert_source_changed(const struct cert_source *cs);

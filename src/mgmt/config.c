@@ -135,8 +135,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "server", "group", CFG_TEXT, FIELD(group), 0, 0, "", "group",
 	  "group to run as after start-up; empty = the user's group" },
 	{ "server", "hostname", CFG_TEXT, FIELD(hostname), 0, 0, "", "hostname",
-	  "the DNS name or IP address clients reach the relay by (tls.mode manual, acme, ip)",
-	  NULL, check_hostname },
+	  "the DNS name or IP address clients reach the relay by (tls.mode manual, acme, ip)", NULL,
+	  check_hostname },
 	{ "limits", "queue_depth", CFG_U32, FIELD(queue_depth), 1, 4096, "32", NULL,
 	  "frames queued per destination and kind (disco/data) before dropping; under codel, "
 	  "disco only" },
@@ -277,8 +277,8 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server",  "limits", "tls", "http",     "mgmt",
-					    "stun",    "metrics", "log", "wireguard" };
+static const char *const cfg_sections[] = { "server", "limits",	 "tls", "http",	    "mgmt",
+					    "stun",   "metrics", "log", "wireguard" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 

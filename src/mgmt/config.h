@@ -58,10 +58,10 @@ struct hd_config {
 	/* [server], continued */
 	char hostname[256]; /* the name (or IP) clients reach the relay by */
 	/* [http] */
-	uint16_t http_port;	      /* the port-80 listener; 0 = off */
-	char http_listen[64];	      /* its address; empty = server.listen */
-	uint32_t http_max_clients;    /* port-80 connections at once */
-	uint32_t http_timeout_ms;     /* one port-80 exchange, accept to the last byte */
+	uint16_t http_port;	   /* the port-80 listener; 0 = off */
+	char http_listen[64];	   /* its address; empty = server.listen */
+	uint32_t http_max_clients; /* port-80 connections at once */
+	uint32_t http_timeout_ms;  /* one port-80 exchange, accept to the last byte */
 	/* [mgmt] */
 	char mgmt_socket[PATH_MAX]; /* Unix socket for hdcli; empty = none */
 	uint32_t mgmt_max_clients;  /* hdcli connections at once, followers included */

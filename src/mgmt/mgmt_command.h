@@ -81,7 +81,7 @@ struct mgmt_context {
 	bool ktls_available;
 	struct wg_relay *wg;	  /* the WireGuard relay; NULL when [wireguard] is off */
 	struct stun_server *stun; /* NULL when stun.listen is empty */
-	struct http_port *http_port; /* NULL when http.port is 0 */
+	struct http_port *http_port;  /* NULL when http.port is 0 */
 	struct mgmt_stats mgmt_stats; /* the management thread's listeners */
 	/* /metrics' peer-list gauges, asked of the workers at most 4 times a second (metrics.c). */
 	struct {

@@ -23,11 +23,11 @@
 #include "log.h"
 #include "stats.h"
 
-#define ACME_PREFIX	"/.well-known/acme-challenge/"
-#define ACME_TOKEN_MAX	256  /* RFC 8555 tokens are 43 base64url characters */
-#define ACME_FILE_MAX	1024 /* a key authorization is token "." thumbprint: ~90 bytes */
-#define RESPONSE_MAX	(HTTP_MAX_HEAD + 2048)
-#define POLL_TICK_MS	200 /* how soon a stop request is seen */
+#define ACME_PREFIX    "/.well-known/acme-challenge/"
+#define ACME_TOKEN_MAX 256  /* RFC 8555 tokens are 43 base64url characters */
+#define ACME_FILE_MAX  1024 /* a key authorization is token "." thumbprint: ~90 bytes */
+#define RESPONSE_MAX   (HTTP_MAX_HEAD + 2048)
+#define POLL_TICK_MS   200 /* how soon a stop request is seen */
 
 struct client {
 	int fd;
@@ -94,9 +94,10 @@ struct http_port *http_port_bind(const char *addr, uint16_t port, char *err, siz
 		if (ss.ss_family == AF_INET6)
 			setsockopt(hp->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	}
-	if (hp->fd < 0 || bind(hp->fd, (struct sockaddr *)&ss, len) < 0 || listen(hp->fd, 128) < 0) {
-		snprintf(err, errlen, "http.port: cannot listen on [%s]:%u: %s", addr, (unsigned)port,
-			 strerror(errno));
+	if (hp->fd < 0 || bind(hp->fd, (struct sockaddr *)&ss, len) < 0 ||
+	    listen(hp->fd, 128) < 0) {
+		snprintf(err, errlen, "http.port: cannot listen on [%s]:%u: %s", addr,
+			 (unsigned)port, strerror(errno));
 		if (hp->fd >= 0)
 			close(hp->fd);
 		free(hp);
@@ -123,9 +124,8 @@ static void client_close(struct client *c)
 	c->responding = false;
 }
 
-__attribute__((format(printf, 5, 6))) static void respond(struct client *c, int status,
-							   const char *headers, bool head_only,
-							   const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+respond(struct client *c, int status, const char *headers, bool head_only, const char *fmt, ...)
 {
 	char body[ACME_FILE_MAX + 64];
 	va_list ap;
@@ -140,8 +140,8 @@ __attribute__((format(printf, 5, 6))) static void respond(struct client *c, int 
 		return;
 	int n = snprintf(c->out, RESPONSE_MAX,
 			 "HTTP/1.1 %d %s\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-			 status, status == 302 ? "Found" : http_reason_phrase(status), headers, blen,
-			 head_only ? "" : body);
+			 status, status == 302 ? "Found" : http_reason_phrase(status), headers,
+			 blen, head_only ? "" : body);
 	c->out_len = n > 0 && n < RESPONSE_MAX ? (uint32_t)n : 0;
 }
 
@@ -182,8 +182,8 @@ static void url_escape(char *out, size_t cap, const char *s)
 	size_t o = 0;
 	for (; *s && o + 4 < cap; s++) {
 		unsigned char ch = (unsigned char)*s;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    strchr(safe, ch))
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr(safe, ch))
 			out[o++] = (char)ch;
 		else
 			o += (size_t)snprintf(out + o, cap - o, "%%%02X", ch);
@@ -210,7 +210,8 @@ static void route(struct http_port *hp, struct client *c, const struct http_requ
 	bool head = strcmp(req->method, "HEAD") == 0;
 	if (!head && strcmp(req->method, "GET") != 0) {
 		stat_add(&hp->stats.bad_requests, 1);
-		respond(c, 400, "Content-Type: text/plain; charset=utf-8\r\n", false, "Use HTTPS\n");
+		respond(c, 400, "Content-Type: text/plain; charset=utf-8\r\n", false,
+			"Use HTTPS\n");
 		return;
 	}
 	stat_add(&hp->stats.requests, 1);
@@ -276,13 +277,15 @@ static void on_readable(struct http_port *hp, struct client *c)
 	if (st == HTTP_PARSE_NEED_MORE)
 		return;
 	if (st != HTTP_PARSE_DONE) {
-		int status = st == HTTP_PARSE_TOO_LARGE ? 431 : st == HTTP_PARSE_BAD_VERSION ? 505 : 400;
+		int status = st == HTTP_PARSE_TOO_LARGE	    ? 431
+			     : st == HTTP_PARSE_BAD_VERSION ? 505
+							    : 400;
 		stat_add(&hp->stats.bad_requests, 1);
 		c->out = malloc(RESPONSE_MAX);
 		c->responding = true;
 		if (c->out)
-			c->out_len = (uint32_t)http_error_response(status, (uint8_t *)c->out,
-								   RESPONSE_MAX);
+			c->out_len =
+			    (uint32_t)http_error_response(status, (uint8_t *)c->out, RESPONSE_MAX);
 		return;
 	}
 	route(hp, c, &req);
@@ -344,8 +347,9 @@ static void *http_port_main(void *arg)
 		for (uint32_t i = 0; i < hp->max_clients; i++) {
 			struct client *c = &hp->clients[i];
 			if (c->fd >= 0)
-				hp->pfds[n++] = (struct pollfd){ .fd = c->fd,
-								 .events = c->responding ? POLLOUT : POLLIN };
+				hp->pfds[n++] =
+				    (struct pollfd){ .fd = c->fd,
+						     .events = c->responding ? POLLOUT : POLLIN };
 		}
 		if (poll(hp->pfds, n, POLL_TICK_MS) < 0 && errno != EINTR)
 			break;

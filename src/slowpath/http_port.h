@@ -29,13 +29,13 @@ struct http_port_options {
 
 /* All uint64_t: read one by one while the thread counts. */
 struct http_port_stats {
-	uint64_t requests;	/* answered */
-	uint64_t generate_204;	/* of them, /generate_204 */
-	uint64_t acme_served;	/* of them, ACME tokens found */
-	uint64_t redirects;	/* of them, sent to https */
-	uint64_t bad_requests;	/* unparseable heads, methods other than GET/HEAD */
-	uint64_t evicted;	/* closed to make room past http.max_clients */
-	uint64_t timeouts;	/* closed at http.timeout_ms */
+	uint64_t requests;     /* answered */
+	uint64_t generate_204; /* of them, /generate_204 */
+	uint64_t acme_served;  /* of them, ACME tokens found */
+	uint64_t redirects;    /* of them, sent to https */
+	uint64_t bad_requests; /* unparseable heads, methods other than GET/HEAD */
+	uint64_t evicted;      /* closed to make room past http.max_clients */
+	uint64_t timeouts;     /* closed at http.timeout_ms */
 };
 
 /* Binds addr:port (while privileged, for port 80). NULL with the reason in err. */

@@ -1013,8 +1013,9 @@ static void check_certificates(struct slowpath *sp)
 	}
 	swap_context(sp, ctx);
 	stat_add(&sp->stats.cert_reloads, 1);
-	log_info("TLS: certificate reloaded%s from %s: %s, valid until %s, %s", asked ? " (SIGHUP)" : "",
-		 sp->certs->cert_path, info.subject, info.not_after, info.pin);
+	log_info("TLS: certificate reloaded%s from %s: %s, valid until %s, %s",
+		 asked ? " (SIGHUP)" : "", sp->certs->cert_path, info.subject, info.not_after,
+		 info.pin);
 	if (info.expired)
 		log_warn("TLS: the certificate in %s has expired (%s)", sp->certs->cert_path,
 			 info.not_after);

@@ -58,7 +58,7 @@ struct slowpath_stats {
 	uint64_t tls_handshakes;
 	uint64_t tls_failures;
 	uint64_t ktls_connections; /* TLS sessions handed to the kernel after the handshake */
-	uint64_t cert_reloads;	       /* new certificates taken (file change or SIGHUP) */
+	uint64_t cert_reloads;	   /* new certificates taken (file change or SIGHUP) */
 	uint64_t cert_reload_failures; /* new certificates refused; the previous one kept */
 	/* The bounds on what clients that have not authenticated can make the relay hold. */
 	uint64_t refused_pending_per_ip;   /* over limits.max_pending_per_ip, at accept */
