@@ -196,6 +196,13 @@ int daemon_setup_tls(struct hd_daemon *d)
 	}
 	if (on == 0)
 		return 0;
+	/* HTTP-01 is answered on the plain-HTTP port from the challenge directory. */
+	if (strcmp(cfg->tls_mode, "acme") == 0 && (!cfg->http_port || !cfg->tls_acme_challenge_dir[0])) {
+		log_error("tls.mode = acme needs http.port (80) and tls.acme_challenge_dir: the ACME "
+			  "CA checks http://%s/.well-known/acme-challenge/ (docs/tls.md)",
+			  cfg->hostname);
+		return -1;
+	}
 	struct cert_info info;
 	d->tls = cert_source_load(&d->certs, &info, err, sizeof(err));
 	if (!d->tls) {
@@ -203,7 +210,13 @@ int daemon_setup_tls(struct hd_daemon *d)
 		return -1;
 	}
 	d->certs_on = true;
-	log_info("TLS (tls.mode = %s): certificate %s: %s, valid until %s, %s", cfg->tls_mode,
+	if (info.placeholder)
+		log_warn("TLS (tls.mode = acme): no certificate at %s yet: serving a self-signed "
+			 "placeholder until the ACME client (hyper-derp-acme) puts one there; it is "
+			 "taken within a second",
+			 d->certs.cert_path);
+	else
+		log_info("TLS (tls.mode = %s): certificate %s: %s, valid until %s, %s", cfg->tls_mode,
 		 d->certs.cert_path, info.subject, info.not_after, info.pin);
 	if (info.expired)
 		log_warn("TLS: the certificate in %s has expired (%s)", d->certs.cert_path,

@@ -20,13 +20,13 @@
  */
 #define CERT_IP_VALIDITY_SECONDS (10L * 365 * 24 * 3600)
 
-static X509 *make_cert(const char *ip, EVP_PKEY *pkey)
+static X509 *make_cert(const char *host, long validity_s, EVP_PKEY *pkey)
 {
 	X509 *x = X509_new();
 	char san[80];
 	if (!x)
 		return NULL;
-	snprintf(san, sizeof(san), "IP:%s", ip);
+	snprintf(san, sizeof(san), "%s:%s", cert_ip_hostname(host) ? "IP" : "DNS", host);
 	X509_NAME *name = X509_get_subject_name(x);
 	uint8_t serial[16];
 	BIGNUM *bn = NULL;
@@ -39,9 +39,9 @@ static X509 *make_cert(const char *ip, EVP_PKEY *pkey)
 	sn = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
 	if (!sn || !X509_set_version(x, 2) || !X509_set_serialNumber(x, sn) ||
 	    !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_ASC,
-					(const unsigned char *)ip, -1, -1, 0) ||
+					(const unsigned char *)host, -1, -1, 0) ||
 	    !X509_set_issuer_name(x, name) || !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
-	    !X509_gmtime_adj(X509_getm_notAfter(x), CERT_IP_VALIDITY_SECONDS) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), validity_s) ||
 	    !X509_set_pubkey(x, pkey))
 		goto fail;
 	X509V3_CTX v3;
@@ -101,6 +101,17 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 	return 0;
 }
 
+int cert_self_signed(const char *host, long validity_s, EVP_PKEY **key, X509 **cert)
+{
+	*key = EVP_EC_gen("P-256");
+	*cert = *key ? make_cert(host, validity_s, *key) : NULL;
+	if (*cert)
+		return 0;
+	EVP_PKEY_free(*key);
+	*key = NULL;
+	return -1;
+}
+
 bool cert_ip_hostname(const char *s)
 {
 	struct in6_addr addr;
@@ -116,7 +127,7 @@ int cert_ip_write(const char *ip, const char *cert_path, const char *key_path, c
 	}
 	char why[256];
 	EVP_PKEY *pkey = EVP_EC_gen("P-256");
-	X509 *x = pkey ? make_cert(ip, pkey) : NULL;
+	X509 *x = pkey ? make_cert(ip, CERT_IP_VALIDITY_SECONDS, pkey) : NULL;
 	if (!x) {
 		snprintf(err, errlen, "cannot make a certificate for %s: %s", ip,
 			 tls_last_error(why, sizeof(why)));

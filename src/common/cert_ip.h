@@ -9,12 +9,20 @@
 #ifndef HD_CERT_IP_H
 #define HD_CERT_IP_H
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 /* Whether s is an IPv4 or IPv6 literal. */
 bool cert_ip_hostname(const char *s);
+
+/*
+ * A new ECDSA P-256 key and a self-signed certificate for host (SAN IP or
+ * DNS) valid for validity_s seconds. Returns 0, or -1 (OpenSSL's error queue
+ * says why).
+ */
+int cert_self_signed(const char *host, long validity_s, EVP_PKEY **key, X509 **cert);
 
 /* "sha256-raw:" and 64 hex digits, NUL-terminated. */
 #define CERT_PIN_LEN (11 + 64 + 1)

@@ -137,11 +137,40 @@ static void describe(SSL_CTX *ctx, struct cert_info *info)
 		info->pin[0] = '\0';
 }
 
+/*
+ * Only until the ACME client's first certificate: a day is plenty, and a
+ * client that trusts nothing self-signed refuses it either way.
+ */
+#define PLACEHOLDER_VALIDITY_SECONDS (24L * 3600)
+
+static SSL_CTX *load_placeholder(struct cert_source *cs, struct cert_info *info, char *err,
+				 size_t errlen)
+{
+	EVP_PKEY *key;
+	X509 *cert;
+	char why[256];
+	if (cert_self_signed(cs->hostname, PLACEHOLDER_VALIDITY_SECONDS, &key, &cert) < 0) {
+		snprintf(err, errlen, "tls.mode = acme: cannot make the placeholder certificate: %s",
+			 tls_last_error(why, sizeof(why)));
+		return NULL;
+	}
+	SSL_CTX *ctx = tls_server_ctx_create_mem(cert, key, cs->server_pub, err, errlen);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	if (ctx) {
+		describe(ctx, info);
+		info->placeholder = true;
+	}
+	return ctx;
+}
+
 SSL_CTX *cert_source_load(struct cert_source *cs, struct cert_info *info, char *err, size_t errlen)
 {
 	/* Before reading: a change during the read is then seen as one more change. */
 	cs->cert_id = file_id(cs->cert_path);
 	cs->key_id = file_id(cs->key_path);
+	if (strcmp(cs->mode, "acme") == 0 && !cs->cert_id.exists && !cs->key_id.exists)
+		return load_placeholder(cs, info, err, errlen);
 	SSL_CTX *ctx =
 	    tls_server_ctx_create(cs->cert_path, cs->key_path, cs->server_pub, err, errlen);
 	if (ctx)
@@ -149,9 +178,14 @@ SSL_CTX *cert_source_load(struct cert_source *cs, struct cert_info *info, char *
 	return ctx;
 }
 
-bool cert_source_changed(const struct cert_source *cs)
+bool cert_source_changed(struct cert_source *cs)
 {
 	struct cert_file_id c = file_id(cs->cert_path);
 	struct cert_file_id k = file_id(cs->key_path);
-	return !same_id(&c, &cs->cert_id) || !same_id(&k, &cs->key_id);
+	if (same_id(&c, &cs->cert_id) && same_id(&k, &cs->key_id))
+		return false;
+	bool settled = same_id(&c, &cs->seen_cert) && same_id(&k, &cs->seen_key);
+	cs->seen_cert = c;
+	cs->seen_key = k;
+	return settled;
 }

@@ -41,6 +41,7 @@ struct cert_source {
 	char key_path[PATH_MAX];
 	uint8_t server_pub[KEY_LEN];
 	struct cert_file_id cert_id, key_id; /* as last loaded (or last seen failing) */
+	struct cert_file_id seen_cert, seen_key; /* at the previous look, while changing */
 };
 
 /* What a load found, for the log. */
@@ -49,6 +50,7 @@ struct cert_info {
 	char not_after[64];
 	bool expired;
 	char pin[CERT_PIN_LEN]; /* the DERP map CertName that pins this certificate */
+	bool placeholder;	/* acme mode before the first certificate: made in memory */
 };
 
 /*
@@ -63,13 +65,21 @@ int cert_source_init(struct cert_source *cs, const char *mode, const char *cert_
 
 /*
  * Reads the pair into a new server context (tls_server_ctx_create) and
- * remembers the files' identity. Returns NULL with the reason in err; the
+ * remembers the files' identity. In acme mode with neither file there yet,
+ * the context gets a self-signed placeholder made in memory, so the relay
+ * (and its port 80, which the ACME client needs) can run until the first
+ * certificate arrives; the files appearing count as a change. Returns NULL with the reason in err; the
  * identity is remembered either way, so a bad pair is tried again only
  * after it changes once more.
  */
 SSL_CTX *cert_source_load(struct cert_source *cs, struct cert_info *info, char *err, size_t errlen);
 
-/* Whether either file differs from what was last loaded. */
-bool cert_source_changed(const struct cert_source *cs);
+/*
+ * Whether the pair differs from what was last loaded and has settled: it
+ * looked the same at the previous call. A tool that writes the key and then
+ * the certificate (or copies a file in pieces) is thus read once, complete,
+ * a look later, instead of as a mismatched pair refused in between.
+ */
+bool cert_source_changed(struct cert_source *cs);
 
 #endif

@@ -97,6 +97,22 @@ static int check_hostname(const char *value, char *reason, size_t reason_len)
 	return 0;
 }
 
+/* An ACME directory is fetched over HTTPS (RFC 8555 6.1); no spaces or quotes. */
+static int check_https_url(const char *value, char *reason, size_t reason_len)
+{
+	if (strncmp(value, "https://", 8) != 0 || value[8] == '\0') {
+		snprintf(reason, reason_len, "\"%s\" is not an https:// URL", value);
+		return -1;
+	}
+	for (const char *c = value; *c; c++) {
+		if ((unsigned char)*c <= ' ' || *c == '"' || *c == '\'' || *c == '\\' || *c == 0x7f) {
+			snprintf(reason, reason_len, "\"%s\": a URL has no such character", value);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Empty: the plain-HTTP port shares server.listen's address. */
 static int check_http_listen(const char *value, char *reason, size_t reason_len)
 {
@@ -213,6 +229,17 @@ static const struct cfg_key cfg_keys[] = {
 	  "tls-acme-challenge-dir",
 	  "directory whose files the port-80 listener serves under /.well-known/acme-challenge/ "
 	  "(an ACME client's webroot/.well-known/acme-challenge); empty = none" },
+	{ "tls", "acme_url", CFG_TEXT, FIELD(tls_acme_url), 9, 0,
+	  "https://acme-v02.api.letsencrypt.org/directory", NULL,
+	  "the ACME directory URL hyper-derp-acme asks for the certificate (tls.mode = acme)", NULL,
+	  check_https_url },
+	{ "tls", "acme_email", CFG_TEXT, FIELD(tls_acme_email), 0, 0, "", NULL,
+	  "contact address of the ACME account; empty = none" },
+	{ "tls", "acme_state_dir", CFG_PATH, FIELD(tls_acme_state_dir), 1, 0,
+	  "/var/lib/hyper-derp/acme", NULL,
+	  "where hyper-derp-acme keeps the ACME account key and the certificates it got" },
+	{ "tls", "acme_renew_days", CFG_U32, FIELD(tls_acme_renew_days), 1, 365, "30", NULL,
+	  "hyper-derp-acme renews a certificate that expires within this many days" },
 	{ "http", "port", CFG_U16, FIELD(http_port), 0, 65535, "0", "http-port",
 	  "plain-HTTP port (80) answering /generate_204 and ACME HTTP-01 and redirecting the rest "
 	  "to https; 0 = off" },

@@ -55,6 +55,11 @@ struct hd_config {
 	char tls_mode[8]; /* file, manual, acme or ip: where the certificate comes from */
 	char tls_cert_dir[PATH_MAX]; /* manual/acme/ip: <hostname>.crt and <hostname>.key */
 	char tls_acme_challenge_dir[PATH_MAX]; /* HTTP-01 tokens served on the port-80 listener */
+	/* Read by the ACME client (scripts/hyper-derp-acme through `hdcli show config`). */
+	char tls_acme_url[512];		  /* the CA's ACME directory */
+	char tls_acme_email[256];	  /* the account's contact; empty = none */
+	char tls_acme_state_dir[PATH_MAX]; /* the client's account key and certificates */
+	uint32_t tls_acme_renew_days;	  /* renew when the certificate expires sooner */
 	/* [server], continued */
 	char hostname[256]; /* the name (or IP) clients reach the relay by */
 	/* [http] */
