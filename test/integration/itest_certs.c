@@ -376,5 +376,58 @@ static void test_http_port(void)
 	dir_remove();
 }
 
+/* A plain connection to the plain-HTTP port. */
+static int http80_connect(uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	IT_REQUIRE(fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
+		   "connect to port %u: %s", port, strerror(errno));
+	return fd;
+}
+
+/* Requires the server to close fd (EOF) within timeout_ms, having sent nothing. */
+static void expect_closed_silently(int fd, int timeout_ms)
+{
+	char buf[64];
+	size_t n = it_fd_read_until_closed(fd, buf, sizeof(buf), timeout_ms);
+	IT_REQUIRE(n == 0, "got %zu bytes before the close", n);
+}
+
+/*
+ * http.max_clients: a newcomer past it closes the oldest connection;
+ * http.timeout_ms: a client that sends nothing is closed when it passes.
+ */
+static void test_http_port_bounds(void)
+{
+	char ini[512], resp[4096];
+	uint16_t port = free_port();
+	snprintf(ini, sizeof(ini),
+		 "[http]\nport = %u\nlisten = 127.0.0.1\nmax_clients = 2\n"
+		 "timeout_ms = 1500\n",
+		 port);
+	struct it_daemon_opts o = { .ini = ini };
+	it_daemon_start(&o);
+
+	int first = http80_connect(port);
+	it_sleep_ms(50); /* accepted in this order: first is the oldest */
+	int second = http80_connect(port);
+	it_sleep_ms(50);
+	int64_t t0 = it_now_ms();
+	/* The third takes the first one's place and is answered. */
+	http80(port, "GET /generate_204 HTTP/1.1\r\nHost: x\r\n\r\n", resp, sizeof(resp));
+	IT_REQUIRE(strncmp(resp, "HTTP/1.1 204 ", 13) == 0, "the newcomer: %s", resp);
+	expect_closed_silently(first, 1000);
+	IT_REQUIRE(it_now_ms() - t0 < 1000, "the oldest was closed by its timeout, not evicted");
+	/* The second, silent, is closed at its timeout (1.5 s after its accept). */
+	expect_closed_silently(second, 5000);
+	IT_REQUIRE(it_now_ms() - t0 >= 1000, "closed before its timeout");
+	close(first);
+	close(second);
+}
+
 IT_MAIN(IT_TEST(test_manual_reload_on_change), IT_TEST(test_manual_reload_on_sighup),
-	IT_TEST(test_bad_pair_keeps_old), IT_TEST(test_ip_mode_pin), IT_TEST(test_http_port))
+	IT_TEST(test_bad_pair_keeps_old), IT_TEST(test_ip_mode_pin), IT_TEST(test_http_port),
+	IT_TEST(test_http_port_bounds))
