@@ -162,11 +162,12 @@ int daemon_listen(struct hd_daemon *d)
  * to paste there, in derper's words (its -certmode manual with an IP
  * hostname prints the same line), with DERPPort when it is not 443.
  */
-static void print_derp_map_node(const struct hd_config *cfg, const struct cert_info *info)
+static void print_derp_map_node(const struct hd_config *cfg, uint16_t derp_port,
+				const struct cert_info *info)
 {
 	char port[32] = "";
-	if (cfg->port != 443)
-		snprintf(port, sizeof(port), ",\"DERPPort\":%u", (unsigned)cfg->port);
+	if (derp_port != 443)
+		snprintf(port, sizeof(port), ",\"DERPPort\":%u", (unsigned)derp_port);
 	log_info("Using self-signed certificate for IP address \"%s\". Configure it in DERPMap "
 		 "using: (https://tailscale.com/s/custom-derp)\n  "
 		 "{\"Name\":\"custom\",\"RegionID\":900,\"HostName\":\"%s\"%s,\"CertName\":\"%s\"}",
@@ -223,7 +224,7 @@ int daemon_setup_tls(struct hd_daemon *d)
 			 info.not_after);
 	if (strcmp(cfg->tls_mode, "ip") == 0 ||
 	    (strcmp(cfg->tls_mode, "manual") == 0 && cert_ip_hostname(cfg->hostname)))
-		print_derp_map_node(cfg, &info);
+		print_derp_map_node(cfg, d->port, &info);
 	tls_ktls_setup(d->tls, strcmp(cfg->tls_ktls, "off") != 0);
 	return 0;
 }

@@ -262,6 +262,11 @@ static void test_ip_mode_pin(void)
 	IT_REQUIRE(it_daemon_log_contains(d, "{\"Name\":\"custom\",\"RegionID\":900,\"HostName\":"
 					     "\"127.0.0.1\",\"DERPPort\":"),
 		   "no node entry in the log");
+	char node[160];
+	/* The port the relay serves on (socket activated here), not the config's default. */
+	snprintf(node, sizeof(node), "\"HostName\":\"127.0.0.1\",\"DERPPort\":%u,\"CertName\"",
+		 d->port);
+	IT_REQUIRE(it_daemon_log_contains(d, node), "no %s in the log", node);
 	char pin[CERT_PIN_LEN], served_pin[CERT_PIN_LEN];
 	logged_pin(d, pin);
 	IT_REQUIRE(strlen(pin) == CERT_PIN_LEN - 1, "pin \"%s\" is not sha256-raw: and 64 digits",
