@@ -206,6 +206,7 @@ int daemon_setup_tls(struct hd_daemon *d)
 	}
 	struct cert_info info;
 	d->tls = cert_source_load(&d->certs, &info, err, sizeof(err));
+	d->cert_loaded = info;
 	if (!d->tls) {
 		log_error("%s", err);
 		return -1;
@@ -237,7 +238,7 @@ int daemon_create_slowpath(struct hd_daemon *d)
 		return -1;
 	}
 	if (d->certs_on)
-		slowpath_watch_certificates(d->slowpath, &d->certs);
+		slowpath_watch_certificates(d->slowpath, &d->certs, &d->cert_loaded);
 	return 0;
 }
 

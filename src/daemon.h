@@ -31,6 +31,7 @@ struct hd_daemon {
 	SSL_CTX *tls;  /* NULL: plain HTTP; the slow path keeps its own, reloaded */
 	struct cert_source certs; /* where the certificate comes from (tls.mode) */
 	bool certs_on;
+	struct cert_info cert_loaded; /* what was loaded at start */
 	bool ktls_available;
 	struct slowpath *slowpath;
 	struct stun_server *stun; /* NULL when stun.listen is empty */

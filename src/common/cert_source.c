@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -133,6 +134,9 @@ static void describe(SSL_CTX *ctx, struct cert_info *info)
 	}
 	BIO_free(b);
 	info->expired = X509_cmp_current_time(na) < 0;
+	struct tm tm;
+	if (ASN1_TIME_to_tm(na, &tm) == 1)
+		info->not_after_unix = (int64_t)timegm(&tm);
 	if (cert_pin(leaf, info->pin) < 0)
 		info->pin[0] = '\0';
 }

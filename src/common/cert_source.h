@@ -48,6 +48,7 @@ struct cert_source {
 struct cert_info {
 	char subject[256];
 	char not_after[64];
+	int64_t not_after_unix; /* the same in Unix seconds; 0 if unknown */
 	bool expired;
 	char pin[CERT_PIN_LEN]; /* the DERP map CertName that pins this certificate */
 	bool placeholder;	/* acme mode before the first certificate: made in memory */

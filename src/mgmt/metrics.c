@@ -130,6 +130,10 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	    (unsigned long long)s->slow.cert_reloads);
 	put(b, "hyperderp_tls_cert_reloads_total{result=\"refused\"} %llu\n",
 	    (unsigned long long)s->slow.cert_reload_failures);
+	if (s->slow.cert_not_after)
+		single(b, "tls_cert_expiry_timestamp_seconds", "gauge",
+		       "When the certificate served to new connections expires, in Unix seconds.",
+		       s->slow.cert_not_after);
 	head(b, "handshakes_refused_total", "counter",
 	     "Connections refused at accept or closed in their handshake by a bound, by reason.");
 	const struct {

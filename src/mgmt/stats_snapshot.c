@@ -157,6 +157,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "ktls_connections", s->slow.ktls_connections);
 		jw_u64(w, "tls_cert_reloads", s->slow.cert_reloads);
 		jw_u64(w, "tls_cert_reload_failures", s->slow.cert_reload_failures);
+		jw_u64(w, "tls_cert_not_after", s->slow.cert_not_after);
 		jw_u64(w, "refused_pending_per_ip", s->slow.refused_pending_per_ip);
 		jw_u64(w, "refused_handshake_memory", s->slow.refused_handshake_memory);
 		jw_u64(w, "refused_tls_too_large", s->slow.refused_tls_too_large);

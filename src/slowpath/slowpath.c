@@ -1013,6 +1013,7 @@ static void check_certificates(struct slowpath *sp)
 	}
 	swap_context(sp, ctx);
 	stat_add(&sp->stats.cert_reloads, 1);
+	stat_set(&sp->stats.cert_not_after, (uint64_t)info.not_after_unix);
 	log_info("TLS: certificate reloaded%s from %s: %s, valid until %s, %s",
 		 asked ? " (SIGHUP)" : "", sp->certs->cert_path, info.subject, info.not_after,
 		 info.pin);
@@ -1125,9 +1126,11 @@ void slowpath_destroy(struct slowpath *sp)
 	free(sp);
 }
 
-void slowpath_watch_certificates(struct slowpath *sp, struct cert_source *certs)
+void slowpath_watch_certificates(struct slowpath *sp, struct cert_source *certs,
+				 const struct cert_info *loaded)
 {
 	sp->certs = certs;
+	stat_set(&sp->stats.cert_not_after, (uint64_t)loaded->not_after_unix);
 }
 
 void slowpath_reload_certificates(struct slowpath *sp)

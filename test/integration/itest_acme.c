@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "test_mgmt_daemon.h"
 
@@ -140,6 +141,13 @@ static void test_acme_obtain_serve_renew(void)
 	IT_REQUIRE(md_scrape(d, "hyperderp_http_port_requests_total", "route=\"acme_challenge\"") >=
 		       2,
 		   "pebble's checks were not counted");
+	/* The expiry gauge follows the certificate now served. */
+	struct tm tm;
+	IT_REQUIRE(ASN1_TIME_to_tm(X509_get0_notAfter(second), &tm) == 1, "notAfter");
+	int64_t want = (int64_t)timegm(&tm);
+	int64_t got = md_scrape(d, "hyperderp_tls_cert_expiry_timestamp_seconds", NULL);
+	IT_REQUIRE(got == want, "expiry gauge %lld, the certificate says %lld", (long long)got,
+		   (long long)want);
 	X509_free(first);
 	X509_free(second);
 
