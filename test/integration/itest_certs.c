@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cert_ip.h"
@@ -433,6 +434,53 @@ static void test_http_port_bounds(void)
 	close(second);
 }
 
+/* Runs the daemon with args, which must make it exit non-zero saying want. */
+static void require_refused(char *const args[], const char *want)
+{
+	char out[4096];
+	int status;
+	bool exited = it_run_daemon_to_exit(args, out, sizeof(out), &status);
+	IT_REQUIRE(exited, "the daemon did not exit; its output:\n%s", out);
+	IT_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) != 0, "exited with status 0x%x",
+		   status);
+	IT_REQUIRE(strstr(out, want), "output lacks \"%s\":\n%s", want, out);
+}
+
+/* Certificate settings that cannot work stop the daemon at start, saying which keys. */
+static void test_bad_modes_refused_at_start(void)
+{
+	dir_make();
+	char key_file[400];
+	path_of(key_file, sizeof(key_file), "server.key");
+#define ARGS(...)                                                                             \
+	((char *[]){ "--key-file", key_file, "--mgmt-socket", "", "--port", "0", __VA_ARGS__, \
+		     NULL })
+	require_refused(ARGS("--tls-mode", "manual", "--tls-cert-dir", dir),
+			"tls.mode = manual needs server.hostname");
+	require_refused(
+	    ARGS("--tls-mode", "ip", "--hostname", "derp.example.com", "--tls-cert-dir", dir),
+	    "tls.mode = ip needs server.hostname to be an IP address");
+	require_refused(
+	    ARGS("--tls-mode", "manual", "--hostname", "localhost", "--tls-cert-dir", dir),
+	    "localhost.crt");
+	require_refused(
+	    ARGS("--tls-mode", "acme", "--hostname", "derp.example.com", "--tls-cert-dir", dir),
+	    "tls.mode = acme needs http.port (80) and tls.acme_challenge_dir");
+	require_refused(ARGS("--tls-cert", "/nonexistent.crt"),
+			"TLS needs both tls.cert and tls.key (only tls.cert is set)");
+	/* ip mode with half a pair left behind: not overwritten, named. */
+	char half[400];
+	path_of(half, sizeof(half), "127.0.0.1.key");
+	FILE *f = fopen(half, "w");
+	IT_REQUIRE(f && fclose(f) == 0, "write %s", half);
+	require_refused(ARGS("--tls-mode", "ip", "--hostname", "127.0.0.1", "--tls-cert-dir", dir),
+			"127.0.0.1.key exists but");
+#undef ARGS
+	unlink(half);
+	unlink(key_file);
+	dir_remove();
+}
+
 IT_MAIN(IT_TEST(test_manual_reload_on_change), IT_TEST(test_manual_reload_on_sighup),
 	IT_TEST(test_bad_pair_keeps_old), IT_TEST(test_ip_mode_pin), IT_TEST(test_http_port),
-	IT_TEST(test_http_port_bounds))
+	IT_TEST(test_http_port_bounds), IT_TEST(test_bad_modes_refused_at_start))
