@@ -173,12 +173,16 @@ SSL_CTX *cert_source_load(struct cert_source *cs, struct cert_info *info, char *
 	/* Before reading: a change during the read is then seen as one more change. */
 	cs->cert_id = file_id(cs->cert_path);
 	cs->key_id = file_id(cs->key_path);
-	if (strcmp(cs->mode, "acme") == 0 && !cs->cert_id.exists && !cs->key_id.exists)
+	/* Files removed later do not bring the placeholder back over a real certificate. */
+	if (strcmp(cs->mode, "acme") == 0 && !cs->cert_id.exists && !cs->key_id.exists &&
+	    !cs->loaded_files)
 		return load_placeholder(cs, info, err, errlen);
 	SSL_CTX *ctx =
 	    tls_server_ctx_create(cs->cert_path, cs->key_path, cs->server_pub, err, errlen);
-	if (ctx)
+	if (ctx) {
 		describe(ctx, info);
+		cs->loaded_files = true;
+	}
 	return ctx;
 }
 

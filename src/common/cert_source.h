@@ -42,6 +42,7 @@ struct cert_source {
 	uint8_t server_pub[KEY_LEN];
 	struct cert_file_id cert_id, key_id; /* as last loaded (or last seen failing) */
 	struct cert_file_id seen_cert, seen_key; /* at the previous look, while changing */
+	bool loaded_files; /* a real pair was loaded once: no placeholder after that */
 };
 
 /* What a load found, for the log. */

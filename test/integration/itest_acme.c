@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -148,6 +149,22 @@ static void test_acme_obtain_serve_renew(void)
 	int64_t got = md_scrape(d, "hyperderp_tls_cert_expiry_timestamp_seconds", NULL);
 	IT_REQUIRE(got == want, "expiry gauge %lld, the certificate says %lld", (long long)got,
 		   (long long)want);
+
+	/* The files removed: refused, and the real certificate stays (no placeholder). */
+	char path[400];
+	snprintf(path, sizeof(path), "%s/certs/" HOST ".crt", base);
+	IT_REQUIRE(unlink(path) == 0, "unlink %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/certs/" HOST ".key", base);
+	IT_REQUIRE(unlink(path) == 0, "unlink %s: %s", path, strerror(errno));
+	int64_t deadline = it_now_ms() + RELOAD_WAIT_MS;
+	while (!it_daemon_log_contains(&d->it, "TLS: new certificate refused")) {
+		IT_REQUIRE(it_now_ms() < deadline, "the removal was not noticed");
+		it_sleep_ms(50);
+	}
+	X509 *after = NULL;
+	IT_REQUIRE(try_verified(d, &after) && after && X509_cmp(after, second) == 0,
+		   "the certificate served after the removal is not the renewed one");
+	X509_free(after);
 	X509_free(first);
 	X509_free(second);
 
