@@ -117,8 +117,12 @@ deb_check() {
 			"the unit's StateDirectory= makes root:hyper-derp 770" >&2
 		return 1
 	fi
-	systemd-analyze verify /lib/systemd/system/hyper-derp.service
-	say "systemd-analyze verify hyper-derp.service: OK"
+	systemd-analyze verify /lib/systemd/system/hyper-derp.service \
+		/lib/systemd/system/hyper-derp-acme.service /lib/systemd/system/hyper-derp-acme.timer
+	say "systemd-analyze verify hyper-derp.service hyper-derp-acme.service/.timer: OK"
+	for f in /usr/lib/hyper-derp/hyper-derp-acme /usr/lib/hyper-derp/hyper-derp-acme-hook; do
+		[ -x "$f" ] || { echo "deb.sh check: $f missing" >&2; return 1; }
+	done
 
 	# The installed relay with the installed config, as the unit starts it
 	# (dropping to the package's user), but on loopback with a test

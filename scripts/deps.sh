@@ -23,6 +23,7 @@ HD_TEST_PACKAGES=(
 	wireguard-go wireguard-tools iputils-ping
 	curl procps
 	libdpdk-dev
+	pebble uacme
 )
 # Building and checking the Debian package (scripts/deb.sh check, run by
 # test.sh): dpkg-buildpackage checks debian/control's Build-Depends (the

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cert_source.h"
 #include "config_live.h"
 #include "key.h"
 #include "log.h"
@@ -27,6 +28,7 @@
 #include "slowpath.h"
 #include "stats.h"
 #include "stun_server.h"
+#include "http_port.h"
 #include "tls.h"
 #include "wg_relay.h"
 
@@ -142,7 +144,34 @@ int daemon_listen(struct hd_daemon *d)
 			return -1;
 		}
 	}
+	/* Port 80 needs the privilege to bind, like the DERP port. */
+	d->http_port = NULL;
+	if (d->cfg->http_port) {
+		const char *addr = d->cfg->http_listen[0] ? d->cfg->http_listen : d->cfg->listen;
+		d->http_port = http_port_bind(addr, d->cfg->http_port, err, sizeof(err));
+		if (!d->http_port) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
 	return 0;
+}
+
+/*
+ * A self-signed certificate is trusted only through the DERP map: say what
+ * to paste there, in derper's words (its -certmode manual with an IP
+ * hostname prints the same line), with DERPPort when it is not 443.
+ */
+static void print_derp_map_node(const struct hd_config *cfg, uint16_t derp_port,
+				const struct cert_info *info)
+{
+	char port[32] = "";
+	if (derp_port != 443)
+		snprintf(port, sizeof(port), ",\"DERPPort\":%u", (unsigned)derp_port);
+	log_info("Using self-signed certificate for IP address \"%s\". Configure it in DERPMap "
+		 "using: (https://tailscale.com/s/custom-derp)\n  "
+		 "{\"Name\":\"custom\",\"RegionID\":900,\"HostName\":\"%s\"%s,\"CertName\":\"%s\"}",
+		 cfg->hostname, cfg->hostname, port, info->pin);
 }
 
 int daemon_setup_tls(struct hd_daemon *d)
@@ -156,22 +185,47 @@ int daemon_setup_tls(struct hd_daemon *d)
 	 */
 	d->ktls_available = tls_kernel_has_ktls();
 
-	/* TLS is on when both tls.cert and tls.key are set; one without the other is an error. */
 	d->tls = NULL;
-	if (!cfg->tls_cert[0] && !cfg->tls_key[0])
-		return 0;
-	if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
-		log_error("TLS needs both tls.cert and tls.key (only %s is set)",
-			  cfg->tls_cert[0] ? "tls.cert" : "tls.key");
+	d->certs_on = false;
+	char err[1024];
+	int on = cert_source_init(&d->certs, cfg->tls_mode, cfg->tls_cert, cfg->tls_key,
+				  cfg->tls_cert_dir, cfg->hostname, d->relay.server_pub, err,
+				  sizeof(err));
+	if (on < 0) {
+		log_error("%s", err);
 		return -1;
 	}
-	char err[512];
-	d->tls = tls_server_ctx_create(cfg->tls_cert, cfg->tls_key, d->relay.server_pub, err,
-				       sizeof(err));
+	if (on == 0)
+		return 0;
+	/* HTTP-01 is answered on the plain-HTTP port from the challenge directory. */
+	if (strcmp(cfg->tls_mode, "acme") == 0 && (!cfg->http_port || !cfg->tls_acme_challenge_dir[0])) {
+		log_error("tls.mode = acme needs http.port (80) and tls.acme_challenge_dir: the ACME "
+			  "CA checks http://%s/.well-known/acme-challenge/ (docs/tls.md)",
+			  cfg->hostname);
+		return -1;
+	}
+	struct cert_info info;
+	d->tls = cert_source_load(&d->certs, &info, err, sizeof(err));
+	d->cert_loaded = info;
 	if (!d->tls) {
 		log_error("%s", err);
 		return -1;
 	}
+	d->certs_on = true;
+	if (info.placeholder)
+		log_warn("TLS (tls.mode = acme): no certificate at %s yet: serving a self-signed "
+			 "placeholder until the ACME client (hyper-derp-acme) puts one there; it is "
+			 "taken within a second",
+			 d->certs.cert_path);
+	else
+		log_info("TLS (tls.mode = %s): certificate %s: %s, valid until %s, %s", cfg->tls_mode,
+		 d->certs.cert_path, info.subject, info.not_after, info.pin);
+	if (info.expired)
+		log_warn("TLS: the certificate in %s has expired (%s)", d->certs.cert_path,
+			 info.not_after);
+	if (strcmp(cfg->tls_mode, "ip") == 0 ||
+	    (strcmp(cfg->tls_mode, "manual") == 0 && cert_ip_hostname(cfg->hostname)))
+		print_derp_map_node(cfg, d->port, &info);
 	tls_ktls_setup(d->tls, strcmp(cfg->tls_ktls, "off") != 0);
 	return 0;
 }
@@ -183,6 +237,8 @@ int daemon_create_slowpath(struct hd_daemon *d)
 		log_error("startup failed");
 		return -1;
 	}
+	if (d->certs_on)
+		slowpath_watch_certificates(d->slowpath, &d->certs, &d->cert_loaded);
 	return 0;
 }
 
@@ -237,6 +293,25 @@ int daemon_start_relay(struct hd_daemon *d)
 		log_error("%s", err);
 		return -1;
 	}
+	if (d->http_port) {
+		struct http_port_options opt = {
+			.challenge_dir = d->cfg->tls_acme_challenge_dir,
+			.hostname = d->cfg->hostname,
+			.https_port = d->port,
+			.max_clients = d->cfg->http_max_clients,
+			.timeout_ms = d->cfg->http_timeout_ms,
+		};
+		if (http_port_start(d->http_port, &opt, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return -1;
+		}
+		log_info(
+		    "plain HTTP on port %u: /generate_204, ACME HTTP-01%s, the rest redirected "
+		    "to https",
+		    (unsigned)http_port_bound(d->http_port),
+		    d->cfg->tls_acme_challenge_dir[0] ? ""
+						      : " (none: tls.acme_challenge_dir unset)");
+	}
 	return 0;
 }
 
@@ -290,6 +365,7 @@ int daemon_start_mgmt(struct hd_daemon *d, int argc, char **argv)
 	snprintf(mctx->server_key, sizeof(mctx->server_key), "%s", d->nodekey);
 	mctx->wg = d->wg;
 	mctx->stun = d->stun;
+	mctx->http_port = d->http_port;
 	d->mgmt = mgmt_server_start(mctx, err, sizeof(err));
 	if (!d->mgmt) {
 		log_error("%s", err);
@@ -330,6 +406,11 @@ int daemon_wait_for_stop(struct hd_daemon *d)
 			continue;
 		if (sig == SIGHUP) {
 			reload_config(&d->mgmt_ctx);
+			if (d->certs_on) {
+				log_info("SIGHUP: re-reading the certificate %s",
+					 d->certs.cert_path);
+				slowpath_reload_certificates(d->slowpath);
+			}
 			continue;
 		}
 		log_info("%s: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -347,6 +428,7 @@ void daemon_stop(struct hd_daemon *d)
 	mgmt_context_destroy(&d->mgmt_ctx);
 	wg_relay_stop(d->wg);
 	stun_server_stop(d->stun);
+	http_port_stop(d->http_port);
 	slowpath_stop(d->slowpath);
 	/* Sends every client a Restarting frame and flushes before the workers exit. */
 	relay_stop_workers(r);

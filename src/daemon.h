@@ -17,6 +17,7 @@
 
 #include <openssl/ssl.h>
 
+#include "cert_source.h"
 #include "config.h"
 #include "mgmt_command.h"
 #include "relay.h"
@@ -27,10 +28,14 @@ struct hd_daemon {
 	struct relay relay;
 	int listen_fd;
 	uint16_t port; /* the DERP port actually bound */
-	SSL_CTX *tls;  /* NULL: plain HTTP */
+	SSL_CTX *tls;  /* NULL: plain HTTP; the slow path keeps its own, reloaded */
+	struct cert_source certs; /* where the certificate comes from (tls.mode) */
+	bool certs_on;
+	struct cert_info cert_loaded; /* what was loaded at start */
 	bool ktls_available;
 	struct slowpath *slowpath;
 	struct stun_server *stun; /* NULL when stun.listen is empty */
+	struct http_port *http_port; /* NULL when http.port is 0 */
 	struct wg_relay *wg;	  /* NULL when [wireguard] is off */
 	struct mgmt_context mgmt_ctx;
 	struct mgmt_server *mgmt;

@@ -70,8 +70,27 @@ fail:
 	return NULL;
 }
 
-SSL_CTX *tls_server_ctx_create(const char *cert_file, const char *key_file,
-			       const uint8_t server_pub[KEY_LEN], char *err, size_t errlen)
+/* The part every server context shares once its certificate and key are in. */
+static SSL_CTX *finish_server_ctx(SSL_CTX *ctx, const uint8_t server_pub[KEY_LEN], char *err,
+				  size_t errlen)
+{
+	char why[256];
+	X509 *meta = tls_metacert_create(server_pub);
+	/* add0 hands our reference to the context: the metacert ends the chain. */
+	if (!meta || SSL_CTX_add0_chain_cert(ctx, meta) != 1) {
+		X509_free(meta);
+		snprintf(err, errlen, "TLS: cannot add the DERP metacert: %s",
+			 tls_last_error(why, sizeof(why)));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* DERP needs HTTP/1.1 (an upgrade); no session resumption state to keep. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	return ctx;
+}
+
+static SSL_CTX *new_server_ctx(char *err, size_t errlen)
 {
 	char why[256];
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -82,6 +101,16 @@ SSL_CTX *tls_server_ctx_create(const char *cert_file, const char *key_file,
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* Idle connections keep no read/write buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
+}
+
+SSL_CTX *tls_server_ctx_create(const char *cert_file, const char *key_file,
+			       const uint8_t server_pub[KEY_LEN], char *err, size_t errlen)
+{
+	char why[256];
+	SSL_CTX *ctx = new_server_ctx(err, errlen);
+	if (!ctx)
+		return NULL;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
 		snprintf(err, errlen, "tls.cert %s: %s", cert_file,
 			 tls_last_error(why, sizeof(why)));
@@ -95,21 +124,26 @@ SSL_CTX *tls_server_ctx_create(const char *cert_file, const char *key_file,
 		snprintf(err, errlen, "tls.key %s does not match tls.cert %s", key_file, cert_file);
 		goto fail;
 	}
-	X509 *meta = tls_metacert_create(server_pub);
-	/* add0 hands our reference to the context: the metacert ends the chain. */
-	if (!meta || SSL_CTX_add0_chain_cert(ctx, meta) != 1) {
-		X509_free(meta);
-		snprintf(err, errlen, "TLS: cannot add the DERP metacert: %s",
-			 tls_last_error(why, sizeof(why)));
-		goto fail;
-	}
-	/* DERP needs HTTP/1.1 (an upgrade); no session resumption state to keep. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	return ctx;
+	return finish_server_ctx(ctx, server_pub, err, errlen);
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+SSL_CTX *tls_server_ctx_create_mem(X509 *cert, EVP_PKEY *key, const uint8_t server_pub[KEY_LEN],
+				   char *err, size_t errlen)
+{
+	char why[256];
+	SSL_CTX *ctx = new_server_ctx(err, errlen);
+	if (!ctx)
+		return NULL;
+	if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "TLS: %s", tls_last_error(why, sizeof(why)));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return finish_server_ctx(ctx, server_pub, err, errlen);
 }
 
 SSL *tls_session_new(SSL_CTX *ctx)

@@ -27,6 +27,10 @@
 SSL_CTX *tls_server_ctx_create(const char *cert_file, const char *key_file,
 			       const uint8_t server_pub[KEY_LEN], char *err, size_t errlen);
 
+/* The same from a certificate and key in memory (the context takes its own references). */
+SSL_CTX *tls_server_ctx_create_mem(X509 *cert, EVP_PKEY *key, const uint8_t server_pub[KEY_LEN],
+				   char *err, size_t errlen);
+
 /* Builds the metacert (exposed for tests). Returns NULL on failure. */
 X509 *tls_metacert_create(const uint8_t server_pub[KEY_LEN]);
 

@@ -67,6 +67,61 @@ static int check_stun_listen(const char *value, char *reason, size_t reason_len)
 	return stun_listen_parse(value, &ss, &len, reason, reason_len);
 }
 
+static bool is_ip_literal(const char *s)
+{
+	struct in6_addr addr;
+
+	return inet_pton(AF_INET, s, &addr) == 1 || inet_pton(AF_INET6, s, &addr) == 1;
+}
+
+/*
+ * A DNS name or an IP literal: it names certificate files, so no '/' and
+ * nothing a path could climb out with. Empty = not set.
+ */
+static int check_hostname(const char *value, char *reason, size_t reason_len)
+{
+	if (value[0] == '\0' || is_ip_literal(value))
+		return 0;
+	for (const char *c = value; *c; c++) {
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' && *c != '_') {
+			snprintf(reason, reason_len,
+				 "\"%s\" is not a DNS name or IP address (character '%c')", value,
+				 *c);
+			return -1;
+		}
+	}
+	if (value[0] == '.' || value[0] == '-') {
+		snprintf(reason, reason_len, "\"%s\" is not a DNS name", value);
+		return -1;
+	}
+	return 0;
+}
+
+/* An ACME directory is fetched over HTTPS (RFC 8555 6.1); no spaces or quotes. */
+static int check_https_url(const char *value, char *reason, size_t reason_len)
+{
+	if (strncmp(value, "https://", 8) != 0 || value[8] == '\0') {
+		snprintf(reason, reason_len, "\"%s\" is not an https:// URL", value);
+		return -1;
+	}
+	for (const char *c = value; *c; c++) {
+		if ((unsigned char)*c <= ' ' || *c == '"' || *c == '\'' || *c == '\\' || *c == 0x7f) {
+			snprintf(reason, reason_len, "\"%s\": a URL has no such character", value);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Empty: the plain-HTTP port shares server.listen's address. */
+static int check_http_listen(const char *value, char *reason, size_t reason_len)
+{
+	if (value[0] == '\0' || is_ip_literal(value))
+		return 0;
+	snprintf(reason, reason_len, "\"%s\" is not an IPv4 or IPv6 address", value);
+	return -1;
+}
+
 /* The field's offset and size, the two columns after the type below. */
 #define FIELD(f) offsetof(struct hd_config, f), sizeof(((struct hd_config *)0)->f)
 
@@ -95,6 +150,9 @@ static const struct cfg_key cfg_keys[] = {
 	  "user to run as after start-up (keeps only needed capabilities); empty = stay" },
 	{ "server", "group", CFG_TEXT, FIELD(group), 0, 0, "", "group",
 	  "group to run as after start-up; empty = the user's group" },
+	{ "server", "hostname", CFG_TEXT, FIELD(hostname), 0, 0, "", "hostname",
+	  "the DNS name or IP address clients reach the relay by (tls.mode manual, acme, ip)", NULL,
+	  check_hostname },
 	{ "limits", "queue_depth", CFG_U32, FIELD(queue_depth), 1, 4096, "32", NULL,
 	  "frames queued per destination and kind (disco/data) before dropping; under codel, "
 	  "disco only" },
@@ -160,6 +218,37 @@ static const struct cfg_key cfg_keys[] = {
 	  "PEM private key of the certificate" },
 	{ "tls", "ktls", CFG_CHOICE, FIELD(tls_ktls), 0, 0, "auto", NULL,
 	  "kernel TLS after the handshake: auto (when the kernel has it) or off", "auto|off" },
+	{ "tls", "mode", CFG_CHOICE, FIELD(tls_mode), 0, 0, "file", "tls-mode",
+	  "where the certificate comes from: file (tls.cert and tls.key), manual "
+	  "(tls.cert_dir/<server.hostname>.crt and .key), acme (the same files, kept by an ACME "
+	  "client) or ip (a self-signed certificate for the IP server.hostname, made once)",
+	  "file|manual|acme|ip" },
+	{ "tls", "cert_dir", CFG_PATH, FIELD(tls_cert_dir), 1, 0, "/var/lib/hyper-derp/certs",
+	  "tls-cert-dir", "directory of <server.hostname>.crt and .key (modes manual, acme, ip)" },
+	{ "tls", "acme_challenge_dir", CFG_PATH, FIELD(tls_acme_challenge_dir), 0, 0, "",
+	  "tls-acme-challenge-dir",
+	  "directory whose files the port-80 listener serves under /.well-known/acme-challenge/ "
+	  "(an ACME client's webroot/.well-known/acme-challenge); empty = none" },
+	{ "tls", "acme_url", CFG_TEXT, FIELD(tls_acme_url), 9, 0,
+	  "https://acme-v02.api.letsencrypt.org/directory", NULL,
+	  "the ACME directory URL hyper-derp-acme asks for the certificate (tls.mode = acme)", NULL,
+	  check_https_url },
+	{ "tls", "acme_email", CFG_TEXT, FIELD(tls_acme_email), 0, 0, "", NULL,
+	  "contact address of the ACME account; empty = none" },
+	{ "tls", "acme_state_dir", CFG_PATH, FIELD(tls_acme_state_dir), 1, 0,
+	  "/var/lib/hyper-derp/acme", NULL,
+	  "where hyper-derp-acme keeps the ACME account key and the certificates it got" },
+	{ "tls", "acme_renew_days", CFG_U32, FIELD(tls_acme_renew_days), 1, 365, "30", NULL,
+	  "hyper-derp-acme renews a certificate that expires within this many days" },
+	{ "http", "port", CFG_U16, FIELD(http_port), 0, 65535, "0", "http-port",
+	  "plain-HTTP port (80) answering /generate_204 and ACME HTTP-01 and redirecting the rest "
+	  "to https; 0 = off" },
+	{ "http", "listen", CFG_TEXT, FIELD(http_listen), 0, 0, "", "http-listen",
+	  "address of the plain-HTTP port; empty = server.listen", NULL, check_http_listen },
+	{ "http", "max_clients", CFG_U32, FIELD(http_max_clients), 1, 4096, "256", NULL,
+	  "plain-HTTP connections at once (about 8 KiB each); past it the oldest makes room" },
+	{ "http", "timeout_ms", CFG_U32, FIELD(http_timeout_ms), 100, 600000, "5000", NULL,
+	  "milliseconds a plain-HTTP client has to send its request and take the response" },
 	{ "mgmt", "socket", CFG_PATH, FIELD(mgmt_socket), 0, 0, "/run/hyper-derp/mgmt.sock",
 	  "mgmt-socket", "Unix socket for hdcli (mode 0660); empty = none" },
 	{ "mgmt", "max_clients", CFG_U32, FIELD(mgmt_max_clients), 1, 1024, "64", NULL,
@@ -215,7 +304,7 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server", "limits",	 "tls", "mgmt",
+static const char *const cfg_sections[] = { "server", "limits",	 "tls", "http",	    "mgmt",
 					    "stun",   "metrics", "log", "wireguard" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
@@ -284,13 +373,6 @@ static bool parse_decimal(const char *s, uint32_t min, uint32_t max, uint32_t *o
 		return false;
 	*out = (uint32_t)v;
 	return true;
-}
-
-static bool is_ip_literal(const char *s)
-{
-	struct in6_addr addr;
-
-	return inet_pton(AF_INET, s, &addr) == 1 || inet_pton(AF_INET6, s, &addr) == 1;
 }
 
 static int set_text(char *dst, const struct cfg_key *key, const char *value, char *reason,

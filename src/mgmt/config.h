@@ -52,6 +52,21 @@ struct hd_config {
 	char tls_cert[PATH_MAX]; /* both set: serve HTTPS (DERP over TLS) */
 	char tls_key[PATH_MAX];
 	char tls_ktls[8]; /* "auto": hand sessions to kernel TLS when it has it; "off" */
+	char tls_mode[8]; /* file, manual, acme or ip: where the certificate comes from */
+	char tls_cert_dir[PATH_MAX]; /* manual/acme/ip: <hostname>.crt and <hostname>.key */
+	char tls_acme_challenge_dir[PATH_MAX]; /* HTTP-01 tokens served on the port-80 listener */
+	/* Read by the ACME client (scripts/hyper-derp-acme through `hdcli show config`). */
+	char tls_acme_url[512];		  /* the CA's ACME directory */
+	char tls_acme_email[256];	  /* the account's contact; empty = none */
+	char tls_acme_state_dir[PATH_MAX]; /* the client's account key and certificates */
+	uint32_t tls_acme_renew_days;	  /* renew when the certificate expires sooner */
+	/* [server], continued */
+	char hostname[256]; /* the name (or IP) clients reach the relay by */
+	/* [http] */
+	uint16_t http_port;	   /* the port-80 listener; 0 = off */
+	char http_listen[64];	   /* its address; empty = server.listen */
+	uint32_t http_max_clients; /* port-80 connections at once */
+	uint32_t http_timeout_ms;  /* one port-80 exchange, accept to the last byte */
 	/* [mgmt] */
 	char mgmt_socket[PATH_MAX]; /* Unix socket for hdcli; empty = none */
 	uint32_t mgmt_max_clients;  /* hdcli connections at once, followers included */

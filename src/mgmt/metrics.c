@@ -124,6 +124,16 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	single(b, "ktls_connections_total", "counter",
 	       "TLS connections handed to kernel TLS (kTLS) after the handshake.",
 	       s->slow.ktls_connections);
+	head(b, "tls_cert_reloads_total", "counter",
+	     "New certificates read while running (file change or SIGHUP), by result.");
+	put(b, "hyperderp_tls_cert_reloads_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)s->slow.cert_reloads);
+	put(b, "hyperderp_tls_cert_reloads_total{result=\"refused\"} %llu\n",
+	    (unsigned long long)s->slow.cert_reload_failures);
+	if (s->slow.cert_not_after)
+		single(b, "tls_cert_expiry_timestamp_seconds", "gauge",
+		       "When the certificate served to new connections expires, in Unix seconds.",
+		       s->slow.cert_not_after);
 	head(b, "handshakes_refused_total", "counter",
 	     "Connections refused at accept or closed in their handshake by a bound, by reason.");
 	const struct {
@@ -263,6 +273,28 @@ static void write_workers(struct textbuf *b, struct mgmt_context *ctx,
 			    (unsigned long long)relay_worker_stat(ctx->relay, i,
 								  per_worker[m].offset));
 	}
+}
+
+/* Only when http.port is set. */
+static void write_http_port(struct textbuf *b, const struct stats_snapshot *s)
+{
+	if (!s->has_http_port)
+		return;
+	head(b, "http_port_requests_total", "counter",
+	     "Requests answered on the plain-HTTP port (http.port), by what they got.");
+	put(b, "hyperderp_http_port_requests_total{route=\"generate_204\"} %llu\n",
+	    (unsigned long long)s->http_port.generate_204);
+	put(b, "hyperderp_http_port_requests_total{route=\"acme_challenge\"} %llu\n",
+	    (unsigned long long)s->http_port.acme_served);
+	put(b, "hyperderp_http_port_requests_total{route=\"redirect\"} %llu\n",
+	    (unsigned long long)s->http_port.redirects);
+	put(b, "hyperderp_http_port_requests_total{route=\"bad_request\"} %llu\n",
+	    (unsigned long long)s->http_port.bad_requests);
+	single(b, "http_port_refused_total", "counter",
+	       "Plain-HTTP connections closed to make room past http.max_clients.",
+	       s->http_port.evicted);
+	single(b, "http_port_timeouts_total", "counter",
+	       "Plain-HTTP connections closed at http.timeout_ms.", s->http_port.timeouts);
 }
 
 /* Only when stun.listen is set, so a relay without STUN shows no STUN series. */
@@ -431,6 +463,7 @@ int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
 	write_connections(&b, &s);
 	write_traffic(&b, &s);
 	write_stun(&b, &s);
+	write_http_port(&b, &s);
 	write_workers(&b, ctx, &s);
 	write_mgmt(&b, &s);
 	write_queues(&b, ctx);

@@ -50,6 +50,7 @@ struct relay;
 struct slowpath;
 struct wg_relay;
 struct stun_server;
+struct http_port;
 struct mgmt_client;
 
 /* What the commands act on. Set up by main(); the management thread owns it. */
@@ -80,6 +81,7 @@ struct mgmt_context {
 	bool ktls_available;
 	struct wg_relay *wg;	  /* the WireGuard relay; NULL when [wireguard] is off */
 	struct stun_server *stun; /* NULL when stun.listen is empty */
+	struct http_port *http_port;  /* NULL when http.port is 0 */
 	struct mgmt_stats mgmt_stats; /* the management thread's listeners */
 	/* /metrics' peer-list gauges, asked of the workers at most 4 times a second (metrics.c). */
 	struct {

@@ -79,6 +79,10 @@ void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *
 		s->has_stun = true;
 		stun_server_get_stats(ctx->stun, &s->stun);
 	}
+	if (ctx->http_port) {
+		s->has_http_port = true;
+		http_port_get_stats(ctx->http_port, &s->http_port);
+	}
 	/* Field by field: the management thread may be counting (a hook, a SIGHUP reload). */
 	const uint64_t *src = (const uint64_t *)&ctx->mgmt_stats;
 	uint64_t *dst = (uint64_t *)&s->mgmt;
@@ -151,6 +155,9 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "tls_handshakes", s->slow.tls_handshakes);
 		jw_u64(w, "tls_failures", s->slow.tls_failures);
 		jw_u64(w, "ktls_connections", s->slow.ktls_connections);
+		jw_u64(w, "tls_cert_reloads", s->slow.cert_reloads);
+		jw_u64(w, "tls_cert_reload_failures", s->slow.cert_reload_failures);
+		jw_u64(w, "tls_cert_not_after", s->slow.cert_not_after);
 		jw_u64(w, "refused_pending_per_ip", s->slow.refused_pending_per_ip);
 		jw_u64(w, "refused_handshake_memory", s->slow.refused_handshake_memory);
 		jw_u64(w, "refused_tls_too_large", s->slow.refused_tls_too_large);
@@ -171,6 +178,18 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_end(w);
 		jw_u64(w, "send_errors", s->stun.send_errors);
 		jw_u64(w, "recv_errors", s->stun.recv_errors);
+		jw_end(w);
+	}
+
+	if (s->has_http_port) {
+		jw_object_begin(w, "http_port");
+		jw_u64(w, "requests", s->http_port.requests);
+		jw_u64(w, "generate_204", s->http_port.generate_204);
+		jw_u64(w, "acme_served", s->http_port.acme_served);
+		jw_u64(w, "redirects", s->http_port.redirects);
+		jw_u64(w, "bad_requests", s->http_port.bad_requests);
+		jw_u64(w, "evicted", s->http_port.evicted);
+		jw_u64(w, "timeouts", s->http_port.timeouts);
 		jw_end(w);
 	}
 

@@ -16,6 +16,7 @@
 #include "slowpath.h"
 #include "stats.h"
 #include "stun_server.h"
+#include "http_port.h"
 
 struct stats_snapshot {
 	uint64_t uptime_ms;
@@ -28,6 +29,8 @@ struct stats_snapshot {
 	struct slowpath_stats slow;
 	bool has_stun; /* stun.listen is set */
 	struct stun_stats stun;
+	bool has_http_port; /* http.port is set */
+	struct http_port_stats http_port;
 	struct mgmt_stats mgmt; /* the management socket and the metrics port */
 };
 

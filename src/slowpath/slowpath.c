@@ -33,6 +33,7 @@
 #include "slowpath.h"
 #include "stats.h"
 #include "tls.h"
+#include "cert_source.h"
 
 #define SP_RING_ENTRIES	 1024
 #define UD_ACCEPT	 1ull
@@ -63,6 +64,7 @@
 #define TLS_HELLO_INCLUDED 4096
 #define LIMIT_WARN_NS	   1000000000ull /* at most one warning a second per kind */
 #define TRIM_NS		   5000000000ull /* freed handshake memory goes back at most this often */
+#define CERT_CHECK_NS	   1000000000ull /* the certificate files are looked at this often */
 
 enum pending_state {
 	ST_TLS_HANDSHAKE = 0, /* TLS only */
@@ -124,6 +126,9 @@ struct slowpath {
 	uint64_t grown;	 /* the sum of every pending's `grown` */
 	uint64_t freed;	 /* charged bytes freed since the last trim */
 	uint64_t next_trim_ns;
+	struct cert_source *certs; /* NULL: the certificate is never reloaded */
+	_Atomic bool certs_reload_asked;
+	uint64_t next_cert_check_ns;
 };
 
 static uint64_t now_ns(void)
@@ -972,6 +977,51 @@ static void trim_after_burst(struct slowpath *sp)
 	sp->freed = 0;
 }
 
+/*
+ * New handshakes take the new context; every connection already accepted
+ * holds a reference to its own (SSL_new takes one), so freeing ours here
+ * never pulls a certificate from under a connection.
+ */
+static void swap_context(struct slowpath *sp, SSL_CTX *ctx)
+{
+	SSL_CTX_free(sp->tls);
+	sp->tls = ctx;
+}
+
+/* Reloads the certificate when asked (SIGHUP) or when its files changed. */
+static void check_certificates(struct slowpath *sp)
+{
+	bool asked = atomic_exchange_explicit(&sp->certs_reload_asked, false, memory_order_acq_rel);
+	if (!sp->certs || (!asked && sp->now_ns < sp->next_cert_check_ns))
+		return;
+	sp->next_cert_check_ns = sp->now_ns + CERT_CHECK_NS;
+	if (!asked && !cert_source_changed(sp->certs))
+		return;
+	char err[512];
+	struct cert_info info;
+	SSL_CTX *ctx = cert_source_load(sp->certs, &info, err, sizeof(err));
+	/* kTLS needs the context armed; one that cannot be keeps the old context. */
+	if (ctx && sp->ktls && ktls_ctx_enable(ctx) < 0) {
+		snprintf(err, sizeof(err), "cannot set kTLS up on the new context");
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
+	if (!ctx) {
+		stat_add(&sp->stats.cert_reload_failures, 1);
+		log_error("TLS: new certificate refused, still serving the previous one: %s", err);
+		return;
+	}
+	swap_context(sp, ctx);
+	stat_add(&sp->stats.cert_reloads, 1);
+	stat_set(&sp->stats.cert_not_after, (uint64_t)info.not_after_unix);
+	log_info("TLS: certificate reloaded%s from %s: %s, valid until %s, %s",
+		 asked ? " (SIGHUP)" : "", sp->certs->cert_path, info.subject, info.not_after,
+		 info.pin);
+	if (info.expired)
+		log_warn("TLS: the certificate in %s has expired (%s)", sp->certs->cert_path,
+			 info.not_after);
+}
+
 static void *slowpath_main(void *arg)
 {
 	struct slowpath *sp = arg;
@@ -1002,6 +1052,7 @@ static void *slowpath_main(void *arg)
 		io_uring_cq_advance(&sp->ring, n);
 		sweep_deadlines(sp);
 		trim_after_burst(sp);
+		check_certificates(sp);
 	}
 	release_listener(sp);
 	return NULL;
@@ -1014,6 +1065,9 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 		return NULL;
 	sp->relay = r;
 	sp->listen_fd = listen_fd;
+	/* Our own reference: a reload frees it while the caller still holds its own. */
+	if (tls)
+		SSL_CTX_up_ref(tls);
 	sp->tls = tls;
 	sp->ktls = tls && ktls_ctx_enabled(tls);
 	sp->ktls_off_reason =
@@ -1068,7 +1122,20 @@ void slowpath_destroy(struct slowpath *sp)
 		io_uring_queue_exit(&sp->ring);
 	accept_limiter_destroy(&sp->per_ip);
 	pending_limiter_destroy(&sp->pending_per_source);
+	SSL_CTX_free(sp->tls);
 	free(sp);
+}
+
+void slowpath_watch_certificates(struct slowpath *sp, struct cert_source *certs,
+				 const struct cert_info *loaded)
+{
+	sp->certs = certs;
+	stat_set(&sp->stats.cert_not_after, (uint64_t)loaded->not_after_unix);
+}
+
+void slowpath_reload_certificates(struct slowpath *sp)
+{
+	atomic_store_explicit(&sp->certs_reload_asked, true, memory_order_release);
 }
 
 void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out)

@@ -16,6 +16,8 @@
 #include "relay.h"
 
 struct slowpath;
+struct cert_source;
+struct cert_info;
 
 /*
  * Opens the listening socket: the one systemd passed (LISTEN_FDS=1, fd 3) if
@@ -31,6 +33,14 @@ bool slowpath_listen_inherited(int fd);
 
 /* tls: the server TLS context, or NULL for plain HTTP. */
 struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls);
+/*
+ * Before slowpath_start: the slow path re-reads the certificate of certs
+ * (kept by the caller) when its files change, checked once a second.
+ */
+void slowpath_watch_certificates(struct slowpath *sp, struct cert_source *certs,
+				 const struct cert_info *loaded);
+/* Asks for a reload at the next turn of the loop (SIGHUP), changed or not. */
+void slowpath_reload_certificates(struct slowpath *sp);
 int slowpath_start(struct slowpath *sp);
 /* Stops accepting, closes connections still in their handshake, joins the thread. */
 void slowpath_stop(struct slowpath *sp);
@@ -50,6 +60,9 @@ struct slowpath_stats {
 	uint64_t tls_handshakes;
 	uint64_t tls_failures;
 	uint64_t ktls_connections; /* TLS sessions handed to the kernel after the handshake */
+	uint64_t cert_reloads;	   /* new certificates taken (file change or SIGHUP) */
+	uint64_t cert_reload_failures; /* new certificates refused; the previous one kept */
+	uint64_t cert_not_after;       /* gauge: the served certificate's expiry, Unix seconds */
 	/* The bounds on what clients that have not authenticated can make the relay hold. */
 	uint64_t refused_pending_per_ip;   /* over limits.max_pending_per_ip, at accept */
 	uint64_t refused_handshake_memory; /* limits.handshake_memory_mb full: refused or closed */

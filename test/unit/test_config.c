@@ -314,6 +314,21 @@ static const struct key_case key_cases[] = {
 	{ "tls.ktls", "auto", NULL },
 	{ "tls.ktls", "off", NULL },
 	{ "tls.ktls", "on", "\"on\" is not one of auto|off" },
+	{ "tls.mode", "manual", NULL },
+	{ "tls.mode", "ip", NULL },
+	{ "tls.mode", "auto", "\"auto\" is not one of file|manual|acme|ip" },
+	{ "server.hostname", "derp.example.com", NULL },
+	{ "server.hostname", "192.0.2.1", NULL },
+	{ "server.hostname", "2001:db8::1", NULL },
+	{ "server.hostname", "../etc/passwd",
+	  "\"../etc/passwd\" is not a DNS name or IP address (character '/')" },
+	{ "server.hostname", "-x.example", "\"-x.example\" is not a DNS name" },
+	{ "tls.acme_url", "https://localhost:14000/dir", NULL },
+	{ "tls.acme_url", "http://ca.example/dir", "\"http://ca.example/dir\" is not an https:// URL" },
+	{ "tls.acme_url", "https://a b", "\"https://a b\": a URL has no such character" },
+	{ "http.listen", "", NULL },
+	{ "http.listen", "::", NULL },
+	{ "http.listen", "localhost", "\"localhost\" is not an IPv4 or IPv6 address" },
 
 	{ "wireguard.block_strikes", "1", NULL },
 	{ "wireguard.block_strikes", "1000", NULL },
@@ -856,7 +871,7 @@ static void test_args_help_and_version(void **state)
 	(void)state;
 	struct hd_config cfg;
 	char err[512];
-	char out[8192];
+	char out[32768]; /* the --help text grows with every key */
 
 	/* --help wins even over a config file that does not exist. */
 	char *help[] = { "hyper-derp", "--config", "/nonexistent.ini", "--help", NULL };
