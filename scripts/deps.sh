@@ -41,7 +41,7 @@ HD_PACKAGING_PACKAGES=(
 HD_ARM64_PACKAGES=(
 	gcc-aarch64-linux-gnu libc6-dev:arm64 pkgconf:arm64
 	liburing-dev:arm64 libssl-dev:arm64 libsodium-dev:arm64 libinih-dev:arm64
-	libbpf-dev:arm64 libedit-dev:arm64 libcmocka-dev:arm64 libxdp-dev:arm64
+	libbpf-dev:arm64 libedit-dev:arm64 libcmocka-dev:arm64
 	qemu-user-static
 )
 # The arm64 build of the optional DPDK backend (scripts/arm64.sh build-dpdk):
