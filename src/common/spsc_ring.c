@@ -9,13 +9,7 @@ int spsc_ring_init(struct spsc_ring *r, uint32_t capacity)
 	uint32_t cap = 2;
 	while (cap < capacity && cap < (1u << 31))
 		cap <<= 1;
-	/*
-	 * C11 aligned_alloc wants the size to be a multiple of the alignment
-	 * (glibc does not care, but ASan aborts on it): 2 slots are 32 bytes.
-	 */
-	size_t bytes = sizeof(struct spsc_msg) * cap;
-	bytes = (bytes + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
-	struct spsc_msg *slots = aligned_alloc(CACHE_LINE, bytes);
+	struct spsc_msg *slots = cache_line_calloc(cap, sizeof(struct spsc_msg));
 	if (!slots)
 		return -ENOMEM;
 	atomic_init(&r->tail, 0);
