@@ -31,16 +31,15 @@ arm64_deps() {
 	hd_install_packages "$@"
 }
 
-# Sets DIR up as a cross build (again, if the cross file changed) with the
-# remaining arguments as options.
+# Sets DIR up as a cross build with the remaining arguments as options.
+# An existing one is reconfigured: meson keeps a copy of the cross file and
+# reads the file again only then.
 arm64_setup() {
 	local dir=$1
 	shift
-	if [ -f "$dir/build.ninja" ]; then
-		meson configure "$dir" "$@"
-	else
-		meson setup "$dir" --cross-file "$CROSS_FILE" "$@"
-	fi
+	local again=()
+	[ -f "$dir/build.ninja" ] && again=(--reconfigure)
+	meson setup "${again[@]}" "$dir" --cross-file "$CROSS_FILE" "$@"
 }
 
 arm64_test() {
