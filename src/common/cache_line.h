@@ -18,7 +18,15 @@
 #define CACHE_LINE 64
 
 /*
- * calloc for arrays of types with _Alignas(CACHE_LINE) members: malloc and
+ * n objects of size bytes at a CACHE_LINE boundary, not zeroed: for large
+ * arrays that are written before they are read (a ring's slots), whose
+ * pages the kernel then maps only as they are first touched. Free with
+ * free(). NULL on overflow or no memory.
+ */
+void *cache_line_alloc(size_t n, size_t size);
+
+/*
+ * Zeroed, for arrays of types with _Alignas(CACHE_LINE) members: malloc and
  * calloc promise only 16-byte alignment, which leaves such an object
  * misaligned (undefined behaviour, and the padding no longer keeps its
  * fields off their neighbours' lines). Free with free(). NULL on overflow

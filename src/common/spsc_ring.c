@@ -9,7 +9,12 @@ int spsc_ring_init(struct spsc_ring *r, uint32_t capacity)
 	uint32_t cap = 2;
 	while (cap < capacity && cap < (1u << 31))
 		cap <<= 1;
-	struct spsc_msg *slots = cache_line_calloc(cap, sizeof(struct spsc_msg));
+	/*
+	 * Not zeroed: a slot is written before it is read, and a large ring's
+	 * pages then stay unmapped until the ring first wraps through them
+	 * (relay_init makes workers * (workers - 1) rings of 256 KiB).
+	 */
+	struct spsc_msg *slots = cache_line_alloc(cap, sizeof(struct spsc_msg));
 	if (!slots)
 		return -ENOMEM;
 	atomic_init(&r->tail, 0);

@@ -78,6 +78,12 @@ static void test_cache_line_calloc(void **state)
 	}
 	assert_null(cache_line_calloc(SIZE_MAX / 2, 3));
 	assert_null(cache_line_calloc(1, SIZE_MAX - 1));
+	void *q = cache_line_alloc(3, 24);
+	assert_non_null(q);
+	assert_line_aligned(q);
+	free(q);
+	assert_null(cache_line_alloc(SIZE_MAX / 2, 3));
+	assert_null(cache_line_alloc(1, SIZE_MAX - 1));
 }
 
 int main(void)
