@@ -85,6 +85,35 @@ for t in json.load(sys.stdin):
 	echo "arm64.sh: unit tests and clients under qemu-aarch64-static passed; $((SECONDS - t0)) s in all"
 }
 
+# Builds the arm64 .deb into OUT and checks what can be checked on this
+# machine: its architecture, that its programs are arm64 and start (under
+# qemu, with the arm64 libraries apt would pull in), and lintian.
+arm64_deb() {
+	local out=$1 deb x f
+	deb=$(./scripts/deb.sh build "$out" arm64)
+	[ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ] ||
+		{ echo "arm64.sh deb: $deb is not Architecture: arm64" >&2; return 1; }
+	x=$(mktemp -d /tmp/hd-arm64deb.XXXXXX)
+	dpkg-deb -x "$deb" "$x"
+	for f in hyper-derp hdcli hdbench; do
+		if ! readelf -h "$x/usr/bin/$f" | grep -q 'Machine: *AArch64'; then
+			echo "arm64.sh deb: usr/bin/$f is not an arm64 program" >&2
+			rm -rf "$x"
+			return 1
+		fi
+	done
+	qemu-aarch64-static "$x/usr/bin/hyper-derp" --version
+	rm -rf "$x"
+	local lint lint_rc=0
+	lint=$(lintian --fail-on error "$out"/hyper-derp_*_arm64.changes 2>&1) || lint_rc=$?
+	grep -v '^running with root privileges' <<<"$lint" || true
+	if [ "$lint_rc" -ne 0 ]; then
+		echo "arm64.sh deb: lintian reports errors" >&2
+		return 1
+	fi
+	echo "$deb"
+}
+
 case "${1:-}" in
 deps) arm64_deps "${HD_ARM64_PACKAGES[@]}" ;;
 build)
@@ -100,7 +129,7 @@ build-dpdk)
 test) arm64_test ;;
 deb)
 	arm64_deps "${HD_ARM64_PACKAGES[@]}" "${HD_ARM64_DEB_PACKAGES[@]}"
-	./scripts/deb.sh build "${2:?usage: scripts/arm64.sh deb OUTDIR}" arm64
+	arm64_deb "${2:?usage: scripts/arm64.sh deb OUTDIR}"
 	;;
 *)
 	echo "usage: scripts/arm64.sh deps | build | build-dpdk | test | deb OUTDIR" >&2

@@ -49,11 +49,12 @@ HD_ARM64_PACKAGES=(
 # shellcheck disable=SC2034 # used by scripts/arm64.sh
 HD_ARM64_DPDK_PACKAGES=(libdpdk-dev:arm64)
 # The arm64 .deb (scripts/arm64.sh deb): dpkg-buildpackage -a arm64 checks
-# the Build-Depends for arm64 (pkg-config:arm64), and debhelper's meson
-# cross file generator (debcrossgen) wants the C++ cross compiler too.
+# the Build-Depends for arm64 (pkg-config:arm64), debhelper's meson cross
+# file generator (debcrossgen) wants the C++ cross compiler too, and the
+# package is checked with lintian.
 # shellcheck disable=SC2034 # used by scripts/arm64.sh
 HD_ARM64_DEB_PACKAGES=(
-	build-essential dpkg-dev debhelper
+	build-essential dpkg-dev debhelper lintian
 	g++-aarch64-linux-gnu pkg-config:arm64
 )
 
