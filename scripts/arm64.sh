@@ -8,7 +8,8 @@
 #   scripts/arm64.sh build        cross-build everything in build-arm64/
 #                                 (daemon, hdcli, hdbench, BPF objects, tests)
 #   scripts/arm64.sh build-dpdk   the same with -Ddpdk=enabled in build-arm64-dpdk/
-#                                 (installs libdpdk-dev:arm64 first)
+#                                 (installs libdpdk-dev:arm64 first, which
+#                                 removes libdpdk-dev:amd64: see below)
 #   scripts/arm64.sh test         what scripts/test.sh runs: build the daemon,
 #                                 hdcli, hdbench and the unit tests, run the
 #                                 unit tests under qemu-aarch64-static, and the
@@ -85,6 +86,24 @@ for t in json.load(sys.stdin):
 	echo "arm64.sh: unit tests and clients under qemu-aarch64-static passed; $((SECONDS - t0)) s in all"
 }
 
+# Debian 12's libdpdk-dev:arm64 and libdpdk-dev:amd64 cannot be installed
+# together (rdma-core and libfdt-dev are not Multi-Arch: same), so apt
+# installing the one removes the other, and with it test.sh's DPDK build.
+# Only with HD_ARM64_DPDK_REPLACE=1, then.
+arm64_dpdk_allowed() {
+	local status
+	status=$(dpkg-query -W -f='${Status}' libdpdk-dev:amd64 2>/dev/null || true)
+	case "$status" in
+	*"install ok installed"*) ;;
+	*) return 0 ;;
+	esac
+	[ "${HD_ARM64_DPDK_REPLACE:-0}" = 1 ] && return 0
+	echo "arm64.sh build-dpdk: installing libdpdk-dev:arm64 would remove libdpdk-dev:amd64" \
+		"(Debian 12 cannot have both), which the amd64 DPDK build needs. Use a machine" \
+		"or chroot without it, or set HD_ARM64_DPDK_REPLACE=1 to swap them." >&2
+	return 1
+}
+
 # Builds the arm64 .deb into OUT and checks what can be checked on this
 # machine: its architecture, that its programs are arm64 and start (under
 # qemu, with the arm64 libraries apt would pull in), and lintian.
@@ -122,6 +141,7 @@ build)
 	ninja -C build-arm64
 	;;
 build-dpdk)
+	arm64_dpdk_allowed
 	arm64_deps "${HD_ARM64_PACKAGES[@]}" "${HD_ARM64_DPDK_PACKAGES[@]}"
 	arm64_setup build-arm64-dpdk -Ddpdk=enabled -Dtests=false
 	ninja -C build-arm64-dpdk

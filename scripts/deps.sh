@@ -45,7 +45,9 @@ HD_ARM64_PACKAGES=(
 	qemu-user-static
 )
 # The arm64 build of the optional DPDK backend (scripts/arm64.sh build-dpdk):
-# about 130 arm64 packages, so apart.
+# about 130 arm64 packages, so apart; and it cannot be installed next to
+# the amd64 libdpdk-dev of HD_TEST_PACKAGES (apt removes the one for the
+# other), so arm64.sh refuses unless told (docs/arm64.md).
 # shellcheck disable=SC2034 # used by scripts/arm64.sh
 HD_ARM64_DPDK_PACKAGES=(libdpdk-dev:arm64)
 # The arm64 .deb (scripts/arm64.sh deb): dpkg-buildpackage -a arm64 checks
