@@ -38,13 +38,14 @@ start_relay() {
 		>"$work/relay.log" 2>&1 &
 	relay_pid=$!
 	port=""
-	for _ in $(seq 100); do
+	# Generous: qemu and other builds may share two cores with it.
+	for _ in $(seq 300); do
 		port=$(sed -n 's/.*listening on 127\.0\.0\.1 port \([0-9]*\) .*/\1/p' "$work/relay.log")
 		[ -n "$port" ] && [ -S "$work/mgmt.sock" ] && return 0
 		kill -0 "$relay_pid" 2>/dev/null || fail "the relay exited at start"
 		sleep 0.1
 	done
-	fail "the relay did not start listening within 10 s"
+	fail "the relay did not start listening within 30 s"
 }
 
 stop_relay() {
