@@ -348,7 +348,10 @@ fi
 	echo "date_utc=$STAMP"
 	echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+changes')"
 	echo "cpus=$(nproc)"
-	echo "cpu_model=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+	# lscpu names arm64 cores too (Neoverse-N1, ...); their /proc/cpuinfo
+	# has no "model name" line, only the implementer and part numbers.
+	echo "cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+	echo "arch=$(uname -m)"
 	echo "kernel=$(uname -r)"
 	echo "openssl=$(openssl version | awk '{ print $2 }')"
 	echo "duration_s=$DURATION"

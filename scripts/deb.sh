@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The Debian package (debian/, docs/deploy.md "Packaging").
 #
-#   scripts/deb.sh build OUTDIR   build hyper-derp_*.deb into OUTDIR and print
+#   scripts/deb.sh build OUTDIR [ARCH]
+#                                 build hyper-derp_*.deb into OUTDIR and print
 #                                 its path; the build runs on a copy of the
-#                                 checkout in /tmp, so nothing lands here
+#                                 checkout in /tmp, so nothing lands here.
+#                                 ARCH (arm64) cross-builds: scripts/arm64.sh
+#                                 deb installs what that needs (docs/arm64.md)
 #   scripts/deb.sh check          (root) build it, lintian (errors fail),
 #                                 install it with apt, run the installed relay
 #                                 with the installed config, hdcli show status,
@@ -17,12 +20,19 @@ src=$PWD
 # Copies the checkout to a scratch directory and builds the binary
 # package there: dpkg-buildpackage writes next to the source tree.
 deb_build() {
-	local out=$1 scratch rc=0
+	local out=$1 arch=${2:-} scratch rc=0
+	local cross=() env=()
+	if [ -n "$arch" ]; then
+		# The tests are not built (debian/rules); nocheck also keeps
+		# dh_auto_test from trying to run arm64 programs on this machine.
+		cross=(-a "$arch")
+		env=("DEB_BUILD_OPTIONS=nocheck ${DEB_BUILD_OPTIONS:-}")
+	fi
 	mkdir -p "$out"
 	scratch=$(mktemp -d /tmp/hd-debbuild.XXXXXX)
 	mkdir "$scratch/hyper-derp"
 	hd_copy_checkout "$src" "$scratch/hyper-derp"
-	(cd "$scratch/hyper-derp" && dpkg-buildpackage -b -us -uc) \
+	(cd "$scratch/hyper-derp" && env "${env[@]}" dpkg-buildpackage "${cross[@]}" -b -us -uc) \
 		>"$out/build.log" 2>&1 || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		tail -30 "$out/build.log" >&2
@@ -32,7 +42,7 @@ deb_build() {
 	fi
 	mv "$scratch"/*.deb "$scratch"/*.changes "$scratch"/*.buildinfo "$out"/
 	rm -rf "$scratch"
-	ls "$out"/hyper-derp_*.deb
+	ls "$out"/hyper-derp_*"${arch:+_$arch}".deb
 }
 
 deb_check() {
@@ -220,10 +230,10 @@ deb_check() {
 }
 
 case "${1:-}" in
-build) deb_build "${2:?usage: scripts/deb.sh build OUTDIR}" ;;
+build) deb_build "${2:?usage: scripts/deb.sh build OUTDIR [ARCH]}" "${3:-}" ;;
 check) deb_check ;;
 *)
-	echo "usage: scripts/deb.sh build OUTDIR | scripts/deb.sh check" >&2
+	echo "usage: scripts/deb.sh build OUTDIR [ARCH] | scripts/deb.sh check" >&2
 	exit 2
 	;;
 esac

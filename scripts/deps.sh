@@ -33,6 +33,34 @@ HD_PACKAGING_PACKAGES=(
 	build-essential dpkg-dev debhelper lintian
 )
 
+# The arm64 cross build and its tests under qemu-user (scripts/arm64.sh,
+# docs/arm64.md): the cross compiler, the arm64 libraries through multiarch
+# (needs `dpkg --add-architecture arm64`, which arm64.sh does) and qemu.
+# Only arm64.sh installs these. pkgconf:arm64 is the
+# aarch64-linux-gnu-pkg-config the cross file names.
+# shellcheck disable=SC2034 # used by scripts/arm64.sh
+HD_ARM64_PACKAGES=(
+	gcc-aarch64-linux-gnu libc6-dev:arm64 pkgconf:arm64
+	liburing-dev:arm64 libssl-dev:arm64 libsodium-dev:arm64 libinih-dev:arm64
+	libbpf-dev:arm64 libedit-dev:arm64 libcmocka-dev:arm64
+	qemu-user-static
+)
+# The arm64 build of the optional DPDK backend (scripts/arm64.sh build-dpdk):
+# about 130 arm64 packages, so apart; and it cannot be installed next to
+# the amd64 libdpdk-dev of HD_TEST_PACKAGES (apt removes the one for the
+# other), so arm64.sh refuses unless told (docs/arm64.md).
+# shellcheck disable=SC2034 # used by scripts/arm64.sh
+HD_ARM64_DPDK_PACKAGES=(libdpdk-dev:arm64)
+# The arm64 .deb (scripts/arm64.sh deb): dpkg-buildpackage -a arm64 checks
+# the Build-Depends for arm64 (pkg-config:arm64), debhelper's meson cross
+# file generator (debcrossgen) wants the C++ cross compiler too, and the
+# package is checked with lintian.
+# shellcheck disable=SC2034 # used by scripts/arm64.sh
+HD_ARM64_DEB_PACKAGES=(
+	build-essential dpkg-dev debhelper lintian
+	g++-aarch64-linux-gnu pkg-config:arm64
+)
+
 hd_missing_packages() {
 	local p status
 	for p in "$@"; do

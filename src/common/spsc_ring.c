@@ -10,12 +10,11 @@ int spsc_ring_init(struct spsc_ring *r, uint32_t capacity)
 	while (cap < capacity && cap < (1u << 31))
 		cap <<= 1;
 	/*
-	 * C11 aligned_alloc wants the size to be a multiple of the alignment
-	 * (glibc does not care, but ASan aborts on it): 2 slots are 32 bytes.
+	 * Not zeroed: a slot is written before it is read, and a large ring's
+	 * pages then stay unmapped until the ring first wraps through them
+	 * (relay_init makes workers * (workers - 1) rings of 256 KiB).
 	 */
-	size_t bytes = sizeof(struct spsc_msg) * cap;
-	bytes = (bytes + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
-	struct spsc_msg *slots = aligned_alloc(CACHE_LINE, bytes);
+	struct spsc_msg *slots = cache_line_alloc(cap, sizeof(struct spsc_msg));
 	if (!slots)
 		return -ENOMEM;
 	atomic_init(&r->tail, 0);

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CACHE_LINE 64
+#include "cache_line.h"
 
 struct spsc_msg {
 	uint32_t type;
@@ -34,7 +34,11 @@ struct spsc_ring {
 	struct spsc_msg *slots;
 };
 
-/* capacity is rounded up to a power of two (at least 2). Returns 0 or -ENOMEM. */
+/*
+ * capacity is rounded up to a power of two (at least 2). Returns 0 or
+ * -ENOMEM. A struct spsc_ring is aligned to CACHE_LINE: allocate arrays
+ * of them, and structs that hold one, with cache_line_calloc.
+ */
 int spsc_ring_init(struct spsc_ring *r, uint32_t capacity);
 void spsc_ring_free(struct spsc_ring *r);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache_line.h"
 #include "log.h"
 #include "worker.h"
 
@@ -43,7 +44,8 @@ int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[
 		log_error("%s", err);
 		return -1;
 	}
-	r->rings = calloc((size_t)n * n, sizeof(*r->rings));
+	/* A ring is aligned to its cache line; calloc promises 16 bytes. */
+	r->rings = cache_line_calloc((size_t)n * n, sizeof(*r->rings));
 	r->workers = calloc(n, sizeof(*r->workers));
 	if (!r->rings || !r->workers)
 		return -ENOMEM;
