@@ -38,7 +38,6 @@ struct region {
 	char ini[NRELAYS][2048];
 };
 
-
 static void write_text(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -389,6 +388,80 @@ static void test_region_forwarded_never_forwarded_again(void)
 	region_stop(&g);
 }
 
+/*
+ * A client with the mesh key gets mesh.write_timeout_ms, not
+ * limits.write_timeout_ms: with 300 ms for clients and never for mesh
+ * peers, a client and a mesh peer that both stop reading under a flood
+ * see the client closed (write_timeout) and the mesh peer kept, which
+ * then reads everything it was sent and answers a Ping.
+ */
+static void test_mesh_peer_gets_the_mesh_write_timeout(void)
+{
+	struct region g = { 0 };
+	snprintf(g.dir, sizeof(g.dir), "/tmp/hd-mesh-wt-XXXXXX");
+	IT_REQUIRE(mkdtemp(g.dir) != NULL, "mkdtemp: %s", strerror(errno));
+	randombytes_buf(g.mesh_key, sizeof(g.mesh_key));
+	char hex[KEY_HEX_LEN + 2];
+	key_to_hex(g.mesh_key, hex);
+	strcat(hex, "\n");
+	snprintf(g.mesh_key_path, sizeof(g.mesh_key_path), "%s/mesh.key", g.dir);
+	write_text(g.mesh_key_path, hex);
+	snprintf(g.ini[0], sizeof(g.ini[0]),
+		 "[server]\nmesh_key_file = %s\n[limits]\nwrite_timeout_ms = 300\n"
+		 "[mesh]\nwrite_timeout_ms = 0\n",
+		 g.mesh_key_path);
+	struct md_opts o = { .ini = g.ini[0] };
+	g.d[0] = md_start(&o);
+	region_files_remove(&g);
+
+	struct derp_client *sender = it_connect(&g.d[0]->it, NULL);
+	struct derp_client *plain = it_connect(&g.d[0]->it, NULL);
+	struct derp_client_opts mo = { .mesh_key = g.mesh_key };
+	struct derp_client *mesh = it_connect(&g.d[0]->it, &mo);
+	int small = 4096;
+	setsockopt(plain->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	setsockopt(mesh->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+
+	static uint8_t pkt[60000];
+	randombytes_buf(pkt, sizeof(pkt));
+	const char *closed = "reason=\"write_timeout\"";
+	int64_t deadline = it_now_ms() + 20000;
+	while (md_scrape(g.d[0], "hyperderp_connections_closed_total", closed) < 1) {
+		IT_REQUIRE(it_now_ms() < deadline, "the stalled client was not closed");
+		for (int i = 0; i < 8; i++) {
+			it_send_packet(sender, plain->pub, pkt, sizeof(pkt));
+			it_send_packet(sender, mesh->pub, pkt, sizeof(pkt));
+		}
+		it_sleep_ms(50);
+	}
+	/* Well past the clients' 300 ms with the mesh peer still stalled. */
+	for (int i = 0; i < 10; i++) {
+		it_send_packet(sender, mesh->pub, pkt, sizeof(pkt));
+		it_sleep_ms(100);
+	}
+	IT_REQUIRE(md_scrape(g.d[0], "hyperderp_connections_closed_total", closed) == 1,
+		   "the mesh peer was closed by limits.write_timeout_ms");
+	/* Alive: it answers a Ping once it reads what was queued for it (zero-window probes back
+	 * off). */
+	int big = 1 << 20;
+	setsockopt(mesh->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	uint8_t ping[8];
+	randombytes_buf(ping, sizeof(ping));
+	IT_REQUIRE(derp_client_send_ping(mesh, ping) == 0, "send Ping");
+	deadline = it_now_ms() + 20000;
+	for (;;) {
+		uint8_t type;
+		const uint8_t *p;
+		uint32_t len;
+		int rc = it_read_frame(mesh, 1000, &type, &p, &len);
+		IT_REQUIRE(rc >= 0, "the mesh peer was closed");
+		if (rc == 1 && type == DERP_FRAME_PONG && len == 8 && memcmp(p, ping, 8) == 0)
+			break;
+		IT_REQUIRE(it_now_ms() < deadline, "no Pong from the relay");
+	}
+	md_stop(g.d[0]);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
@@ -397,6 +470,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_region_relay_restart),
 		IT_TEST(test_region_peer_gone_reaches_sender),
 		IT_TEST(test_region_forwarded_never_forwarded_again),
+		IT_TEST(test_mesh_peer_gets_the_mesh_write_timeout),
 	};
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
