@@ -389,6 +389,73 @@ static void test_region_forwarded_never_forwarded_again(void)
 }
 
 /*
+ * Sends from `from` to key until one of `x`'s n connections gets it;
+ * returns which. Later warm-up packets are read off both.
+ */
+static int await_route_any(struct derp_client *from, const uint8_t key[KEY_LEN],
+			   struct derp_client **x, int n)
+{
+	int64_t deadline = it_now_ms() + ROUTE_TIMEOUT_MS;
+	uint8_t pkt[48];
+	int got = -1;
+	for (uint32_t i = 0; got < 0; i++) {
+		IT_REQUIRE(it_now_ms() < deadline, "no route after %d ms", ROUTE_TIMEOUT_MS);
+		it_fill_pattern(pkt, sizeof(pkt), 0x7700 + i);
+		it_send_packet(from, key, pkt, sizeof(pkt));
+		for (int k = 0; k < n && got < 0; k++) {
+			uint8_t type;
+			const uint8_t *p;
+			uint32_t len;
+			int rc = it_read_frame(x[k], 50, &type, &p, &len);
+			IT_REQUIRE(rc >= 0, "receiver %d closed", k);
+			if (rc == 1 && type == DERP_FRAME_RECV_PACKET)
+				got = k;
+		}
+	}
+	for (int k = 0; k < n; k++) {
+		uint8_t type;
+		const uint8_t *p;
+		uint32_t len;
+		while (it_read_frame(x[k], 300, &type, &p, &len) == 1)
+			IT_REQUIRE(type == DERP_FRAME_RECV_PACKET, "got %s", it_type_name(type));
+	}
+	return got;
+}
+
+/*
+ * One node key on relays 1 and 2 at once (a client reconnecting, say):
+ * relay 0 sends its packets to one of them; when that connection goes,
+ * to the other, and its senders are not told PeerGone, for the key is
+ * still in the region. When the second goes too, they are.
+ */
+static void test_region_key_on_two_relays(void)
+{
+	struct region g;
+	region_start(&g, false);
+	region_files_remove(&g);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	key_generate(priv, pub);
+	struct derp_client *x[2] = { it_connect_with_key(&g.d[1]->it, priv),
+				     it_connect_with_key(&g.d[2]->it, priv) };
+	struct derp_client *a = client_on(&g, 0);
+	/* a hears from the key (so it is told when the key leaves the region). */
+	await_route(x[0], a);
+	int first = await_route_any(a, pub, x, 2);
+	it_client_close(x[first]);
+	struct derp_client *rest = x[1 - first];
+	int again = await_route_any(a, pub, &rest, 1);
+	IT_REQUIRE(again == 0, "no route to the key's other relay");
+	exchange(a, rest);
+	it_expect_ping_pong(a); /* no PeerGone came before the Pong */
+
+	it_client_close(rest);
+	uint32_t len;
+	const uint8_t *p = it_expect_frame(a, DERP_FRAME_PEER_GONE, ROUTE_TIMEOUT_MS, &len);
+	IT_REQUIRE(len == KEY_LEN + 1 && memcmp(p, pub, KEY_LEN) == 0, "PeerGone for another key");
+	region_stop(&g);
+}
+
+/*
  * A client with the mesh key gets mesh.write_timeout_ms, not
  * limits.write_timeout_ms: with 300 ms for clients and never for mesh
  * peers, a client and a mesh peer that both stop reading under a flood
@@ -470,6 +537,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_region_relay_restart),
 		IT_TEST(test_region_peer_gone_reaches_sender),
 		IT_TEST(test_region_forwarded_never_forwarded_again),
+		IT_TEST(test_region_key_on_two_relays),
 		IT_TEST(test_mesh_peer_gets_the_mesh_write_timeout),
 	};
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
