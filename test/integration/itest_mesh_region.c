@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,6 +457,51 @@ static void test_region_key_on_two_relays(void)
 }
 
 /*
+ * A partition: relay 1 stops (SIGSTOP) while relay 0 forwards to it. Relay
+ * 0's writes stall; after mesh.write_timeout_ms (set live to 300 ms) it
+ * closes the connection (mesh_write_timeouts_total), forgets relay 1's
+ * keys, and once relay 1 runs again it redials and traffic resumes.
+ */
+static void test_region_partition_write_timeout(void)
+{
+	struct region g;
+	region_start(&g, false);
+	region_files_remove(&g);
+	struct md_out o;
+	IT_REQUIRE(
+	    md_cli(g.d[0], &o, NULL, "config", "set", "mesh.write_timeout_ms", "300", NULL) == 0 &&
+		md_cli(g.d[0], &o, NULL, "config", "commit", NULL) == 0,
+	    "setting mesh.write_timeout_ms: %s", o.err);
+	struct derp_client *a = client_on(&g, 0);
+	struct derp_client *b = client_on(&g, 1);
+	await_route(a, b);
+
+	char a1[64], label[96];
+	entry_text(&g, 1, a1, sizeof(a1));
+	snprintf(label, sizeof(label), "peer=\"%s\"", a1);
+	IT_REQUIRE(kill(g.d[1]->it.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+	static uint8_t pkt[60000];
+	randombytes_buf(pkt, sizeof(pkt));
+	int64_t deadline = it_now_ms() + ROUTE_TIMEOUT_MS;
+	while (md_scrape(g.d[0], "hyperderp_mesh_write_timeouts_total", label) < 1) {
+		if (it_now_ms() >= deadline)
+			kill(g.d[1]->it.pid, SIGCONT);
+		IT_REQUIRE(it_now_ms() < deadline, "relay 0 never gave up on the stalled peer");
+		for (int i = 0; i < 32; i++)
+			it_send_packet(a, b->pub, pkt, sizeof(pkt));
+		it_sleep_ms(20);
+	}
+	IT_REQUIRE(kill(g.d[1]->it.pid, SIGCONT) == 0, "SIGCONT: %s", strerror(errno));
+	IT_REQUIRE(mesh_figure(g.d[0], a1, "reconnects") >= 1, "no reconnect counted");
+	await_mesh(&g, 0);
+	struct derp_client *b2 = client_on(&g, 1);
+	await_route(a, b2);
+	await_route(b2, a);
+	exchange(a, b2);
+	region_stop(&g);
+}
+
+/*
  * A client with the mesh key gets mesh.write_timeout_ms, not
  * limits.write_timeout_ms: with 300 ms for clients and never for mesh
  * peers, a client and a mesh peer that both stop reading under a flood
@@ -538,6 +584,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_region_peer_gone_reaches_sender),
 		IT_TEST(test_region_forwarded_never_forwarded_again),
 		IT_TEST(test_region_key_on_two_relays),
+		IT_TEST(test_region_partition_write_timeout),
 		IT_TEST(test_mesh_peer_gets_the_mesh_write_timeout),
 	};
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
