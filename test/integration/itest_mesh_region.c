@@ -575,6 +575,16 @@ static void test_mesh_peer_gets_the_mesh_write_timeout(void)
 	md_stop(g.d[0]);
 }
 
+/* mesh.with without a mesh key is refused at start (derper: --mesh-with requires --mesh-psk-file).
+ */
+static void test_mesh_with_needs_the_mesh_key(void)
+{
+	static char log[65536];
+	struct md_opts o = { .ini = "[mesh]\nwith = http://127.0.0.1:1\n" };
+	IT_REQUIRE(md_start_failing(&o, log, sizeof(log)) == 1, "exit status not 1: %s", log);
+	IT_REQUIRE(strstr(log, "mesh.with needs server.mesh_key_file"), "log: %s", log);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
@@ -586,6 +596,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_region_key_on_two_relays),
 		IT_TEST(test_region_partition_write_timeout),
 		IT_TEST(test_mesh_peer_gets_the_mesh_write_timeout),
+		IT_TEST(test_mesh_with_needs_the_mesh_key),
 	};
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
