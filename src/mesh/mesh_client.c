@@ -19,9 +19,12 @@
 #include "mesh_client.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,7 +39,8 @@
 /* The dial, TLS and DERP handshake together; also bounds how long a stop may wait. */
 #define DIAL_TIMEOUT_MS 5000
 /* The poll's longest sleep while connected (the stop flag comes with an eventfd write). */
-#define IDLE_POLL_MS 1000
+#define IDLE_POLL_MS	 1000
+#define MESH_KEEPALIVE_S 15
 /* Room for several of the largest ForwardPackets (65,605 bytes each). */
 #define OUT_CAP (256 * 1024)
 
@@ -393,6 +397,19 @@ static void run_connected(struct mesh_client *mc)
 	}
 }
 
+/*
+ * TCP keepalive as Go's net.Dialer sets it on derper's mesh connections
+ * (15 s idle, 15 s between probes): a peer that vanished while nothing was
+ * being forwarded is noticed, and its keys dropped, without a write to stall.
+ */
+static void keep_alive(int fd)
+{
+	int on = 1, secs = MESH_KEEPALIVE_S;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &secs, sizeof(secs));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &secs, sizeof(secs));
+}
+
 static int dial(struct mesh_client *mc)
 {
 	const struct hd_config *cfg = mc->r->cfg;
@@ -420,6 +437,7 @@ static int dial(struct mesh_client *mc)
 		return -1;
 	}
 	mc->dial_failed_logged = false;
+	keep_alive(mc->dc.fd);
 	return 0;
 }
 

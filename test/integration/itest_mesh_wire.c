@@ -164,6 +164,31 @@ static void expect_pong(int fd, bool forwards_allowed)
 	}
 }
 
+/*
+ * The relay's end of the mesh connection (to the fake peer's port) has TCP
+ * keepalive on, as Go's dialer sets it for derper: `ss -o` shows its timer.
+ */
+static void expect_keepalive(uint16_t peer_port)
+{
+	char cmd[160], line[512] = "";
+	snprintf(cmd, sizeof(cmd), "ss -tnoH state established dst 127.0.0.1:%u 2>&1", peer_port);
+	/* ss shows one timer: until the last bytes are acknowledged, the retransmit one. */
+	int64_t deadline = it_now_ms() + WAIT_MS;
+	for (;;) {
+		FILE *p = popen(cmd, "r");
+		IT_REQUIRE(p != NULL, "popen ss: %s", strerror(errno));
+		bool seen = false;
+		while (fgets(line, sizeof(line), p))
+			seen = seen || strstr(line, "timer:(keepalive") != NULL;
+		pclose(p);
+		if (seen)
+			return;
+		IT_REQUIRE(it_now_ms() < deadline,
+			   "the mesh connection has no keepalive timer (ss: %s)", line);
+		it_sleep_ms(50);
+	}
+}
+
 static void test_mesh_client_bytes(void)
 {
 	struct fake_peer f;
@@ -173,6 +198,7 @@ static void test_mesh_client_bytes(void)
 	struct it_daemon_opts o = { .mesh_key = true, .ini = ini };
 	struct it_daemon *d = it_daemon_start(&o);
 	int fd = fake_handshake(&f, d);
+	expect_keepalive(f.port);
 
 	uint8_t kpriv[KEY_LEN], k[KEY_LEN], frame[128];
 	key_generate(kpriv, k);
