@@ -493,6 +493,13 @@ static void test_region_partition_write_timeout(void)
 	}
 	IT_REQUIRE(kill(g.d[1]->it.pid, SIGCONT) == 0, "SIGCONT: %s", strerror(errno));
 	IT_REQUIRE(mesh_figure(g.d[0], a1, "reconnects") >= 1, "no reconnect counted");
+	/* The bound's counter in show counters too, beside /metrics. */
+	struct json_doc doc;
+	md_cli_json(g.d[0], &doc, "show", "counters", NULL);
+	const struct json_value *mesh = json_get(json_get(doc.root, "mesh"), a1);
+	uint64_t timeouts = mesh ? json_get_u64(mesh, "write_timeouts", 0) : 0;
+	json_doc_free(&doc);
+	IT_REQUIRE(timeouts >= 1, "show counters has no mesh write timeout for %s", a1);
 	await_mesh(&g, 0);
 	struct derp_client *b2 = client_on(&g, 1);
 	await_route(a, b2);
