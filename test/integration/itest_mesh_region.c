@@ -457,6 +457,60 @@ static void test_region_key_on_two_relays(void)
 }
 
 /*
+ * The mesh key is sealed to whatever server key answers, so a TLS mesh
+ * peer must prove itself: relay 0 without mesh.ca_file (the system's roots)
+ * refuses relay 1's self-signed certificate and never connects; with the
+ * certificate as its mesh.ca_file it does.
+ */
+static void test_region_tls_peer_verified(void)
+{
+	struct region g = { .tls = true };
+	snprintf(g.dir, sizeof(g.dir), "/tmp/hd-mesh-verify-XXXXXX");
+	IT_REQUIRE(mkdtemp(g.dir) != NULL, "mkdtemp: %s", strerror(errno));
+	randombytes_buf(g.mesh_key, sizeof(g.mesh_key));
+	char hex[KEY_HEX_LEN + 2];
+	key_to_hex(g.mesh_key, hex);
+	strcat(hex, "\n");
+	snprintf(g.mesh_key_path, sizeof(g.mesh_key_path), "%s/mesh.key", g.dir);
+	write_text(g.mesh_key_path, hex);
+	it_tls_files_make(&g.certs, "hd-mesh-verify");
+	g.port[1] = it_free_port();
+	snprintf(g.ini[1], sizeof(g.ini[1]),
+		 "[server]\nmesh_key_file = %s\n[tls]\ncert = %s\nkey = %s\n", g.mesh_key_path,
+		 g.certs.cert, g.certs.key);
+	start_relay(&g, 1);
+	char a1[64];
+	entry_text(&g, 1, a1, sizeof(a1));
+	snprintf(g.ini[0], sizeof(g.ini[0]),
+		 "[server]\nmesh_key_file = %s\n[mesh]\nwith = %s\nretry_ms = 50\n",
+		 g.mesh_key_path, a1);
+	start_relay(&g, 0);
+	int64_t deadline = it_now_ms() + ROUTE_TIMEOUT_MS;
+	while (mesh_figure(g.d[0], a1, "dial_failures") < 3) {
+		IT_REQUIRE(it_now_ms() < deadline, "relay 0 kept no count of its failed dials");
+		it_sleep_ms(50);
+	}
+	IT_REQUIRE(mesh_figure(g.d[0], a1, "connects") == 0,
+		   "relay 0 connected to a peer its CA roots do not vouch for");
+	IT_REQUIRE(it_daemon_log_contains(&g.d[0]->it, "certificate not accepted"),
+		   "relay 0's log does not say why");
+	md_stop(g.d[0]);
+
+	snprintf(g.ini[0], sizeof(g.ini[0]),
+		 "[server]\nmesh_key_file = %s\n[mesh]\nwith = %s\nretry_ms = 50\nca_file = %s\n",
+		 g.mesh_key_path, a1, g.certs.cert);
+	start_relay(&g, 0);
+	deadline = it_now_ms() + ROUTE_TIMEOUT_MS;
+	while (mesh_figure(g.d[0], a1, "connects") < 1) {
+		IT_REQUIRE(it_now_ms() < deadline, "relay 0 did not connect with mesh.ca_file");
+		it_sleep_ms(50);
+	}
+	region_files_remove(&g);
+	md_stop(g.d[0]);
+	md_stop(g.d[1]);
+}
+
+/*
  * A partition: relay 1 stops (SIGSTOP) while relay 0 forwards to it. Relay
  * 0's writes stall; after mesh.write_timeout_ms (set live to 300 ms) it
  * closes the connection (mesh_write_timeouts_total), forgets relay 1's
@@ -601,6 +655,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_region_peer_gone_reaches_sender),
 		IT_TEST(test_region_forwarded_never_forwarded_again),
 		IT_TEST(test_region_key_on_two_relays),
+		IT_TEST(test_region_tls_peer_verified),
 		IT_TEST(test_region_partition_write_timeout),
 		IT_TEST(test_mesh_peer_gets_the_mesh_write_timeout),
 		IT_TEST(test_mesh_with_needs_the_mesh_key),
