@@ -21,6 +21,7 @@
 #include "config_live.h"
 #include "key.h"
 #include "log.h"
+#include "mesh_client.h"
 #include "mgmt_server.h"
 #include "mgmt_socket_dir.h"
 #include "privdrop.h"
@@ -287,6 +288,11 @@ int daemon_start_relay(struct hd_daemon *d)
 	}
 	log_info("listening on %s port %u (%s), %u worker%s", d->cfg->listen, d->port,
 		 d->tls ? "HTTPS" : "plain HTTP", r->nworkers, r->nworkers == 1 ? "" : "s");
+	/* After the workers: the mesh clients post to their rings. */
+	if (mesh_start(r) < 0) {
+		log_error("startup failed");
+		return -1;
+	}
 	/* STUN shares nothing with DERP; its thread only answers its own socket. */
 	char err[512];
 	if (d->stun && stun_server_start(d->stun, err, sizeof(err)) < 0) {
@@ -430,6 +436,8 @@ void daemon_stop(struct hd_daemon *d)
 	stun_server_stop(d->stun);
 	http_port_stop(d->http_port);
 	slowpath_stop(d->slowpath);
+	/* Before the workers: the mesh clients send buffers home through their rings. */
+	mesh_stop(r);
 	/* Sends every client a Restarting frame and flushes before the workers exit. */
 	relay_stop_workers(r);
 	log_info("stopped: %lu connections served",

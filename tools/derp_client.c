@@ -439,7 +439,8 @@ static int tls_connect(struct derp_client *c, const char *host, const struct der
 
 	if (!name && !ip)
 		name = host;
-	ctx = derp_tls_client_ctx(opts->tls12, opts->tls_ca_file, err, errlen);
+	ctx = derp_tls_client_ctx_verify(opts->tls12, opts->tls_ca_file, opts->tls_verify, err,
+					 errlen);
 	if (!ctx)
 		return -1;
 	c->ssl = derp_tls_client_session(ctx, c->fd, name, ip ? host : NULL, err, errlen);

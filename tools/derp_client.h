@@ -35,6 +35,7 @@ struct derp_client_opts {
 	bool tls12;		     /* TLS 1.2 only */
 	const char *tls_server_name; /* SNI and the name verified; NULL = host unless an IP */
 	const char *tls_ca_file;     /* PEM certificates to verify the server against */
+	bool tls_verify;	     /* verify even without tls_ca_file: the system's roots */
 	const char *bind_addr;	     /* numeric source address to connect from, or NULL */
 };
 

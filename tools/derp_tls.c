@@ -24,7 +24,8 @@
 
 struct ctx_cache_entry {
 	bool tls12_only;
-	char *ca_file; /* NULL = no verification */
+	bool verify;
+	char *ca_file; /* NULL: the system's roots when verify, else no verification */
 	SSL_CTX *ctx;
 };
 
@@ -45,7 +46,8 @@ static void last_error_text(const char *what, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: %s", what, why);
 }
 
-static SSL_CTX *ctx_create(bool tls12_only, const char *ca_file, char *err, size_t errlen)
+static SSL_CTX *ctx_create(bool tls12_only, const char *ca_file, bool verify, char *err,
+			   size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
@@ -78,6 +80,13 @@ static SSL_CTX *ctx_create(bool tls12_only, const char *ca_file, char *err, size
 			return NULL;
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else if (verify) {
+		if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			last_error_text("the system's trusted certificates", err, errlen);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
@@ -86,20 +95,28 @@ static SSL_CTX *ctx_create(bool tls12_only, const char *ca_file, char *err, size
 
 SSL_CTX *derp_tls_client_ctx(bool tls12_only, const char *ca_file, char *err, size_t errlen)
 {
+	return derp_tls_client_ctx_verify(tls12_only, ca_file, ca_file != NULL, err, errlen);
+}
+
+SSL_CTX *derp_tls_client_ctx_verify(bool tls12_only, const char *ca_file, bool verify, char *err,
+				    size_t errlen)
+{
 	SSL_CTX *ctx = NULL;
+
+	verify = verify || ca_file;
 
 	pthread_mutex_lock(&ctx_cache_lock);
 	for (size_t i = 0; i < ctx_cache_len; i++) {
 		struct ctx_cache_entry *e = &ctx_cache[i];
 
-		if (e->tls12_only == tls12_only &&
+		if (e->tls12_only == tls12_only && e->verify == verify &&
 		    (e->ca_file && ca_file ? strcmp(e->ca_file, ca_file) == 0
 					   : e->ca_file == ca_file)) {
 			ctx = e->ctx;
 			goto out;
 		}
 	}
-	ctx = ctx_create(tls12_only, ca_file, err, errlen);
+	ctx = ctx_create(tls12_only, ca_file, verify, err, errlen);
 	if (!ctx)
 		goto out;
 	if (ctx_cache_len < CTX_CACHE_MAX) {
@@ -108,6 +125,7 @@ SSL_CTX *derp_tls_client_ctx(bool tls12_only, const char *ca_file, char *err, si
 		e->ca_file = ca_file ? strdup(ca_file) : NULL;
 		if (!ca_file || e->ca_file) {
 			e->tls12_only = tls12_only;
+			e->verify = verify;
 			e->ctx = ctx;
 			ctx_cache_len++;
 		}

@@ -27,6 +27,12 @@
  * or test relay has a self-signed certificate). Returns NULL with a reason.
  */
 SSL_CTX *derp_tls_client_ctx(bool tls12_only, const char *ca_file, char *err, size_t errlen);
+/*
+ * Same, verifying the server also without a CA file (against the system's
+ * trusted roots) when verify is set: the relay's mesh client.
+ */
+SSL_CTX *derp_tls_client_ctx_verify(bool tls12_only, const char *ca_file, bool verify, char *err,
+				    size_t errlen);
 
 /*
  * A client session on a connected socket. server_name goes in SNI and is

@@ -75,6 +75,7 @@ enum {
 struct bench_opts {
 	const char *server;
 	uint16_t port;
+	uint16_t recv_port; /* receivers' relay (a mesh peer of port's); 0 = port */
 	uint32_t pairs;
 	uint32_t size;
 	uint64_t count;	   /* packets per pair, when duration_s is 0 */

@@ -18,6 +18,8 @@ static void usage(FILE *f)
 		"\n"
 		"  --server HOST     relay address (default 127.0.0.1)\n"
 		"  --port N          relay port (default %d)\n"
+		"  --recv-port N     receivers connect to this port instead: another relay\n"
+		"                    of a meshed region, so every packet crosses the mesh\n"
 		"  --pairs N         sender/receiver connection pairs (default 1)\n"
 		"  --size BYTES      packet payload size, %d..%d (default %d)\n"
 		"  --count N         packets per pair (default %d)\n"
@@ -99,6 +101,7 @@ static int parse_positive_double(const char *name, const char *text, double *out
 enum {
 	OPT_SERVER = 256,
 	OPT_PORT,
+	OPT_RECV_PORT,
 	OPT_PAIRS,
 	OPT_SIZE,
 	OPT_COUNT,
@@ -125,6 +128,7 @@ enum {
 static const struct option long_options[] = {
 	{ "server", required_argument, NULL, OPT_SERVER },
 	{ "port", required_argument, NULL, OPT_PORT },
+	{ "recv-port", required_argument, NULL, OPT_RECV_PORT },
 	{ "pairs", required_argument, NULL, OPT_PAIRS },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "count", required_argument, NULL, OPT_COUNT },
@@ -175,6 +179,11 @@ int parse_args(int argc, char **argv, struct bench_opts *o)
 			if (parse_u64("port", optarg, 1, 65535, &v) < 0)
 				return -1;
 			o->port = (uint16_t)v;
+			break;
+		case OPT_RECV_PORT:
+			if (parse_u64("recv-port", optarg, 1, 65535, &v) < 0)
+				return -1;
+			o->recv_port = (uint16_t)v;
 			break;
 		case OPT_PAIRS:
 			if (parse_u64("pairs", optarg, 1, PAIRS_MAX, &v) < 0)

@@ -30,6 +30,36 @@ static int conn_init_queue(struct bench_conn *c, struct bench_pair *p, bool is_s
 	return c->out ? 0 : -1;
 }
 
+#define MESH_ROUTE_TIMEOUT_MS 10000
+
+/*
+ * With the receiver on another relay, the sender's relay learns where it
+ * is from the mesh (PeerPresent) a moment after it connected: until then
+ * packets are dropped. Probes (empty packets, which the benchmark never
+ * sends) go until one arrives; the ones still on their way are read off.
+ */
+static int await_mesh_route(struct bench_pair *p)
+{
+	uint64_t deadline = now_ns() + MESH_ROUTE_TIMEOUT_MS * 1000000ULL;
+	uint8_t type;
+	const uint8_t *payload;
+	uint32_t len;
+	bool arrived = false;
+
+	while (!arrived) {
+		if (now_ns() > deadline ||
+		    derp_client_send_packet(&p->tx.client, p->rx.client.pub, "", 0) < 0)
+			return -1;
+		int rc = derp_client_read_frame(&p->rx.client, 100, &type, &payload, &len);
+		if (rc < 0)
+			return -1;
+		arrived = rc == 1 && type == DERP_FRAME_RECV_PACKET;
+	}
+	while (derp_client_read_frame(&p->rx.client, 200, &type, &payload, &len) == 1)
+		;
+	return 0;
+}
+
 static int pair_connect_relay(struct bench *b, struct bench_pair *p)
 {
 	struct derp_client_opts copts = {
@@ -42,8 +72,9 @@ static int pair_connect_relay(struct bench *b, struct bench_pair *p)
 	};
 	char err[256];
 
+	uint16_t rx_port = b->opts.recv_port ? b->opts.recv_port : b->opts.port;
 	/* The receiver first, so the relay knows it before the first packet. */
-	if (derp_client_connect(&p->rx.client, b->opts.server, b->opts.port, &copts, err,
+	if (derp_client_connect(&p->rx.client, b->opts.server, rx_port, &copts, err,
 				sizeof(err)) < 0) {
 		fprintf(stderr, "hdbench: pair %u receiver: %s\n", p->id, err);
 		return -1;
@@ -51,6 +82,11 @@ static int pair_connect_relay(struct bench *b, struct bench_pair *p)
 	if (derp_client_connect(&p->tx.client, b->opts.server, b->opts.port, &copts, err,
 				sizeof(err)) < 0) {
 		fprintf(stderr, "hdbench: pair %u sender: %s\n", p->id, err);
+		return -1;
+	}
+	if (b->opts.recv_port && await_mesh_route(p) < 0) {
+		fprintf(stderr, "hdbench: pair %u: no route through the mesh after %d ms\n",
+			p->id, MESH_ROUTE_TIMEOUT_MS);
 		return -1;
 	}
 	return 0;

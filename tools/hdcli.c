@@ -26,6 +26,8 @@ const struct hdcli_verb hdcli_verbs[] = {
 	  "connected peers: key, worker, address, bytes, queue, preferred" },
 	{ "show counters", "", hdcli_print_counters, "every counter, summed over the workers" },
 	{ "show config", "", hdcli_print_config, "the running configuration, as INI" },
+	{ "show mesh", "", hdcli_print_mesh,
+	  "mesh peers dialled (mesh.with): state, keys homed there, packets each way, reconnects" },
 	{ "set log-level", "LEVEL", hdcli_print_log_level,
 	  "change the log level now: error, warn, info or debug" },
 	{ "peer close", "KEY", hdcli_print_peer_close,

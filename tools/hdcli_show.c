@@ -214,6 +214,34 @@ int hdcli_print_peers(struct hdcli *h, const struct json_value *d)
 	return HDCLI_OK;
 }
 
+/* ---- show mesh ---- */
+
+int hdcli_print_mesh(struct hdcli *h, const struct json_value *d)
+{
+	const struct json_value *peers = json_get(d, "peers");
+	(void)h;
+
+	if (!peers || peers->count == 0) {
+		printf("no mesh peers (mesh.with is empty)\n");
+		return HDCLI_OK;
+	}
+	printf("%-28s %-10s %6s %10s %10s %10s %10s %6s %6s %s\n", "PEER", "STATE", "KEYS",
+	       "OUT PKTS", "OUT", "IN PKTS", "IN", "RECONN", "DROPS", "SERVER KEY");
+	for (const struct json_value *p = peers->child; p; p = p->next) {
+		char out[32], in[32];
+		hdcli_format_bytes(u64(p, "bytes_out"), out, sizeof(out));
+		hdcli_format_bytes(u64(p, "bytes_in"), in, sizeof(in));
+		const char *key = json_get_str(p, "server_key", "");
+		printf("%-28s %-10s %6" PRIu64 " %10" PRIu64 " %10s %10" PRIu64 " %10s %6" PRIu64
+		       " %6" PRIu64 " %s\n",
+		       json_get_str(p, "address", "?"), json_get_str(p, "state", "?"),
+		       u64(p, "keys"), u64(p, "packets_out"), out, u64(p, "packets_in"), in,
+		       u64(p, "reconnects"), u64(p, "queue_drops") + u64(p, "unsent_drops"),
+		       key[0] ? key : "-");
+	}
+	return HDCLI_OK;
+}
+
 /* ---- show counters, show config ---- */
 
 int hdcli_print_counters(struct hdcli *h, const struct json_value *d)

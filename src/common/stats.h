@@ -20,6 +20,7 @@ enum drop_reason {
 	DROP_NO_BUFFER,	    /* the worker's buffer pool is at its limit */
 	DROP_QUEUE_SOJOURN, /* queue_policy codel: waited past target for an interval */
 	DROP_QUEUE_BYTES,   /* queue_policy codel: destination's byte budget full */
+	DROP_MESH_QUEUE,    /* for a key on a mesh peer: the link's queue was full or it broke */
 	DROP_REASON_COUNT,
 };
 
@@ -55,6 +56,7 @@ struct worker_stats {
 	uint64_t packets_sent; /* RecvPacket frames written */
 	uint64_t bytes_sent;
 	uint64_t packets_forwarded_in;
+	uint64_t packets_forwarded_out; /* handed to a mesh link as ForwardPacket */
 	uint64_t packets_dropped[DROP_REASON_COUNT][DROP_KIND_COUNT];
 	uint64_t bytes_dropped[DROP_REASON_COUNT][DROP_KIND_COUNT];
 	uint64_t frames_recv[0x16 + 1]; /* by type; the last slot counts unknown types */

@@ -170,6 +170,24 @@ static void apply_register(struct worker *w, const struct peer_event *ev)
 	limit_conns_per_key(w, e);
 }
 
+/*
+ * The key has left the region: PeerGone to whoever heard from it, once
+ * each, and the entry goes.
+ */
+static void peer_gone_to_senders(struct worker *w, struct peer_entry *e)
+{
+	peer_entry_compact_subs(&w->peers, e, worker_conn_sub_keep, w);
+	for (uint32_t i = 0; i < e->nsubs; i++) {
+		struct conn *c = worker_conn_get(w, e->subs[i].conn_id, e->subs[i].gen);
+		if (c && !c->closing) {
+			queue_peer_gone(w, c, e->key, DERP_PEER_GONE_DISCONNECTED);
+			if (c->last_src_valid && memcmp(c->last_src, e->key, KEY_LEN) == 0)
+				c->last_src_valid = false;
+		}
+	}
+	peer_table_remove(&w->peers, e);
+}
+
 static void apply_unregister(struct worker *w, const struct peer_event *ev)
 {
 	struct peer_entry *e = peer_table_lookup(&w->peers, ev->key);
@@ -184,21 +202,43 @@ static void apply_unregister(struct worker *w, const struct peer_event *ev)
 		}
 		return;
 	}
-	/* The key's last connection is gone: PeerGone to whoever heard from it, once each. */
-	peer_entry_compact_subs(&w->peers, e, worker_conn_sub_keep, w);
-	for (uint32_t i = 0; i < e->nsubs; i++) {
-		struct conn *c = worker_conn_get(w, e->subs[i].conn_id, e->subs[i].gen);
-		if (c && !c->closing) {
-			queue_peer_gone(w, c, ev->key, DERP_PEER_GONE_DISCONNECTED);
-			if (c->last_src_valid && memcmp(c->last_src, ev->key, KEY_LEN) == 0)
-				c->last_src_valid = false;
-		}
-	}
+	/* The key's last connection here is gone: mesh watchers hear of it. */
 	for (struct conn *wc = w->watchers; wc; wc = wc->watch_next) {
 		if (!wc->closing)
 			queue_peer_gone(w, wc, ev->key, DERP_PEER_GONE_DISCONNECTED);
 	}
-	peer_table_remove(&w->peers, e);
+	/*
+	 * Still homed on a mesh peer (it moved, or is on two relays): it is
+	 * still reachable in the region, so its senders are not told (derper's
+	 * unregisterClient); packets now go to the peer.
+	 */
+	if (e->nremotes)
+		return;
+	peer_gone_to_senders(w, e);
+}
+
+/* derper's AddPacketForwarder: the first peer a key is seen on keeps its packets. */
+static void apply_remote_register(struct worker *w, const struct peer_event *ev)
+{
+	struct peer_entry *e = peer_table_get_or_add(&w->peers, ev->key);
+	if (!e || peer_entry_add_remote(e, ev->loc.worker) < 0) {
+		log_error("out of memory registering a key homed on a mesh peer");
+		if (e && e->nlocs == 0 && e->nremotes == 0)
+			peer_table_remove(&w->peers, e);
+	}
+}
+
+/*
+ * derper's RemovePacketForwarder: gone from that peer. A key neither here
+ * nor on another peer has left the region: its senders get PeerGone.
+ */
+static void apply_remote_unregister(struct worker *w, const struct peer_event *ev)
+{
+	struct peer_entry *e = peer_table_lookup(&w->peers, ev->key);
+	if (!e || !peer_entry_remove_remote(e, ev->loc.worker))
+		return;
+	if (e->nlocs == 0 && e->nremotes == 0)
+		peer_gone_to_senders(w, e);
 }
 
 /* Closes every connection of the key on this worker, however many. */
@@ -228,6 +268,12 @@ void session_apply_event(struct worker *w, uint32_t type, const struct peer_even
 		break;
 	case MSG_CLOSE_PEER:
 		apply_close_peer(w, ev);
+		break;
+	case MSG_REMOTE_REG:
+		apply_remote_register(w, ev);
+		break;
+	case MSG_REMOTE_UNREG:
+		apply_remote_unregister(w, ev);
 		break;
 	}
 }
@@ -477,6 +523,17 @@ static void route_packet(struct worker *w, struct conn *from, const uint8_t src[
 		e = peer_table_lookup(&w->peers, dst);
 		loc = e ? peer_entry_active(e) : NULL;
 	}
+	if (!loc && e && e->nremotes && !forwarded) {
+		/*
+		 * Not here but homed on a mesh peer. Only packets from our own
+		 * clients go there: one that arrived forwarded is never
+		 * forwarded again, so a region that disagrees about where a key
+		 * is cannot loop a packet (derper delivers forwarded packets
+		 * locally only, too).
+		 */
+		mesh_forward(w, e->remotes[0], src, dst, pkt, len, disco);
+		return;
+	}
 	if (!loc) {
 		count_drop(w, forwarded ? DROP_UNKNOWN_DEST_ON_FWD : DROP_UNKNOWN_DEST, disco, len);
 		if (disco && not_here_allowed(w, from))
@@ -546,6 +603,7 @@ int session_handle_frame(struct worker *w, struct conn *c, uint8_t type, const u
 		break;
 	case DERP_FRAME_FORWARD_PACKET:
 		stat_add(&w->stats.packets_forwarded_in, 1);
+		mesh_count_in(w, c, len - 2 * KEY_LEN);
 		route_packet(w, c, payload, payload + KEY_LEN, payload + 2 * KEY_LEN,
 			     len - 2 * KEY_LEN, true);
 		break;
@@ -588,7 +646,9 @@ void session_tick(struct worker *w, struct conn *c)
 {
 	if (c->closing)
 		return;
-	uint32_t wt = cfg_live_u32(&w->relay->cfg->write_timeout_ms);
+	/* A mesh peer carries a whole relay's traffic: derper gives it longer. */
+	uint32_t wt = c->can_mesh ? cfg_live_u32(&w->relay->cfg->mesh_write_timeout_ms)
+				  : cfg_live_u32(&w->relay->cfg->write_timeout_ms);
 	if (wt && c->inflight && w->now_ns - c->send_started_ns > (uint64_t)wt * 1000000ull) {
 		char short_key[8];
 		key_to_short(c->key, short_key);

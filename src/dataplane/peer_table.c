@@ -31,6 +31,7 @@ static void entry_free(struct peer_entry *e)
 {
 	free(e->locs);
 	free(e->subs);
+	free(e->remotes);
 	free(e);
 }
 
@@ -269,4 +270,32 @@ int peer_entry_add_sub(struct peer_table *t, struct peer_entry *e, uint32_t conn
 	}
 	e->subs[e->nsubs++] = (struct peer_sub){ .conn_id = conn_id, .gen = gen };
 	return 0;
+}
+
+int peer_entry_add_remote(struct peer_entry *e, uint16_t link)
+{
+	for (uint16_t i = 0; i < e->nremotes; i++) {
+		if (e->remotes[i] == link)
+			return 0;
+	}
+	/* At most one per mesh link (MESH_MAX_PEERS): grown one at a time. */
+	uint16_t *r = realloc(e->remotes, ((size_t)e->nremotes + 1) * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r[e->nremotes++] = link;
+	e->remotes = r;
+	return 0;
+}
+
+bool peer_entry_remove_remote(struct peer_entry *e, uint16_t link)
+{
+	for (uint16_t i = 0; i < e->nremotes; i++) {
+		if (e->remotes[i] != link)
+			continue;
+		memmove(&e->remotes[i], &e->remotes[i + 1],
+			(size_t)(e->nremotes - i - 1) * sizeof(*e->remotes));
+		e->nremotes--;
+		return true;
+	}
+	return false;
 }

@@ -57,6 +57,13 @@ struct peer_entry {
 	uint32_t cap_subs;
 	uint32_t subs_refused; /* -ENOSPC answers since the list was last compacted at max */
 	struct peer_sub *subs;
+	/*
+	 * Mesh links (mesh_link.h) the key is homed on, in the order they
+	 * said so: packets go to the first, as derper's multiForwarder does.
+	 * Local connections (locs) come before any of them.
+	 */
+	uint16_t *remotes;
+	uint16_t nremotes;
 };
 
 struct peer_table {
@@ -89,6 +96,11 @@ int peer_entry_add_loc(const struct peer_table *t, struct peer_entry *e,
 		       const struct peer_loc *loc);
 /* Removes the connection with this seq; returns false if it was not there. */
 bool peer_entry_remove_loc(const struct peer_table *t, struct peer_entry *e, uint64_t seq);
+
+/* Adds a mesh link the key is homed on (a repeat is ignored). 0 or -ENOMEM. */
+int peer_entry_add_remote(struct peer_entry *e, uint16_t link);
+/* Removes it; false if it was not there. */
+bool peer_entry_remove_remote(struct peer_entry *e, uint16_t link);
 
 /*
  * Filters a key's subscriber list: called once per recorded connection, in

@@ -9,6 +9,7 @@
 
 #include "cache_line.h"
 #include "log.h"
+#include "mesh_link.h"
 #include "worker.h"
 
 #define PEER_RING_ENTRIES 16384
@@ -60,6 +61,10 @@ int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[
 		if (!r->workers[i])
 			return -1;
 	}
+	if (mesh_links_init(r) < 0) {
+		log_error("mesh: setup failed");
+		return -1;
+	}
 	return 0;
 }
 
@@ -110,6 +115,7 @@ static void free_msg(const struct spsc_msg *m)
 void relay_destroy(struct relay *r)
 {
 	uint32_t n = r->nworkers;
+	mesh_links_destroy(r);
 	for (uint32_t i = 0; r->rings && i < n * n; i++) {
 		if (!r->rings[i].slots)
 			continue;

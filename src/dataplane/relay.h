@@ -18,6 +18,7 @@
 #include "spsc_ring.h"
 
 struct worker;
+struct mesh_link;
 
 struct relay {
 	const struct hd_config *cfg;
@@ -33,6 +34,10 @@ struct relay {
 	struct worker **workers;
 	/* rings[i * nworkers + j] carries messages from worker i to worker j. */
 	struct spsc_ring *rings;
+
+	/* mesh.with: the outbound mesh peers (mesh_link.h); set up by relay_init. */
+	uint16_t nlinks;
+	struct mesh_link *links;
 
 	_Atomic uint64_t conns_current; /* accepted and not yet closed, all stages */
 	_Atomic bool draining;		/* SIGTERM: send Restarting, flush, close */

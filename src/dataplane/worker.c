@@ -79,6 +79,7 @@ struct conn *worker_conn_new(struct worker *w, int fd)
 	c->fd = fd;
 	c->id = id;
 	c->gen = ++gen_counter;
+	c->mesh_in_link = -1;
 	if (recv_conn_init(w, c) < 0) {
 		free(c);
 		w->free_ids[w->nfree_ids++] = id;
@@ -287,7 +288,7 @@ uint32_t worker_drain_peer_rings(struct worker *w)
 			from_j += apply_peer_msgs(w, msgs, n);
 		total += from_j;
 	}
-	return total;
+	return total + mesh_drain_links(w);
 }
 
 static uint32_t drain_handoffs(struct worker *w)
@@ -343,7 +344,7 @@ static bool rings_have_work(struct worker *w)
 		if (j != w->id && spsc_ring_count(ring_from(w, j)))
 			return true;
 	}
-	return false;
+	return mesh_links_have_work(w);
 }
 
 /* ---- io_uring ---- */
@@ -428,6 +429,7 @@ static void flush_outboxes(struct worker *w)
 			worker_wake(w->relay->workers[j]);
 		}
 	}
+	mesh_wake_links(w);
 }
 
 /*

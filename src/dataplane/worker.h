@@ -37,6 +37,9 @@ enum worker_msg_type {
 	MSG_REG,	/* ptr: struct peer_event, a connection registered */
 	MSG_UNREG,	/* ptr: struct peer_event, a connection closed */
 	MSG_CLOSE_PEER, /* ptr: struct peer_event, close every connection of the key */
+	/* From a mesh link (mesh_link.h): ptr: struct peer_event, loc.worker = link index. */
+	MSG_REMOTE_REG,	  /* the key is homed on that mesh peer */
+	MSG_REMOTE_UNREG, /* no longer */
 };
 
 /* Messages from the management thread (worker->control). */
@@ -91,6 +94,8 @@ struct conn {
 	bool pong_pending;
 	bool is_watcher;
 	bool told_inactive; /* sent a Health frame saying a newer connection is active */
+	/* A mesh peer's connection: the mesh link with its key, -1 if none (yet). */
+	int16_t mesh_in_link;
 	bool rx_want_big;   /* single mode: the last read says more bytes are on the way */
 	uint8_t close_reason;
 
@@ -182,6 +187,7 @@ struct worker {
 	struct spsc_ring handoff; /* from the slow path */
 	struct spsc_ring control; /* from the management thread */
 	struct outbox *outboxes;  /* one per worker */
+	uint64_t mesh_wrote;	  /* bit per mesh link handed a frame this pass: wake it */
 
 	struct pktbuf_pool pool;      /* packets: limits.buffer_pool_mb */
 	struct pktbuf_pool ctrl_pool; /* server frames: limits.control_pool_mb */
@@ -310,6 +316,23 @@ void session_apply_event(struct worker *w, uint32_t type, const struct peer_even
 void session_unregister(struct worker *w, struct conn *c);
 void session_tick(struct worker *w, struct conn *c);
 void session_drain(struct worker *w, struct conn *c);
+
+/* mesh_forward.c: the workers' side of the outbound mesh (mesh_link.h) */
+/*
+ * Hands a packet for a key homed on mesh link `link` to that link as a
+ * ForwardPacket (src, dst, packet). Returns false if it was dropped
+ * (counted: no_buffer, or mesh_queue when the link's ring is full).
+ */
+bool mesh_forward(struct worker *w, uint16_t link, const uint8_t src[KEY_LEN],
+		  const uint8_t dst[KEY_LEN], const uint8_t *pkt, uint32_t len, bool disco);
+/* Applies what the mesh links sent (remote keys, buffers coming home); returns how many. */
+uint32_t mesh_drain_links(struct worker *w);
+/* Whether a mesh link has sent this worker something not yet applied. */
+bool mesh_links_have_work(struct worker *w);
+/* Wakes the links handed frames this pass. */
+void mesh_wake_links(struct worker *w);
+/* Counts a ForwardPacket received on c under the mesh link of c's key, if any. */
+void mesh_count_in(struct worker *w, struct conn *c, uint32_t len);
 
 /* peer_list.c */
 /* Queues a listing of this worker's connections (CTL_LIST_PEERS). */

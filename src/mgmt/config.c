@@ -9,6 +9,7 @@
 #include "log.h"
 #include "../slowpath/stun_listen.h" /* inline parser: the slow path is not linked here */
 #include "../wireguard/wg_queues.h"  /* inline parser: the relay is not linked here */
+#include "mesh_with.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -120,6 +121,14 @@ static int check_http_listen(const char *value, char *reason, size_t reason_len)
 		return 0;
 	snprintf(reason, reason_len, "\"%s\" is not an IPv4 or IPv6 address", value);
 	return -1;
+}
+
+/* The relays the mesh client dials, checked by the rules it dials by. */
+static int check_mesh_with(const char *value, char *reason, size_t reason_len)
+{
+	struct mesh_target targets[MESH_MAX_PEERS];
+
+	return mesh_with_parse(value, targets, MESH_MAX_PEERS, reason, reason_len) < 0 ? -1 : 0;
 }
 
 /* The field's offset and size, the two columns after the type below. */
@@ -267,6 +276,21 @@ static const struct cfg_key cfg_keys[] = {
 	  "UDP address answering Tailscale's STUN binding requests (:3478, 0.0.0.0:3478, "
 	  "[::]:3478); empty = off",
 	  NULL, check_stun_listen },
+	{ "mesh", "with", CFG_TEXT, FIELD(mesh_with), 0, 0, "", "mesh-with",
+	  "the region's other relays, dialled as a mesh client (derper's -mesh-with): HOST, "
+	  "HOST:PORT or https://HOST:PORT (TLS), http://HOST:PORT (plain); needs "
+	  "server.mesh_key_file",
+	  NULL, check_mesh_with },
+	/* derper's privilegedWriteTimeout: the mesh carries a whole region's traffic. */
+	{ "mesh", "write_timeout_ms", CFG_U32, FIELD(mesh_write_timeout_ms), 0, 600000, "30000",
+	  NULL,
+	  "milliseconds a stalled send to a mesh peer (either direction) may last before the "
+	  "connection closes; 0 = never" },
+	{ "mesh", "retry_ms", CFG_U32, FIELD(mesh_retry_ms), 10, 600000, "5000", NULL,
+	  "milliseconds between a failed or broken mesh connection and the next dial "
+	  "(derper: 5 s)" },
+	{ "mesh", "ca_file", CFG_PATH, FIELD(mesh_ca_file), 0, 0, "", NULL,
+	  "PEM certificates that TLS mesh peers are verified against; empty = the system's" },
 	{ "log", "level", CFG_LOG_LEVEL, FIELD(log_level), 0, 0, "info", "log-level",
 	  "error, warn, info or debug" },
 	{ "log", "format", CFG_CHOICE, FIELD(log_format), 0, 0, "text", "log-format",
@@ -304,8 +328,8 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server", "limits",	 "tls", "http",	    "mgmt",
-					    "stun",   "metrics", "log", "wireguard" };
+static const char *const cfg_sections[] = { "server",  "limits", "tls", "http",     "mgmt",
+					    "stun",    "mesh",   "metrics", "log", "wireguard" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 

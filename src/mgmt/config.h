@@ -77,6 +77,11 @@ struct hd_config {
 	char metrics_listen[128]; /* host:port of the Prometheus endpoint; empty = off */
 	uint32_t metrics_max_clients; /* metrics connections at once, apart from hdcli's */
 	uint32_t metrics_timeout_ms;  /* one HTTP exchange, accept to the last byte written */
+	/* [mesh] */
+	char mesh_with[2048];		/* relays to dial as a mesh client (mesh_with.h) */
+	uint32_t mesh_write_timeout_ms; /* stalled send to or from a mesh peer; 0 = never */
+	uint32_t mesh_retry_ms;		/* wait before redialling a mesh peer */
+	char mesh_ca_file[PATH_MAX];	/* verify TLS mesh peers against these; empty = system */
 	/* [log] */
 	int log_level;	    /* enum log_level */
 	char log_format[8]; /* "text" or "json" */

@@ -42,6 +42,8 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "limits.codel_interval_ms", offsetof(struct hd_config, codel_interval_ms) },
 	{ "limits.max_pending_per_ip", offsetof(struct hd_config, max_pending_per_ip) },
 	{ "limits.handshake_memory_mb", offsetof(struct hd_config, handshake_memory_mb) },
+	{ "mesh.write_timeout_ms", offsetof(struct hd_config, mesh_write_timeout_ms) },
+	{ "mesh.retry_ms", offsetof(struct hd_config, mesh_retry_ms) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "log.h"
+#include "mesh_link.h"
 #include "peer_view.h"
+#include "relay.h"
 #include "stats.h"
 #include "stats_snapshot.h"
 #include "wg_relay.h"
@@ -173,6 +175,9 @@ static void write_traffic(struct textbuf *b, const struct stats_snapshot *s)
 	single(b, "sent_bytes_total", "counter", "Packet bytes written to clients.", t->bytes_sent);
 	single(b, "forwarded_in_packets_total", "counter",
 	       "Packets that arrived from a mesh peer (ForwardPacket).", t->packets_forwarded_in);
+	single(b, "forwarded_out_packets_total", "counter",
+	       "Packets for keys homed on a mesh peer handed to its link (ForwardPacket).",
+	       t->packets_forwarded_out);
 
 	head(b, "frames_received_total", "counter", "DERP frames received from clients, by type.");
 	for (unsigned i = 0; i < sizeof(t->frames_recv) / sizeof(t->frames_recv[0]); i++) {
@@ -439,6 +444,76 @@ static void refresh_queue_gauges(struct mgmt_context *ctx)
 	ctx->queue_gauges.deepest = deepest;
 }
 
+static uint64_t rd(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* One series per mesh.with entry, labelled peer="<entry as written>"; none without mesh.with. */
+static void write_mesh(struct textbuf *b, const struct relay *r)
+{
+	if (!r->nlinks)
+		return;
+	const struct {
+		const char *name, *type, *help;
+		size_t offset;
+	} series[] = {
+		{ "mesh_peer_keys", "gauge", "Node keys homed on the mesh peer now.",
+		  offsetof(struct mesh_link_stats, keys) },
+		{ "mesh_forwarded_out_packets_total", "counter",
+		  "ForwardPackets written to the mesh peer.",
+		  offsetof(struct mesh_link_stats, fwd_out_packets) },
+		{ "mesh_forwarded_out_bytes_total", "counter",
+		  "Packet bytes of the ForwardPackets written to the mesh peer.",
+		  offsetof(struct mesh_link_stats, fwd_out_bytes) },
+		{ "mesh_forwarded_in_packets_total", "counter",
+		  "ForwardPackets the mesh peer sent this relay.",
+		  offsetof(struct mesh_link_stats, fwd_in_packets) },
+		{ "mesh_forwarded_in_bytes_total", "counter",
+		  "Packet bytes of the ForwardPackets the mesh peer sent this relay.",
+		  offsetof(struct mesh_link_stats, fwd_in_bytes) },
+		{ "mesh_queue_drops_total", "counter",
+		  "Packets for the mesh peer dropped: its queue was full (a slow or stalled peer).",
+		  offsetof(struct mesh_link_stats, queue_drops) },
+		{ "mesh_unsent_drops_total", "counter",
+		  "Packets for the mesh peer dropped: queued when its connection broke.",
+		  offsetof(struct mesh_link_stats, unsent_drops) },
+		{ "mesh_connects_total", "counter", "Mesh connections established to the peer.",
+		  offsetof(struct mesh_link_stats, connects) },
+		{ "mesh_reconnects_total", "counter",
+		  "Mesh connections to the peer lost after their handshake.",
+		  offsetof(struct mesh_link_stats, reconnects) },
+		{ "mesh_dial_failures_total", "counter",
+		  "Dials or handshakes to the mesh peer that failed.",
+		  offsetof(struct mesh_link_stats, dial_failures) },
+		{ "mesh_write_timeouts_total", "counter",
+		  "Mesh connections closed by mesh.write_timeout_ms.",
+		  offsetof(struct mesh_link_stats, write_timeouts) },
+		{ "mesh_peer_present_total", "counter", "PeerPresent frames from the mesh peer.",
+		  offsetof(struct mesh_link_stats, peer_present) },
+		{ "mesh_peer_gone_total", "counter", "PeerGone frames from the mesh peer.",
+		  offsetof(struct mesh_link_stats, peer_gone) },
+	};
+	for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
+		head(b, series[k].name, series[k].type, series[k].help);
+		for (uint16_t i = 0; i < r->nlinks; i++) {
+			const struct mesh_link *l = &r->links[i];
+			const uint8_t *base = (const uint8_t *)&l->stats;
+			put(b, "hyperderp_%s{peer=\"%s\"} %llu\n", series[k].name, l->target.text,
+			    (unsigned long long)rd((const uint64_t *)(base + series[k].offset)));
+		}
+	}
+	head(b, "mesh_peer_state", "gauge",
+	     "The mesh peer connection's state: 1 for the state it is in, 0 for the others.");
+	for (uint16_t i = 0; i < r->nlinks; i++) {
+		const struct mesh_link *l = &r->links[i];
+		int st = atomic_load_explicit(&l->state, memory_order_relaxed);
+		for (int j = 0; j < MESH_LINK_STATE_COUNT; j++)
+			put(b, "hyperderp_mesh_peer_state{peer=\"%s\",state=\"%s\"} %d\n",
+			    l->target.text, mesh_link_state_names[j], st == j);
+	}
+}
+
 static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
 {
 	refresh_queue_gauges(ctx);
@@ -467,6 +542,7 @@ int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
 	write_workers(&b, ctx, &s);
 	write_mgmt(&b, &s);
 	write_queues(&b, ctx);
+	write_mesh(&b, ctx->relay);
 	write_wireguard(&b, ctx);
 	if (b.failed) {
 		free(b.buf);

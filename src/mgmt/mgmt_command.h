@@ -171,6 +171,7 @@ int cmd_help(struct mgmt_call *call);
 int cmd_show_status(struct mgmt_call *call);
 int cmd_show_peers(struct mgmt_call *call);
 int cmd_show_counters(struct mgmt_call *call);
+int cmd_show_mesh(struct mgmt_call *call);
 int cmd_show_config(struct mgmt_call *call);
 /* cmd_config.c */
 int cmd_set_log_level(struct mgmt_call *call);

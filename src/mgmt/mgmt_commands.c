@@ -17,6 +17,8 @@ const struct mgmt_command mgmt_commands[] = {
 	  "connected peers: key, worker, address, bytes, queue, preferred" },
 	{ "show counters", "", 0, 0, cmd_show_counters, "every counter, summed over the workers" },
 	{ "show config", "", 0, 0, cmd_show_config, "the running configuration" },
+	{ "show mesh", "", 0, 0, cmd_show_mesh,
+	  "mesh peers dialled (mesh.with): state, keys homed there, packets each way, reconnects" },
 	{ "set log-level", "LEVEL", 1, 1, cmd_set_log_level,
 	  "change the log level now: error, warn, info or debug" },
 	{ "peer close", "KEY", 1, 1, cmd_peer_close,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mesh_link.h"
 #include "relay.h"
 
 /* struct worker_stats is nothing but uint64_t counters: it is summed slot by slot. */
@@ -68,6 +69,8 @@ void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *
 	s->nworkers = ctx->relay->nworkers;
 	s->recv_mode = workers_recv_mode(ctx->relay);
 	s->conns_current = atomic_load_explicit(&ctx->relay->conns_current, memory_order_relaxed);
+	s->nlinks = ctx->relay->nlinks;
+	s->links = ctx->relay->links;
 	uint64_t *slots = (uint64_t *)&s->total;
 	for (size_t i = 0; i < sizeof(s->total) / sizeof(uint64_t); i++)
 		slots[i] = relay_stat_sum(ctx->relay, i * sizeof(uint64_t));
@@ -123,6 +126,31 @@ static const char *const drop_kind_names[DROP_KIND_COUNT] = {
 const char *stats_drop_kind_name(int kind)
 {
 	return kind >= 0 && kind < DROP_KIND_COUNT ? drop_kind_names[kind] : "?";
+}
+
+static uint64_t rd(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* "mesh": one object per mesh.with entry, named as written (show mesh has the rest). */
+static void write_mesh_json(const struct stats_snapshot *s, struct json_writer *w)
+{
+	jw_object_begin(w, "mesh");
+	for (uint16_t i = 0; i < s->nlinks; i++) {
+		const struct mesh_link_stats *m = &s->links[i].stats;
+		jw_object_begin(w, s->links[i].target.text);
+		jw_u64(w, "keys", rd(&m->keys));
+		jw_u64(w, "packets_out", rd(&m->fwd_out_packets));
+		jw_u64(w, "packets_in", rd(&m->fwd_in_packets));
+		jw_u64(w, "queue_drops", rd(&m->queue_drops));
+		jw_u64(w, "unsent_drops", rd(&m->unsent_drops));
+		jw_u64(w, "reconnects", rd(&m->reconnects));
+		jw_u64(w, "dial_failures", rd(&m->dial_failures));
+		jw_u64(w, "write_timeouts", rd(&m->write_timeouts));
+		jw_end(w);
+	}
+	jw_end(w);
 }
 
 void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
@@ -219,6 +247,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 	jw_u64(w, "packets_sent", t->packets_sent);
 	jw_u64(w, "bytes_sent", t->bytes_sent);
 	jw_u64(w, "packets_forwarded_in", t->packets_forwarded_in);
+	jw_u64(w, "packets_forwarded_out", t->packets_forwarded_out);
 	jw_u64(w, "peer_gone_disconnected_frames", t->peer_gone_disconnected_frames);
 	jw_u64(w, "peer_gone_not_here_frames", t->peer_gone_not_here_frames);
 	jw_u64(w, "pings_dropped", t->pings_dropped);
@@ -245,6 +274,9 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 			jw_u64(w, frame_type_names[i], t->frames_recv[i]);
 	}
 	jw_end(w);
+
+	if (s->nlinks)
+		write_mesh_json(s, w);
 
 	jw_u64(w, "drops_total", stats_total_drops(s));
 	jw_object_begin(w, "drops");

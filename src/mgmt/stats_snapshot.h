@@ -32,6 +32,9 @@ struct stats_snapshot {
 	bool has_http_port; /* http.port is set */
 	struct http_port_stats http_port;
 	struct mgmt_stats mgmt; /* the management socket and the metrics port */
+	/* The mesh peers of mesh.with (mesh_link.h); their counters are read when written. */
+	uint16_t nlinks;
+	const struct mesh_link *links;
 };
 
 void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *s);

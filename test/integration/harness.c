@@ -1050,3 +1050,34 @@ void it_tls_files_remove(struct it_tls_files *f)
 	rmdir(f->dir);
 	f->dir[0] = '\0';
 }
+
+/*
+ * A port that is free now, below the kernel's range of ephemeral ports: a
+ * port from that range could be taken as the source port of some other
+ * connection on this machine while the relay is down between two starts.
+ */
+uint16_t it_free_port(void)
+{
+	int low = 32768;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%d", &low) != 1)
+			low = 32768;
+		fclose(f);
+	}
+	IT_REQUIRE(low > 11024, "ephemeral ports start at %d: no room below", low);
+	for (int tries = 0; tries < 100; tries++) {
+		uint16_t port = (uint16_t)(low - 10000 + (int)(randombytes_random() % 10000));
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		IT_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_port = htons(port),
+					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		bool ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	IT_REQUIRE(false, "no free port below %d", low);
+	return 0;
+}

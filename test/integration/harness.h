@@ -196,6 +196,13 @@ void it_send_raw(struct derp_client *c, const void *buf, size_t len);
 
 /* ---- raw TCP ---- */
 
+/*
+ * A loopback TCP port that is free now, below the kernel's range of
+ * ephemeral ports: one from that range could be taken as the source port
+ * of some other connection while a relay is down between two starts.
+ */
+uint16_t it_free_port(void);
+
 /* A plain TCP connection to the daemon (blocking, TCP_NODELAY), owned by the harness. */
 int it_tcp_connect(struct it_daemon *d);
 void it_fd_close(int fd);

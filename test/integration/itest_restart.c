@@ -27,36 +27,6 @@
 
 static const char half_request[] = "GET /derp HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: DE";
 
-/*
- * A port that is free now, below the kernel's range of ephemeral ports: a
- * port from that range could be taken as the source port of some other
- * connection on this machine while the relay is down between two starts.
- */
-static uint16_t free_port(void)
-{
-	int low = 32768;
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	if (f) {
-		if (fscanf(f, "%d", &low) != 1)
-			low = 32768;
-		fclose(f);
-	}
-	IT_REQUIRE(low > 11024, "ephemeral ports start at %d: no room below", low);
-	for (int tries = 0; tries < 100; tries++) {
-		uint16_t port = (uint16_t)(low - 10000 + (int)(randombytes_random() % 10000));
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		IT_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
-		struct sockaddr_in sin = { .sin_family = AF_INET,
-					   .sin_port = htons(port),
-					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		bool ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-		close(fd);
-		if (ok)
-			return port;
-	}
-	IT_REQUIRE(false, "no free port below %d", low);
-	return 0;
-}
 
 /*
  * Whether 127.0.0.1:port can be listened on now, as the next relay would
@@ -103,7 +73,7 @@ static void make_traffic(struct it_daemon *d, struct derp_client **c)
 
 static void test_restart_on_the_same_port(void)
 {
-	struct it_daemon_opts o = { .bind_port = free_port() };
+	struct it_daemon_opts o = { .bind_port = it_free_port() };
 	struct it_daemon *d = it_daemon_start(&o);
 	for (int round = 0; round < RESTARTS; round++) {
 		struct derp_client *c[CLIENTS];
@@ -139,7 +109,7 @@ static void *release_later(void *arg)
  */
 static void test_start_rides_out_a_busy_port(void)
 {
-	uint16_t port = free_port();
+	uint16_t port = it_free_port();
 	static int blocker;
 	blocker = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	IT_REQUIRE(blocker >= 0, "socket: %s", strerror(errno));

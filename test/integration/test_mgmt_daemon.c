@@ -166,8 +166,10 @@ static void exec_daemon(struct mgmt_daemon *d, const struct md_opts *o, const ch
 	}
 	argv[argc++] = "--listen";
 	argv[argc++] = "127.0.0.1";
+	char port[8];
+	snprintf(port, sizeof(port), "%u", o->port);
 	argv[argc++] = "--port";
-	argv[argc++] = "0";
+	argv[argc++] = port;
 	argv[argc++] = "--key-file";
 	argv[argc++] = (char *)key_path;
 	argv[argc++] = "--mgmt-socket";

@@ -161,12 +161,47 @@ static void test_subscribers_cost_o1_and_stay_bounded(void **state)
 	peer_table_destroy(&t);
 }
 
+/*
+ * Mesh links a key is homed on: in the order they said so (the first keeps
+ * the packets, as derper's multiForwarder), repeats ignored, and apart from
+ * the local connections (never the active one, whatever their order).
+ */
+static void test_remotes_keep_their_order(void **state)
+{
+	(void)state;
+	struct peer_table t;
+	uint8_t key[KEY_LEN] = { 9 };
+	assert_int_equal(peer_table_init(&t, hash_key, 0), 0);
+	struct peer_entry *e = peer_table_get_or_add(&t, key);
+	assert_non_null(e);
+	assert_int_equal(peer_entry_add_remote(e, 2), 0);
+	assert_int_equal(peer_entry_add_remote(e, 0), 0);
+	assert_int_equal(peer_entry_add_remote(e, 2), 0);
+	assert_int_equal(e->nremotes, 2);
+	assert_int_equal(e->remotes[0], 2);
+	assert_null(peer_entry_active(e));
+	struct peer_loc loc = loc_of(5, 1);
+	assert_int_equal(peer_entry_add_loc(&t, e, &loc), 0);
+	assert_true(peer_entry_active(e)->seq == 5);
+	assert_false(peer_entry_remove_remote(e, 1));
+	assert_true(peer_entry_remove_remote(e, 2));
+	assert_int_equal(e->nremotes, 1);
+	assert_int_equal(e->remotes[0], 0);
+	assert_true(peer_entry_remove_remote(e, 0));
+	assert_int_equal(e->nremotes, 0);
+	assert_int_equal(peer_entry_add_remote(e, 3), 0);
+	/* Removing the entry frees its remotes too (the ASan build checks). */
+	peer_table_remove(&t, e);
+	peer_table_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_65536_connections_under_one_key),
 		cmocka_unit_test(test_active_is_the_newest_in_any_order),
 		cmocka_unit_test(test_subscribers_cost_o1_and_stay_bounded),
+		cmocka_unit_test(test_remotes_keep_their_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* The outbound mesh's client threads (mesh_client.c; shared state: mesh_link.h). */
+#ifndef HD_MESH_CLIENT_H
+#define HD_MESH_CLIENT_H
+
+#include "relay.h"
+
+/*
+ * Starts one thread per mesh.with entry, after the workers. Returns 0
+ * (also with no entries), or -1 logged (mesh.with without a mesh key).
+ */
+int mesh_start(struct relay *r);
+/* Stops them and waits; before the workers stop, whose rings they use. */
+void mesh_stop(struct relay *r);
+
+#endif

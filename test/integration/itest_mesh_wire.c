@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The outbound mesh client's bytes on the wire, checked from the other end:
+ * the test plays the mesh peer (a derper, as far as the relay can tell) on
+ * a socket of its own, so every byte the relay sends is read here. No Go
+ * derper is available on this machine; these are the frames derper's mesh
+ * client (derphttp) sends and its server expects, from its source and
+ * derp-protocol.md:
+ *
+ *   GET /derp with Upgrade: DERP;
+ *   ClientInfo: our server key, a nonce, and a box (to the peer's key)
+ *     of exactly {"meshKey":"<hex>","version":2,"CanAckPings":true};
+ *   WatchConns: 10 00 00 00 00;
+ *   after PeerPresent(K): a client's packet for K as ForwardPacket
+ *     0a, length 64+n, source key, K, packet;
+ *   a Ping answered by the Pong with its 8 bytes;
+ *   after PeerGone(K) nothing more for K;
+ *   the connection closed: a new dial and the same handshake again.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "derp_handshake.h"
+#include "harness.h"
+
+#define WAIT_MS 10000
+
+struct fake_peer {
+	int listen_fd;
+	uint16_t port;
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+};
+
+static void fake_listen(struct fake_peer *f)
+{
+	key_generate(f->priv, f->pub);
+	f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	IT_REQUIRE(f->listen_fd >= 0, "socket: %s", strerror(errno));
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	IT_REQUIRE(bind(f->listen_fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		       listen(f->listen_fd, 4) == 0 &&
+		       getsockname(f->listen_fd, (struct sockaddr *)&sin, &len) == 0,
+		   "listen: %s", strerror(errno));
+	f->port = ntohs(sin.sin_port);
+}
+
+static int fake_accept(struct fake_peer *f)
+{
+	struct pollfd p = { .fd = f->listen_fd, .events = POLLIN };
+	IT_REQUIRE(poll(&p, 1, WAIT_MS) == 1, "the relay did not dial the mesh peer");
+	int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	IT_REQUIRE(fd >= 0, "accept: %s", strerror(errno));
+	return fd;
+}
+
+/* One frame: header checked against type, payload into buf; returns its length. */
+static uint32_t read_frame(int fd, uint8_t *type, uint8_t *buf, size_t cap)
+{
+	uint8_t h[DERP_FRAME_HDR_LEN];
+	uint32_t len;
+	it_fd_read_exact(fd, h, sizeof(h), WAIT_MS);
+	derp_frame_header_get(h, type, &len);
+	IT_REQUIRE(len <= cap, "%s frame of %u bytes", it_type_name(*type), len);
+	if (len)
+		it_fd_read_exact(fd, buf, len, WAIT_MS);
+	return len;
+}
+
+/* The server side of the handshake, checking every byte the relay sends. */
+static int fake_handshake(struct fake_peer *f, struct it_daemon *d)
+{
+	int fd = fake_accept(f);
+	char head[2048];
+	it_fd_read_http_head(fd, head, sizeof(head), WAIT_MS);
+	IT_REQUIRE(strncmp(head, "GET /derp HTTP/1.1\r\n", 20) == 0, "request: %s", head);
+	IT_REQUIRE(strstr(head, "\r\nUpgrade: DERP\r\n") &&
+		       strstr(head, "\r\nConnection: Upgrade\r\n"),
+		   "no DERP upgrade in: %s", head);
+
+	char hex[KEY_HEX_LEN + 1], resp[512];
+	key_to_hex(f->pub, hex);
+	int n = snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: DERP\r\n"
+			 "Connection: Upgrade\r\nDerp-Version: 2\r\nDerp-Public-Key: %s\r\n\r\n",
+			 hex);
+	it_fd_send(fd, resp, (size_t)n);
+	uint8_t frame[256];
+	it_fd_send(fd, frame, derp_build_server_key(frame, sizeof(frame), f->pub));
+
+	uint8_t type, ci[1024];
+	uint32_t len = read_frame(fd, &type, ci, sizeof(ci));
+	IT_REQUIRE(type == DERP_FRAME_CLIENT_INFO, "got %s, want ClientInfo", it_type_name(type));
+	IT_REQUIRE(len > KEY_LEN + DERP_NONCE_LEN + crypto_box_MACBYTES, "ClientInfo too short");
+	IT_REQUIRE(memcmp(ci, d->server_pub, KEY_LEN) == 0,
+		   "the mesh client's key is not the relay's server key");
+	char json[512];
+	size_t box_len = len - KEY_LEN - DERP_NONCE_LEN;
+	IT_REQUIRE(box_len - crypto_box_MACBYTES < sizeof(json), "ClientInfo JSON too long");
+	IT_REQUIRE(crypto_box_open_easy((uint8_t *)json, ci + KEY_LEN + DERP_NONCE_LEN, box_len,
+					ci + KEY_LEN, ci, f->priv) == 0,
+		   "the ClientInfo box does not open with the peer's key");
+	json[box_len - crypto_box_MACBYTES] = '\0';
+	char want[256], mesh_hex[KEY_HEX_LEN + 1];
+	key_to_hex(d->mesh_key, mesh_hex);
+	snprintf(want, sizeof(want), "{\"meshKey\":\"%s\",\"version\":2,\"CanAckPings\":true}",
+		 mesh_hex);
+	IT_REQUIRE(strcmp(json, want) == 0, "ClientInfo JSON %s, want %s", json, want);
+
+	it_fd_send(fd, frame, derp_build_server_info(frame, sizeof(frame), f->priv, ci));
+	uint8_t watch[DERP_FRAME_HDR_LEN];
+	it_fd_read_exact(fd, watch, sizeof(watch), WAIT_MS);
+	static const uint8_t want_watch[] = { 0x10, 0, 0, 0, 0 };
+	IT_REQUIRE(memcmp(watch, want_watch, sizeof(watch)) == 0,
+		   "after ServerInfo: %02x %02x %02x %02x %02x, want WatchConns", watch[0],
+		   watch[1], watch[2], watch[3], watch[4]);
+	return fd;
+}
+
+/* Sends from c to key until the peer reads the ForwardPacket; checks it to the byte. */
+static void expect_forward(int fd, struct derp_client *c, const uint8_t key[KEY_LEN])
+{
+	uint8_t pkt[300], got[2 * KEY_LEN + sizeof(pkt)];
+	randombytes_buf(pkt, sizeof(pkt));
+	int64_t deadline = it_now_ms() + WAIT_MS;
+	for (;;) {
+		IT_REQUIRE(it_now_ms() < deadline, "no ForwardPacket for the announced key");
+		it_send_packet(c, key, pkt, sizeof(pkt));
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 100) == 1)
+			break;
+	}
+	uint8_t type;
+	uint32_t len = read_frame(fd, &type, got, sizeof(got));
+	IT_REQUIRE(type == DERP_FRAME_FORWARD_PACKET, "got %s", it_type_name(type));
+	IT_REQUIRE(len == sizeof(got), "ForwardPacket of %u bytes, want %zu", len, sizeof(got));
+	IT_REQUIRE(memcmp(got, c->pub, KEY_LEN) == 0, "source key is not the sender's");
+	IT_REQUIRE(memcmp(got + KEY_LEN, key, KEY_LEN) == 0, "destination key differs");
+	IT_REQUIRE(memcmp(got + 2 * KEY_LEN, pkt, sizeof(pkt)) == 0, "packet bytes differ");
+}
+
+/* Pings the relay's mesh client; ForwardPackets may come first (skipped) unless none allowed. */
+static void expect_pong(int fd, bool forwards_allowed)
+{
+	uint8_t ping[8], f[DERP_FRAME_HDR_LEN + 8], buf[70000];
+	randombytes_buf(ping, sizeof(ping));
+	it_fd_send(fd, f, derp_build_ping(f, sizeof(f), ping));
+	for (;;) {
+		uint8_t type;
+		uint32_t len = read_frame(fd, &type, buf, sizeof(buf));
+		if (type == DERP_FRAME_FORWARD_PACKET && forwards_allowed)
+			continue;
+		IT_REQUIRE(type == DERP_FRAME_PONG, "got %s, want Pong", it_type_name(type));
+		IT_REQUIRE(len == 8 && memcmp(buf, ping, 8) == 0, "Pong does not echo the Ping");
+		return;
+	}
+}
+
+/*
+ * The relay's end of the mesh connection (to the fake peer's port) has TCP
+ * keepalive on, as Go's dialer sets it for derper: `ss -o` shows its timer.
+ */
+static void expect_keepalive(uint16_t peer_port)
+{
+	char cmd[160], line[512] = "";
+	snprintf(cmd, sizeof(cmd), "ss -tnoH state established dst 127.0.0.1:%u 2>&1", peer_port);
+	/* ss shows one timer: until the last bytes are acknowledged, the retransmit one. */
+	int64_t deadline = it_now_ms() + WAIT_MS;
+	for (;;) {
+		FILE *p = popen(cmd, "r");
+		IT_REQUIRE(p != NULL, "popen ss: %s", strerror(errno));
+		bool seen = false;
+		while (fgets(line, sizeof(line), p))
+			seen = seen || strstr(line, "timer:(keepalive") != NULL;
+		pclose(p);
+		if (seen)
+			return;
+		IT_REQUIRE(it_now_ms() < deadline,
+			   "the mesh connection has no keepalive timer (ss: %s)", line);
+		it_sleep_ms(50);
+	}
+}
+
+static void test_mesh_client_bytes(void)
+{
+	struct fake_peer f;
+	fake_listen(&f);
+	char ini[256];
+	snprintf(ini, sizeof(ini), "[mesh]\nwith = http://127.0.0.1:%u\nretry_ms = 100\n", f.port);
+	struct it_daemon_opts o = { .mesh_key = true, .ini = ini };
+	struct it_daemon *d = it_daemon_start(&o);
+	int fd = fake_handshake(&f, d);
+	expect_keepalive(f.port);
+
+	uint8_t kpriv[KEY_LEN], k[KEY_LEN], frame[128];
+	key_generate(kpriv, k);
+	static const uint8_t ip[16] = { [10] = 0xff, [11] = 0xff, 10, 0, 0, 7 };
+	it_fd_send(fd, frame,
+		   derp_build_peer_present(frame, sizeof(frame), k, ip, 41641,
+					   DERP_PEER_PRESENT_IS_REGULAR));
+	struct derp_client *c = it_connect(d, NULL);
+	expect_forward(fd, c, k);
+	expect_pong(fd, true);
+
+	/* PeerGone: K is no longer routed there; nothing for it reaches the peer. */
+	it_fd_send(fd, frame,
+		   derp_build_peer_gone(frame, sizeof(frame), k, DERP_PEER_GONE_DISCONNECTED));
+	/*
+	 * The relay's mesh client read the PeerGone (and told the workers)
+	 * before this Ping; c's worker applies it at the start of the pass
+	 * that answers c's Ping; then c's packet is routed (or dropped), and
+	 * a ForwardPacket for it would follow the next Pong from the mesh
+	 * client at the latest: the second Pong must come first.
+	 */
+	expect_pong(fd, false);
+	it_expect_ping_pong(c);
+	uint8_t pkt[40] = { 1 };
+	it_send_packet(c, k, pkt, sizeof(pkt));
+	it_expect_ping_pong(c);
+	expect_pong(fd, false);
+	expect_pong(fd, false);
+
+	/* The connection ends: the relay dials again and says the same. */
+	close(fd);
+	fd = fake_handshake(&f, d);
+	it_fd_send(fd, frame,
+		   derp_build_peer_present(frame, sizeof(frame), k, ip, 41641,
+					   DERP_PEER_PRESENT_IS_REGULAR));
+	expect_forward(fd, c, k);
+	close(fd);
+	close(f.listen_fd);
+}
+
+IT_MAIN(IT_TEST(test_mesh_client_bytes))
