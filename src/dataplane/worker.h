@@ -83,6 +83,8 @@ struct conn {
 	uint8_t ip[16];
 	uint16_t port;
 	uint8_t present_flags;
+	bool is_hd;	     /* speaks HD (docs/hd-protocol.md), not DERP */
+	uint16_t hd_peer_id; /* HD: its peer id */
 	bool can_mesh;
 	bool preferred;
 	bool closing;	 /* unregistered, waiting for its I/O to finish */
@@ -310,6 +312,18 @@ void session_apply_event(struct worker *w, uint32_t type, const struct peer_even
 void session_unregister(struct worker *w, struct conn *c);
 void session_tick(struct worker *w, struct conn *c);
 void session_drain(struct worker *w, struct conn *c);
+
+/* What hd_session.c shares with derp_session.c: one routing path for both protocols. */
+bool session_queue_ctrl(struct worker *w, struct conn *c, const uint8_t *frame, size_t len);
+void session_route(struct worker *w, struct conn *from, const uint8_t dst[KEY_LEN],
+		   const uint8_t *pkt, uint32_t len);
+bool session_not_here_allowed(struct worker *w, struct conn *c);
+
+/* HD connections (hd_session.c). */
+int hd_session_handle_frame(struct worker *w, struct conn *c, uint8_t type, const uint8_t *payload,
+			    uint32_t len);
+void hd_session_tick_keepalive(struct worker *w, struct conn *c);
+void hd_session_drain(struct worker *w, struct conn *c);
 
 /* peer_list.c */
 /* Queues a listing of this worker's connections (CTL_LIST_PEERS). */
