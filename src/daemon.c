@@ -87,6 +87,46 @@ void daemon_raise_fd_limit(const struct hd_config *cfg)
 		 (unsigned long long)reserve);
 }
 
+/* HD's token secret, revocation list and peer ids (docs/hd-protocol.md). */
+static int init_hd(struct relay *r, const struct hd_config *cfg)
+{
+	if (!cfg->hd_enabled)
+		return 0;
+	struct hd_registry_config hc = {
+		.require_token = cfg->hd_require_token,
+		.token_secret_file = cfg->hd_token_secret_file,
+		.revoked_file = cfg->hd_revoked_file,
+		.max_peers = cfg->hd_max_peers,
+	};
+	/* Empty paths: beside the server key, the relay's state directory. */
+	char secret[PATH_MAX + 32], revoked[PATH_MAX + 32];
+	const char *slash = strrchr(cfg->key_file, '/');
+	int dir_len = slash ? (int)(slash - cfg->key_file) : 1;
+	const char *dir = slash ? cfg->key_file : ".";
+	if (cfg->hd_token_secret_file[0])
+		snprintf(secret, sizeof(secret), "%s", cfg->hd_token_secret_file);
+	else
+		snprintf(secret, sizeof(secret), "%.*s/hd-token.secret", dir_len, dir);
+	if (cfg->hd_revoked_file[0])
+		snprintf(revoked, sizeof(revoked), "%s", cfg->hd_revoked_file);
+	else
+		snprintf(revoked, sizeof(revoked), "%.*s/hd-revoked.conf", dir_len, dir);
+	hc.token_secret_file = secret;
+	hc.revoked_file = revoked;
+	char err[512];
+	r->hd = malloc(sizeof(*r->hd));
+	if (!r->hd || hd_registry_init(r->hd, &hc, err, sizeof(err)) < 0) {
+		log_error("hd: %s", r->hd ? err : "out of memory");
+		free(r->hd);
+		r->hd = NULL;
+		return -1;
+	}
+	log_info("hd: serving /hd (%s; %zu revoked tokens, %zu revoked keys)",
+		 cfg->hd_require_token ? "enrollment tokens required" : "any key that proves itself",
+		 r->hd->revoked.n_ids, r->hd->revoked.n_keys);
+	return 0;
+}
+
 static int load_mesh_key(struct relay *r, const struct hd_config *cfg)
 {
 	if (!cfg->mesh_key_file[0])
@@ -121,7 +161,7 @@ int daemon_init_relay(struct hd_daemon *d, struct hd_config *cfg)
 	/* The relay keeps its own copy of the private key; this one is wiped either way. */
 	int rc = relay_init(&d->relay, cfg, priv, pub);
 	sodium_memzero(priv, sizeof(priv));
-	if (rc < 0 || load_mesh_key(&d->relay, cfg) < 0) {
+	if (rc < 0 || load_mesh_key(&d->relay, cfg) < 0 || init_hd(&d->relay, cfg) < 0) {
 		log_error("startup failed");
 		return -1;
 	}

@@ -30,7 +30,13 @@ struct handoff {
 	 * recv with EIO, which the worker takes as the client's end (recv_mode.c).
 	 */
 	bool kernel_tls;
-	uint32_t server_info_len; /* the sealed ServerInfo frame, sent first */
+	/*
+	 * HD (docs/hd-protocol.md) instead of DERP: the connection speaks HD
+	 * frames, server_info holds its Welcome frame, hd_peer_id its id.
+	 */
+	bool is_hd;
+	uint16_t hd_peer_id;
+	uint32_t server_info_len; /* the sealed ServerInfo frame (HD: Welcome), sent first */
 	uint8_t server_info[128];
 	uint32_t leftover_len; /* client bytes read past ClientInfo: already DERP frames */
 	uint8_t leftover[];

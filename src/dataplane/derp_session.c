@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "derp_frame.h"
+#include "hd_frame.h"
 #include "log.h"
 #include "worker.h"
 
@@ -313,6 +314,7 @@ static struct peer_loc conn_loc(const struct worker *w, const struct conn *c)
 		.present_flags = c->present_flags,
 		.conn_id = c->id,
 		.port = c->port,
+		.hd_peer_id = c->hd_peer_id,
 	};
 	memcpy(loc.ip, c->ip, sizeof(loc.ip));
 	return loc;
@@ -356,6 +358,8 @@ void session_accept(struct worker *w, struct handoff *h)
 	memcpy(c->ip, h->remote_ip, sizeof(c->ip));
 	c->port = h->remote_port;
 	c->can_mesh = h->can_mesh;
+	c->is_hd = h->is_hd;
+	c->hd_peer_id = h->hd_peer_id;
 	c->present_flags = 0;
 	if (h->can_mesh)
 		c->present_flags |= DERP_PEER_PRESENT_IS_MESH_PEER;
@@ -380,7 +384,7 @@ void session_accept(struct worker *w, struct handoff *h)
 	char nodekey[80];
 	key_to_nodekey(c->key, nodekey);
 	log_debug("worker %u: %s connected (seq %lu%s)", w->id, nodekey, (unsigned long)c->seq,
-		  c->can_mesh ? ", mesh peer" : "");
+		  c->is_hd ? ", HD" : c->can_mesh ? ", mesh peer" : "");
 	if (h->leftover_len)
 		conn_recv_bytes(w, c, h->leftover, h->leftover_len);
 	free(h);
@@ -441,7 +445,9 @@ static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_L
 
 static void deliver_local(struct worker *w, struct conn *dst, struct pktbuf *pb)
 {
-	note_sub(w, dst, pb->frame + DERP_FRAME_HDR_LEN);
+	/* HD's Recv names its source by id, not key: HD senders are told of nothing yet. */
+	if (!dst->is_hd)
+		note_sub(w, dst, pb->frame + DERP_FRAME_HDR_LEN);
 	sendq_push(w, dst, pb);
 }
 
@@ -463,6 +469,19 @@ static void warn_pool_full(struct worker *w)
 		 cfg_live_u32(&w->relay->cfg->buffer_pool_mb));
 }
 
+/* A packet buffer from the pool, or NULL (warned) when it is exhausted. */
+static struct pktbuf *packet_buf_alloc(struct worker *w, uint32_t frame_len)
+{
+	struct pktbuf *pb = pktbuf_alloc(&w->pool, frame_len);
+	if (!pb && worker_drain_peer_rings(w)) {
+		/* At the limit: buffers other workers have sent home may be waiting. */
+		pb = pktbuf_alloc(&w->pool, frame_len);
+	}
+	if (!pb)
+		warn_pool_full(w);
+	return pb;
+}
+
 /*
  * The RecvPacket for a received packet, with the destination key in
  * pb->dst. In place where possible: the 37 bytes in front of the packet
@@ -473,10 +492,11 @@ static void warn_pool_full(struct worker *w)
  */
 static struct pktbuf *recv_packet_frame(struct worker *w, const uint8_t src[KEY_LEN],
 					const uint8_t dst[KEY_LEN], const uint8_t *pkt,
-					uint32_t len)
+					uint32_t len, bool in_place)
 {
 	uint32_t frame_len = DERP_FRAME_HDR_LEN + KEY_LEN + len;
-	struct pktbuf *pb = recv_ring_ref(w, pkt - DERP_FRAME_HDR_LEN - KEY_LEN, frame_len);
+	struct pktbuf *pb =
+	    in_place ? recv_ring_ref(w, pkt - DERP_FRAME_HDR_LEN - KEY_LEN, frame_len) : NULL;
 	if (pb) {
 		/* dst lies in the bytes about to be overwritten: keep it first. */
 		memcpy(pb->dst, dst, KEY_LEN);
@@ -484,17 +504,36 @@ static struct pktbuf *recv_packet_frame(struct worker *w, const uint8_t src[KEY_
 		stat_add(&w->stats.packets_inplace, 1);
 		return pb;
 	}
-	pb = pktbuf_alloc(&w->pool, frame_len);
-	if (!pb && worker_drain_peer_rings(w)) {
-		/* At the limit: buffers other workers have sent home may be waiting. */
-		pb = pktbuf_alloc(&w->pool, frame_len);
-	}
-	if (!pb) {
-		warn_pool_full(w);
+	pb = packet_buf_alloc(w, frame_len);
+	if (!pb)
 		return NULL;
-	}
 	memcpy(pb->dst, dst, KEY_LEN);
 	pb->len = (uint32_t)derp_build_recv_packet(pb->data, pb->cap, src, pkt, len);
+	stat_add(&w->stats.packets_copied, 1);
+	return pb;
+}
+
+/*
+ * HD's Recv for a packet from HD peer src_id. In place when it came in an
+ * HD Send: the 6 bytes in front of the packet (header and destination id)
+ * become the Recv's header and source id, the same size. Otherwise a copy.
+ */
+static struct pktbuf *hd_recv_frame(struct worker *w, uint16_t src_id, const uint8_t dst[KEY_LEN],
+				    const uint8_t *pkt, uint32_t len, bool in_place)
+{
+	uint32_t frame_len = HD_FRAME_HDR_LEN + 2 + len;
+	struct pktbuf *pb = in_place ? recv_ring_ref(w, pkt - HD_FRAME_HDR_LEN - 2, frame_len) : NULL;
+	if (pb) {
+		memcpy(pb->dst, dst, KEY_LEN);
+		hd_build_routed_header(pb->frame, HD_FRAME_HDR_LEN + 2, HD_FRAME_RECV, 0, src_id, len);
+		stat_add(&w->stats.packets_inplace, 1);
+		return pb;
+	}
+	pb = packet_buf_alloc(w, frame_len);
+	if (!pb)
+		return NULL;
+	memcpy(pb->dst, dst, KEY_LEN);
+	pb->len = (uint32_t)hd_build_routed(pb->data, pb->cap, HD_FRAME_RECV, 0, src_id, pkt, len);
 	stat_add(&w->stats.packets_copied, 1);
 	return pb;
 }
@@ -540,7 +579,18 @@ static void route_packet(struct worker *w, struct conn *from, const uint8_t src[
 			queue_peer_gone(w, from, dst, DERP_PEER_GONE_NOT_HERE);
 		return;
 	}
-	struct pktbuf *pb = recv_packet_frame(w, src, dst, pkt, len);
+	struct pktbuf *pb;
+	if (loc->hd_peer_id) {
+		/* An HD destination learns its sender by id: only HD peers have one. */
+		if (!from->is_hd || forwarded) {
+			count_drop(w, DROP_UNKNOWN_DEST, disco, len);
+			return;
+		}
+		pb = hd_recv_frame(w, from->hd_peer_id, dst, pkt, len, true);
+	} else {
+		/* In place only over a SendPacket's own header and key. */
+		pb = recv_packet_frame(w, src, dst, pkt, len, !from->is_hd);
+	}
 	if (!pb) {
 		count_drop(w, DROP_NO_BUFFER, disco, len);
 		return;
@@ -659,7 +709,10 @@ void session_tick(struct worker *w, struct conn *c)
 	sendq_trim(c, w->now_ns);
 	if (w->now_ns >= c->next_keepalive_ns) {
 		uint8_t f[DERP_FRAME_HDR_LEN];
-		queue_ctrl(w, c, f, derp_build_keep_alive(f, sizeof(f)));
+		if (c->is_hd)
+			hd_session_tick_keepalive(w, c);
+		else
+			queue_ctrl(w, c, f, derp_build_keep_alive(f, sizeof(f)));
 		c->next_keepalive_ns =
 		    w->now_ns + (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull +
 		    c->keepalive_jitter_ns;
@@ -668,7 +721,29 @@ void session_tick(struct worker *w, struct conn *c)
 
 void session_drain(struct worker *w, struct conn *c)
 {
+	if (c->is_hd) {
+		hd_session_drain(w, c);
+		return;
+	}
 	uint8_t f[DERP_FRAME_HDR_LEN + 8];
 	size_t n = derp_build_restarting(f, sizeof(f), RESTART_RECONNECT_MS, RESTART_TRY_FOR_MS);
 	queue_ctrl(w, c, f, n);
+}
+
+/* ---- shared with hd_session.c ---- */
+
+bool session_queue_ctrl(struct worker *w, struct conn *c, const uint8_t *frame, size_t len)
+{
+	return queue_ctrl(w, c, frame, len);
+}
+
+void session_route(struct worker *w, struct conn *from, const uint8_t dst[KEY_LEN],
+		   const uint8_t *pkt, uint32_t len)
+{
+	route_packet(w, from, from->key, dst, pkt, len, false);
+}
+
+bool session_not_here_allowed(struct worker *w, struct conn *c)
+{
+	return not_here_allowed(w, c);
 }

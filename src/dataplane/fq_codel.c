@@ -18,12 +18,28 @@
 #include <string.h>
 
 #include "derp_frame.h"
+#include "hd_frame.h"
 
 #define FQ_NO_FLOW 0xff
 
 void fq_init(struct fq_sched *q)
 {
 	memset(q, 0, sizeof(*q));
+}
+
+/*
+ * The sender of a data frame: DERP's RecvPacket carries its key; HD's Recv
+ * its 2-byte peer id, hashed as the key of that id. (0x11 is never a DERP
+ * frame the server sends.)
+ */
+static uint32_t flow_of_frame(const struct fq_params *p, const struct pktbuf *pb)
+{
+	if (pb->frame[0] == HD_FRAME_RECV) {
+		uint8_t id_key[KEY_LEN] = { 0 };
+		memcpy(id_key, pb->frame + HD_FRAME_HDR_LEN, 2);
+		return fq_flow_of(p, id_key);
+	}
+	return fq_flow_of(p, pb->frame + DERP_FRAME_HDR_LEN);
 }
 
 bool fq_empty(const struct fq_sched *q)
@@ -121,7 +137,7 @@ void fq_enqueue(struct fq_sched *q, const struct fq_params *p, struct pktbuf *pb
 		return;
 	}
 
-	struct fq_flow *f = &q->flows[fq_flow_of(p, pb->frame + DERP_FRAME_HDR_LEN)];
+	struct fq_flow *f = &q->flows[flow_of_frame(p, pb)];
 	fifo_push(&f->q, pb);
 	f->enq_seq++;
 	f->bytes += pb->len;

@@ -31,6 +31,7 @@ struct peer_loc {
 	uint32_t conn_id;      /* slot on its worker */
 	uint8_t ip[16];
 	uint16_t port;
+	uint16_t hd_peer_id; /* an HD connection's peer id; 0 for DERP */
 };
 
 /* A local connection that was sent packets from this key (gets PeerGone). */

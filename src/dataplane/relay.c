@@ -141,6 +141,11 @@ void relay_destroy(struct relay *r)
 	}
 	free(r->rings);
 	free(r->workers);
+	if (r->hd) {
+		hd_registry_free(r->hd);
+		free(r->hd);
+		r->hd = NULL;
+	}
 	sodium_memzero(r->server_priv, sizeof(r->server_priv));
 }
 

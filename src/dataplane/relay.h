@@ -14,6 +14,7 @@
 #include "config.h"
 #include "cpu_pin.h"
 #include "handoff.h"
+#include "hd_registry.h"
 #include "key.h"
 #include "spsc_ring.h"
 
@@ -27,6 +28,7 @@ struct relay {
 	bool has_mesh_key;
 	uint8_t mesh_key[KEY_LEN];
 	uint8_t hash_key[16]; /* SipHash key of the peer tables */
+	struct hd_registry *hd; /* HD clients (docs/hd-protocol.md); NULL when hd.enabled is off */
 
 	struct cpu_plan cpus;
 

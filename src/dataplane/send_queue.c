@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "derp_frame.h"
+#include "hd_frame.h"
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
@@ -413,11 +414,12 @@ static void count_sent(struct worker *w, struct conn *c, const struct pktbuf *pb
 	uint8_t type = pb->frame[0];
 	stat_add(&w->stats.frames_sent[type <= 0x16 ? type : 0x16], 1);
 	if (pb->kind == PKT_KIND_CTRL) {
-		if (pb->frame[0] == DERP_FRAME_PONG)
+		if (!c->is_hd && pb->frame[0] == DERP_FRAME_PONG)
 			c->pong_pending = false;
 		return;
 	}
-	uint32_t payload = pb->len - DERP_FRAME_HDR_LEN - KEY_LEN;
+	uint32_t payload = c->is_hd ? pb->len - HD_FRAME_HDR_LEN - 2
+				    : pb->len - DERP_FRAME_HDR_LEN - KEY_LEN;
 	c->tx_packets++;
 	c->tx_bytes += payload;
 	stat_add(&w->stats.packets_sent, 1);

@@ -86,6 +86,8 @@ struct conn {
 	uint8_t ip[16];
 	uint16_t port;
 	uint8_t present_flags;
+	bool is_hd;	     /* speaks HD (docs/hd-protocol.md), not DERP */
+	uint16_t hd_peer_id; /* HD: its peer id */
 	bool can_mesh;
 	bool preferred;
 	bool closing;	 /* unregistered, waiting for its I/O to finish */
@@ -333,6 +335,17 @@ bool mesh_links_have_work(struct worker *w);
 void mesh_wake_links(struct worker *w);
 /* Counts a ForwardPacket received on c under the mesh link of c's key, if any. */
 void mesh_count_in(struct worker *w, struct conn *c, uint32_t len);
+/* What hd_session.c shares with derp_session.c: one routing path for both protocols. */
+bool session_queue_ctrl(struct worker *w, struct conn *c, const uint8_t *frame, size_t len);
+void session_route(struct worker *w, struct conn *from, const uint8_t dst[KEY_LEN],
+		   const uint8_t *pkt, uint32_t len);
+bool session_not_here_allowed(struct worker *w, struct conn *c);
+
+/* HD connections (hd_session.c). */
+int hd_session_handle_frame(struct worker *w, struct conn *c, uint8_t type, const uint8_t *payload,
+			    uint32_t len);
+void hd_session_tick_keepalive(struct worker *w, struct conn *c);
+void hd_session_drain(struct worker *w, struct conn *c);
 
 /* peer_list.c */
 /* Queues a listing of this worker's connections (CTL_LIST_PEERS). */

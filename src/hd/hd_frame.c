@@ -104,6 +104,23 @@ enum hd_frame_verdict hd_frame_check(uint8_t type, uint32_t len)
 	return HD_FRAME_OK;
 }
 
+enum hd_frame_verdict hd_frame_check_client(uint8_t type, uint32_t len)
+{
+	enum hd_frame_verdict v = hd_frame_check(type, len);
+
+	if (v != HD_FRAME_OK)
+		return v;
+	switch (type) {
+	case HD_FRAME_SEND:
+	case HD_FRAME_FLEET_SEND:
+	case HD_FRAME_LOOKUP:
+	case HD_FRAME_PING:
+	case HD_FRAME_PONG:
+		return HD_FRAME_OK;
+	}
+	return HD_FRAME_MALFORMED;
+}
+
 /*
  * Starts a frame of payload_len bytes: checks the room and the type's bounds,
  * writes the header and returns where the payload goes, or NULL.
@@ -126,7 +143,7 @@ size_t hd_build_server_hello(uint8_t *dst, size_t cap, const uint8_t relay_key[H
 
 	if (!p)
 		return 0;
-	p[0] = HD_VERSION;
+	p[0] = HD_PROTO_VERSION;
 	memcpy(p + 1, relay_key, HD_KEY_LEN);
 	memcpy(p + 1 + HD_KEY_LEN, challenge, HD_CHALLENGE_LEN);
 	return HD_FRAME_HDR_LEN + len;

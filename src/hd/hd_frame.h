@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HD_VERSION	 1
+#define HD_PROTO_VERSION 1
 #define HD_FRAME_HDR_LEN 4
 #define HD_KEY_LEN	 32
 #define HD_CHALLENGE_LEN 32
@@ -89,6 +89,14 @@ int hd_frame_header_parse(const uint8_t hdr[HD_FRAME_HDR_LEN], uint8_t *type, ui
 /* Writes a header; len must be <= HD_MAX_PAYLOAD (checked by the builders). */
 void hd_frame_header_write(uint8_t hdr[HD_FRAME_HDR_LEN], uint8_t type, uint32_t len);
 enum hd_frame_verdict hd_frame_check(uint8_t type, uint32_t len);
+/*
+ * The relay's rule for a frame from a client after Welcome: the types a
+ * client may send (Send, FleetSend, Lookup, Ping, Pong) with valid lengths
+ * are HD_FRAME_OK, optional unknown types HD_FRAME_SKIP; anything else
+ * (the relay's own frames, a second Auth) is HD_FRAME_MALFORMED or
+ * HD_FRAME_UNKNOWN: close.
+ */
+enum hd_frame_verdict hd_frame_check_client(uint8_t type, uint32_t len);
 
 /* Handshake frames. The Auth frame is built by hd_auth_build (hd_auth.h). */
 size_t hd_build_server_hello(uint8_t *dst, size_t cap, const uint8_t relay_key[HD_KEY_LEN],

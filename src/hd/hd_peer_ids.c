@@ -54,9 +54,11 @@ uint16_t hd_peer_id_of(struct hd_peer_ids *ids, const uint8_t key[HD_KEY_LEN], b
 				ids->refused_full++;
 				return HD_ID_NONE;
 			}
-			id = (uint16_t)(++ids->count);
+			id = (uint16_t)(ids->count + 1);
 			memcpy(ids->keys[id - 1], key, HD_KEY_LEN);
 			ids->slots[i] = id;
+			/* Published after the key: a reader that sees the id sees its key. */
+			__atomic_store_n(&ids->count, ids->count + 1, __ATOMIC_RELEASE);
 			return id;
 		}
 		if (memcmp(ids->keys[id - 1], key, HD_KEY_LEN) == 0)
@@ -66,7 +68,7 @@ uint16_t hd_peer_id_of(struct hd_peer_ids *ids, const uint8_t key[HD_KEY_LEN], b
 
 const uint8_t *hd_peer_id_key(const struct hd_peer_ids *ids, uint16_t id)
 {
-	if (id == HD_ID_NONE || id > ids->count)
+	if (id == HD_ID_NONE || id > __atomic_load_n(&ids->count, __ATOMIC_ACQUIRE))
 		return NULL;
 	return ids->keys[id - 1];
 }

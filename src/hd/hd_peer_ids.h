@@ -7,7 +7,10 @@
  * reach a different peer through it. When all ids are given out, new keys
  * are refused (Denied "full") and counted.
  *
- * One owner; no locks. Sized at init; no allocation after.
+ * One writer (hd_peer_id_of with assign, and any lookup by key, belong to
+ * one thread or one lock); hd_peer_id_key may be called from any thread at
+ * any time: a key is written before its id is published and never changes.
+ * Sized at init; no allocation after.
  */
 #ifndef HD_HD_PEER_IDS_H
 #define HD_HD_PEER_IDS_H

@@ -151,7 +151,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "server", "pin_cores", CFG_TEXT, FIELD(pin_cores), 1, 0, "auto", "pin-cores",
 	  "worker CPU pinning: auto, none, or a CPU list such as 2,3" },
 	{ "server", "idle_spin_us", CFG_U32, FIELD(idle_spin_us), 0, 1000000, "0", NULL,
-	  "most microseconds a worker polls without work before it sleeps (backs off while fruitless)" },
+	  "most microseconds a worker polls without work before it sleeps (backs off while "
+	  "fruitless)" },
 	{ "server", "recv_mode", CFG_CHOICE, FIELD(recv_mode), 0, 0, "auto", "recv-mode",
 	  "how workers receive: auto, bufring (multishot recv) or single (one recv at a time)",
 	  "auto|bufring|single" },
@@ -295,6 +296,19 @@ static const struct cfg_key cfg_keys[] = {
 	  "error, warn, info or debug" },
 	{ "log", "format", CFG_CHOICE, FIELD(log_format), 0, 0, "text", "log-format",
 	  "text or json", "text|json" },
+	{ "hd", "enabled", CFG_BOOL, FIELD(hd_enabled), 0, 0, "true", NULL,
+	  "serve HD, the native relay protocol (docs/hd-protocol.md), on /hd" },
+	{ "hd", "require_token", CFG_BOOL, FIELD(hd_require_token), 0, 0, "true", NULL,
+	  "admit only keys that show an enrollment token (hdcli hd token issue); false admits "
+	  "any key that proves it holds its private key" },
+	{ "hd", "token_secret_file", CFG_PATH, FIELD(hd_token_secret_file), 0, 0, "", NULL,
+	  "file of the secret that signs enrollment tokens, made when missing (share it across a "
+	  "fleet); empty = hd-token.secret beside server.key_file" },
+	{ "hd", "revoked_file", CFG_PATH, FIELD(hd_revoked_file), 0, 0, "", NULL,
+	  "revoked token ids and keys; a missing file is none; empty = hd-revoked.conf beside "
+	  "server.key_file" },
+	{ "hd", "max_peers", CFG_U32, FIELD(hd_max_peers), 1, 65534, "65534", NULL,
+	  "HD peer ids given out while the relay runs; past it new keys are refused (full)" },
 	{ "wireguard", "enabled", CFG_BOOL, FIELD(wg_enabled), 0, 0, "false", NULL,
 	  "relay WireGuard UDP between the peers of the link table" },
 	{ "wireguard", "listen_port", CFG_U16, FIELD(wg_listen_port), 1, 65535, "51820", NULL,
@@ -328,8 +342,8 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server",  "limits", "tls", "http",     "mgmt",
-					    "stun",    "mesh",   "metrics", "log", "wireguard" };
+static const char *const cfg_sections[] = { "server", "limits",  "tls", "http",	   "mgmt", "stun",
+					    "mesh",   "metrics", "log", "wireguard", "hd" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 

@@ -95,6 +95,12 @@ struct hd_config {
 	uint32_t wg_workers;	      /* AF_XDP workers; 0 = one per queue number, per CPU */
 	uint32_t wg_block_strikes;    /* initiations made for no key that block an address */
 	uint32_t wg_block_seconds;    /* how long a blocked address stays blocked */
+	/* [hd] */
+	bool hd_enabled;		    /* serve HD (docs/hd-protocol.md) on /hd */
+	bool hd_require_token;		    /* admit only keys with an enrollment token */
+	char hd_token_secret_file[PATH_MAX]; /* 64 hex digits; made when missing */
+	char hd_revoked_file[PATH_MAX];	    /* revoked token ids and keys; missing = none */
+	uint32_t hd_max_peers;		    /* peer ids given out while the relay runs */
 };
 
 /*

@@ -302,6 +302,7 @@ struct header_state {
 	bool seen_ideal_node;
 	bool seen_ws_protocol;
 	bool seen_challenge;
+	bool seen_hd_version;
 };
 
 /* Stores a header value in its field the first time the header is seen. */
@@ -377,6 +378,9 @@ static enum http_parse_status apply_header(struct http_request *req, struct head
 				   &hs->seen_ws_protocol, value);
 	if (span_equals_nocase(name.p, name.len, "X-Tailscale-Challenge"))
 		return store_challenge(req, hs, value);
+	if (span_equals_nocase(name.p, name.len, "HD-Version"))
+		return store_value(req->hd_version, sizeof(req->hd_version), &hs->seen_hd_version,
+				   value);
 	if (span_equals_nocase(name.p, name.len, "Content-Length"))
 		return check_content_length(hs, value);
 	if (span_equals_nocase(name.p, name.len, "Transfer-Encoding"))
@@ -627,6 +631,35 @@ static void route_derp(const struct http_request *req, const char *server_pub_he
 	write_switching_protocols(o, server_pub_hex);
 }
 
+/* The HD upgrade (docs/hd-protocol.md, section 1). */
+static void route_hd(const struct http_request *req, struct out_buf *o,
+		     struct http_route_result *res)
+{
+	if (!str_equals_nocase(req->upgrade, "hd")) {
+		res->status = 426;
+		write_text_error(o, req, 426, "HD requires connection upgrade\n");
+		return;
+	}
+	/* A version we do not speak is told which one we do, so it can tell "old relay" apart. */
+	if (strcmp(req->hd_version, "1") != 0) {
+		struct response r = {
+			.status = 426,
+			.content_type = text_plain,
+			.extra_headers = "HD-Version: 1\r\n",
+			.body = "HD version not supported\n",
+		};
+		res->status = 426;
+		write_closing_response(o, &r);
+		return;
+	}
+	res->action = HTTP_ACTION_HD_UPGRADE;
+	res->status = 101;
+	out_str(o, "HTTP/1.1 101 Switching Protocols\r\n"
+		   "Upgrade: hd\r\n"
+		   "Connection: Upgrade\r\n"
+		   "HD-Version: 1\r\n\r\n");
+}
+
 static void route_probe(const struct http_request *req, struct out_buf *o,
 			struct http_route_result *res)
 {
@@ -725,6 +758,8 @@ int http_route(const struct http_request *req, const char *server_pub_hex, uint8
 		if (!server_pub_hex)
 			return -1;
 		route_derp(req, server_pub_hex, &o, res);
+	} else if (strcmp(path, "/hd") == 0) {
+		route_hd(req, &o, res);
 	} else if (strcmp(path, "/generate_204") == 0) {
 		route_no_content(req, &o, res);
 	} else if (strcmp(path, "/robots.txt") == 0) {

@@ -30,6 +30,7 @@ struct http_request {
 	char derp_fast_start[16];
 	char ideal_node[128];
 	char sec_websocket_protocol[128];
+	char hd_version[16]; /* HD-Version (docs/hd-protocol.md) */
 	char x_tailscale_challenge[HTTP_MAX_CHALLENGE + 2]; /* longer values flagged below */
 	bool challenge_too_long;
 	size_t head_len; /* bytes of the head, including the final CRLF CRLF */
@@ -55,6 +56,7 @@ enum http_parse_status http_request_parse(const uint8_t *buf, size_t len, struct
 enum http_action {
 	HTTP_ACTION_RESPOND_CLOSE = 0, /* write the response, then close */
 	HTTP_ACTION_DERP_UPGRADE,      /* write the response (may be empty), then speak DERP */
+	HTTP_ACTION_HD_UPGRADE,	       /* write the response, then speak HD (docs/hd-protocol.md) */
 };
 
 struct http_route_result {
@@ -72,6 +74,9 @@ struct http_route_result {
  *    subprotocol: 101 with Derp-Version and Derp-Public-Key (server_pub_hex),
  *    or nothing with Derp-Fast-Start: 1;
  *  - /derp without such an Upgrade: 426 "DERP requires connection upgrade\n";
+ *  - /hd with Upgrade: hd and HD-Version: 1: 101 with Upgrade: hd and
+ *    HD-Version: 1; another version: 426 naming the one spoken; no Upgrade:
+ *    426 "HD requires connection upgrade\n";
  *  - /derp/probe, /derp/latency-check: GET/HEAD 200 empty with
  *    Access-Control-Allow-Origin: *, other methods 405;
  *  - /generate_204: 204 with the Cache-Control header, plus

@@ -24,6 +24,8 @@
 #include "derp_frame.h"
 #include "derp_handshake.h"
 #include "handoff.h"
+#include "hd_frame.h"
+#include "hd_registry.h"
 #include "http_request.h"
 #include "ktls.h"
 #include "log.h"
@@ -70,6 +72,7 @@ enum pending_state {
 	ST_TLS_HANDSHAKE = 0, /* TLS only */
 	ST_READ_HEAD,
 	ST_READ_CLIENT_INFO,
+	ST_READ_HD_AUTH, /* HD (docs/hd-protocol.md): ServerHello sent, waiting for Auth */
 	ST_CLOSING, /* flushing a final response, then close */
 };
 
@@ -98,6 +101,7 @@ struct pending {
 	uint32_t charged;    /* bytes counted against limits.handshake_memory_mb */
 	uint32_t grown;	     /* the part of them past the first buffers */
 	uint32_t tls_in;     /* ciphertext received during the TLS handshake */
+	uint8_t hd_challenge[HD_CHALLENGE_LEN]; /* HD: what ServerHello asked to be boxed */
 };
 
 struct slowpath {
@@ -456,6 +460,30 @@ static bool move_to_kernel_tls(struct slowpath *sp, struct pending *p)
 	return false;
 }
 
+/*
+ * The 101 for /hd goes out with ServerHello, whose challenge the client
+ * must box with its key (docs/hd-protocol.md, section 3). Returns true.
+ */
+static bool start_hd(struct slowpath *sp, struct pending *p, const struct http_request *req,
+		     uint8_t *resp, size_t n)
+{
+	if (!sp->relay->hd) {
+		respond_error(sp, p, 404);
+		return true;
+	}
+	hd_challenge_new(p->hd_challenge);
+	size_t hello = hd_build_server_hello(resp + n, 2048 - n, sp->relay->server_pub,
+					     p->hd_challenge);
+	if (!hello || queue_out(sp, p, resp, n + hello) < 0) {
+		p->dead = true;
+		return true;
+	}
+	p->len -= (uint32_t)req->head_len;
+	memmove(p->buf, p->buf + req->head_len, p->len);
+	p->state = ST_READ_HD_AUTH;
+	return true;
+}
+
 /* Returns true when the state advanced (the caller pumps again). */
 static bool step_head(struct slowpath *sp, struct pending *p)
 {
@@ -489,6 +517,8 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 		return true;
 	}
 	stat_add(&sp->stats.upgrades, 1);
+	if (res.action == HTTP_ACTION_HD_UPGRADE)
+		return start_hd(sp, p, &req, resp, res.response_len);
 	p->not_ideal = res.not_ideal;
 	/* The ServerKey frame goes in the same write as the 101, as derper does. */
 	size_t n = res.response_len;
@@ -503,6 +533,12 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	p->state = ST_READ_CLIENT_INFO;
 	return true;
 }
+
+enum step_result {
+	STEP_WAIT = 0,	 /* needs more bytes (or its output sent first) */
+	STEP_ADVANCED,	 /* state changed or failed (p->dead): look again */
+	STEP_HANDED_OFF, /* p now belongs to a worker and is freed */
+};
 
 /* Returns true when the connection went to a worker (and p is freed). */
 static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t frame_len)
@@ -559,11 +595,6 @@ static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 	return true;
 }
 
-enum step_result {
-	STEP_WAIT = 0,	 /* needs more bytes (or its output sent first) */
-	STEP_ADVANCED,	 /* state changed or failed (p->dead): look again */
-	STEP_HANDED_OFF, /* p now belongs to a worker and is freed */
-};
 
 static bool output_pending(const struct pending *p)
 {
@@ -595,6 +626,89 @@ static enum step_result step_client_info(struct slowpath *sp, struct pending *p)
 	if (output_pending(p))
 		return STEP_WAIT;
 	return finish_handshake(sp, p, whole) ? STEP_HANDED_OFF : STEP_ADVANCED;
+}
+
+/*
+ * The Auth frame decides: Denied (sent, then close) or Welcome, which the
+ * worker sends first, as it sends DERP's ServerInfo.
+ */
+static enum step_result finish_hd(struct slowpath *sp, struct pending *p, uint32_t whole)
+{
+	struct relay *r = sp->relay;
+	uint8_t key[KEY_LEN], frame[HD_FRAME_HDR_LEN + 1 + HD_REASON_TEXT_MAX];
+	uint16_t peer_id = 0;
+	const char *why = NULL;
+	enum hd_reason verdict =
+	    hd_registry_admit(r->hd, r->server_priv, p->ssl, p->hd_challenge,
+			      p->buf + HD_FRAME_HDR_LEN, whole - HD_FRAME_HDR_LEN,
+			      (uint64_t)time(NULL), key, &peer_id, &why);
+	if (verdict != HD_REASON_OK) {
+		char addr[INET6_ADDRSTRLEN] = "?";
+		inet_ntop(AF_INET6, p->ip, addr, sizeof(addr));
+		log_info("hd: [%s]:%u refused: %s (%s)", addr, p->port, hd_reason_name(verdict),
+			 why);
+		stat_add(&sp->stats.handshakes_failed, 1);
+		size_t n = hd_build_reason(frame, sizeof(frame), HD_FRAME_DENIED, verdict, why);
+		p->state = ST_CLOSING;
+		if (queue_out(sp, p, frame, n) < 0)
+			p->dead = true;
+		return STEP_ADVANCED;
+	}
+	bool kernel_tls = p->ssl && move_to_kernel_tls(sp, p);
+	if (p->dead)
+		return STEP_ADVANCED;
+	uint32_t leftover = p->len - whole;
+	struct handoff *h = malloc(sizeof(*h) + leftover);
+	if (!h) {
+		handshake_failed(sp, p, "out of memory");
+		return STEP_ADVANCED;
+	}
+	memset(h, 0, sizeof(*h));
+	h->fd = p->fd;
+	h->seq = ++sp->next_seq;
+	memcpy(h->client_key, key, KEY_LEN);
+	h->is_hd = true;
+	h->hd_peer_id = peer_id;
+	memcpy(h->remote_ip, p->ip, sizeof(h->remote_ip));
+	h->remote_port = p->port;
+	h->server_info_len = (uint32_t)hd_build_welcome(h->server_info, sizeof(h->server_info),
+							  peer_id, HD_ID_NONE,
+							  cfg_live_u32(&r->cfg->keepalive_ms));
+	h->ssl = kernel_tls ? NULL : p->ssl;
+	h->kernel_tls = kernel_tls;
+	h->leftover_len = leftover;
+	memcpy(h->leftover, p->buf + whole, leftover);
+	if (relay_handoff(r, h) < 0) {
+		free(h);
+		handshake_failed(sp, p, "no worker could take the connection");
+		return STEP_ADVANCED;
+	}
+	stat_add(&sp->stats.handshakes_ok, 1);
+	if (!kernel_tls)
+		p->ssl = NULL;
+	pending_free(sp, p);
+	return STEP_HANDED_OFF;
+}
+
+static enum step_result step_hd_auth(struct slowpath *sp, struct pending *p)
+{
+	uint8_t type;
+	uint32_t plen;
+
+	if (p->len < HD_FRAME_HDR_LEN)
+		return STEP_WAIT;
+	if (hd_frame_header_parse(p->buf, &type, &plen) < 0 || type != HD_FRAME_AUTH ||
+	    hd_frame_check(type, plen) != HD_FRAME_OK) {
+		handshake_failed(sp, p, "hd: first frame is not a well-formed Auth");
+		return STEP_ADVANCED;
+	}
+	uint32_t whole = HD_FRAME_HDR_LEN + plen;
+	if (p->len < whole)
+		return STEP_WAIT;
+	/* ServerHello goes out before Welcome, whatever the client pipelined. */
+	if (output_pending(p))
+		return STEP_WAIT;
+	return finish_hd(sp, p, whole);
 }
 
 /* With TLS: decrypts what has arrived into buf. Returns -1 on a TLS error or close. */
@@ -656,8 +770,9 @@ static void pump(struct slowpath *sp, struct pending *p)
 		if (p->state == ST_READ_HEAD) {
 			if (step_head(sp, p))
 				continue;
-		} else if (p->state == ST_READ_CLIENT_INFO) {
-			enum step_result r = step_client_info(sp, p);
+		} else if (p->state == ST_READ_CLIENT_INFO || p->state == ST_READ_HD_AUTH) {
+			enum step_result r = p->state == ST_READ_HD_AUTH ? step_hd_auth(sp, p)
+									  : step_client_info(sp, p);
 			if (r == STEP_HANDED_OFF)
 				return;
 			if (r == STEP_ADVANCED)

@@ -4,8 +4,9 @@
  * alone: the worker and the session are replaced by stubs that record what
  * conn_recv_bytes hands them.
  *
- * Input: one control byte (can_mesh, and whether the session handler fails
- * on a marked Ping, as a real handler does when it closes the connection),
+ * Input: one control byte (can_mesh, whether the session handler fails on a
+ * marked Ping, as a real handler does when it closes the connection, and
+ * whether the connection speaks HD, with its 4-byte headers and rules),
  * then the byte stream, fed in chunks whose sizes come from a PRNG seeded by
  * the input, as multishot recv would deliver it.
  *
@@ -22,6 +23,7 @@
 
 #include "derp_frame.h"
 #include "fuzz_common.h"
+#include "hd_frame.h"
 #include "worker.h"
 
 /* Largest frame a client may send (ForwardPacket: two keys and a packet). */
@@ -34,6 +36,7 @@ struct model {
 	size_t n;
 	size_t pos;
 	bool can_mesh;
+	bool is_hd;
 	bool fail_on_mark;
 };
 
@@ -51,17 +54,37 @@ enum model_event {
 	EV_END,
 };
 
+/* A header's verdict under the connection's protocol, as DERP's verdicts. */
+static enum derp_frame_verdict model_check(const struct model *m, const uint8_t *hdr,
+					   uint8_t *type, uint32_t *len)
+{
+	if (!m->is_hd) {
+		derp_frame_header_get(hdr, type, len);
+		return derp_frame_check_client(*type, *len, m->can_mesh);
+	}
+	if (hd_frame_header_parse(hdr, type, len) < 0)
+		return DERP_FRAME_BAD_LENGTH;
+	switch (hd_frame_check_client(*type, *len)) {
+	case HD_FRAME_OK:
+		return DERP_FRAME_OK;
+	case HD_FRAME_SKIP:
+		return DERP_FRAME_SKIP;
+	default:
+		return DERP_FRAME_BAD_LENGTH;
+	}
+}
+
 static enum model_event model_next(struct model *m, uint8_t *type, size_t *off, uint32_t *len)
 {
-	while (m->n - m->pos >= DERP_FRAME_HDR_LEN) {
-		uint32_t plen;
-		enum derp_frame_verdict v;
+	const size_t hlen = m->is_hd ? HD_FRAME_HDR_LEN : DERP_FRAME_HDR_LEN;
 
-		derp_frame_header_get(m->s + m->pos, type, &plen);
+	while (m->n - m->pos >= hlen) {
+		uint32_t plen;
+		enum derp_frame_verdict v = model_check(m, m->s + m->pos, type, &plen);
+
 		*len = plen;
-		v = derp_frame_check_client(*type, plen, m->can_mesh);
 		if (v == DERP_FRAME_SKIP) {
-			m->pos += DERP_FRAME_HDR_LEN + (size_t)plen;
+			m->pos += hlen + (size_t)plen;
 			if (m->pos > m->n)
 				m->pos = m->n;
 			continue;
@@ -70,10 +93,10 @@ static enum model_event model_next(struct model *m, uint8_t *type, size_t *off, 
 			m->pos = m->n;
 			return EV_CLOSE;
 		}
-		if (m->n - m->pos - DERP_FRAME_HDR_LEN < plen)
+		if (m->n - m->pos - hlen < plen)
 			break;
-		*off = m->pos + DERP_FRAME_HDR_LEN;
-		m->pos += DERP_FRAME_HDR_LEN + (size_t)plen;
+		*off = m->pos + hlen;
+		m->pos += hlen + (size_t)plen;
 		return EV_FRAME;
 	}
 	return EV_END;
@@ -97,7 +120,7 @@ int session_handle_frame(struct worker *w, struct conn *c, uint8_t type, const u
 	size_t moff = 0;
 	uint32_t mlen = 0;
 
-	FUZZ_CHECK(!c->closing);
+	FUZZ_CHECK(!c->closing && !c->is_hd);
 	FUZZ_CHECK(model_next(stub.m, &mtype, &moff, &mlen) == EV_FRAME);
 	FUZZ_CHECK(type == mtype && len == mlen);
 	FUZZ_CHECK(derp_frame_check_client(type, len, c->can_mesh) == DERP_FRAME_OK);
@@ -107,6 +130,28 @@ int session_handle_frame(struct worker *w, struct conn *c, uint8_t type, const u
 		worker_conn_close(w, c, CLOSE_BAD_FRAME);
 		stub.handler_failed = true;
 		stub.m->pos = stub.m->n; /* nothing after this frame is seen */
+		return -1;
+	}
+	return 0;
+}
+
+int hd_session_handle_frame(struct worker *w, struct conn *c, uint8_t type, const uint8_t *payload,
+			    uint32_t len)
+{
+	uint8_t mtype;
+	size_t moff = 0;
+	uint32_t mlen = 0;
+
+	FUZZ_CHECK(!c->closing && c->is_hd);
+	FUZZ_CHECK(model_next(stub.m, &mtype, &moff, &mlen) == EV_FRAME);
+	FUZZ_CHECK(type == mtype && len == mlen);
+	FUZZ_CHECK(hd_frame_check_client(type, len) == HD_FRAME_OK);
+	FUZZ_CHECK(memcmp(payload, stub.m->s + moff, len) == 0);
+	stub.frames++;
+	if (stub.fail_on_mark && type == HD_FRAME_PING && payload[0] == FAIL_MARK) {
+		worker_conn_close(w, c, CLOSE_BAD_FRAME);
+		stub.handler_failed = true;
+		stub.m->pos = stub.m->n;
 		return -1;
 	}
 	return 0;
@@ -129,9 +174,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Room for any frame: the assembly budget's eviction is itest_recv_budget's. */
 	pktbuf_pool_init(&w.asm_pool, 0, PKTBUF_POOL_ASSEMBLY, 16 << 20);
 	c.can_mesh = data[0] & 1;
+	c.is_hd = data[0] & 4;
 	n = size - 1;
 	stream = fuzz_dup(data + 1, n);
-	m = (struct model){ .s = stream, .n = n, .can_mesh = c.can_mesh };
+	m = (struct model){ .s = stream, .n = n, .can_mesh = c.can_mesh, .is_hd = c.is_hd };
 	memset(&stub, 0, sizeof(stub));
 	stub.m = &m;
 	stub.fail_on_mark = data[0] & 2;

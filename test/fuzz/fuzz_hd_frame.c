@@ -41,7 +41,7 @@ static void check_one(uint8_t type, const uint8_t *frame, uint32_t len)
 
 	switch (type) {
 	case HD_FRAME_SERVER_HELLO:
-		if (hd_parse_server_hello(p, len, &sh) != 0 || sh.version != HD_VERSION)
+		if (hd_parse_server_hello(p, len, &sh) != 0 || sh.version != HD_PROTO_VERSION)
 			return;
 		same_bytes(frame, n,
 			   hd_build_server_hello(out, sizeof(out), sh.relay_key, sh.challenge));

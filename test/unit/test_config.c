@@ -338,6 +338,10 @@ static const struct key_case key_cases[] = {
 	{ "wireguard.block_seconds", "86400", NULL },
 	{ "wireguard.block_seconds", "0", "\"0\" is not an integer in 1..86400" },
 	{ "wireguard.block_seconds", "86401", "\"86401\" is not an integer in 1..86400" },
+	{ "hd.max_peers", "1", NULL },
+	{ "hd.max_peers", "65534", NULL },
+	{ "hd.max_peers", "0", "\"0\" is not an integer in 1..65534" },
+	{ "hd.max_peers", "65535", "\"65535\" is not an integer in 1..65534" },
 };
 
 /* The value config_format shows for name, so good cases can be checked generically. */

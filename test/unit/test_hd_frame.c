@@ -152,7 +152,7 @@ static void test_handshake_frames(void **state)
 	assert_int_equal(hd_build_server_hello(buf, sizeof(buf), key, ch), 4 + 65);
 	assert_int_equal(buf[0], HD_FRAME_SERVER_HELLO);
 	assert_int_equal(hd_parse_server_hello(buf + 4, 65, &sh), 0);
-	assert_int_equal(sh.version, HD_VERSION);
+	assert_int_equal(sh.version, HD_PROTO_VERSION);
 	assert_memory_equal(sh.relay_key, key, HD_KEY_LEN);
 	assert_memory_equal(sh.challenge, ch, HD_CHALLENGE_LEN);
 	assert_int_equal(hd_parse_server_hello(buf + 4, 64, &sh), -1);

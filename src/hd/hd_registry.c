@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+#include "hd_registry.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "key.h"
+
+int hd_registry_init(struct hd_registry *reg, const struct hd_registry_config *cfg, char *err,
+		     size_t errlen)
+{
+	bool created = false;
+
+	memset(reg, 0, sizeof(*reg));
+	reg->require_token = cfg->require_token;
+	if (secret_file_load_or_create(cfg->token_secret_file, reg->token_secret, &created, err,
+				       errlen) < 0)
+		return -1;
+	if (cfg->revoked_file && cfg->revoked_file[0] &&
+	    hd_revoked_load(cfg->revoked_file, &reg->revoked, err, errlen) < 0) {
+		sodium_memzero(reg->token_secret, sizeof(reg->token_secret));
+		return -1;
+	}
+	if (hd_peer_ids_init(&reg->ids, cfg->max_peers) < 0) {
+		snprintf(err, errlen, "hd: no memory for %u peer ids", cfg->max_peers);
+		hd_revoked_free(&reg->revoked);
+		return -1;
+	}
+	pthread_mutex_init(&reg->lock, NULL);
+	return 0;
+}
+
+void hd_registry_free(struct hd_registry *reg)
+{
+	hd_peer_ids_free(&reg->ids);
+	hd_revoked_free(&reg->revoked);
+	pthread_mutex_destroy(&reg->lock);
+	sodium_memzero(reg->token_secret, sizeof(reg->token_secret));
+}
+
+static const char *reason_text(enum hd_reason r)
+{
+	switch (r) {
+	case HD_REASON_BAD_PROOF:
+		return "the proof of key possession did not verify";
+	case HD_REASON_NO_TOKEN:
+		return "an enrollment token is required (hdcli hd token issue)";
+	case HD_REASON_WRONG_KEY:
+		return "the token was issued for another key";
+	case HD_REASON_EXPIRED:
+		return "the token has expired";
+	case HD_REASON_REVOKED:
+		return "the token or key is revoked";
+	case HD_REASON_FULL:
+		return "the relay has no peer id left";
+	default:
+		return "refused";
+	}
+}
+
+static enum hd_reason check(struct hd_registry *reg, const uint8_t relay_priv[HD_KEY_LEN], SSL *ssl,
+			    const uint8_t challenge[HD_CHALLENGE_LEN], const uint8_t *payload,
+			    uint32_t len, uint64_t now, uint8_t key[HD_KEY_LEN], uint16_t *peer_id)
+{
+	uint8_t binding[HD_BINDING_LEN];
+	char token[HD_TOKEN_MAX + 1];
+	size_t token_len = 0;
+	struct hd_token t;
+	enum hd_reason r;
+
+	if (hd_channel_binding(ssl, binding) < 0)
+		return HD_REASON_BAD_PROOF;
+	r = hd_auth_open(payload, len, relay_priv, challenge, binding, key, token, &token_len);
+	if (r != HD_REASON_OK)
+		return r;
+	/*
+	 * Without require_token a token is still checked when one is shown:
+	 * a revoked or expired token is a statement by the operator.
+	 */
+	if (token_len > 0 || reg->require_token) {
+		r = hd_token_check(token, token_len, reg->token_secret, key, now, &t);
+		if (r != HD_REASON_OK)
+			return r;
+		if (hd_revoked_token(&reg->revoked, &t))
+			return HD_REASON_REVOKED;
+	} else {
+		memcpy(t.key, key, HD_KEY_LEN);
+		memset(t.id, 0, sizeof(t.id));
+		if (hd_revoked_token(&reg->revoked, &t))
+			return HD_REASON_REVOKED;
+	}
+	pthread_mutex_lock(&reg->lock);
+	*peer_id = hd_peer_id_of(&reg->ids, key, true);
+	pthread_mutex_unlock(&reg->lock);
+	return *peer_id == HD_ID_NONE ? HD_REASON_FULL : HD_REASON_OK;
+}
+
+enum hd_reason hd_registry_admit(struct hd_registry *reg, const uint8_t relay_priv[HD_KEY_LEN],
+				 SSL *ssl, const uint8_t challenge[HD_CHALLENGE_LEN],
+				 const uint8_t *payload, uint32_t len, uint64_t now,
+				 uint8_t key[HD_KEY_LEN], uint16_t *peer_id, const char **why)
+{
+	enum hd_reason r = check(reg, relay_priv, ssl, challenge, payload, len, now, key, peer_id);
+
+	if (r == HD_REASON_OK) {
+		__atomic_fetch_add(&reg->admitted, 1, __ATOMIC_RELAXED);
+		*why = NULL;
+		return r;
+	}
+	if (r <= HD_REASON_DRAINING)
+		__atomic_fetch_add(&reg->denied[r], 1, __ATOMIC_RELAXED);
+	*why = reason_text(r);
+	return r;
+}
+
+uint16_t hd_registry_lookup(struct hd_registry *reg, const uint8_t key[HD_KEY_LEN])
+{
+	uint16_t id;
+
+	pthread_mutex_lock(&reg->lock);
+	id = hd_peer_id_of(&reg->ids, key, false);
+	pthread_mutex_unlock(&reg->lock);
+	return id;
+}
+
+const uint8_t *hd_registry_key(const struct hd_registry *reg, uint16_t id)
+{
+	return hd_peer_id_key(&reg->ids, id);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the relay knows about HD clients, shared by the slow path (which
+ * admits them: proof, token, revocation, peer id) and the workers (which
+ * turn the ids in data frames back into keys, and answer Lookup).
+ *
+ * Admission runs on the slow path thread only. Ids are given out under a
+ * lock that only the slow path and the rare Lookup frame take; turning an
+ * id into a key, which every Send does, takes no lock (hd_peer_ids.h).
+ */
+#ifndef HD_HD_REGISTRY_H
+#define HD_HD_REGISTRY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "hd_auth.h"
+#include "hd_peer_ids.h"
+#include "hd_revoked.h"
+
+struct hd_registry_config {
+	bool require_token;
+	const char *token_secret_file;
+	const char *revoked_file; /* empty = none */
+	uint32_t max_peers;
+};
+
+struct hd_registry {
+	bool require_token;
+	uint8_t token_secret[HD_TOKEN_SECRET_LEN];
+	struct hd_revoked revoked;
+	struct hd_peer_ids ids;
+	pthread_mutex_t lock; /* the ids' key -> id side */
+	/* Slow path only; read by the management plane (relaxed). */
+	uint64_t admitted;
+	uint64_t denied[HD_REASON_DRAINING + 1]; /* by enum hd_reason */
+};
+
+/* Loads (or makes) the token secret and reads the revocation list. Returns 0 or -1 with err. */
+int hd_registry_init(struct hd_registry *reg, const struct hd_registry_config *cfg, char *err,
+		     size_t errlen);
+void hd_registry_free(struct hd_registry *reg);
+
+/*
+ * Decides on an Auth payload for a connection whose ServerHello carried
+ * challenge (ssl: its TLS session, NULL for plain HTTP; now: Unix seconds).
+ * On HD_REASON_OK fills the client's key and peer id. Every outcome is
+ * counted; a refusal's reason text for the Denied frame goes into why.
+ */
+enum hd_reason hd_registry_admit(struct hd_registry *reg, const uint8_t relay_priv[HD_KEY_LEN],
+				 SSL *ssl, const uint8_t challenge[HD_CHALLENGE_LEN],
+				 const uint8_t *payload, uint32_t len, uint64_t now,
+				 uint8_t key[HD_KEY_LEN], uint16_t *peer_id, const char **why);
+
+/* The id of a key that has one (Lookup), or HD_ID_NONE. Any thread. */
+uint16_t hd_registry_lookup(struct hd_registry *reg, const uint8_t key[HD_KEY_LEN]);
+/* The key of an id, or NULL. Any thread, no lock. */
+const uint8_t *hd_registry_key(const struct hd_registry *reg, uint16_t id);
+
+#endif
