@@ -55,6 +55,12 @@ const struct hdcli_verb hdcli_verbs[] = {
 	{ "wg blocklist show", "", hdcli_print_wg_sources,
 	  "addresses blocked for initiations made for no peer's key, and for how long" },
 	{ "wg blocklist clear", "", hdcli_print_wg_sources, "lift every block now" },
+	{ "hd show", "", hdcli_print_hd_show,
+	  "HD: tokens required or not, peer ids given, clients admitted and refused by reason" },
+	{ "hd token issue", "KEY [TTL]", hdcli_print_hd_token,
+	  "an enrollment token for KEY, valid for TTL (30d, 12h, 3600 ...; default never expires)" },
+	{ "hd token revoke", "ID|KEY", hdcli_print_hd_token,
+	  "refuse a token (its 16-hex id) or every token of a key from now on" },
 	{ "help", "[VERB...]", hdcli_print_help, "list the relay's commands" },
 };
 

@@ -107,6 +107,8 @@ int hdcli_print_events(struct hdcli *h, const struct json_value *data);
 /* hdcli_wg.c: every wg verb answers with the table, as `wg show`. */
 int hdcli_print_wg_show(struct hdcli *h, const struct json_value *data);
 int hdcli_print_wg_sources(struct hdcli *h, const struct json_value *data);
+int hdcli_print_hd_show(struct hdcli *h, const struct json_value *data);
+int hdcli_print_hd_token(struct hdcli *h, const struct json_value *data);
 /* hdcli_help.c */
 int hdcli_print_help(struct hdcli *h, const struct json_value *data);
 void hdcli_usage(FILE *f);

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "hd_registry.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "key.h"
 
@@ -14,6 +18,8 @@ int hd_registry_init(struct hd_registry *reg, const struct hd_registry_config *c
 
 	memset(reg, 0, sizeof(*reg));
 	reg->require_token = cfg->require_token;
+	snprintf(reg->revoked_file, sizeof(reg->revoked_file), "%s",
+		 cfg->revoked_file ? cfg->revoked_file : "");
 	if (secret_file_load_or_create(cfg->token_secret_file, reg->token_secret, &created, err,
 				       errlen) < 0)
 		return -1;
@@ -82,15 +88,15 @@ static enum hd_reason check(struct hd_registry *reg, const uint8_t relay_priv[HD
 		r = hd_token_check(token, token_len, reg->token_secret, key, now, &t);
 		if (r != HD_REASON_OK)
 			return r;
-		if (hd_revoked_token(&reg->revoked, &t))
-			return HD_REASON_REVOKED;
 	} else {
 		memcpy(t.key, key, HD_KEY_LEN);
 		memset(t.id, 0, sizeof(t.id));
-		if (hd_revoked_token(&reg->revoked, &t))
-			return HD_REASON_REVOKED;
 	}
 	pthread_mutex_lock(&reg->lock);
+	if (hd_revoked_token(&reg->revoked, &t)) {
+		pthread_mutex_unlock(&reg->lock);
+		return HD_REASON_REVOKED;
+	}
 	*peer_id = hd_peer_id_of(&reg->ids, key, true);
 	pthread_mutex_unlock(&reg->lock);
 	return *peer_id == HD_ID_NONE ? HD_REASON_FULL : HD_REASON_OK;
@@ -127,4 +133,56 @@ uint16_t hd_registry_lookup(struct hd_registry *reg, const uint8_t key[HD_KEY_LE
 const uint8_t *hd_registry_key(const struct hd_registry *reg, uint16_t id)
 {
 	return hd_peer_id_key(&reg->ids, id);
+}
+
+int hd_registry_revoke(struct hd_registry *reg, const uint8_t *id, const uint8_t *key, char *err,
+		       size_t errlen)
+{
+	struct hd_revoked fresh, old;
+	char line[128];
+	FILE *f;
+
+	if (!reg->revoked_file[0]) {
+		snprintf(err, errlen, "hd.revoked_file is empty: nowhere to keep revocations");
+		return -1;
+	}
+	if (id) {
+		int n = snprintf(line, sizeof(line), "token ");
+		for (int i = 0; i < HD_TOKEN_ID_LEN; i++)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", id[i]);
+	} else {
+		char nodekey[8 + KEY_HEX_LEN + 1];
+		key_to_nodekey(key, nodekey);
+		snprintf(line, sizeof(line), "key %s", nodekey);
+	}
+	int fd = open(reg->revoked_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	f = fd >= 0 ? fdopen(fd, "a") : NULL;
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", reg->revoked_file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	fprintf(f, "%s\n", line);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
+		snprintf(err, errlen, "%s: writing: %s", reg->revoked_file, strerror(errno));
+		return -1;
+	}
+	if (hd_revoked_load(reg->revoked_file, &fresh, err, errlen) < 0)
+		return -1;
+	pthread_mutex_lock(&reg->lock);
+	old = reg->revoked;
+	reg->revoked = fresh;
+	pthread_mutex_unlock(&reg->lock);
+	hd_revoked_free(&old);
+	return 0;
+}
+
+void hd_registry_issue(const struct hd_registry *reg, const uint8_t key[HD_KEY_LEN], uint64_t ttl_s,
+		       struct hd_token *t, char text[HD_TOKEN_TEXT_LEN + 1])
+{
+	randombytes_buf(t->id, sizeof(t->id));
+	memcpy(t->key, key, HD_KEY_LEN);
+	t->expiry = ttl_s ? (uint64_t)time(NULL) + ttl_s : 0;
+	hd_token_issue(reg->token_secret, t->id, key, t->expiry, text);
 }

@@ -31,9 +31,10 @@ struct hd_registry_config {
 struct hd_registry {
 	bool require_token;
 	uint8_t token_secret[HD_TOKEN_SECRET_LEN];
-	struct hd_revoked revoked;
+	char revoked_file[4096];
+	struct hd_revoked revoked; /* under lock: the management plane swaps it */
 	struct hd_peer_ids ids;
-	pthread_mutex_t lock; /* the ids' key -> id side */
+	pthread_mutex_t lock; /* the ids' key -> id side, and revoked */
 	/* Slow path only; read by the management plane (relaxed). */
 	uint64_t admitted;
 	uint64_t denied[HD_REASON_DRAINING + 1]; /* by enum hd_reason */
@@ -54,6 +55,19 @@ enum hd_reason hd_registry_admit(struct hd_registry *reg, const uint8_t relay_pr
 				 SSL *ssl, const uint8_t challenge[HD_CHALLENGE_LEN],
 				 const uint8_t *payload, uint32_t len, uint64_t now,
 				 uint8_t key[HD_KEY_LEN], uint16_t *peer_id, const char **why);
+
+/*
+ * Revokes a token id (8 bytes) or, with id NULL, every token of key: the
+ * line is appended to the revocation file (made 0600 if missing), then the
+ * whole file is read again and swapped in. A file that no longer loads
+ * leaves the list in use as it was. Returns 0 or -1 with err.
+ */
+int hd_registry_revoke(struct hd_registry *reg, const uint8_t *id, const uint8_t *key, char *err,
+		       size_t errlen);
+
+/* Issues a token for key, valid for ttl_s seconds from now (0 = never expires). */
+void hd_registry_issue(const struct hd_registry *reg, const uint8_t key[HD_KEY_LEN], uint64_t ttl_s,
+		       struct hd_token *t, char text[HD_TOKEN_TEXT_LEN + 1]);
 
 /* The id of a key that has one (Lookup), or HD_ID_NONE. Any thread. */
 uint16_t hd_registry_lookup(struct hd_registry *reg, const uint8_t key[HD_KEY_LEN]);

@@ -46,6 +46,12 @@ const struct mgmt_command mgmt_commands[] = {
 	{ "wg blocklist show", "", 0, 0, cmd_wg_blocklist_show,
 	  "addresses blocked for initiations made for no peer's key, and for how long" },
 	{ "wg blocklist clear", "", 0, 0, cmd_wg_blocklist_clear, "lift every block now" },
+	{ "hd show", "", 0, 0, cmd_hd_show,
+	  "HD: tokens required or not, peer ids given, clients admitted and refused by reason" },
+	{ "hd token issue", "KEY [TTL]", 1, 2, cmd_hd_token_issue,
+	  "an enrollment token for KEY, valid for TTL (30d, 12h, 3600 ...; default never expires)" },
+	{ "hd token revoke", "ID|KEY", 1, 1, cmd_hd_token_revoke,
+	  "refuse a token (its 16-hex id) or every token of a key from now on" },
 };
 
 const int mgmt_command_count = (int)(sizeof(mgmt_commands) / sizeof(mgmt_commands[0]));
