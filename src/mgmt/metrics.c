@@ -131,6 +131,7 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 		uint64_t n;
 	} refused[] = {
 		{ "accept_rate", s->slow.rejected_rate },
+		{ "accept_rate_all", s->slow.rejected_accept_rate },
 		{ "pending_per_ip", s->slow.refused_pending_per_ip },
 		{ "handshake_memory", s->slow.refused_handshake_memory },
 		{ "tls_too_large", s->slow.refused_tls_too_large },

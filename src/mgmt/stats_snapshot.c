@@ -142,6 +142,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "accepted", s->slow.accepted);
 		jw_u64(w, "rejected_max_conns", s->slow.rejected_max_conns);
 		jw_u64(w, "rejected_rate", s->slow.rejected_rate);
+		jw_u64(w, "rejected_accept_rate", s->slow.rejected_accept_rate);
 		jw_u64(w, "http_requests", s->slow.http_requests);
 		jw_u64(w, "http_errors", s->slow.http_errors);
 		jw_u64(w, "upgrades", s->slow.upgrades);

@@ -32,7 +32,9 @@
 #include "accept_limit.h"
 #include "slowpath.h"
 #include "stats.h"
+#include "tcp_liveness.h"
 #include "tls.h"
+#include "token_bucket.h"
 
 #define SP_RING_ENTRIES	 1024
 #define UD_ACCEPT	 1ull
@@ -119,6 +121,8 @@ struct slowpath {
 	uint64_t last_source_warn_ns;
 	uint64_t last_submit_warn_ns;
 	struct accept_limiter per_ip;
+	struct token_bucket accept_all; /* limits.accept_rate */
+	uint64_t last_liveness_warn_ns;
 	struct pending_limiter pending_per_source;
 	uint64_t memory; /* all that is charged, the sum of every pending's `charged` */
 	uint64_t grown;	 /* the sum of every pending's `grown` */
@@ -839,6 +843,16 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		close(fd);
 		return;
 	}
+	/*
+	 * As derper's rate-limited listener: accepted and closed at once rather
+	 * than left in the backlog, which tells the client to back off and
+	 * holds nothing in the kernel.
+	 */
+	if (!token_bucket_take(&sp->accept_all, 1, sp->now_ns)) {
+		stat_add(&sp->stats.rejected_accept_rate, 1);
+		close(fd);
+		return;
+	}
 	uint8_t ip[16];
 	uint16_t port;
 	remote_address(fd, ip, &port);
@@ -882,6 +896,10 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	charge(sp, p, initial, false);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tcp_liveness_apply(fd, r->cfg->tcp_keepalive_ms, r->cfg->tcp_user_timeout_ms) < 0 &&
+	    log_due(&sp->last_liveness_warn_ns, sp->now_ns, LIMIT_WARN_NS))
+		log_warn("TCP keepalive or user timeout not set on a client connection: %s",
+			 strerror(errno));
 	p->deadline_ns =
 	    sp->now_ns + (uint64_t)cfg_live_u32(&r->cfg->handshake_timeout_ms) * 1000000ull;
 	memcpy(p->ip, ip, sizeof(p->ip));
@@ -1024,6 +1042,7 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 		free(sp);
 		return NULL;
 	}
+	token_bucket_init(&sp->accept_all, r->cfg->accept_rate, r->cfg->accept_burst, now_ns());
 	key_to_hex(r->server_pub, sp->server_pub_hex);
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;

@@ -41,6 +41,7 @@ struct slowpath_stats {
 	uint64_t accepted;
 	uint64_t rejected_max_conns;
 	uint64_t rejected_rate; /* over limits.max_accept_per_ip */
+	uint64_t rejected_accept_rate; /* over limits.accept_rate, all sources together */
 	uint64_t http_requests;
 	uint64_t http_errors;
 	uint64_t upgrades;

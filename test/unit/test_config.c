@@ -304,6 +304,35 @@ static const struct key_case key_cases[] = {
 	{ "limits.handshake_memory_mb", "0", "\"0\" is not an integer in 1..65536" },
 	{ "limits.handshake_memory_mb", "65537", "\"65537\" is not an integer in 1..65536" },
 
+	{ "limits.accept_rate", "0", NULL },
+	{ "limits.accept_rate", "10000000", NULL },
+	{ "limits.accept_rate", "10000001", "\"10000001\" is not an integer in 0..10000000" },
+	{ "limits.accept_burst", "1", NULL },
+	{ "limits.accept_burst", "0", "\"0\" is not an integer in 1..10000000" },
+	{ "limits.accept_burst", "10000001", "\"10000001\" is not an integer in 1..10000000" },
+	{ "limits.tcp_keepalive_ms", "0", NULL },
+	{ "limits.tcp_keepalive_ms", "86400000", NULL },
+	{ "limits.tcp_keepalive_ms", "86400001", "\"86400001\" is not an integer in 0..86400000" },
+	{ "limits.tcp_user_timeout_ms", "0", NULL },
+	{ "limits.tcp_user_timeout_ms", "3600000", NULL },
+	{ "limits.tcp_user_timeout_ms", "3600001", "\"3600001\" is not an integer in 0..3600000" },
+
+	{ "admission.verify_clients", "true", NULL },
+	{ "admission.fail_open", "false", NULL },
+	{ "admission.verify_client_url", "", NULL },
+	{ "admission.verify_client_url", "http://127.0.0.1:8080/verify", NULL },
+	{ "admission.verify_client_url", "https://[::1]/verify?x=1", NULL },
+	{ "admission.verify_client_url", "ftp://x/", "\"ftp://x/\" is not an http:// or https:// URL" },
+	{ "admission.verify_client_url", "http://:80/", "URL host is empty or longer than 255 bytes" },
+	{ "admission.verify_client_url", "http://h:99999/", "URL port is not a number in 1..65535" },
+	{ "admission.verify_client_url", "http://u@h/", "URL must not carry user info" },
+	{ "admission.cache_ms", "0", NULL },
+	{ "admission.cache_ms", "3600001", "\"3600001\" is not an integer in 0..3600000" },
+	{ "admission.timeout_ms", "100", NULL },
+	{ "admission.timeout_ms", "60000", NULL },
+	{ "admission.timeout_ms", "99", "\"99\" is not an integer in 100..60000" },
+	{ "admission.timeout_ms", "60001", "\"60001\" is not an integer in 100..60000" },
+
 	{ "log.level", "error", NULL },
 	{ "log.level", "warn", NULL },
 	{ "log.level", "info", NULL },
@@ -856,7 +885,7 @@ static void test_args_help_and_version(void **state)
 	(void)state;
 	struct hd_config cfg;
 	char err[512];
-	char out[8192];
+	char out[16384]; /* the --help text of every key */
 
 	/* --help wins even over a config file that does not exist. */
 	char *help[] = { "hyper-derp", "--config", "/nonexistent.ini", "--help", NULL };
