@@ -140,6 +140,28 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		put(b, "hyperderp_handshakes_refused_total{reason=\"%s\"} %llu\n",
 		    refused[i].reason, (unsigned long long)refused[i].n);
+	head(b, "admission_checks_total", "counter",
+	     "Clients decided by the [admission] checks, by result: allowed, refused (told no), "
+	     "failed (could not ask, or a bad answer: refused), fail_open (the controller could "
+	     "not be asked: admitted), busy (too many checks waiting: refused).");
+	const struct {
+		const char *result;
+		uint64_t n;
+	} admission[] = {
+		{ "allowed", s->slow.admission_allowed },
+		{ "refused", s->slow.admission_refused },
+		{ "failed", s->slow.admission_failed },
+		{ "fail_open", s->slow.admission_fail_open },
+		{ "busy", s->slow.admission_busy },
+	};
+	for (size_t i = 0; i < sizeof(admission) / sizeof(admission[0]); i++)
+		put(b, "hyperderp_admission_checks_total{result=\"%s\"} %llu\n",
+		    admission[i].result, (unsigned long long)admission[i].n);
+	single(b, "admission_cache_hits_total", "counter",
+	       "Admission answers reused from the cache (admission.cache_ms).",
+	       s->slow.admission_cache_hits);
+	single(b, "admission_pending", "gauge", "Connections waiting for their admission check.",
+	       s->slow.admission_pending);
 	single(b, "accept_errors_total", "counter",
 	       "Accepts that failed (out of file descriptors or memory); accepting pauses 200 ms.",
 	       s->slow.accept_errors);

@@ -157,6 +157,15 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "refused_tls_too_large", s->slow.refused_tls_too_large);
 		jw_u64(w, "submit_failures", s->slow.submit_failures);
 		jw_u64(w, "accept_errors", s->slow.accept_errors);
+		jw_object_begin(w, "admission");
+		jw_u64(w, "allowed", s->slow.admission_allowed);
+		jw_u64(w, "refused", s->slow.admission_refused);
+		jw_u64(w, "failed", s->slow.admission_failed);
+		jw_u64(w, "fail_open", s->slow.admission_fail_open);
+		jw_u64(w, "busy", s->slow.admission_busy);
+		jw_u64(w, "cache_hits", s->slow.admission_cache_hits);
+		jw_u64(w, "pending", s->slow.admission_pending);
+		jw_end(w);
 		jw_u64(w, "handshakes_pending", s->slow.handshakes_pending);
 		jw_u64(w, "handshake_memory_bytes", s->slow.handshake_memory_bytes);
 		jw_end(w);
