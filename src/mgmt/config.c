@@ -166,6 +166,19 @@ static const struct cfg_key cfg_keys[] = {
 	  "memory for the buffers of all connections in their handshake, MiB; past it new "
 	  "connections are refused" },
 	/*
+	 * derper's -per-client-rate-limit: none by default. The burst covers a
+	 * few full frames, so a client's bursts of handshakes and disco go
+	 * through at once.
+	 */
+	{ "limits", "client_rate_bytes", CFG_U32, FIELD(client_rate_bytes), 0, 1000000000, "0", NULL,
+	  "bytes per second the relay reads from one client, all it sends counted (derper's "
+	  "-per-client-rate-limit); past it the relay reads more slowly (TCP holds the client "
+	  "back), nothing is dropped; mesh peers are exempt; 0 = no limit" },
+	{ "limits", "client_burst_bytes", CFG_U32, FIELD(client_burst_bytes), 1, 1000000000,
+	  "262144", NULL,
+	  "bytes a client may send at once above client_rate_bytes (derper's "
+	  "-per-client-rate-burst)" },
+	/*
 	 * derper accepts as fast as connections come (-accept-connection-limit
 	 * defaults to infinity): 0 keeps that. The burst only matters with a rate.
 	 */

@@ -42,6 +42,8 @@ struct hd_config {
 	uint32_t codel_interval_ms;    /* codel: how long above target before the first drop */
 	uint32_t max_pending_per_ip;   /* handshakes under way per IP (IPv6: /64); 0 = none */
 	uint32_t handshake_memory_mb;  /* buffers of all handshakes under way, MiB */
+	uint32_t client_rate_bytes;    /* bytes a second read from one client; 0 = no limit */
+	uint32_t client_burst_bytes;   /* what it may send at once above the rate */
 	uint32_t accept_rate;	       /* new connections per second, all sources; 0 = no limit */
 	uint32_t accept_burst;	       /* connections accept_rate lets in at once */
 	uint32_t tcp_keepalive_ms;     /* idle time before TCP keepalive probes; 0 = off */

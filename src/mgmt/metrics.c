@@ -199,6 +199,10 @@ static void write_traffic(struct textbuf *b, const struct stats_snapshot *s)
 	    (unsigned long long)t->peer_gone_disconnected_frames);
 	put(b, "hyperderp_peer_gone_frames_total{reason=\"not_here\"} %llu\n",
 	    (unsigned long long)t->peer_gone_not_here_frames);
+	single(b, "client_rate_limited_total", "counter",
+	       "Times reading from a client paused because it sent past "
+	       "limits.client_rate_bytes (derper: rate_limit_per_client_waited).",
+	       t->recv_rate_limited);
 	single(b, "pings_dropped_total", "counter",
 	       "Ping frames ignored because a Pong was still pending.", t->pings_dropped);
 	single(b, "peer_gone_recipients_refused_total", "counter",

@@ -213,6 +213,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 	jw_u64(w, "peer_gone_disconnected_frames", t->peer_gone_disconnected_frames);
 	jw_u64(w, "peer_gone_not_here_frames", t->peer_gone_not_here_frames);
 	jw_u64(w, "pings_dropped", t->pings_dropped);
+	jw_u64(w, "recv_rate_limited", t->recv_rate_limited);
 	jw_u64(w, "peer_gone_recipients_refused", t->peer_gone_recipients_refused);
 	jw_u64(w, "recv_no_buffers", t->recv_no_buffers);
 	jw_u64(w, "packets_inplace", t->packets_inplace);

@@ -304,6 +304,11 @@ static const struct key_case key_cases[] = {
 	{ "limits.handshake_memory_mb", "0", "\"0\" is not an integer in 1..65536" },
 	{ "limits.handshake_memory_mb", "65537", "\"65537\" is not an integer in 1..65536" },
 
+	{ "limits.client_rate_bytes", "0", NULL },
+	{ "limits.client_rate_bytes", "1000000000", NULL },
+	{ "limits.client_rate_bytes", "1000000001", "\"1000000001\" is not an integer in 0..1000000000" },
+	{ "limits.client_burst_bytes", "1", NULL },
+	{ "limits.client_burst_bytes", "0", "\"0\" is not an integer in 1..1000000000" },
 	{ "limits.accept_rate", "0", NULL },
 	{ "limits.accept_rate", "10000000", NULL },
 	{ "limits.accept_rate", "10000001", "\"10000001\" is not an integer in 0..10000000" },
