@@ -26,6 +26,7 @@ struct md_opts {
 	const char *sock;    /* management socket path; NULL: one in the daemon's dir */
 	const char *metrics; /* --metrics-listen value; NULL: 127.0.0.1:0 */
 	unsigned nofile;     /* RLIMIT_NOFILE, soft and hard, for the daemon; 0: inherited */
+	const char *listen;  /* --listen value; NULL: 127.0.0.1 */
 };
 
 struct mgmt_daemon {
