@@ -22,10 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "key.h"
 #include "test_mgmt_daemon.h"
@@ -46,7 +49,8 @@ enum server_mode {
 };
 
 struct adm_server {
-	bool whois; /* tailscaled's LocalAPI (Unix socket), else the controller (TCP) */
+	bool whois;   /* tailscaled's LocalAPI (Unix socket), else the controller (TCP) */
+	SSL_CTX *tls; /* the controller over HTTPS; NULL = plain HTTP */
 	int listen_fd;
 	uint16_t port;
 	char sock_path[108];
@@ -66,17 +70,19 @@ struct adm_server {
 struct handler_arg {
 	struct adm_server *s;
 	int fd;
+	SSL *ssl; /* over fd, for an HTTPS server */
 };
 
 /* Reads a request: head, and a body of its Content-Length. */
-static size_t read_request(int fd, char *buf, size_t cap)
+static size_t read_request(struct handler_arg *h, char *buf, size_t cap)
 {
 	size_t got = 0;
 	while (got + 1 < cap) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		if (poll(&pfd, 1, 5000) <= 0)
+		struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
+		if (!(h->ssl && SSL_pending(h->ssl)) && poll(&pfd, 1, 5000) <= 0)
 			break;
-		ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
+		ssize_t n = h->ssl ? SSL_read(h->ssl, buf + got, (int)(cap - 1 - got))
+				   : recv(h->fd, buf + got, cap - 1 - got, 0);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -120,7 +126,18 @@ static void *handle(void *arg)
 	char req[4096];
 	char hex[KEY_HEX_LEN + 1];
 	char resp[512];
-	read_request(h->fd, req, sizeof(req));
+	if (s->tls) {
+		struct timeval tv = { .tv_sec = 5 };
+		setsockopt(h->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		h->ssl = SSL_new(s->tls);
+		SSL_set_fd(h->ssl, h->fd);
+		if (SSL_accept(h->ssl) != 1) {
+			/* The relay refused our certificate (as it must when it does not trust it).
+			 */
+			goto out;
+		}
+	}
+	read_request(h, req, sizeof(req));
 	pthread_mutex_lock(&s->mu);
 	s->requests++;
 	snprintf(s->last_request, sizeof(s->last_request), "%s", req);
@@ -156,9 +173,14 @@ static void *handle(void *arg)
 			 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
 			 "Content-Length: %zu\r\n\r\n%s",
 			 status, strlen(body), body);
-	if (send(h->fd, resp, (size_t)n, MSG_NOSIGNAL) < 0)
-		it_note("admission server: send: %s", strerror(errno));
+	if (h->ssl ? SSL_write(h->ssl, resp, n) != n
+		   : send(h->fd, resp, (size_t)n, MSG_NOSIGNAL) < 0)
+		it_note("admission server: send failed");
 out:
+	if (h->ssl) {
+		SSL_shutdown(h->ssl);
+		SSL_free(h->ssl);
+	}
 	close(h->fd);
 	free(h);
 	return NULL;
@@ -180,6 +202,7 @@ static void *accept_loop(void *arg)
 		if (room) {
 			h->s = s;
 			h->fd = fd;
+			h->ssl = NULL;
 			pthread_create(&s->handlers[s->nhandlers++], NULL, handle, h);
 		}
 		pthread_mutex_unlock(&s->mu);
@@ -474,6 +497,112 @@ static void test_tailscaled_whois(void)
 	rmdir(dir);
 }
 
+/*
+ * An https:// controller: checked against the system CAs, which
+ * SSL_CERT_FILE replaces here with the test's self-signed certificate.
+ * trusted false: the relay does not trust it, so the check cannot be made
+ * (refused: fail_open is off).
+ */
+static void https_case(bool trusted)
+{
+	struct it_tls_files files = { 0 };
+	it_tls_files_make(&files, "hd-admission-tls");
+	struct adm_server s;
+	server_start(&s, false, NULL);
+	s.tls = SSL_CTX_new(TLS_server_method());
+	IT_REQUIRE(s.tls && SSL_CTX_use_certificate_chain_file(s.tls, files.cert) == 1 &&
+		       SSL_CTX_use_PrivateKey_file(s.tls, files.key, SSL_FILETYPE_PEM) == 1,
+		   "server TLS context");
+	char ini[256];
+	snprintf(ini, sizeof(ini),
+		 "[admission]\nverify_client_url = https://localhost:%u/verify\nfail_open = "
+		 "false\ncache_ms = 0\n",
+		 s.port);
+	if (trusted)
+		setenv("SSL_CERT_FILE", files.cert, 1);
+	else
+		setenv("SSL_CERT_FILE", "/nonexistent-ca-file.pem", 1);
+	struct md_opts o = { .ini = ini };
+	struct mgmt_daemon *d = md_start(&o);
+	unsetenv("SSL_CERT_FILE");
+	uint8_t priv_a[KEY_LEN], pub_a[KEY_LEN], priv_b[KEY_LEN], pub_b[KEY_LEN];
+	fresh_key(priv_a, pub_a);
+	fresh_key(priv_b, pub_b);
+	server_allow(&s, pub_a);
+	struct derp_client a, b;
+	if (trusted) {
+		IT_REQUIRE(try_connect(d, priv_a, &a, 5000),
+			   "an allowed key was refused over HTTPS");
+		IT_REQUIRE(!try_connect(d, priv_b, &b, 5000), "a refused key got in over HTTPS");
+		require_counter(d, "allowed", 1);
+		require_counter(d, "refused", 1);
+		derp_client_close(&a);
+	} else {
+		IT_REQUIRE(!try_connect(d, priv_a, &a, 5000),
+			   "admitted through a controller whose certificate is not trusted");
+		require_counter(d, "failed", 1);
+		IT_REQUIRE(it_daemon_log_contains(&d->it, "certificate"),
+			   "the log does not say the certificate was the problem");
+	}
+	md_stop(d);
+	server_stop(&s);
+	SSL_CTX_free(s.tls);
+	it_tls_files_remove(&files);
+}
+
+static void test_url_https(void)
+{
+	https_case(true);
+}
+
+static void test_url_https_untrusted_refused(void)
+{
+	https_case(false);
+}
+
+/* Mesh peers are not in the tailnet: derper lets them in without asking. */
+static void test_mesh_peer_not_asked(void)
+{
+	struct adm_server s;
+	server_start(&s, false, NULL);
+	s.mode = STATUS_500; /* refuses whoever is asked about */
+	char dir[] = "/tmp/hd-admission-mesh-XXXXXX";
+	IT_REQUIRE(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	char path[64], ini[512];
+	snprintf(path, sizeof(path), "%s/mesh.key", dir);
+	uint8_t mesh[KEY_LEN];
+	char hex[KEY_HEX_LEN + 1];
+	for (int i = 0; i < KEY_LEN; i++)
+		mesh[i] = (uint8_t)(0xa0 + i);
+	key_to_hex(mesh, hex);
+	FILE *f = fopen(path, "w");
+	IT_REQUIRE(f && fprintf(f, "%s\n", hex) > 0 && fclose(f) == 0, "%s", path);
+	chmod(path, 0600);
+	snprintf(ini, sizeof(ini),
+		 "[server]\nmesh_key_file = %s\n[admission]\nverify_client_url = "
+		 "http://127.0.0.1:%u/verify\ncache_ms = 0\n",
+		 path, s.port);
+	struct md_opts o = { .ini = ini };
+	struct mgmt_daemon *d = md_start(&o);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	fresh_key(priv, pub);
+	struct derp_client m, c;
+	struct derp_client_opts mo = { .mesh_key = mesh };
+	char err[256];
+	IT_REQUIRE(derp_client_connect(&m, "127.0.0.1", d->it.port, &mo, err, sizeof(err)) == 0,
+		   "a mesh peer was refused: %s", err);
+	IT_REQUIRE(!try_connect(d, priv, &c, 5000), "an ordinary client got in");
+	IT_REQUIRE(server_requests(&s) == 1, "the controller was asked %d times, want 1",
+		   server_requests(&s));
+	require_counter(d, "failed", 1);
+	require_counter(d, "allowed", 0);
+	derp_client_close(&m);
+	md_stop(d);
+	server_stop(&s);
+	unlink(path);
+	rmdir(dir);
+}
+
 struct bg_connect {
 	struct mgmt_daemon *d;
 	const uint8_t *priv;
@@ -582,6 +711,9 @@ int main(int argc, char **argv)
 		IT_TEST(test_url_unreachable_fail_closed),
 		IT_TEST(test_url_error_status_refuses),
 		IT_TEST(test_tailscaled_whois),
+		IT_TEST(test_url_https),
+		IT_TEST(test_mesh_peer_not_asked),
+		IT_TEST(test_url_https_untrusted_refused),
 		IT_TEST(test_slow_check_does_not_block_others),
 		IT_TEST(test_answers_are_cached),
 	};
