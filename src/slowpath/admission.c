@@ -411,13 +411,20 @@ struct admission *admission_create(const struct hd_config *cfg, char *err, size_
 		snprintf(err, errlen, "admission: out of memory or file descriptors");
 		goto fail;
 	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	/* A check's buffers (some 20 KiB) and OpenSSL's fit many times over. */
+	pthread_attr_setstacksize(&attr, ADMISSION_STACK_SIZE);
 	for (; a->nthreads < ADMISSION_THREADS; a->nthreads++) {
-		int rc = pthread_create(&a->threads[a->nthreads], NULL, check_thread, a);
+		int rc = pthread_create(&a->threads[a->nthreads], &attr, check_thread, a);
+		if (rc)
+			pthread_attr_destroy(&attr);
 		if (rc) {
 			snprintf(err, errlen, "admission: cannot start a thread: %s", strerror(rc));
 			goto fail;
 		}
 	}
+	pthread_attr_destroy(&attr);
 	return a;
 fail:
 	admission_destroy(a);
