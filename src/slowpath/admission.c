@@ -13,9 +13,9 @@
 #include <openssl/ssl.h>
 #include <sodium.h>
 
+#include "admission_answer.h"
 #include "admission_url.h"
 #include "http_client.h"
-#include "json_reader.h"
 #include "key.h"
 #include "log.h"
 
@@ -225,51 +225,6 @@ static enum admission_verdict check_tailscaled(struct admission *a, const struct
 	return ADMISSION_FAILED;
 }
 
-/* Whether body is a JSON object whose "Allow" (matched as Go does) is true. */
-static int answer_allows(const char *body, size_t len, bool *allow)
-{
-	struct json_in in = { .s = body, .len = len };
-	bool first = true;
-	char name[JSON_NAME_MAX + 1];
-	struct json_str key = { .buf = name, .cap = sizeof(name) };
-	*allow = false;
-	json_skip_ws(&in);
-	if (json_enter(&in, '{') < 0)
-		return -1;
-	for (;;) {
-		int r = json_object_next(&in, &first, &key);
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		json_skip_ws(&in);
-		if (json_name_matches(&key, "ALLOW")) {
-			if (json_peek(&in) == 't') {
-				if (json_literal(&in, "true") < 0)
-					return -1;
-				*allow = true;
-				continue;
-			}
-			if (json_peek(&in) == 'f') {
-				if (json_literal(&in, "false") < 0)
-					return -1;
-				*allow = false;
-				continue;
-			}
-			if (json_peek(&in) == 'n') {
-				if (json_literal(&in, "null") < 0)
-					return -1;
-				continue;
-			}
-			return -1;
-		}
-		if (json_skip_value(&in) < 0)
-			return -1;
-	}
-	/* Go's Decoder reads one value: what follows it is not looked at. */
-	return 0;
-}
-
 static enum admission_verdict check_url(struct admission *a, const struct check *c)
 {
 	char hex[KEY_HEX_LEN + 1];
@@ -321,7 +276,7 @@ static enum admission_verdict check_url(struct admission *a, const struct check 
 		return ADMISSION_FAILED;
 	}
 	bool allow;
-	if (answer_allows(body, body_len < BODY_MAX ? body_len : BODY_MAX, &allow) < 0) {
+	if (admission_answer_allows(body, body_len < BODY_MAX ? body_len : BODY_MAX, &allow) < 0) {
 		log_failure(a, "admission controller", "the answer is not a JSON object");
 		return ADMISSION_FAILED;
 	}

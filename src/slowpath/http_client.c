@@ -299,9 +299,20 @@ static int walk_chunks(char *body, size_t len, size_t *out_len, bool apply)
 		char *eol = memchr(body + in, '\n', len - in);
 		if (!eol)
 			return 1;
-		char *endp;
-		unsigned long size = strtoul(body + in, &endp, 16);
-		if (endp == body + in)
+		/* The size in hex, up to the line's end or a chunk extension; bounded by eol. */
+		size_t size = 0, digits = 0;
+		for (const char *d = body + in; d < eol; d++, digits++) {
+			int v = *d >= '0' && *d <= '9'	 ? *d - '0'
+				: *d >= 'a' && *d <= 'f' ? *d - 'a' + 10
+				: *d >= 'A' && *d <= 'F' ? *d - 'A' + 10
+							 : -1;
+			if (v < 0)
+				break;
+			if (size > len)
+				return -1; /* more than the response holds: no need to go on */
+			size = size * 16 + (size_t)v;
+		}
+		if (!digits)
 			return -1;
 		in = (size_t)(eol - body) + 1;
 		if (size == 0) {

@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "admission_answer.h"
 #include "admission_url.h"
 #include "http_client.h"
 
@@ -156,6 +158,49 @@ static void test_response_not_http(void **state)
 	assert_int_equal(parse("HTTP", 1, &status, body, sizeof(body)), -1);
 }
 
+static int allows(const char *json, bool *allow)
+{
+	return admission_answer_allows(json, strlen(json), allow);
+}
+
+/* tailcfg.DERPAdmitClientResponse as Go's encoding/json reads it. */
+static void test_answer(void **state)
+{
+	(void)state;
+	bool allow;
+	assert_int_equal(allows("{\"Allow\":true}", &allow), 0);
+	assert_true(allow);
+	assert_int_equal(allows(" {\"allow\" : true }\n", &allow), 0);
+	assert_true(allow);
+	assert_int_equal(allows("{\"ALLOW\":false}", &allow), 0);
+	assert_false(allow);
+	assert_int_equal(allows("{\"Allow\":null}", &allow), 0);
+	assert_false(allow);
+	assert_int_equal(allows("{}", &allow), 0);
+	assert_false(allow);
+	assert_int_equal(allows("{\"x\":{\"y\":[1,\"z\"]},\"Allow\":true,\"n\":2}", &allow), 0);
+	assert_true(allow);
+	/* The last duplicate wins, as in Go. */
+	assert_int_equal(allows("{\"Allow\":true,\"Allow\":false}", &allow), 0);
+	assert_false(allow);
+	/* One value is read: what follows it is not looked at (json.Decoder). */
+	assert_int_equal(allows("{\"Allow\":true}garbage", &allow), 0);
+	assert_true(allow);
+	static const char *const bad[] = {
+		"",
+		"[]",
+		"true",
+		"{\"Allow\":\"true\"}",
+		"{\"Allow\":1}",
+		"{\"Allow\":tru}",
+		"{\"Allow\":true",
+		"{\"x\":[1,}",
+		"{\"Allow\" true}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(allows(bad[i], &allow), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_response_chunked),
 		cmocka_unit_test(test_response_to_close),
 		cmocka_unit_test(test_response_not_http),
+		cmocka_unit_test(test_answer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
