@@ -1146,6 +1146,11 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 	}
 	if (admission_configured(r->cfg)) {
 		char err[256];
+		/* The check runs inside the handshake's deadline: one that cannot fit is a mistake. */
+		if (r->cfg->admission_timeout_ms >= r->cfg->handshake_timeout_ms)
+			log_warn("admission.timeout_ms (%u) is not below limits.handshake_timeout_ms "
+				 "(%u): a slow check ends as a handshake timeout instead",
+				 r->cfg->admission_timeout_ms, r->cfg->handshake_timeout_ms);
 		sp->admission = admission_create(r->cfg, err, sizeof(err));
 		if (!sp->admission) {
 			log_error("%s", err);
