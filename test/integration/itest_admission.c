@@ -497,6 +497,35 @@ static void test_tailscaled_whois(void)
 	rmdir(dir);
 }
 
+/* A tailscaled that does not answer: refused after timeout_ms (fail_open is the URL's only). */
+static void test_tailscaled_timeout_refuses(void)
+{
+	struct adm_server s;
+	char dir[] = "/tmp/hd-admission-XXXXXX";
+	IT_REQUIRE(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	server_start(&s, true, dir);
+	s.mode = HANG;
+	char ini[512];
+	snprintf(ini, sizeof(ini),
+		 "[admission]\nverify_clients = true\ntailscaled_socket = %s\ntimeout_ms = 500\n"
+		 "fail_open = true\n",
+		 s.sock_path);
+	struct md_opts o = { .ini = ini };
+	struct mgmt_daemon *d = md_start(&o);
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	fresh_key(priv, pub);
+	server_allow(&s, pub);
+	struct derp_client c;
+	int64_t t0 = it_now_ms();
+	IT_REQUIRE(!try_connect(d, priv, &c, 5000), "admitted while tailscaled did not answer");
+	int64_t took = it_now_ms() - t0;
+	IT_REQUIRE(took >= 450, "refused after %lld ms, before timeout_ms", (long long)took);
+	require_counter(d, "failed", 1);
+	md_stop(d);
+	server_stop(&s);
+	rmdir(dir);
+}
+
 /*
  * An https:// controller: checked against the system CAs, which
  * SSL_CERT_FILE replaces here with the test's self-signed certificate.
@@ -711,6 +740,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_url_unreachable_fail_closed),
 		IT_TEST(test_url_error_status_refuses),
 		IT_TEST(test_tailscaled_whois),
+		IT_TEST(test_tailscaled_timeout_refuses),
 		IT_TEST(test_url_https),
 		IT_TEST(test_mesh_peer_not_asked),
 		IT_TEST(test_url_https_untrusted_refused),
