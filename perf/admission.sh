@@ -48,14 +48,15 @@ controller_up() {
 		import http.server, sys, time
 		delay = int(sys.argv[1]) / 1000.0
 		class H(http.server.BaseHTTPRequestHandler):
+		    protocol_version = "HTTP/1.1"  # keep-alive, as Go servers (Headscale) answer
 		    def do_POST(self):
 		        self.rfile.read(int(self.headers.get("Content-Length", "0")))
 		        time.sleep(delay)
 		        body = b'{"Allow":true}'
-		        self.send_response(200)
-		        self.send_header("Content-Length", str(len(body)))
-		        self.end_headers()
-		        self.wfile.write(body)
+		        # One write, head and body, as Go's server sends a small answer:
+		        # a separate body write would wait on Nagle for the head's ACK.
+		        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
 		    def log_message(self, *a):
 		        pass
 		http.server.ThreadingHTTPServer.daemon_threads = True

@@ -23,6 +23,13 @@
 #define RESPONSE_MAX (16 * 1024)
 #define BODY_MAX     (4 * 1024) /* derper reads at most 4 KiB of the answer */
 #define LOG_EVERY_NS 1000000000ull
+/*
+ * Connections to the controller are kept open between checks, as Go's
+ * HTTP client (derper's) keeps them: a check then costs one round trip,
+ * not a TCP and TLS handshake more. At most one per check thread; one
+ * idle for longer than this is closed rather than reused.
+ */
+#define IDLE_MAX_NS 30000000000ull
 
 const char *const admission_verdict_names[ADMISSION_VERDICT_COUNT] = {
 	[ADMISSION_ALLOWED] = "allowed", [ADMISSION_REFUSED] = "refused",
@@ -71,6 +78,10 @@ struct admission {
 	uint64_t cache_hits;
 	uint32_t outstanding; /* submitted and not yet taken: bounds both rings */
 	uint64_t last_log_ns;
+
+	struct http_conn idle[ADMISSION_THREADS]; /* kept-alive controller connections */
+	uint64_t idle_since[ADMISSION_THREADS];
+	int nidle;
 
 	int event_fd; /* finished checks are waiting */
 	int stop_fd;  /* readable once stopping: checks under way end */
@@ -160,28 +171,78 @@ static void source_text(const uint8_t ip[16], char *out, size_t cap)
 		inet_ntop(AF_INET6, ip, out, (socklen_t)cap);
 }
 
+/* A kept controller connection still fit for a request, if there is one. */
+static bool idle_take(struct admission *a, struct http_conn *c)
+{
+	bool found = false;
+	pthread_mutex_lock(&a->mu);
+	uint64_t now = http_now_ns();
+	while (!found && a->nidle > 0) {
+		a->nidle--;
+		*c = a->idle[a->nidle];
+		found = now - a->idle_since[a->nidle] < IDLE_MAX_NS && http_conn_idle_usable(c);
+		if (!found)
+			http_conn_close(c);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return found;
+}
+
+/* Keeps a controller connection for the next check, or closes it. */
+static void idle_put(struct admission *a, struct http_conn *c)
+{
+	pthread_mutex_lock(&a->mu);
+	if (!a->stopping && a->nidle < ADMISSION_THREADS) {
+		a->idle_since[a->nidle] = http_now_ns();
+		a->idle[a->nidle++] = *c;
+		c->fd = -1;
+		c->ssl = NULL;
+	}
+	pthread_mutex_unlock(&a->mu);
+	http_conn_close(c);
+}
+
 /*
  * One request; the parsed status and body. Returns 0, -1 when the server
  * could not be reached or did not answer in time, -2 on an answer that
- * is not HTTP.
+ * is not HTTP. tailscaled gets a connection per request; the controller
+ * gets a kept one when there is one, and a new one if that turns out to
+ * have been closed before it answered anything.
  */
 static int exchange(struct admission *a, bool unix_socket, const char *req, size_t req_len,
 		    char *resp, int *status, const char **body, size_t *body_len, char *why,
 		    size_t why_len)
 {
-	struct http_conn c = { .fd = -1,
-			       .stop_fd = a->stop_fd,
-			       .deadline_ns = http_now_ns() + a->timeout_ns };
-	int rc = unix_socket ? http_conn_unix(&c, a->socket_path, why, why_len)
-			     : http_conn_tcp(&c, a->url.host, a->url.port,
-					     a->url.tls ? a->tls : NULL, why, why_len);
-	if (rc < 0)
-		return -1;
+	uint64_t deadline = http_now_ns() + a->timeout_ns;
+	struct http_conn c = { .fd = -1 };
 	size_t got = 0;
-	rc = http_conn_exchange(&c, req, req_len, resp, RESPONSE_MAX, &got, why, why_len);
-	http_conn_close(&c);
+	bool closed = false;
+	int rc = -1;
+	for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+		bool reused = !unix_socket && attempt == 0 && idle_take(a, &c);
+		c.stop_fd = a->stop_fd;
+		c.deadline_ns = deadline;
+		if (!reused) {
+			rc = unix_socket ? http_conn_unix(&c, a->socket_path, why, why_len)
+					 : http_conn_tcp(&c, a->url.host, a->url.port,
+							 a->url.tls ? a->tls : NULL, why, why_len);
+			if (rc < 0)
+				return -1;
+		}
+		rc = http_conn_exchange(&c, req, req_len, resp, RESPONSE_MAX, &got, &closed, why,
+					why_len);
+		if (rc < 0)
+			http_conn_close(&c);
+		/* Only a kept connection that said nothing may be tried again. */
+		if (rc < 0 && !(reused && got == 0))
+			return -1;
+	}
 	if (rc < 0)
 		return -1;
+	if (!unix_socket && !closed && http_response_keeps_alive(resp, got))
+		idle_put(a, &c);
+	else
+		http_conn_close(&c);
 	if (http_response_parse(resp, got, status, body, body_len, 1) != 0) {
 		snprintf(why, why_len, "the answer is not a whole HTTP/1.x response");
 		return -2;
@@ -248,8 +309,7 @@ static enum admission_verdict check_url(struct admission *a, const struct check 
 			 "Host: %s%s%s%s%s\r\n"
 			 "User-Agent: hyper-derp/" HD_VERSION "\r\n"
 			 "Content-Type: application/json\r\n"
-			 "Content-Length: %d\r\n"
-			 "Connection: close\r\n\r\n%s",
+			 "Content-Length: %d\r\n\r\n%s",
 			 a->url.path, v6 ? "[" : "", a->url.host, v6 ? "]" : "",
 			 default_port ? "" : ":", default_port ? "" : a->url.port, jn, json);
 	if (n < 0 || (size_t)n >= sizeof(req)) {
@@ -401,6 +461,8 @@ void admission_destroy(struct admission *a)
 	}
 	for (int i = 0; i < a->nthreads; i++)
 		pthread_join(a->threads[i], NULL);
+	while (a->nidle > 0)
+		http_conn_close(&a->idle[--a->nidle]);
 	if (a->event_fd >= 0)
 		close(a->event_fd);
 	if (a->stop_fd >= 0)

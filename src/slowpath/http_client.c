@@ -202,10 +202,12 @@ static ssize_t conn_io(struct http_conn *c, void *buf, size_t len, bool writing,
 }
 
 int http_conn_exchange(struct http_conn *c, const char *req, size_t req_len, char *resp, size_t cap,
-		       size_t *got, char *why, size_t why_len)
+		       size_t *got, bool *closed, char *why, size_t why_len)
 {
 	size_t sent = 0;
 	short want = 0;
+	*got = 0;
+	*closed = false;
 	while (sent < req_len) {
 		ssize_t n = conn_io(c, (void *)(req + sent), req_len - sent, true, &want);
 		if (n == -2) {
@@ -221,7 +223,6 @@ int http_conn_exchange(struct http_conn *c, const char *req, size_t req_len, cha
 		}
 		sent += (size_t)n;
 	}
-	*got = 0;
 	for (;;) {
 		if (*got == cap) {
 			snprintf(why, why_len, "response longer than %zu bytes", cap);
@@ -244,10 +245,21 @@ int http_conn_exchange(struct http_conn *c, const char *req, size_t req_len, cha
 			snprintf(why, why_len, "reading the response: %s", strerror(errno));
 			return -1;
 		}
-		if (n == 0)
+		if (n == 0) {
+			*closed = true;
 			return 0;
+		}
 		*got += (size_t)n;
 	}
+}
+
+bool http_conn_idle_usable(struct http_conn *c)
+{
+	if (c->ssl && SSL_pending(c->ssl))
+		return false;
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	/* Readable while idle: the server closed it (EOF, RST) or talks out of turn. */
+	return poll(&pfd, 1, 0) == 0;
 }
 
 void http_conn_close(struct http_conn *c)
@@ -332,6 +344,22 @@ static int dechunk(char *body, size_t len, size_t *out_len)
 {
 	int rc = walk_chunks(body, len, out_len, false);
 	return rc ? rc : walk_chunks(body, len, out_len, true);
+}
+
+bool http_response_keeps_alive(const char *buf, size_t len)
+{
+	const char *head_end = NULL;
+	for (size_t i = 0; i + 3 < len; i++) {
+		if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
+			head_end = buf + i + 4;
+			break;
+		}
+	}
+	if (!head_end || len < 8 || strncmp(buf, "HTTP/1.1", 8) != 0)
+		return false;
+	size_t vlen;
+	const char *v = header_value(buf, (size_t)(head_end - buf), "Connection", &vlen);
+	return !(v && vlen == 5 && strncasecmp(v, "close", 5) == 0);
 }
 
 int http_response_parse(char *buf, size_t len, int *status, const char **body, size_t *body_len,

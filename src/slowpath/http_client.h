@@ -11,6 +11,7 @@
 #ifndef HD_HTTP_CLIENT_H
 #define HD_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,11 +41,21 @@ int http_conn_tcp(struct http_conn *c, const char *host, const char *port, SSL_C
 		  size_t why_len);
 /*
  * Sends req and reads the response until the server closes or the body
- * is complete, keeping at most cap bytes. Returns 0 with *got bytes, or -1
- * with the reason in why (also when the response is longer than cap).
+ * is complete, keeping at most cap bytes. Returns 0 with *got bytes and
+ * *closed telling whether the server closed the connection, or -1 with
+ * the reason in why (also when the response is longer than cap); *got
+ * says then whether any of the response came.
  */
 int http_conn_exchange(struct http_conn *c, const char *req, size_t req_len, char *resp, size_t cap,
-		       size_t *got, char *why, size_t why_len);
+		       size_t *got, bool *closed, char *why, size_t why_len);
+/*
+ * Whether an idle kept-alive connection may carry another request: the
+ * server has neither closed it nor sent anything unasked.
+ */
+bool http_conn_idle_usable(struct http_conn *c);
+/* Whether the server of a whole response keeps the connection (HTTP/1.1, no "Connection: close").
+ */
+bool http_response_keeps_alive(const char *buf, size_t len);
 void http_conn_close(struct http_conn *c);
 
 /*

@@ -49,8 +49,10 @@ enum server_mode {
 };
 
 struct adm_server {
-	bool whois;   /* tailscaled's LocalAPI (Unix socket), else the controller (TCP) */
-	SSL_CTX *tls; /* the controller over HTTPS; NULL = plain HTTP */
+	bool whois;	/* tailscaled's LocalAPI (Unix socket), else the controller (TCP) */
+	SSL_CTX *tls;	/* the controller over HTTPS; NULL = plain HTTP */
+	bool keepalive; /* answer more requests on a connection, as Go's servers do */
+	int accepts;	/* connections accepted */
 	int listen_fd;
 	uint16_t port;
 	char sock_path[108];
@@ -79,7 +81,11 @@ static size_t read_request(struct handler_arg *h, char *buf, size_t cap)
 	size_t got = 0;
 	while (got + 1 < cap) {
 		struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
-		if (!(h->ssl && SSL_pending(h->ssl)) && poll(&pfd, 1, 5000) <= 0)
+		int ready = h->ssl && SSL_pending(h->ssl);
+		/* Waits up to 5 s for bytes, looking at the stop flag meanwhile. */
+		for (int waited = 0; !ready && waited < 5000 && !h->s->stop; waited += 50)
+			ready = poll(&pfd, 1, 50) > 0;
+		if (!ready)
 			break;
 		ssize_t n = h->ssl ? SSL_read(h->ssl, buf + got, (int)(cap - 1 - got))
 				   : recv(h->fd, buf + got, cap - 1 - got, 0);
@@ -137,7 +143,9 @@ static void *handle(void *arg)
 			goto out;
 		}
 	}
-	read_request(h, req, sizeof(req));
+next_request:
+	if (read_request(h, req, sizeof(req)) == 0)
+		goto out;
 	pthread_mutex_lock(&s->mu);
 	s->requests++;
 	snprintf(s->last_request, sizeof(s->last_request), "%s", req);
@@ -176,6 +184,8 @@ static void *handle(void *arg)
 	if (h->ssl ? SSL_write(h->ssl, resp, n) != n
 		   : send(h->fd, resp, (size_t)n, MSG_NOSIGNAL) < 0)
 		it_note("admission server: send failed");
+	else if (s->keepalive)
+		goto next_request;
 out:
 	if (h->ssl) {
 		SSL_shutdown(h->ssl);
@@ -200,6 +210,7 @@ static void *accept_loop(void *arg)
 		pthread_mutex_lock(&s->mu);
 		bool room = h && s->nhandlers < MAX_HANDLERS;
 		if (room) {
+			s->accepts++;
 			h->s = s;
 			h->fd = fd;
 			h->ssl = NULL;
@@ -527,6 +538,37 @@ static void test_tailscaled_timeout_refuses(void)
 }
 
 /*
+ * Connections to the controller are kept between checks, as Go's client
+ * keeps them: five checks in a row, one connection. A server that closes
+ * after each answer (the other tests') is met with a new connection.
+ */
+static void test_url_keeps_connections(void)
+{
+	struct adm_server s;
+	server_start(&s, false, NULL);
+	s.keepalive = true;
+	struct mgmt_daemon *d = start_with_url(&s, "cache_ms = 0\n");
+	for (int i = 0; i < 5; i++) {
+		uint8_t priv[KEY_LEN], pub[KEY_LEN];
+		fresh_key(priv, pub);
+		server_allow(&s, pub);
+		struct derp_client c;
+		IT_REQUIRE(try_connect(d, priv, &c, 5000), "check %d: an allowed key was refused",
+			   i);
+		derp_client_close(&c);
+	}
+	pthread_mutex_lock(&s.mu);
+	int accepts = s.accepts, requests = s.requests;
+	pthread_mutex_unlock(&s.mu);
+	it_note("%d checks over %d connections", requests, accepts);
+	IT_REQUIRE(requests == 5 && accepts == 1, "%d checks over %d connections, want 5 over 1",
+		   requests, accepts);
+	require_counter(d, "allowed", 5);
+	md_stop(d);
+	server_stop(&s);
+}
+
+/*
  * An https:// controller: checked against the system CAs, which
  * SSL_CERT_FILE replaces here with the test's self-signed certificate.
  * trusted false: the relay does not trust it, so the check cannot be made
@@ -741,6 +783,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_url_error_status_refuses),
 		IT_TEST(test_tailscaled_whois),
 		IT_TEST(test_tailscaled_timeout_refuses),
+		IT_TEST(test_url_keeps_connections),
 		IT_TEST(test_url_https),
 		IT_TEST(test_mesh_peer_not_asked),
 		IT_TEST(test_url_https_untrusted_refused),
