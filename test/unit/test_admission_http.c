@@ -158,6 +158,22 @@ static void test_response_not_http(void **state)
 	assert_int_equal(parse("HTTP", 1, &status, body, sizeof(body)), -1);
 }
 
+/* A controller connection is kept only when the answer allows it. */
+static void test_keeps_alive(void **state)
+{
+	(void)state;
+	static const char keep[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+	static const char close1[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}";
+	static const char close2[] = "HTTP/1.1 200 OK\r\nconnection:Close\r\n\r\n";
+	static const char v10[] = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+	static const char head_only[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
+	assert_true(http_response_keeps_alive(keep, strlen(keep)));
+	assert_false(http_response_keeps_alive(close1, strlen(close1)));
+	assert_false(http_response_keeps_alive(close2, strlen(close2)));
+	assert_false(http_response_keeps_alive(v10, strlen(v10)));
+	assert_false(http_response_keeps_alive(head_only, strlen(head_only)));
+}
+
 static int allows(const char *json, bool *allow)
 {
 	return admission_answer_allows(json, strlen(json), allow);
@@ -211,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_response_to_close),
 		cmocka_unit_test(test_response_not_http),
 		cmocka_unit_test(test_answer),
+		cmocka_unit_test(test_keeps_alive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
