@@ -83,6 +83,8 @@ struct worker_stats {
 	uint64_t spin_hits;   /* idle spins that found work before their budget ran out */
 	uint64_t spin_misses; /* idle spins that ended in a sleep */
 	uint64_t wakeups;     /* sleeps ended by another thread's eventfd write */
+	/* Reading paused by limits.client_rate_bytes (derper's rate_limit_per_client_waited). */
+	uint64_t recv_rate_limited;
 };
 
 /* Increments a counter owned by the calling thread; readers may load it concurrently. */

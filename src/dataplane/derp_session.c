@@ -360,6 +360,9 @@ void session_accept(struct worker *w, struct handoff *h)
 	c->can_mesh = h->can_mesh;
 	c->is_hd = h->is_hd;
 	c->hd_peer_id = h->hd_peer_id;
+	/* Before the first recv: how a rate-limited client is read differs (recv_ring.c). */
+	recv_limit_start(w, c);
+	recv_arm(w, c);
 	c->present_flags = 0;
 	if (h->can_mesh)
 		c->present_flags |= DERP_PEER_PRESENT_IS_MESH_PEER;

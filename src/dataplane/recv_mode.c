@@ -143,6 +143,7 @@ void recv_deliver(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
 		conn_recv_tls(w, c, p, n);
 	else
 		conn_recv_bytes(w, c, p, n);
+	recv_limit_charge(w, c, n);
 }
 
 /* Whether a recv's end (res <= 0) is the client going away rather than a fault. */

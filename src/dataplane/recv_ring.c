@@ -184,7 +184,15 @@ void recv_ring_arm(struct worker *w, struct conn *c)
 	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	if (!sqe)
 		return;
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	/*
+	 * A rate-limited client gets one buffer per recv instead: a multishot
+	 * recv would empty its socket (megabytes) before the limit could
+	 * pause it (recv_limit.c).
+	 */
+	if (c->recv_bucket.rate)
+		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BUF_GROUP;
 	io_uring_sqe_set_data64(sqe, conn_udata(OP_RECV, c));
@@ -210,7 +218,7 @@ void recv_ring_complete(struct worker *w, struct conn *c, const struct io_uring_
 	} else if (cqe->res <= 0) {
 		recv_ended(w, c, cqe->res);
 	}
-	if (!c->recv_armed && !c->closing)
+	if (!c->recv_armed && !c->closing && !c->recv_paused)
 		recv_ring_arm(w, c);
 }
 

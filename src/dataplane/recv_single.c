@@ -101,6 +101,6 @@ void recv_single_complete(struct worker *w, struct conn *c, const struct io_urin
 	/* Parsed already (frames are copied into packet buffers), so it can go back now. */
 	if (big)
 		pktbuf_free(&w->pool, big);
-	if (!c->closing)
+	if (!c->closing && !c->recv_paused)
 		recv_single_arm(w, c);
 }

@@ -87,7 +87,6 @@ struct conn *worker_conn_new(struct worker *w, int fd)
 	}
 	w->conns[id] = c;
 	w->nconns++;
-	recv_arm(w, c);
 	return c;
 }
 
@@ -122,6 +121,7 @@ void worker_conn_close(struct worker *w, struct conn *c, enum close_reason why)
 	stat_add(&w->stats.conns_closed[why], 1);
 	/* Its frame may be being parsed right now: the buffer itself goes at finalize. */
 	frame_assembly_forget(w, c);
+	recv_limit_forget(w, c);
 	session_unregister(w, c);
 	sendq_discard(w, c);
 	shutdown(c->fd, SHUT_RDWR);
@@ -464,7 +464,7 @@ static void tick(struct worker *w)
 		if (!c)
 			continue;
 		/* A recv that found no free SQE when it was due is armed now. */
-		if (!c->recv_armed && !c->closing)
+		if (!c->recv_armed && !c->closing && !c->recv_paused)
 			recv_arm(w, c);
 		session_tick(w, c);
 	}
@@ -548,7 +548,11 @@ static void worker_sleep(struct worker *w)
 	atomic_store_explicit(&w->sleeping, true, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!rings_have_work(w) && !w->draining) {
-		uint64_t wait_ns = w->next_tick_ns > w->now_ns ? w->next_tick_ns - w->now_ns : 0;
+		uint64_t wake_ns = w->next_tick_ns;
+		/* Rate-limited connections resume on time, not at the next tick. */
+		if (w->paused && w->next_resume_ns < wake_ns)
+			wake_ns = w->next_resume_ns;
+		uint64_t wait_ns = wake_ns > w->now_ns ? wake_ns - w->now_ns : 0;
 		struct __kernel_timespec ts = { .tv_sec = (long long)(wait_ns / 1000000000ull),
 						.tv_nsec = (long long)(wait_ns % 1000000000ull) };
 		struct io_uring_cqe *cqe;
@@ -614,6 +618,7 @@ static void worker_loop(struct worker *w)
 		work += peer_list_step(w);
 		work += worker_drain_peer_rings(w);
 		work += reap_completions(w);
+		work += recv_limit_resume_due(w);
 		work += flush_dirty(w);
 		flush_outboxes(w);
 		/* Receive buffers whose in-place packets went out go back to the kernel. */

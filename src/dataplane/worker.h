@@ -29,6 +29,7 @@
 #include "relay.h"
 #include "spsc_ring.h"
 #include "stats.h"
+#include "token_bucket.h"
 
 /* Messages between workers. */
 enum worker_msg_type {
@@ -156,6 +157,12 @@ struct conn {
 	struct conn *dirty_next;
 	struct conn *watch_next;
 
+	/* limits.client_rate_bytes (recv_limit.c): reading waits while the bucket is in debt. */
+	struct token_bucket recv_bucket;
+	uint64_t recv_resume_ns;
+	bool recv_paused; /* on the worker's paused list: its recv is not re-armed */
+	struct conn *paused_prev, *paused_next;
+
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
 };
 
@@ -204,6 +211,8 @@ struct worker {
 
 	struct conn *dirty;
 	struct conn *watchers;
+	struct conn *paused;	 /* reading paused by the rate limit (recv_limit.c) */
+	uint64_t next_resume_ns; /* the earliest of their resume times */
 	struct peer_list_job *list_head, *list_tail; /* listings in progress, oldest first */
 	/* Connections with a frame being assembled, oldest first (frame_assembly.c). */
 	struct conn *asm_oldest;
@@ -275,6 +284,7 @@ uint32_t worker_drain_peer_rings(struct worker *w);
 struct io_uring_sqe *worker_get_sqe(struct worker *w);
 void worker_destroy(struct worker *w);
 uint64_t worker_now_ns(void);
+/* A connection in a free slot; the caller arms its recv once it is set up. */
 struct conn *worker_conn_new(struct worker *w, int fd);
 struct conn *worker_conn_get(struct worker *w, uint32_t id, uint32_t gen);
 /* peer_sub_keep_fn of the worker's table: live, and first seen in this pass. */
@@ -283,6 +293,16 @@ void worker_post(struct worker *w, uint16_t target, uint32_t type, void *ptr);
 /* Done with a buffer or reference: back to its pool, or home to its owner. */
 void worker_release_buf(struct worker *w, struct pktbuf *pb);
 void worker_conn_close(struct worker *w, struct conn *c, enum close_reason why);
+
+/* recv_limit.c: limits.client_rate_bytes */
+/* Fills the connection's bucket (once its can_mesh is known). */
+void recv_limit_start(struct worker *w, struct conn *c);
+/* n bytes were read: past the bucket, reading pauses until they are paid for. */
+void recv_limit_charge(struct worker *w, struct conn *c, size_t n);
+/* c is closing: off the paused list. */
+void recv_limit_forget(struct worker *w, struct conn *c);
+/* Re-arms the connections whose pause is over; returns how many. */
+uint32_t recv_limit_resume_due(struct worker *w);
 
 /* frame_assembly.c */
 /*

@@ -10,6 +10,7 @@
 #include "../slowpath/stun_listen.h" /* inline parser: the slow path is not linked here */
 #include "../wireguard/wg_queues.h"  /* inline parser: the relay is not linked here */
 #include "mesh_with.h"
+#include "../slowpath/admission_url.h" /* inline parser: the slow path is not linked here */
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -131,6 +132,16 @@ static int check_mesh_with(const char *value, char *reason, size_t reason_len)
 	return mesh_with_parse(value, targets, MESH_MAX_PEERS, reason, reason_len) < 0 ? -1 : 0;
 }
 
+/* Empty turns the admission controller off; anything else must be an http(s) URL. */
+static int check_admission_url(const char *value, char *reason, size_t reason_len)
+{
+	struct admission_url url;
+
+	if (value[0] == '\0')
+		return 0;
+	return admission_url_parse(value, &url, reason, reason_len);
+}
+
 /* The field's offset and size, the two columns after the type below. */
 #define FIELD(f) offsetof(struct hd_config, f), sizeof(((struct hd_config *)0)->f)
 
@@ -222,6 +233,64 @@ static const struct cfg_key cfg_keys[] = {
 	  NULL,
 	  "memory for the buffers of all connections in their handshake, MiB; past it new "
 	  "connections are refused" },
+	/*
+	 * derper's -per-client-rate-limit: none by default. The burst covers a
+	 * few full frames, so a client's bursts of handshakes and disco go
+	 * through at once.
+	 */
+	{ "limits", "client_rate_bytes", CFG_U32, FIELD(client_rate_bytes), 0, 1000000000, "0", NULL,
+	  "bytes per second the relay reads from one client, all it sends counted (derper's "
+	  "-per-client-rate-limit); past it the relay reads more slowly (TCP holds the client "
+	  "back), nothing is dropped; mesh peers are exempt; 0 = no limit" },
+	{ "limits", "client_burst_bytes", CFG_U32, FIELD(client_burst_bytes), 1, 1000000000,
+	  "262144", NULL,
+	  "bytes a client may send at once above client_rate_bytes (derper's "
+	  "-per-client-rate-burst)" },
+	/*
+	 * derper accepts as fast as connections come (-accept-connection-limit
+	 * defaults to infinity): 0 keeps that. The burst only matters with a rate.
+	 */
+	{ "limits", "accept_rate", CFG_U32, FIELD(accept_rate), 0, 10000000, "0", NULL,
+	  "new connections per second from all sources together (derper's "
+	  "-accept-connection-limit); past it a new connection is closed at once; 0 = no limit" },
+	{ "limits", "accept_burst", CFG_U32, FIELD(accept_burst), 1, 10000000, "1000", NULL,
+	  "connections accept_rate lets in at once after a quiet spell (derper's "
+	  "-accept-connection-burst)" },
+	/*
+	 * derper's values: a long keepalive (the DERP KeepAlive frame is the
+	 * frequent one, and probes cost mobile batteries) and a short user
+	 * timeout, so that a client that vanished is closed within seconds of
+	 * the relay sending it anything.
+	 */
+	{ "limits", "tcp_keepalive_ms", CFG_U32, FIELD(tcp_keepalive_ms), 0, 86400000, "600000",
+	  NULL,
+	  "idle milliseconds before TCP keepalive probes on client connections, and between "
+	  "them (derper's -tcp-keepalive-time); 0 = no TCP keepalive" },
+	{ "limits", "tcp_user_timeout_ms", CFG_U32, FIELD(tcp_user_timeout_ms), 0, 3600000,
+	  "15000", NULL,
+	  "milliseconds sent data (or a keepalive probe) may stay unacknowledged before the "
+	  "kernel closes a client connection (TCP_USER_TIMEOUT, derper's -tcp-user-timeout); "
+	  "0 = the kernel's default (minutes)" },
+	{ "admission", "verify_clients", CFG_BOOL, FIELD(verify_clients), 0, 0, "false", NULL,
+	  "admit only node keys the local tailscaled knows (LocalAPI whois, derper's "
+	  "-verify-clients); mesh peers are not asked about" },
+	{ "admission", "tailscaled_socket", CFG_PATH, FIELD(tailscaled_socket), 1, 0,
+	  "/var/run/tailscale/tailscaled.sock", NULL,
+	  "tailscaled's LocalAPI Unix socket, for verify_clients" },
+	{ "admission", "verify_client_url", CFG_TEXT, FIELD(verify_client_url), 0, 0, "", NULL,
+	  "admission controller URL (http:// or https://, system CAs) that each new node key is "
+	  "POSTed to (derper's -verify-client-url); empty = none",
+	  NULL, check_admission_url },
+	{ "admission", "fail_open", CFG_BOOL, FIELD(admission_fail_open), 0, 0, "true", NULL,
+	  "admit a client when verify_client_url cannot be reached or does not answer in time "
+	  "(derper's -verify-client-url-fail-open); a refusal or a bad answer still refuses" },
+	{ "admission", "cache_ms", CFG_U32, FIELD(admission_cache_ms), 0, 3600000, "10000", NULL,
+	  "milliseconds an admit or refuse answer for a node key and address is reused; 0 = "
+	  "ask every time" },
+	{ "admission", "timeout_ms", CFG_U32, FIELD(admission_timeout_ms), 100, 60000, "5000",
+	  NULL,
+	  "milliseconds one check (connect, request, answer) may take (derper: 5 s); past it "
+	  "the check has failed" },
 	{ "tls", "cert", CFG_PATH, FIELD(tls_cert), 0, 0, "", "tls-cert",
 	  "PEM certificate chain; with tls.key set, DERP is served over TLS" },
 	{ "tls", "key", CFG_PATH, FIELD(tls_key), 0, 0, "", "tls-key",
@@ -342,8 +411,9 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server", "limits",  "tls", "http",	   "mgmt", "stun",
-					    "mesh",   "metrics", "log", "wireguard", "hd" };
+static const char *const cfg_sections[] = { "server", "limits",  "admission", "tls", "http",
+					    "mgmt",   "stun",	 "mesh",      "metrics", "log",
+					    "wireguard", "hd" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 

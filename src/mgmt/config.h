@@ -42,12 +42,25 @@ struct hd_config {
 	uint32_t codel_interval_ms;    /* codel: how long above target before the first drop */
 	uint32_t max_pending_per_ip;   /* handshakes under way per IP (IPv6: /64); 0 = none */
 	uint32_t handshake_memory_mb;  /* buffers of all handshakes under way, MiB */
+	uint32_t client_rate_bytes;    /* bytes a second read from one client; 0 = no limit */
+	uint32_t client_burst_bytes;   /* what it may send at once above the rate */
+	uint32_t accept_rate;	       /* new connections per second, all sources; 0 = no limit */
+	uint32_t accept_burst;	       /* connections accept_rate lets in at once */
+	uint32_t tcp_keepalive_ms;     /* idle time before TCP keepalive probes; 0 = off */
+	uint32_t tcp_user_timeout_ms;  /* unacknowledged data closes the socket; 0 = kernel's */
 	/* [server], continued */
 	char pin_cores[128];   /* "auto", "none", or a list of CPUs "2,3,4" for the workers */
 	uint32_t idle_spin_us; /* a worker spins this long without work before sleeping */
 	char recv_mode[16];    /* auto, bufring or single: how workers receive (restart only) */
 	char user[64];	       /* drop privileges to this user after start; empty = stay */
 	char group[64];
+	/* [admission] */
+	bool verify_clients;		 /* ask the local tailscaled (LocalAPI whois) */
+	char tailscaled_socket[PATH_MAX];
+	char verify_client_url[1024]; /* derper's admission controller URL; empty = none */
+	bool admission_fail_open;     /* admit when the URL cannot be reached */
+	uint32_t admission_cache_ms;  /* how long an answer is reused */
+	uint32_t admission_timeout_ms;
 	/* [tls] */
 	char tls_cert[PATH_MAX]; /* both set: serve HTTPS (DERP over TLS) */
 	char tls_key[PATH_MAX];

@@ -143,6 +143,7 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 		uint64_t n;
 	} refused[] = {
 		{ "accept_rate", s->slow.rejected_rate },
+		{ "accept_rate_all", s->slow.rejected_accept_rate },
 		{ "pending_per_ip", s->slow.refused_pending_per_ip },
 		{ "handshake_memory", s->slow.refused_handshake_memory },
 		{ "tls_too_large", s->slow.refused_tls_too_large },
@@ -151,6 +152,28 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		put(b, "hyperderp_handshakes_refused_total{reason=\"%s\"} %llu\n",
 		    refused[i].reason, (unsigned long long)refused[i].n);
+	head(b, "admission_checks_total", "counter",
+	     "Clients decided by the [admission] checks, by result: allowed, refused (told no), "
+	     "failed (could not ask, or a bad answer: refused), fail_open (the controller could "
+	     "not be asked: admitted), busy (too many checks waiting: refused).");
+	const struct {
+		const char *result;
+		uint64_t n;
+	} admission[] = {
+		{ "allowed", s->slow.admission_allowed },
+		{ "refused", s->slow.admission_refused },
+		{ "failed", s->slow.admission_failed },
+		{ "fail_open", s->slow.admission_fail_open },
+		{ "busy", s->slow.admission_busy },
+	};
+	for (size_t i = 0; i < sizeof(admission) / sizeof(admission[0]); i++)
+		put(b, "hyperderp_admission_checks_total{result=\"%s\"} %llu\n",
+		    admission[i].result, (unsigned long long)admission[i].n);
+	single(b, "admission_cache_hits_total", "counter",
+	       "Admission answers reused from the cache (admission.cache_ms).",
+	       s->slow.admission_cache_hits);
+	single(b, "admission_pending", "gauge", "Connections waiting for their admission check.",
+	       s->slow.admission_pending);
 	single(b, "accept_errors_total", "counter",
 	       "Accepts that failed (out of file descriptors or memory); accepting pauses 200 ms.",
 	       s->slow.accept_errors);
@@ -191,6 +214,10 @@ static void write_traffic(struct textbuf *b, const struct stats_snapshot *s)
 	    (unsigned long long)t->peer_gone_disconnected_frames);
 	put(b, "hyperderp_peer_gone_frames_total{reason=\"not_here\"} %llu\n",
 	    (unsigned long long)t->peer_gone_not_here_frames);
+	single(b, "client_rate_limited_total", "counter",
+	       "Times reading from a client paused because it sent past "
+	       "limits.client_rate_bytes (derper: rate_limit_per_client_waited).",
+	       t->recv_rate_limited);
 	single(b, "pings_dropped_total", "counter",
 	       "Ping frames ignored because a Pong was still pending.", t->pings_dropped);
 	single(b, "peer_gone_recipients_refused_total", "counter",

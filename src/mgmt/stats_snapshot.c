@@ -174,6 +174,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "accepted", s->slow.accepted);
 		jw_u64(w, "rejected_max_conns", s->slow.rejected_max_conns);
 		jw_u64(w, "rejected_rate", s->slow.rejected_rate);
+		jw_u64(w, "rejected_accept_rate", s->slow.rejected_accept_rate);
 		jw_u64(w, "http_requests", s->slow.http_requests);
 		jw_u64(w, "http_errors", s->slow.http_errors);
 		jw_u64(w, "upgrades", s->slow.upgrades);
@@ -191,6 +192,15 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "refused_tls_too_large", s->slow.refused_tls_too_large);
 		jw_u64(w, "submit_failures", s->slow.submit_failures);
 		jw_u64(w, "accept_errors", s->slow.accept_errors);
+		jw_object_begin(w, "admission");
+		jw_u64(w, "allowed", s->slow.admission_allowed);
+		jw_u64(w, "refused", s->slow.admission_refused);
+		jw_u64(w, "failed", s->slow.admission_failed);
+		jw_u64(w, "fail_open", s->slow.admission_fail_open);
+		jw_u64(w, "busy", s->slow.admission_busy);
+		jw_u64(w, "cache_hits", s->slow.admission_cache_hits);
+		jw_u64(w, "pending", s->slow.admission_pending);
+		jw_end(w);
 		jw_u64(w, "handshakes_pending", s->slow.handshakes_pending);
 		jw_u64(w, "handshake_memory_bytes", s->slow.handshake_memory_bytes);
 		jw_end(w);
@@ -251,6 +261,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 	jw_u64(w, "peer_gone_disconnected_frames", t->peer_gone_disconnected_frames);
 	jw_u64(w, "peer_gone_not_here_frames", t->peer_gone_not_here_frames);
 	jw_u64(w, "pings_dropped", t->pings_dropped);
+	jw_u64(w, "recv_rate_limited", t->recv_rate_limited);
 	jw_u64(w, "peer_gone_recipients_refused", t->peer_gone_recipients_refused);
 	jw_u64(w, "recv_no_buffers", t->recv_no_buffers);
 	jw_u64(w, "packets_inplace", t->packets_inplace);

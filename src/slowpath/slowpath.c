@@ -30,16 +30,20 @@
 #include "ktls.h"
 #include "log.h"
 #include "accept_backoff.h"
+#include "admission.h"
 #include "mem_release.h"
 #include "accept_limit.h"
 #include "slowpath.h"
 #include "stats.h"
+#include "tcp_liveness.h"
 #include "tls.h"
 #include "cert_source.h"
+#include "token_bucket.h"
 
 #define SP_RING_ENTRIES	 1024
 #define UD_ACCEPT	 1ull
 #define UD_CANCEL	 2ull
+#define UD_ADMISSION	 3ull /* the admission eventfd became readable */
 #define RELEASE_WAIT_NS	 1000000000ull /* at stop, for the accept to end */
 /*
  * What every connection starts with, kept small: a real client's request
@@ -74,6 +78,7 @@ enum pending_state {
 	ST_READ_CLIENT_INFO,
 	ST_READ_HD_AUTH, /* HD (docs/hd-protocol.md): ServerHello sent, waiting for Auth */
 	ST_CLOSING, /* flushing a final response, then close */
+	ST_ADMISSION, /* ClientInfo read; waiting for the admission check */
 };
 
 /*
@@ -86,6 +91,7 @@ struct pending {
 	int fd;
 	uint8_t state;
 	bool op_inflight;
+	bool awaiting_admission; /* a check holds p as its token: p outlives it */
 	bool dead;
 	bool not_ideal;
 	uint64_t deadline_ns;
@@ -102,6 +108,11 @@ struct pending {
 	uint32_t grown;	     /* the part of them past the first buffers */
 	uint32_t tls_in;     /* ciphertext received during the TLS handshake */
 	uint8_t hd_challenge[HD_CHALLENGE_LEN]; /* HD: what ServerHello asked to be boxed */
+	/* What the handoff needs, kept while the admission check runs. */
+	uint32_t client_info_len; /* the ClientInfo frame's length in buf */
+	uint8_t client_pub[KEY_LEN];
+	bool can_mesh;
+	bool is_prober;
 };
 
 struct slowpath {
@@ -125,6 +136,11 @@ struct slowpath {
 	uint64_t last_source_warn_ns;
 	uint64_t last_submit_warn_ns;
 	struct accept_limiter per_ip;
+	struct token_bucket accept_all; /* limits.accept_rate */
+	struct admission *admission;	/* NULL: no [admission] check configured */
+	uint64_t admission_count;	/* what the eventfd read */
+	bool admission_armed;
+	uint64_t last_liveness_warn_ns;
 	struct pending_limiter pending_per_source;
 	uint64_t memory; /* all that is charged, the sum of every pending's `charged` */
 	uint64_t grown;	 /* the sum of every pending's `grown` */
@@ -184,7 +200,7 @@ static void pending_free(struct slowpath *sp, struct pending *p)
 /* Closes a connection that will not become a DERP session. */
 static void pending_close(struct slowpath *sp, struct pending *p)
 {
-	if (p->op_inflight) {
+	if (p->op_inflight || p->awaiting_admission) {
 		/* Let the operation complete first; shutdown makes it complete now. */
 		p->dead = true;
 		shutdown(p->fd, SHUT_RDWR);
@@ -534,24 +550,14 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	return true;
 }
 
-enum step_result {
-	STEP_WAIT = 0,	 /* needs more bytes (or its output sent first) */
-	STEP_ADVANCED,	 /* state changed or failed (p->dead): look again */
-	STEP_HANDED_OFF, /* p now belongs to a worker and is freed */
-};
-
-/* Returns true when the connection went to a worker (and p is freed). */
-static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t frame_len)
+/*
+ * Hands the connection to a worker. Returns true when it went (and p is
+ * freed); false leaves p dead.
+ */
+static bool hand_off(struct slowpath *sp, struct pending *p)
 {
 	struct relay *r = sp->relay;
-	uint8_t client_pub[KEY_LEN];
-	struct derp_client_info info;
-	char err[128];
-	if (derp_client_info_open(p->buf + DERP_FRAME_HDR_LEN, frame_len - DERP_FRAME_HDR_LEN,
-				  r->server_priv, client_pub, &info, err, sizeof(err)) < 0) {
-		handshake_failed(sp, p, err);
-		return false;
-	}
+	uint32_t frame_len = p->client_info_len;
 	/* With kTLS the kernel has the session: the worker gets a plain connection. */
 	bool kernel_tls = p->ssl && move_to_kernel_tls(sp, p);
 	if (p->dead)
@@ -565,16 +571,14 @@ static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 	memset(h, 0, sizeof(*h));
 	h->fd = p->fd;
 	h->seq = ++sp->next_seq;
-	memcpy(h->client_key, client_pub, KEY_LEN);
-	/* A wrong or absent mesh key still makes an ordinary client, as in derper. */
-	h->can_mesh =
-	    r->has_mesh_key && info.has_mesh_key && key_equal_ct(info.mesh_key, r->mesh_key);
-	h->is_prober = info.is_prober;
+	memcpy(h->client_key, p->client_pub, KEY_LEN);
+	h->can_mesh = p->can_mesh;
+	h->is_prober = p->is_prober;
 	h->not_ideal = p->not_ideal;
 	memcpy(h->remote_ip, p->ip, sizeof(h->remote_ip));
 	h->remote_port = p->port;
 	h->server_info_len = (uint32_t)derp_build_server_info(
-	    h->server_info, sizeof(h->server_info), r->server_priv, client_pub);
+	    h->server_info, sizeof(h->server_info), r->server_priv, p->client_pub);
 	h->ssl = kernel_tls ? NULL : p->ssl;
 	h->kernel_tls = kernel_tls;
 	h->leftover_len = leftover;
@@ -595,6 +599,71 @@ static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 	return true;
 }
 
+static void count_admission(struct slowpath *sp, enum admission_verdict v)
+{
+	uint64_t *counters[ADMISSION_VERDICT_COUNT] = {
+		[ADMISSION_ALLOWED] = &sp->stats.admission_allowed,
+		[ADMISSION_REFUSED] = &sp->stats.admission_refused,
+		[ADMISSION_FAILED] = &sp->stats.admission_failed,
+		[ADMISSION_FAIL_OPEN] = &sp->stats.admission_fail_open,
+		[ADMISSION_BUSY] = &sp->stats.admission_busy,
+	};
+	stat_add(counters[v], 1);
+}
+
+/*
+ * The admission check's verdict on p. Returns true when p went to a
+ * worker; otherwise p is dead (refused: closed without a ServerInfo, as
+ * derper does) and the caller closes it.
+ */
+static bool admission_decided(struct slowpath *sp, struct pending *p, enum admission_verdict v)
+{
+	count_admission(sp, v);
+	if (admission_admits(v))
+		return hand_off(sp, p);
+	char why[64];
+	snprintf(why, sizeof(why), "not admitted (%s)", admission_verdict_names[v]);
+	handshake_failed(sp, p, why);
+	return false;
+}
+
+/*
+ * ClientInfo is whole in buf. Returns true when the connection went to a
+ * worker (and p is freed); false when p is dead or waits for its
+ * admission check (ST_ADMISSION).
+ */
+static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t frame_len)
+{
+	struct relay *r = sp->relay;
+	struct derp_client_info info;
+	char err[128];
+	if (derp_client_info_open(p->buf + DERP_FRAME_HDR_LEN, frame_len - DERP_FRAME_HDR_LEN,
+				  r->server_priv, p->client_pub, &info, err, sizeof(err)) < 0) {
+		handshake_failed(sp, p, err);
+		return false;
+	}
+	p->client_info_len = frame_len;
+	/* A wrong or absent mesh key still makes an ordinary client, as in derper. */
+	p->can_mesh =
+	    r->has_mesh_key && info.has_mesh_key && key_equal_ct(info.mesh_key, r->mesh_key);
+	p->is_prober = info.is_prober;
+	/* Mesh peers are not in the tailnet: derper does not ask about them. */
+	if (!sp->admission || p->can_mesh)
+		return hand_off(sp, p);
+	enum admission_verdict now;
+	if (admission_submit(sp->admission, p->client_pub, p->ip, p, &now))
+		return admission_decided(sp, p, now);
+	p->state = ST_ADMISSION;
+	p->awaiting_admission = true;
+	stat_add(&sp->stats.admission_pending, 1);
+	return false;
+}
+
+enum step_result {
+	STEP_WAIT = 0,	 /* needs more bytes (or its output sent first) */
+	STEP_ADVANCED,	 /* state changed or failed (p->dead): look again */
+	STEP_HANDED_OFF, /* p now belongs to a worker and is freed */
+};
 
 static bool output_pending(const struct pending *p)
 {
@@ -780,6 +849,9 @@ static void pump(struct slowpath *sp, struct pending *p)
 		}
 		break;
 	}
+	/* No operation while the check runs: the bytes that follow wait in the socket. */
+	if (p->state == ST_ADMISSION && !p->dead)
+		return;
 	if (p->dead && !p->op_inflight) {
 		pending_close(sp, p);
 		return;
@@ -959,6 +1031,16 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		close(fd);
 		return;
 	}
+	/*
+	 * As derper's rate-limited listener: accepted and closed at once rather
+	 * than left in the backlog, which tells the client to back off and
+	 * holds nothing in the kernel.
+	 */
+	if (!token_bucket_take(&sp->accept_all, 1, sp->now_ns)) {
+		stat_add(&sp->stats.rejected_accept_rate, 1);
+		close(fd);
+		return;
+	}
 	uint8_t ip[16];
 	uint16_t port;
 	remote_address(fd, ip, &port);
@@ -1002,6 +1084,10 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	charge(sp, p, initial, false);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tcp_liveness_apply(fd, r->cfg->tcp_keepalive_ms, r->cfg->tcp_user_timeout_ms) < 0 &&
+	    log_due(&sp->last_liveness_warn_ns, sp->now_ns, LIMIT_WARN_NS))
+		log_warn("TCP keepalive or user timeout not set on a client connection: %s",
+			 strerror(errno));
 	p->deadline_ns =
 	    sp->now_ns + (uint64_t)cfg_live_u32(&r->cfg->handshake_timeout_ms) * 1000000ull;
 	memcpy(p->ip, ip, sizeof(p->ip));
@@ -1014,6 +1100,35 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	sp->tail = p;
 	if (!submit_recv(sp, p))
 		pending_close(sp, p);
+}
+
+static void arm_admission(struct slowpath *sp)
+{
+	struct io_uring_sqe *sqe = get_sqe(sp);
+	if (!sqe)
+		return; /* the loop tries again on its next pass */
+	io_uring_prep_read(sqe, admission_event_fd(sp->admission), &sp->admission_count,
+			   sizeof(sp->admission_count), 0);
+	io_uring_sqe_set_data64(sqe, UD_ADMISSION);
+	sp->admission_armed = true;
+}
+
+static void handle_admission(struct slowpath *sp)
+{
+	sp->admission_armed = false;
+	struct admission_result res;
+	while (admission_take(sp->admission, &res)) {
+		struct pending *p = res.token;
+		p->awaiting_admission = false;
+		stat_add(&sp->stats.admission_pending, -(uint64_t)1);
+		/* Timed out (or the relay is stopping) while the check ran. */
+		if (p->dead) {
+			pending_close(sp, p);
+			continue;
+		}
+		if (!admission_decided(sp, p, res.verdict))
+			pending_close(sp, p);
+	}
 }
 
 static void sweep_deadlines(struct slowpath *sp)
@@ -1149,6 +1264,8 @@ static void *slowpath_main(void *arg)
 		sp->now_ns = now_ns();
 		if (!sp->accept_armed && !accept_backoff_paused(&sp->accept_backoff, sp->now_ns))
 			arm_accept(sp);
+		if (sp->admission && !sp->admission_armed)
+			arm_admission(sp);
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
 		struct io_uring_cqe *cqe;
 		io_uring_submit_and_wait_timeout(&sp->ring, &cqe, 1, &ts, NULL);
@@ -1161,6 +1278,8 @@ static void *slowpath_main(void *arg)
 				handle_accept(sp, cqe);
 			else if (cqe->user_data == UD_CANCEL)
 				; /* the accept's own CQE says it ended */
+			else if (cqe->user_data == UD_ADMISSION)
+				handle_admission(sp);
 			else if (cqe->user_data)
 				handle_completion(sp, io_uring_cqe_get_data(cqe), cqe->res);
 		}
@@ -1193,12 +1312,30 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 		free(sp);
 		return NULL;
 	}
+	if (admission_configured(r->cfg)) {
+		char err[256];
+		/* The check runs inside the handshake's deadline: one that cannot fit is a mistake. */
+		if (r->cfg->admission_timeout_ms >= r->cfg->handshake_timeout_ms)
+			log_warn("admission.timeout_ms (%u) is not below limits.handshake_timeout_ms "
+				 "(%u): a slow check ends as a handshake timeout instead",
+				 r->cfg->admission_timeout_ms, r->cfg->handshake_timeout_ms);
+		sp->admission = admission_create(r->cfg, err, sizeof(err));
+		if (!sp->admission) {
+			log_error("%s", err);
+			accept_limiter_destroy(&sp->per_ip);
+			pending_limiter_destroy(&sp->pending_per_source);
+			free(sp);
+			return NULL;
+		}
+	}
+	token_bucket_init(&sp->accept_all, r->cfg->accept_rate, r->cfg->accept_burst, now_ns());
 	key_to_hex(r->server_pub, sp->server_pub_hex);
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	int rc = io_uring_queue_init_params(SP_RING_ENTRIES, &sp->ring, &p);
 	if (rc < 0) {
 		log_error("slow path: io_uring_queue_init: %s", strerror(-rc));
+		admission_destroy(sp->admission);
 		accept_limiter_destroy(&sp->per_ip);
 		pending_limiter_destroy(&sp->pending_per_source);
 		free(sp);
@@ -1219,6 +1356,9 @@ void slowpath_stop(struct slowpath *sp)
 	/* Tear the ring down first: it cancels the I/O that still points at our buffers. */
 	io_uring_queue_exit(&sp->ring);
 	sp->ring_closed = true;
+	/* Checks under way end; their results, which name freed connections, are never taken. */
+	admission_destroy(sp->admission);
+	sp->admission = NULL;
 	/* Connections still mid-handshake are closed outright. */
 	while (sp->head) {
 		struct pending *p = sp->head;
@@ -1235,6 +1375,7 @@ void slowpath_destroy(struct slowpath *sp)
 		return;
 	if (!sp->ring_closed)
 		io_uring_queue_exit(&sp->ring);
+	admission_destroy(sp->admission);
 	accept_limiter_destroy(&sp->per_ip);
 	pending_limiter_destroy(&sp->pending_per_source);
 	SSL_CTX_free(sp->tls);
@@ -1260,4 +1401,5 @@ void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out)
 	uint64_t *dst = (uint64_t *)out;
 	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = stat_read(&src[i]);
+	out->admission_cache_hits = sp->admission ? admission_cache_hits(sp->admission) : 0;
 }

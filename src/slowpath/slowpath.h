@@ -51,6 +51,7 @@ struct slowpath_stats {
 	uint64_t accepted;
 	uint64_t rejected_max_conns;
 	uint64_t rejected_rate; /* over limits.max_accept_per_ip */
+	uint64_t rejected_accept_rate; /* over limits.accept_rate, all sources together */
 	uint64_t http_requests;
 	uint64_t http_errors;
 	uint64_t upgrades;
@@ -69,6 +70,14 @@ struct slowpath_stats {
 	uint64_t refused_tls_too_large;	   /* over 64 KiB sent during the TLS handshake */
 	uint64_t submit_failures;	 /* no io_uring SQE: a handshake closed or an accept late */
 	uint64_t accept_errors; /* accept failed (EMFILE, ENFILE, ENOMEM ...): paused 200 ms */
+	/* [admission] checks, by verdict (admission.h), counted as they are decided. */
+	uint64_t admission_allowed;
+	uint64_t admission_refused;   /* told no: closed */
+	uint64_t admission_failed;    /* could not ask, or a bad answer: closed */
+	uint64_t admission_fail_open; /* the controller could not be asked: admitted */
+	uint64_t admission_busy;      /* too many checks waiting: closed */
+	uint64_t admission_cache_hits; /* answers reused (admission.cache_ms) */
+	uint64_t admission_pending;    /* gauge: connections waiting for their check */
 	uint64_t handshakes_pending;	 /* gauge: connections in their handshake */
 	uint64_t handshake_memory_bytes; /* gauge: what they hold (limits.handshake_memory_mb) */
 };

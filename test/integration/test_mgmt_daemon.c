@@ -165,7 +165,7 @@ static void exec_daemon(struct mgmt_daemon *d, const struct md_opts *o, const ch
 		argv[argc++] = d->ini_path;
 	}
 	argv[argc++] = "--listen";
-	argv[argc++] = "127.0.0.1";
+	argv[argc++] = (char *)(o->listen ? o->listen : "127.0.0.1");
 	char port[8];
 	snprintf(port, sizeof(port), "%u", o->port);
 	argv[argc++] = "--port";

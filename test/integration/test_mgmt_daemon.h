@@ -27,6 +27,7 @@ struct md_opts {
 	const char *metrics; /* --metrics-listen value; NULL: 127.0.0.1:0 */
 	unsigned nofile;     /* RLIMIT_NOFILE, soft and hard, for the daemon; 0: inherited */
 	uint16_t port;	     /* --port; 0: one the kernel picks */
+	const char *listen;  /* --listen value; NULL: 127.0.0.1 */
 };
 
 struct mgmt_daemon {
