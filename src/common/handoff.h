@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "key.h"
+#include "ws_frame.h"
 
 struct handoff {
 	int fd;
@@ -32,6 +33,12 @@ struct handoff {
 	bool kernel_tls;
 	uint32_t server_info_len; /* the sealed ServerInfo frame, sent first */
 	uint8_t server_info[128];
+	/*
+	 * DERP over WebSocket: the decoder's state goes with the connection
+	 * (leftover is already decoded).
+	 */
+	bool websocket;
+	struct ws_decoder ws;
 	uint32_t leftover_len; /* client bytes read past ClientInfo: already DERP frames */
 	uint8_t leftover[];
 };

@@ -141,6 +141,8 @@ void recv_deliver(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
 		return; /* closed earlier in this batch: the bytes have nowhere to go */
 	if (c->ssl)
 		conn_recv_tls(w, c, p, n);
+	else if (c->ws)
+		conn_recv_ws(w, c, p, n);
 	else
 		conn_recv_bytes(w, c, p, n);
 }

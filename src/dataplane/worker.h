@@ -29,6 +29,7 @@
 #include "relay.h"
 #include "spsc_ring.h"
 #include "stats.h"
+#include "ws_conn.h"
 
 /* Messages between workers. */
 enum worker_msg_type {
@@ -133,9 +134,16 @@ struct conn {
 	 * a record other than application data ends the recv with EIO.
 	 */
 	bool kernel_tls;
+	/*
+	 * The wire bytes of the send in flight when frames are transformed on
+	 * their way out: ciphertext with TLS, WebSocket messages (then
+	 * encrypted with TLS, if any) with ws.
+	 */
 	uint8_t *tls_out;
 	uint32_t tls_out_len;
 	uint32_t tls_out_sent;
+	/* DERP over WebSocket (ws_conn.h), or NULL. */
+	struct ws_conn *ws;
 
 	uint64_t next_keepalive_ns;
 	uint64_t keepalive_jitter_ns;
@@ -220,6 +228,7 @@ struct worker {
 	uint16_t rx_buf_id;
 
 	uint8_t *tls_plain; /* scratch: decrypted bytes, then plaintext to encrypt */
+	uint8_t *ws_plain;  /* scratch: unmasked WebSocket payload (WS_PLAIN_CHUNK) */
 
 	bool queue_codel; /* limits.queue_policy = codel (fixed at start) */
 	uint64_t fq_seed; /* secret: hashes sources into a destination's flows */

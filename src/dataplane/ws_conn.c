@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The WebSocket layer of a dataplane connection (see ws_conn.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "worker.h"
+#include "ws_conn.h"
+
+struct ws_conn *ws_conn_new(const struct ws_decoder *dec)
+{
+	struct ws_conn *ws = calloc(1, sizeof(*ws));
+	if (ws)
+		ws->dec = *dec;
+	return ws;
+}
+
+void ws_conn_free(struct conn *c)
+{
+	free(c->ws);
+	c->ws = NULL;
+}
+
+static void bad_frame(struct worker *w, struct conn *c)
+{
+	char short_key[8];
+	key_to_short(c->key, short_key);
+	log_debug("conn %s: closing: WebSocket: %s", short_key, c->ws->dec.error);
+	worker_conn_close(w, c, CLOSE_WS_BAD_FRAME);
+}
+
+int conn_recv_ws(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+{
+	struct ws_conn *ws = c->ws;
+	/* After the client's close, nothing it sends counts (RFC 6455 5.5.1). */
+	while (n > 0 && !c->closing && !ws->close_due && !ws->close_sent) {
+		size_t used, got;
+		enum ws_event ev =
+		    ws_decode(&ws->dec, p, n, &used, w->ws_plain, WS_PLAIN_CHUNK, &got);
+		p += used;
+		n -= used;
+		switch (ev) {
+		case WS_EV_MORE:
+		case WS_EV_PONG:
+			break;
+		case WS_EV_DATA:
+			if (conn_recv_bytes(w, c, w->ws_plain, got) < 0)
+				return -1;
+			break;
+		case WS_EV_PING:
+			ws->pong_due = true;
+			ws->pong_len = ws->dec.control_len;
+			memcpy(ws->pong, ws->dec.control, ws->dec.control_len);
+			sendq_kick(w, c);
+			break;
+		case WS_EV_CLOSE:
+			/* Echo the client's code, as a close handshake does (RFC 6455 5.5.1). */
+			ws->close_due = true;
+			ws->close_code = ws_close_code(ws->dec.control, ws->dec.control_len);
+			if (ws->close_code == 1005)
+				ws->close_code = WS_CLOSE_NORMAL;
+			sendq_kick(w, c);
+			break;
+		case WS_EV_ERROR:
+			bad_frame(w, c);
+			return -1;
+		}
+	}
+	return c->closing ? -1 : 0;
+}
+
+bool ws_conn_control_due(const struct ws_conn *ws)
+{
+	return ws->pong_due || ws->close_due;
+}
+
+size_t ws_conn_take_control(struct ws_conn *ws, uint8_t *out, size_t out_cap)
+{
+	size_t n = 0;
+	if (ws->pong_due && !ws->close_sent) {
+		n += ws_server_control(out, out_cap, WS_OP_PONG, ws->pong, ws->pong_len);
+		ws->pong_due = false;
+	}
+	if (ws->close_due) {
+		uint8_t code[2] = { (uint8_t)(ws->close_code >> 8), (uint8_t)ws->close_code };
+		n += ws_server_control(out + n, out_cap - n, WS_OP_CLOSE, code, sizeof(code));
+		ws->close_due = false;
+		ws->close_sent = true;
+	}
+	return n;
+}

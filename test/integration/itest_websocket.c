@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+/*
+ * DERP over WebSocket against the real daemon, with a real WebSocket client
+ * library: ws_derp_peer.py (python3-websockets) does the DERP handshake in
+ * binary messages and exchanges content-checked packets, round by round,
+ * with a normal DERP client, plain and over TLS, on both receive paths. The
+ * packets go as single messages, fragmented messages, frames cut across
+ * messages with pings between, several frames in one message; the server's
+ * answers come back in its own binary messages, and the close handshake
+ * is answered.
+ *
+ * Malformed WebSocket frames, in the handshake (slow path) and after it
+ * (dataplane), close that connection only: normal clients connected before
+ * keep relaying, and a WebSocket client after them still works.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "derp_frame.h"
+#include "harness.h"
+#include "key.h"
+
+#define PEER_TIMEOUT_MS 20000
+/* The packet lengths ws_derp_peer.py cycles through (its SIZES): keep the two in step. */
+static const size_t sizes[] = {
+	1, 100, 120, 121, 1000, 16000, 16384, 16385, 30000, 65535, 65536, 2
+};
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+
+static char peer_script[512];
+static const char *python = "/usr/bin/python3";
+
+struct peer_proc {
+	pid_t pid;
+	int out; /* its stdout */
+	char buf[512];
+	size_t len;
+};
+
+static void peer_start(struct peer_proc *pp, char *const argv[])
+{
+	int fds[2];
+	IT_REQUIRE(pipe(fds) == 0, "pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	IT_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv(python, argv);
+		fprintf(stderr, "exec %s: %s\n", python, strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+	pp->pid = pid;
+	pp->out = fds[0];
+	pp->len = 0;
+}
+
+/* The peer's next stdout line (without the newline). */
+static void peer_line(struct peer_proc *pp, char *line, size_t cap)
+{
+	int64_t deadline = it_now_ms() + PEER_TIMEOUT_MS;
+	for (;;) {
+		char *nl = memchr(pp->buf, '\n', pp->len);
+		if (nl) {
+			size_t n = (size_t)(nl - pp->buf);
+			IT_REQUIRE(n < cap, "peer line too long");
+			memcpy(line, pp->buf, n);
+			line[n] = '\0';
+			pp->len -= n + 1;
+			memmove(pp->buf, nl + 1, pp->len);
+			return;
+		}
+		int left = (int)(deadline - it_now_ms());
+		IT_REQUIRE(left > 0, "no line from ws_derp_peer.py within %d ms", PEER_TIMEOUT_MS);
+		struct pollfd pfd = { .fd = pp->out, .events = POLLIN };
+		if (poll(&pfd, 1, left) <= 0)
+			continue;
+		IT_REQUIRE(pp->len < sizeof(pp->buf), "peer output overflow");
+		ssize_t r = read(pp->out, pp->buf + pp->len, sizeof(pp->buf) - pp->len);
+		IT_REQUIRE(r > 0, "ws_derp_peer.py ended without a line (see its stderr above)");
+		pp->len += (size_t)r;
+	}
+}
+
+static void peer_expect_exit_0(struct peer_proc *pp)
+{
+	int64_t deadline = it_now_ms() + PEER_TIMEOUT_MS;
+	int status = 0;
+	pid_t r;
+	while ((r = waitpid(pp->pid, &status, WNOHANG)) == 0 && it_now_ms() < deadline)
+		it_sleep_ms(20);
+	if (r == 0) {
+		kill(pp->pid, SIGKILL);
+		waitpid(pp->pid, &status, 0);
+	}
+	close(pp->out);
+	IT_REQUIRE(r == pp->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		   "ws_derp_peer.py failed (status 0x%x; see its stderr above)", status);
+}
+
+static void peer_key(struct peer_proc *pp, uint8_t key[KEY_LEN])
+{
+	char line[128];
+	peer_line(pp, line, sizeof(line));
+	IT_REQUIRE(strncmp(line, "KEY ", 4) == 0 &&
+		       key_from_hex(line + 4, strlen(line + 4), NULL, key) == 0,
+		   "peer's first line: %s", line);
+}
+
+static void url_of(struct it_daemon *d, bool tls, char *url, size_t cap)
+{
+	snprintf(url, cap, "%s://127.0.0.1:%u/derp", tls ? "wss" : "ws", d->port);
+}
+
+/* COUNT rounds between a WebSocket client and b, each packet checked on both sides. */
+static void relay_rounds(struct it_daemon *d, struct derp_client *b, bool tls, const char *cafile,
+			 int count, int seed)
+{
+	char url[128], peer_hex[KEY_HEX_LEN + 1], count_s[16], seed_s[16];
+	url_of(d, tls, url, sizeof(url));
+	key_to_hex(b->pub, peer_hex);
+	snprintf(count_s, sizeof(count_s), "%d", count);
+	snprintf(seed_s, sizeof(seed_s), "%d", seed);
+	char *argv[] = { (char *)python,
+			 peer_script,
+			 "--url",
+			 url,
+			 "--mode",
+			 "relay",
+			 "--peer",
+			 peer_hex,
+			 "--count",
+			 count_s,
+			 "--seed",
+			 seed_s,
+			 cafile ? "--cafile" : NULL,
+			 (char *)cafile,
+			 NULL };
+	struct peer_proc pp;
+	peer_start(&pp, argv);
+	uint8_t ws_key[KEY_LEN];
+	peer_key(&pp, ws_key);
+
+	static uint8_t pkt[65536];
+	for (int i = 0; i < count; i++) {
+		size_t len = sizes[(size_t)i % NSIZES];
+		it_fill_pattern(pkt, len, (uint64_t)(seed + i));
+		it_expect_packet(b, ws_key, pkt, len, PEER_TIMEOUT_MS);
+		it_fill_pattern(pkt, len, (uint64_t)(seed + 1000 + i));
+		it_send_packet(b, ws_key, pkt, len);
+	}
+	char line[64];
+	peer_line(&pp, line, sizeof(line));
+	IT_REQUIRE(strcmp(line, "OK") == 0, "peer said %s", line);
+	peer_expect_exit_0(&pp);
+}
+
+/* One malformed frame of a kind, in the handshake (early) or after it: that connection closes. */
+static void bad_frame(struct it_daemon *d, bool tls, const char *cafile, const char *kind,
+		      bool early)
+{
+	char url[128];
+	url_of(d, tls, url, sizeof(url));
+	char *argv[16];
+	int n = 0;
+	argv[n++] = (char *)python;
+	argv[n++] = peer_script;
+	argv[n++] = "--url";
+	argv[n++] = url;
+	argv[n++] = "--mode";
+	argv[n++] = "bad";
+	argv[n++] = "--bad";
+	argv[n++] = (char *)kind;
+	if (early)
+		argv[n++] = "--early";
+	if (cafile) {
+		argv[n++] = "--cafile";
+		argv[n++] = (char *)cafile;
+	}
+	argv[n] = NULL;
+	struct peer_proc pp;
+	peer_start(&pp, argv);
+	uint8_t ws_key[KEY_LEN];
+	peer_key(&pp, ws_key);
+	char line[64];
+	peer_line(&pp, line, sizeof(line));
+	IT_REQUIRE(strcmp(line, "CLOSED") == 0, "%s frame%s: peer said %s", kind,
+		   early ? " in the handshake" : "", line);
+	peer_expect_exit_0(&pp);
+}
+
+static struct it_tls_files tls_files;
+
+static struct it_daemon *start(bool tls, const char *extra_ini)
+{
+	static char ini[1024];
+	if (!tls) {
+		struct it_daemon_opts o = { .ini = extra_ini };
+		return it_daemon_start(&o);
+	}
+	it_tls_files_make(&tls_files, "hd-ws-tls");
+	snprintf(ini, sizeof(ini), "%s[tls]\ncert = %s\nkey = %s\n", extra_ini ? extra_ini : "",
+		 tls_files.cert, tls_files.key);
+	struct it_daemon_opts o = { .ini = ini, .tls = true };
+	return it_daemon_start(&o);
+}
+
+static void relay_test(bool tls, const char *extra_ini)
+{
+	struct it_daemon *d = start(tls, extra_ini);
+	struct derp_client_opts opts = { .tls = tls };
+	struct derp_client *b = it_connect(d, &opts);
+	relay_rounds(d, b, tls, tls ? tls_files.cert : NULL, (int)NSIZES * 2, 7);
+	/* The closed WebSocket left the relay as it was (b saw it go: PeerGone). */
+	struct derp_client *c = it_connect(d, &opts);
+	struct derp_client *e = it_connect(d, &opts);
+	it_require_relaying(c, e);
+	it_daemon_require_alive(d);
+	if (tls)
+		it_tls_files_remove(&tls_files);
+}
+
+static void test_relay_plain(void)
+{
+	relay_test(false, NULL);
+}
+
+static void test_relay_plain_single_recv(void)
+{
+	relay_test(false, "[server]\nrecv_mode = single\n");
+}
+
+static void test_relay_tls(void)
+{
+	relay_test(true, NULL);
+}
+
+static const char *const bad_kinds[] = { "unmasked", "text",	     "rsv",    "opcode",
+					 "bigping",  "continuation", "hugelen" };
+
+static void bad_frames_test(bool tls)
+{
+	struct it_daemon *d = start(tls, NULL);
+	struct derp_client_opts opts = { .tls = tls };
+	struct derp_client *a = it_connect(d, &opts);
+	struct derp_client *b = it_connect(d, &opts);
+	const char *cafile = tls ? tls_files.cert : NULL;
+	for (size_t i = 0; i < sizeof(bad_kinds) / sizeof(bad_kinds[0]); i++) {
+		bad_frame(d, tls, cafile, bad_kinds[i], true);
+		bad_frame(d, tls, cafile, bad_kinds[i], false);
+		it_require_relaying(a, b);
+	}
+	/* WebSocket itself still works. */
+	relay_rounds(d, b, tls, cafile, 4, 99);
+	struct derp_client *c = it_connect(d, &opts);
+	it_require_relaying(a, c);
+	it_daemon_require_alive(d);
+	if (tls)
+		it_tls_files_remove(&tls_files);
+}
+
+static void test_bad_frames_plain(void)
+{
+	bad_frames_test(false);
+}
+
+static void test_bad_frames_tls(void)
+{
+	bad_frames_test(true);
+}
+
+static void remove_tls_files_at_exit(void)
+{
+	it_tls_files_remove(&tls_files);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct it_test tests[] = {
+		IT_TEST(test_relay_plain),    IT_TEST(test_relay_plain_single_recv),
+		IT_TEST(test_relay_tls),      IT_TEST(test_bad_frames_plain),
+		IT_TEST(test_bad_frames_tls),
+	};
+	const char *dir = getenv("WS_PEER_DIR");
+	snprintf(peer_script, sizeof(peer_script), "%s/ws_derp_peer.py", dir ? dir : ".");
+	if (getenv("WS_PYTHON"))
+		python = getenv("WS_PYTHON");
+	atexit(remove_tls_files_at_exit);
+	return it_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+}
