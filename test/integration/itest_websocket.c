@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +51,8 @@ static void peer_start(struct peer_proc *pp, char *const argv[])
 	pid_t pid = fork();
 	IT_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
+		/* A failing test exits at once: the peer must not outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
