@@ -322,16 +322,26 @@ static int wire_message(struct conn *c, struct wire_buf *o, uint8_t *p, size_t n
 	return wire_put(c, o, p - hlen, hlen + n);
 }
 
-/* A frame too big for a batch goes as a message of its own, written in two parts. */
+/*
+ * A frame too big for a batch goes by itself. On a WebSocket connection it
+ * is cut into messages of at most WS_MESSAGE_MAX bytes: the client reads
+ * messages as one stream, and Go's websocket library, which Tailscale's
+ * clients use, refuses messages over 32 KiB unless told otherwise.
+ */
 static int wire_big_message(struct conn *c, struct wire_buf *o, const uint8_t *p, size_t n)
 {
-	if (c->ws) {
+	if (!c->ws)
+		return wire_put(c, o, p, n);
+	while (n) {
+		size_t part = n < WS_MESSAGE_MAX ? n : WS_MESSAGE_MAX;
 		uint8_t hdr[WS_SERVER_HDR_MAX];
-		size_t hlen = ws_server_header(hdr, WS_OP_BINARY, n);
-		if (wire_put(c, o, hdr, hlen) < 0)
+		size_t hlen = ws_server_header(hdr, WS_OP_BINARY, part);
+		if (wire_put(c, o, hdr, hlen) < 0 || wire_put(c, o, p, part) < 0)
 			return -1;
+		p += part;
+		n -= part;
 	}
-	return wire_put(c, o, p, n);
+	return 0;
 }
 
 /*

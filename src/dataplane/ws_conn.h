@@ -27,6 +27,12 @@ struct worker;
 struct conn;
 
 #define WS_PLAIN_CHUNK 16384 /* unmasked payload handled at a time */
+/*
+ * The largest message the relay sends. Go's websocket library (Tailscale's
+ * clients, coder/websocket) closes a connection on a message over its read
+ * limit, 32 KiB by default, which the DERP clients do not raise.
+ */
+#define WS_MESSAGE_MAX 16384
 
 struct ws_conn {
 	struct ws_decoder dec;

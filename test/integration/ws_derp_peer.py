@@ -35,6 +35,9 @@ import websockets
 
 KEY_LEN = 32
 MAGIC = b"DERP\xf0\x9f\x94\x91"
+# coder/websocket's default read limit per message, which Tailscale's Go
+# WebSocket clients keep: a bigger message closes their connection.
+GO_READ_LIMIT = 32768
 SIZES = [1, 100, 120, 121, 1000, 16000, 16384, 16385, 30000, 65535, 65536, 2]
 
 sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
@@ -88,6 +91,9 @@ class Stream:
             msg = await asyncio.wait_for(self.ws.recv(), 10)
             if not isinstance(msg, bytes):
                 raise SystemExit("relay sent a text message")
+            if len(msg) > GO_READ_LIMIT:
+                raise SystemExit("relay sent a message of %d bytes: Go clients take %d at most"
+                                 % (len(msg), GO_READ_LIMIT))
             self.buf += msg
 
     async def frame(self):
