@@ -25,7 +25,9 @@
 
 #include "derp_frame.h"
 #include "harness.h"
+#include "json_parse.h"
 #include "key.h"
+#include "test_mgmt_daemon.h"
 
 #define PEER_TIMEOUT_MS 20000
 /* The packet lengths ws_derp_peer.py cycles through (its SIZES): keep the two in step. */
@@ -280,6 +282,39 @@ static void test_bad_frames_tls(void)
 	bad_frames_test(true);
 }
 
+/*
+ * What an operator sees: WebSocket upgrades, bad frames in the handshake and
+ * connections closed for one after it, in /metrics and `show counters`.
+ */
+static void test_counters(void)
+{
+	struct mgmt_daemon *d = md_start(NULL);
+	struct derp_client *b = it_connect(&d->it, NULL);
+	relay_rounds(&d->it, b, false, NULL, 2, 5);
+	bad_frame(&d->it, false, NULL, "text", true);
+	bad_frame(&d->it, false, NULL, "unmasked", false);
+	bad_frame(&d->it, false, NULL, "rsv", false);
+
+	IT_REQUIRE(md_scrape(d, "hyperderp_websocket_upgrades_total", NULL) == 4,
+		   "websocket_upgrades_total");
+	IT_REQUIRE(md_scrape(d, "hyperderp_websocket_bad_frames_total", NULL) == 1,
+		   "websocket_bad_frames_total");
+	IT_REQUIRE(md_scrape(d, "hyperderp_connections_closed_total",
+			     "reason=\"websocket_bad_frame\"") == 2,
+		   "connections_closed_total{websocket_bad_frame}");
+	struct json_doc doc;
+	md_cli_json(d, &doc, "show", "counters", NULL);
+	const struct json_value *slow = json_get(doc.root, "slowpath");
+	IT_REQUIRE(json_get_u64(slow, "websocket_upgrades", 0) == 4 &&
+		       json_get_u64(slow, "websocket_bad_frames", 0) == 1,
+		   "show counters: slowpath.websocket_*");
+	IT_REQUIRE(
+	    json_get_u64(json_get(doc.root, "connections_closed"), "websocket_bad_frame", 0) == 2,
+	    "show counters: connections_closed.websocket_bad_frame");
+	json_doc_free(&doc);
+	md_stop(d);
+}
+
 static void remove_tls_files_at_exit(void)
 {
 	it_tls_files_remove(&tls_files);
@@ -290,12 +325,12 @@ int main(int argc, char **argv)
 	static const struct it_test tests[] = {
 		IT_TEST(test_relay_plain),    IT_TEST(test_relay_plain_single_recv),
 		IT_TEST(test_relay_tls),      IT_TEST(test_bad_frames_plain),
-		IT_TEST(test_bad_frames_tls),
+		IT_TEST(test_bad_frames_tls), IT_TEST(test_counters),
 	};
 	const char *dir = getenv("WS_PEER_DIR");
 	snprintf(peer_script, sizeof(peer_script), "%s/ws_derp_peer.py", dir ? dir : ".");
 	if (getenv("WS_PYTHON"))
 		python = getenv("WS_PYTHON");
 	atexit(remove_tls_files_at_exit);
-	return it_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
