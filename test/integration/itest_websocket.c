@@ -127,28 +127,34 @@ static void url_of(struct it_daemon *d, bool tls, char *url, size_t cap)
 
 /* COUNT rounds between a WebSocket client and b, each packet checked on both sides. */
 static void relay_rounds(struct it_daemon *d, struct derp_client *b, bool tls, const char *cafile,
-			 int count, int seed)
+			 int count, int seed, bool pipeline)
 {
 	char url[128], peer_hex[KEY_HEX_LEN + 1], count_s[16], seed_s[16];
 	url_of(d, tls, url, sizeof(url));
 	key_to_hex(b->pub, peer_hex);
 	snprintf(count_s, sizeof(count_s), "%d", count);
 	snprintf(seed_s, sizeof(seed_s), "%d", seed);
-	char *argv[] = { (char *)python,
-			 peer_script,
-			 "--url",
-			 url,
-			 "--mode",
-			 "relay",
-			 "--peer",
-			 peer_hex,
-			 "--count",
-			 count_s,
-			 "--seed",
-			 seed_s,
-			 cafile ? "--cafile" : NULL,
-			 (char *)cafile,
-			 NULL };
+	char *argv[16];
+	int n = 0;
+	argv[n++] = (char *)python;
+	argv[n++] = peer_script;
+	argv[n++] = "--url";
+	argv[n++] = url;
+	argv[n++] = "--mode";
+	argv[n++] = "relay";
+	argv[n++] = "--peer";
+	argv[n++] = peer_hex;
+	argv[n++] = "--count";
+	argv[n++] = count_s;
+	argv[n++] = "--seed";
+	argv[n++] = seed_s;
+	if (pipeline)
+		argv[n++] = "--pipeline";
+	if (cafile) {
+		argv[n++] = "--cafile";
+		argv[n++] = (char *)cafile;
+	}
+	argv[n] = NULL;
 	struct peer_proc pp;
 	peer_start(&pp, argv);
 	uint8_t ws_key[KEY_LEN];
@@ -223,7 +229,14 @@ static void relay_test(bool tls, const char *extra_ini)
 	struct it_daemon *d = start(tls, extra_ini);
 	struct derp_client_opts opts = { .tls = tls };
 	struct derp_client *b = it_connect(d, &opts);
-	relay_rounds(d, b, tls, tls ? tls_files.cert : NULL, (int)NSIZES * 2, 7);
+	const char *cafile = tls ? tls_files.cert : NULL;
+	relay_rounds(d, b, tls, cafile, (int)NSIZES * 2, 7, false);
+	/*
+	 * The first packet in ClientInfo's WebSocket frame, half of it late: the
+	 * worker takes over the slow path's decoder in the middle of a frame.
+	 */
+	struct derp_client *b2 = it_connect(d, &opts);
+	relay_rounds(d, b2, tls, cafile, 4, 11, true);
 	/* The closed WebSocket left the relay as it was (b saw it go: PeerGone). */
 	struct derp_client *c = it_connect(d, &opts);
 	struct derp_client *e = it_connect(d, &opts);
@@ -264,7 +277,7 @@ static void bad_frames_test(bool tls)
 		it_require_relaying(a, b);
 	}
 	/* WebSocket itself still works. */
-	relay_rounds(d, b, tls, cafile, 4, 99);
+	relay_rounds(d, b, tls, cafile, 4, 99, false);
 	struct derp_client *c = it_connect(d, &opts);
 	it_require_relaying(a, c);
 	it_daemon_require_alive(d);
@@ -290,7 +303,7 @@ static void test_counters(void)
 {
 	struct mgmt_daemon *d = md_start(NULL);
 	struct derp_client *b = it_connect(&d->it, NULL);
-	relay_rounds(&d->it, b, false, NULL, 2, 5);
+	relay_rounds(&d->it, b, false, NULL, 2, 5, false);
 	bad_frame(&d->it, false, NULL, "text", true);
 	bad_frame(&d->it, false, NULL, "unmasked", false);
 	bad_frame(&d->it, false, NULL, "rsv", false);

@@ -7,7 +7,8 @@ It prints "KEY <hex public key>" first, then does the DERP handshake inside
 binary messages (subprotocol "derp"): ServerKey, a ClientInfo sealed with
 libsodium's crypto_box (through ctypes: no Python binding needed), ServerInfo.
 
-  relay  COUNT rounds with the normal DERP client whose key is --peer: send
+  relay  COUNT rounds with the normal DERP client whose key is --peer (with
+         --pipeline, the first packet rides in ClientInfo's frame): send
          packet i (it_fill_pattern(len_i, seed + i)), then wait for the
          peer's answer (seed + 1000 + i) and check it byte for byte. Packets
          go in every shape the relay must take: one message, a fragmented
@@ -112,7 +113,20 @@ class Stream:
             # KeepAlive, PeerPresent and the like may come in between.
 
 
-async def handshake(ws, stream, pub, priv, early_bad=None):
+def masked_frame(payload):
+    """A whole masked binary frame, for bytes written around the library."""
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        head = bytes([0x82, 0x80 | n])
+    elif n < 65536:
+        head = bytes([0x82, 0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([0x82, 0x80 | 127]) + struct.pack(">Q", n)
+    return head + mask + bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
+
+
+async def handshake(ws, stream, pub, priv, early_bad=None, pipelined=None):
     server_key = await stream.expect(0x01)
     if server_key[:8] != MAGIC or len(server_key) != 8 + KEY_LEN:
         raise SystemExit("bad ServerKey frame")
@@ -122,9 +136,20 @@ async def handshake(ws, stream, pub, priv, early_bad=None):
     nonce = os.urandom(24)
     info = json.dumps({"version": 2}).encode()
     client_info = frame(0x02, pub + nonce + seal(info, nonce, server_key[8:], priv))
-    # Cut across two messages: the relay must read the messages as one stream.
-    await ws.send(client_info[:7])
-    await ws.send(client_info[7:])
+    if pipelined:
+        # ClientInfo and the first packet in one WebSocket frame, of which only
+        # half the packet arrives at first: the relay hands the connection to
+        # a worker in the middle of that frame, and the worker must go on
+        # decoding it where the handshake stopped.
+        raw = masked_frame(client_info + pipelined)
+        cut = len(raw) - len(pipelined) // 2
+        ws.transport.write(raw[:cut])
+        await asyncio.sleep(0.3)
+        ws.transport.write(raw[cut:])
+    else:
+        # Cut across two messages: the relay must read the messages as one stream.
+        await ws.send(client_info[:7])
+        await ws.send(client_info[7:])
     await stream.expect(0x03)
 
 
@@ -133,13 +158,18 @@ async def fragments(data, size):
         yield data[i : i + size]
 
 
+def packet_frame(args, i):
+    return frame(0x04, bytes.fromhex(args.peer) + pattern(SIZES[i % len(SIZES)], args.seed + i))
+
+
 async def relay(ws, stream, args):
     peer = bytes.fromhex(args.peer)
     for i in range(args.count):
-        pkt = pattern(SIZES[i % len(SIZES)], args.seed + i)
-        f = frame(0x04, peer + pkt)
+        f = packet_frame(args, i)
         shape = i % 4
-        if shape == 0:
+        if i == 0 and args.pipeline:
+            pass  # sent with ClientInfo
+        elif shape == 0:
             await ws.send(f)
         elif shape == 1:
             # One message in fragments (continuation frames).
@@ -195,6 +225,8 @@ async def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bad", choices=sorted(BAD))
     ap.add_argument("--early", action="store_true")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="send the first packet in ClientInfo's frame, half of it late")
     args = ap.parse_args()
 
     pub, priv = keypair()
@@ -208,7 +240,8 @@ async def main():
             raise SystemExit("subprotocol %r, want derp" % ws.subprotocol)
         stream = Stream(ws)
         if args.mode == "relay":
-            await handshake(ws, stream, pub, priv)
+            first = packet_frame(args, 0) if args.pipeline else None
+            await handshake(ws, stream, pub, priv, pipelined=first)
             await relay(ws, stream, args)
             return
         bad = BAD[args.bad]
