@@ -120,6 +120,34 @@ static void peer_key(struct peer_proc *pp, uint8_t key[KEY_LEN])
 		   "peer's first line: %s", line);
 }
 
+/* The peer's command line. */
+struct peer_args {
+	char *v[24];
+	int n;
+};
+
+/* Adds an option, with its value unless value is NULL. */
+static void peer_arg(struct peer_args *a, const char *opt, const char *value)
+{
+	IT_REQUIRE(a->n + 3 <= (int)(sizeof(a->v) / sizeof(a->v[0])), "peer argv full");
+	a->v[a->n++] = (char *)opt;
+	if (value)
+		a->v[a->n++] = (char *)value;
+	a->v[a->n] = NULL;
+}
+
+static void peer_args_begin(struct peer_args *a, const char *url, const char *mode,
+			    const char *cafile)
+{
+	a->n = 0;
+	a->v[a->n++] = (char *)python;
+	a->v[a->n++] = peer_script;
+	peer_arg(a, "--url", url);
+	peer_arg(a, "--mode", mode);
+	if (cafile)
+		peer_arg(a, "--cafile", cafile);
+}
+
 static void url_of(struct it_daemon *d, bool tls, char *url, size_t cap)
 {
 	snprintf(url, cap, "%s://127.0.0.1:%u/derp", tls ? "wss" : "ws", d->port);
@@ -134,29 +162,15 @@ static void relay_rounds(struct it_daemon *d, struct derp_client *b, bool tls, c
 	key_to_hex(b->pub, peer_hex);
 	snprintf(count_s, sizeof(count_s), "%d", count);
 	snprintf(seed_s, sizeof(seed_s), "%d", seed);
-	char *argv[16];
-	int n = 0;
-	argv[n++] = (char *)python;
-	argv[n++] = peer_script;
-	argv[n++] = "--url";
-	argv[n++] = url;
-	argv[n++] = "--mode";
-	argv[n++] = "relay";
-	argv[n++] = "--peer";
-	argv[n++] = peer_hex;
-	argv[n++] = "--count";
-	argv[n++] = count_s;
-	argv[n++] = "--seed";
-	argv[n++] = seed_s;
+	struct peer_args a;
+	peer_args_begin(&a, url, "relay", cafile);
+	peer_arg(&a, "--peer", peer_hex);
+	peer_arg(&a, "--count", count_s);
+	peer_arg(&a, "--seed", seed_s);
 	if (pipeline)
-		argv[n++] = "--pipeline";
-	if (cafile) {
-		argv[n++] = "--cafile";
-		argv[n++] = (char *)cafile;
-	}
-	argv[n] = NULL;
+		peer_arg(&a, "--pipeline", NULL);
 	struct peer_proc pp;
-	peer_start(&pp, argv);
+	peer_start(&pp, a.v);
 	uint8_t ws_key[KEY_LEN];
 	peer_key(&pp, ws_key);
 
@@ -180,25 +194,13 @@ static void bad_frame(struct it_daemon *d, bool tls, const char *cafile, const c
 {
 	char url[128];
 	url_of(d, tls, url, sizeof(url));
-	char *argv[16];
-	int n = 0;
-	argv[n++] = (char *)python;
-	argv[n++] = peer_script;
-	argv[n++] = "--url";
-	argv[n++] = url;
-	argv[n++] = "--mode";
-	argv[n++] = "bad";
-	argv[n++] = "--bad";
-	argv[n++] = (char *)kind;
+	struct peer_args a;
+	peer_args_begin(&a, url, "bad", cafile);
+	peer_arg(&a, "--bad", kind);
 	if (early)
-		argv[n++] = "--early";
-	if (cafile) {
-		argv[n++] = "--cafile";
-		argv[n++] = (char *)cafile;
-	}
-	argv[n] = NULL;
+		peer_arg(&a, "--early", NULL);
 	struct peer_proc pp;
-	peer_start(&pp, argv);
+	peer_start(&pp, a.v);
 	uint8_t ws_key[KEY_LEN];
 	peer_key(&pp, ws_key);
 	char line[64];
