@@ -13,6 +13,12 @@ void ws_decoder_init(struct ws_decoder *d)
 	memset(d, 0, sizeof(*d));
 }
 
+void ws_decoder_init_client(struct ws_decoder *d)
+{
+	ws_decoder_init(d);
+	d->from_server = true;
+}
+
 static enum ws_event fail(struct ws_decoder *d, const char *why, uint16_t code)
 {
 	d->failed = true;
@@ -31,7 +37,8 @@ static size_t header_need(const struct ws_decoder *d)
 {
 	uint8_t len7 = d->hdr[1] & 0x7f;
 	size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-	return 2 + ext + 4; /* the mask is always there: its absence fails first */
+	/* Whether a mask is there is checked first: a client's always has one, a server's none. */
+	return 2 + ext + (d->from_server ? 0 : 4);
 }
 
 /* The checks the first two header bytes allow. */
@@ -45,7 +52,9 @@ static enum ws_event check_start(struct ws_decoder *d)
 	if (b0 & 0x70)
 		return fail(d, "RSV bits set (no extension was negotiated)",
 			    WS_CLOSE_PROTOCOL_ERROR);
-	if (!(b1 & 0x80))
+	if (d->from_server && (b1 & 0x80))
+		return fail(d, "server frame masked", WS_CLOSE_PROTOCOL_ERROR);
+	if (!d->from_server && !(b1 & 0x80))
 		return fail(d, "client frame not masked", WS_CLOSE_PROTOCOL_ERROR);
 	switch (op) {
 	case WS_OP_CONTINUATION:
@@ -100,7 +109,10 @@ static enum ws_event start_payload(struct ws_decoder *d)
 			return fail(d, "64-bit payload length with its top bit set",
 				    WS_CLOSE_PROTOCOL_ERROR);
 	}
-	memcpy(d->mask, d->hdr + at, 4);
+	if (d->from_server)
+		memset(d->mask, 0, 4);
+	else
+		memcpy(d->mask, d->hdr + at, 4);
 	d->mask_pos = 0;
 	d->opcode = d->hdr[0] & 0x0f;
 	d->left = len;
@@ -131,8 +143,7 @@ static enum ws_event end_frame(struct ws_decoder *d)
 	}
 }
 
-/* out[i] = in[i] ^ mask, with the mask's phase carried across calls. */
-static void unmask(struct ws_decoder *d, uint8_t *out, const uint8_t *in, size_t n)
+void ws_mask(uint8_t *out, const uint8_t *in, size_t n, const uint8_t mask[4], size_t phase)
 {
 	size_t i = 0;
 
@@ -141,7 +152,7 @@ static void unmask(struct ws_decoder *d, uint8_t *out, const uint8_t *in, size_t
 		uint8_t m8[8];
 		uint64_t m, v;
 		for (int k = 0; k < 8; k++)
-			m8[k] = d->mask[(d->mask_pos + k) & 3];
+			m8[k] = mask[(phase + (size_t)k) & 3];
 		memcpy(&m, m8, 8);
 		for (; i + 8 <= n; i += 8) {
 			memcpy(&v, in + i, 8);
@@ -150,7 +161,13 @@ static void unmask(struct ws_decoder *d, uint8_t *out, const uint8_t *in, size_t
 		}
 	}
 	for (; i < n; i++)
-		out[i] = in[i] ^ d->mask[(d->mask_pos + i) & 3];
+		out[i] = in[i] ^ mask[(phase + i) & 3];
+}
+
+/* Unmasks payload, the mask's phase carried across calls. */
+static void unmask(struct ws_decoder *d, uint8_t *out, const uint8_t *in, size_t n)
+{
+	ws_mask(out, in, n, d->mask, d->mask_pos);
 	d->mask_pos = (uint8_t)((d->mask_pos + n) & 3);
 }
 
@@ -233,6 +250,15 @@ size_t ws_server_header(uint8_t out[WS_SERVER_HDR_MAX], enum ws_opcode op, uint6
 	for (int i = 0; i < 8; i++)
 		out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
 	return 10;
+}
+
+size_t ws_client_header(uint8_t out[WS_HDR_MAX], enum ws_opcode op, uint64_t len,
+			const uint8_t mask[4])
+{
+	size_t n = ws_server_header(out, op, len);
+	out[1] |= 0x80;
+	memcpy(out + n, mask, 4);
+	return n + 4;
 }
 
 size_t ws_server_control(uint8_t *out, size_t out_cap, enum ws_opcode op, const uint8_t *p,

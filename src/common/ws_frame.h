@@ -12,6 +12,9 @@
  *
  * The relay is the server: client frames must be masked; server frames are
  * not (section 5.1). No extension is negotiated, so RSV bits are errors.
+ * The client side (tools/derp_client.c, for tests and hdbench) decodes the
+ * server's unmasked frames with a decoder made by ws_decoder_init_client
+ * and masks its own with ws_client_header and ws_mask.
  */
 #ifndef HD_WS_FRAME_H
 #define HD_WS_FRAME_H
@@ -56,6 +59,7 @@ struct ws_decoder {
 	bool in_payload;
 	bool in_message; /* a fragmented binary message is open (continuations allowed) */
 	bool failed;
+	bool from_server; /* decoding a server's frames: they must not be masked */
 	uint8_t mask[4];
 	uint8_t mask_pos;
 	uint64_t left; /* payload bytes of the current frame still to come */
@@ -66,6 +70,8 @@ struct ws_decoder {
 };
 
 void ws_decoder_init(struct ws_decoder *d);
+/* A decoder for the client side: frames from the server, unmasked. */
+void ws_decoder_init_client(struct ws_decoder *d);
 
 /*
  * Consumes input at in[0..n) and reports the first event. *used is the
@@ -93,6 +99,18 @@ size_t ws_server_header(uint8_t out[WS_SERVER_HDR_MAX], enum ws_opcode op, uint6
  */
 size_t ws_server_control(uint8_t *out, size_t out_cap, enum ws_opcode op, const uint8_t *p,
 			 size_t len);
+
+/*
+ * A client frame header (FIN set, masked with mask) for len payload bytes;
+ * returns its length. The payload goes through ws_mask with phase 0.
+ */
+size_t ws_client_header(uint8_t out[WS_HDR_MAX], enum ws_opcode op, uint64_t len,
+			const uint8_t mask[4]);
+/*
+ * out[i] = in[i] ^ mask[(phase + i) % 4]: masking and unmasking are the
+ * same. out may be in, or before it.
+ */
+void ws_mask(uint8_t *out, const uint8_t *in, size_t n, const uint8_t mask[4], size_t phase);
 
 /* The close code carried by a close payload (1005, "no status", when it carries none). */
 uint16_t ws_close_code(const uint8_t *payload, size_t len);

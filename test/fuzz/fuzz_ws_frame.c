@@ -2,8 +2,9 @@
 /*
  * The WebSocket frame decoder (ws_decode).
  *
- * Input: one control byte, then the byte stream a client sends. The control
- * byte picks the output buffer size the decoder is given. The stream is
+ * Input: one control byte, then the byte stream a client sends (or, with the
+ * control byte's bit 3, a server: the client side's decoder). The control
+ * byte also picks the output buffer size the decoder is given. The stream is
  * decoded twice: once whole with a large output buffer (the reference), once
  * fed in chunks of PRNG-chosen sizes with the small buffer, every chunk in its
  * own exact-size heap copy, decoded in place.
@@ -102,10 +103,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!scratch || !ref.data || !cut.data)
 		abort();
 
-	ws_decoder_init(&d);
+	bool client = data[0] & 8;
+	if (client)
+		ws_decoder_init_client(&d);
+	else
+		ws_decoder_init(&d);
 	feed(&d, &ref, stream, n, 65536, false, scratch);
 
-	ws_decoder_init(&d);
+	if (client)
+		ws_decoder_init_client(&d);
+	else
+		ws_decoder_init(&d);
 	fuzz_rng_seed(&rng, data, size);
 	size_t pos = 0;
 	while (pos < n) {

@@ -268,6 +268,38 @@ static void test_server_header(void **state)
 	assert_int_equal(ws_server_control(f, sizeof(f), WS_OP_PING, big, 126), 0);
 }
 
+/* The client side: the server's frames are unmasked, a masked one is an error. */
+static void test_client_side(void **state)
+{
+	const uint8_t hello[] = { 0x82, 0x05, 'H', 'e', 'l', 'l', 'o' };
+	struct ws_decoder d;
+	uint8_t out[16], in[64];
+	size_t used, got;
+	(void)state;
+	ws_decoder_init_client(&d);
+	assert_int_equal(ws_decode(&d, hello, sizeof(hello), &used, out, sizeof(out), &got),
+			 WS_EV_DATA);
+	assert_int_equal(got, 5);
+	assert_memory_equal(out, "Hello", 5);
+
+	ws_decoder_init_client(&d);
+	size_t n = client_frame(in, 0x82, (const uint8_t *)"x", 1);
+	assert_int_equal(ws_decode(&d, in, n, &used, out, sizeof(out), &got), WS_EV_ERROR);
+
+	/* What the client encoders make, the relay's decoder reads back. */
+	const uint8_t payload[300] = { 1, 2, 3 };
+	uint8_t frame[WS_HDR_MAX + sizeof(payload)], back[sizeof(payload)];
+	size_t hlen = ws_client_header(frame, WS_OP_BINARY, sizeof(payload), mask_key);
+	assert_int_equal(hlen, 8);
+	ws_mask(frame + hlen, payload, sizeof(payload), mask_key, 0);
+	ws_decoder_init(&d);
+	assert_int_equal(
+	    ws_decode(&d, frame, hlen + sizeof(payload), &used, back, sizeof(back), &got),
+	    WS_EV_DATA);
+	assert_int_equal(got, sizeof(payload));
+	assert_memory_equal(back, payload, sizeof(payload));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_on_two_bytes),
 		cmocka_unit_test(test_server_header),
+		cmocka_unit_test(test_client_side),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
