@@ -263,6 +263,49 @@ static void test_relay_tls(void)
 	relay_test(true, NULL);
 }
 
+/*
+ * The relay's own C client (tools/derp_client.c) in WebSocket mode, each of
+ * its writes one message: WebSocket to WebSocket and to a normal client,
+ * both ways, a 64 KiB packet dribbled in 7-byte messages, and a burst of
+ * 64 KiB packets (each comes back cut into 16 KiB messages).
+ */
+static void c_client_test(bool tls)
+{
+	struct it_daemon *d = start(tls, NULL);
+	struct derp_client_opts ws_opts = { .tls = tls, .websocket = true };
+	struct derp_client_opts plain_opts = { .tls = tls };
+	struct derp_client *w1 = it_connect(d, &ws_opts);
+	struct derp_client *w2 = it_connect(d, &ws_opts);
+	struct derp_client *n = it_connect(d, &plain_opts);
+	it_require_relaying(w1, w2);
+	it_require_relaying(w1, n);
+	it_require_relaying(n, w2);
+	it_dribble_max_frame(w1, w2, 7, 0, 0, 3);
+	it_dribble_max_frame(n, w1, 1000, 0, 0, 4);
+	static uint8_t pkt[DERP_MAX_PACKET_SIZE];
+	for (int i = 0; i < 8; i++) {
+		it_fill_pattern(pkt, sizeof(pkt), (uint64_t)(100 + i));
+		it_send_packet(w2, w1->pub, pkt, sizeof(pkt));
+	}
+	for (int i = 0; i < 8; i++) {
+		it_fill_pattern(pkt, sizeof(pkt), (uint64_t)(100 + i));
+		it_expect_packet(w1, w2->pub, pkt, sizeof(pkt), IT_FRAME_TIMEOUT_MS);
+	}
+	it_daemon_require_alive(d);
+	if (tls)
+		it_tls_files_remove(&tls_files);
+}
+
+static void test_c_client_plain(void)
+{
+	c_client_test(false);
+}
+
+static void test_c_client_tls(void)
+{
+	c_client_test(true);
+}
+
 static const char *const bad_kinds[] = { "unmasked", "text",	     "rsv",    "opcode",
 					 "bigping",  "continuation", "hugelen" };
 
@@ -341,6 +384,7 @@ int main(int argc, char **argv)
 		IT_TEST(test_relay_plain),    IT_TEST(test_relay_plain_single_recv),
 		IT_TEST(test_relay_tls),      IT_TEST(test_bad_frames_plain),
 		IT_TEST(test_bad_frames_tls), IT_TEST(test_counters),
+		IT_TEST(test_c_client_plain), IT_TEST(test_c_client_tls),
 	};
 	const char *dir = getenv("WS_PEER_DIR");
 	snprintf(peer_script, sizeof(peer_script), "%s/ws_derp_peer.py", dir ? dir : ".");
