@@ -82,22 +82,29 @@ ssize_t derp_ws_send(struct derp_ws *ws, const void *buf, size_t len,
 		ws->hdr_len = (uint8_t)ws_client_header(ws->hdr, WS_OP_BINARY, len, ws->mask);
 		ws->hdr_sent = 0;
 	}
-	while (ws->hdr_sent < ws->hdr_len) {
-		ssize_t n = raw(ctx, ws->hdr + ws->hdr_sent, ws->hdr_len - ws->hdr_sent);
+	/*
+	 * What is left of the header and the masked payload go in one send, so
+	 * that a message is one segment, as a client's single write makes it.
+	 */
+	for (;;) {
+		size_t h = (size_t)(ws->hdr_len - ws->hdr_sent);
+		size_t k = len;
+		if (k > ws->msg_left)
+			k = (size_t)ws->msg_left;
+		if (k > sizeof(ws->scratch) - h)
+			k = sizeof(ws->scratch) - h;
+		memcpy(ws->scratch, ws->hdr + ws->hdr_sent, h);
+		ws_mask(ws->scratch + h, buf, k, ws->mask, (size_t)ws->phase);
+		ssize_t n = raw(ctx, ws->scratch, h + k);
 		if (n < 0)
 			return -1;
-		ws->hdr_sent += (uint8_t)n;
+		size_t took_hdr = (size_t)n < h ? (size_t)n : h;
+		size_t took = (size_t)n - took_hdr;
+		ws->hdr_sent += (uint8_t)took_hdr;
+		ws->phase += took;
+		ws->msg_left -= took;
+		/* Only header bytes went: go on, or report EAGAIN, never "0 taken". */
+		if (took)
+			return (ssize_t)took;
 	}
-	size_t k = len;
-	if (k > ws->msg_left)
-		k = (size_t)ws->msg_left;
-	if (k > sizeof(ws->scratch))
-		k = sizeof(ws->scratch);
-	ws_mask(ws->scratch, buf, k, ws->mask, (size_t)ws->phase);
-	ssize_t n = raw(ctx, ws->scratch, k);
-	if (n < 0)
-		return -1;
-	ws->phase += (uint64_t)n;
-	ws->msg_left -= (uint64_t)n;
-	return n;
 }

@@ -15,7 +15,7 @@
 
 #include "ws_frame.h"
 
-#define DERP_WS_SCRATCH 16384 /* payload masked at a time */
+#define DERP_WS_SCRATCH (16384 + WS_HDR_MAX) /* header and payload sent at a time */
 
 struct derp_ws {
 	struct ws_decoder dec;
