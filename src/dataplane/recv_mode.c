@@ -135,7 +135,7 @@ void recv_batch_done(struct worker *w)
 
 /* ---- shared by both strategies ---- */
 
-void recv_deliver(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+void recv_deliver(struct worker *w, struct conn *c, uint8_t *p, size_t n)
 {
 	if (c->closing)
 		return; /* closed earlier in this batch: the bytes have nowhere to go */

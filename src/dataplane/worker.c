@@ -698,7 +698,6 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->outboxes = calloc(r->nworkers, sizeof(*w->outboxes));
 	w->tls_plain = malloc(TLS_PLAIN_CHUNK);
-	w->ws_plain = malloc(WS_PLAIN_CHUNK);
 	pktbuf_pool_init(&w->pool, id, PKTBUF_POOL_DATA, (uint64_t)r->cfg->buffer_pool_mb << 20);
 	pktbuf_pool_init(&w->ctrl_pool, id, PKTBUF_POOL_CTRL,
 			 (uint64_t)r->cfg->control_pool_mb << 20);
@@ -707,7 +706,7 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->queue_codel = strcmp(r->cfg->queue_policy, "codel") == 0;
 	memcpy(&w->fq_seed, r->hash_key, sizeof(w->fq_seed));
 	w->fq_seed ^= id;
-	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain || !w->ws_plain ||
+	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
 	    peer_table_init(&w->peers, r->hash_key, id) < 0 || setup_ring(w) < 0 ||
 	    recv_setup(w) < 0) {
@@ -757,6 +756,5 @@ void worker_destroy(struct worker *w)
 	free(w->free_ids);
 	free(w->outboxes);
 	free(w->tls_plain);
-	free(w->ws_plain);
 	free(w);
 }

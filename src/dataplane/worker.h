@@ -228,7 +228,6 @@ struct worker {
 	uint16_t rx_buf_id;
 
 	uint8_t *tls_plain; /* scratch: decrypted bytes, then plaintext to encrypt */
-	uint8_t *ws_plain;  /* scratch: unmasked WebSocket payload (WS_PLAIN_CHUNK) */
 
 	bool queue_codel; /* limits.queue_policy = codel (fixed at start) */
 	uint64_t fq_seed; /* secret: hashes sources into a destination's flows */

@@ -31,42 +31,48 @@ static void bad_frame(struct worker *w, struct conn *c)
 	worker_conn_close(w, c, CLOSE_WS_BAD_FRAME);
 }
 
-int conn_recv_ws(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+int conn_recv_ws(struct worker *w, struct conn *c, uint8_t *p, size_t n)
 {
 	struct ws_conn *ws = c->ws;
+	size_t in = 0, out = 0;
+	enum ws_event stop = WS_EV_MORE;
+
 	/* After the client's close, nothing it sends counts (RFC 6455 5.5.1). */
-	while (n > 0 && !c->closing && !ws->close_due && !ws->close_sent) {
+	if (ws->close_due || ws->close_sent)
+		return 0;
+	/*
+	 * The payload is unmasked towards the start of the buffer: p[0..out)
+	 * is the DERP stream of everything decoded so far, in one run even
+	 * when it came in several frames.
+	 */
+	while (in < n && stop == WS_EV_MORE) {
 		size_t used, got;
 		enum ws_event ev =
-		    ws_decode(&ws->dec, p, n, &used, w->ws_plain, WS_PLAIN_CHUNK, &got);
-		p += used;
-		n -= used;
-		switch (ev) {
-		case WS_EV_MORE:
-		case WS_EV_PONG:
-			break;
-		case WS_EV_DATA:
-			if (conn_recv_bytes(w, c, w->ws_plain, got) < 0)
-				return -1;
-			break;
-		case WS_EV_PING:
+		    ws_decode(&ws->dec, p + in, n - in, &used, p + out, n - out, &got);
+		in += used;
+		out += got;
+		if (ev == WS_EV_PING) {
 			ws->pong_due = true;
 			ws->pong_len = ws->dec.control_len;
 			memcpy(ws->pong, ws->dec.control, ws->dec.control_len);
 			sendq_kick(w, c);
-			break;
-		case WS_EV_CLOSE:
-			/* Echo the client's code, as a close handshake does (RFC 6455 5.5.1). */
-			ws->close_due = true;
-			ws->close_code = ws_close_code(ws->dec.control, ws->dec.control_len);
-			if (ws->close_code == 1005)
-				ws->close_code = WS_CLOSE_NORMAL;
-			sendq_kick(w, c);
-			break;
-		case WS_EV_ERROR:
-			bad_frame(w, c);
-			return -1;
+		} else if (ev == WS_EV_CLOSE || ev == WS_EV_ERROR) {
+			stop = ev;
 		}
+	}
+	if (out && conn_recv_bytes(w, c, p, out) < 0)
+		return -1;
+	if (stop == WS_EV_ERROR) {
+		bad_frame(w, c);
+		return -1;
+	}
+	if (stop == WS_EV_CLOSE) {
+		/* Echo the client's code, as a close handshake does (RFC 6455 5.5.1). */
+		ws->close_due = true;
+		ws->close_code = ws_close_code(ws->dec.control, ws->dec.control_len);
+		if (ws->close_code == 1005)
+			ws->close_code = WS_CLOSE_NORMAL;
+		sendq_kick(w, c);
 	}
 	return c->closing ? -1 : 0;
 }

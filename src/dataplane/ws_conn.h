@@ -3,8 +3,10 @@
  * DERP over WebSocket on a dataplane connection: a layer between the bytes
  * of the socket (or of TLS) and the DERP stream, in both directions.
  *
- * Receiving, conn_recv_ws unmasks the client's binary messages into the
- * worker's scratch buffer and passes the DERP bytes on to conn_recv_bytes;
+ * Receiving, conn_recv_ws unmasks the client's binary messages in place (in
+ * the receive buffer, or TLS's plaintext) and passes the DERP bytes on to
+ * conn_recv_bytes, which sees them as one run, so frames in a ring buffer
+ * can still be relayed in place;
  * sending, send_queue.c wraps each batch of frames in one binary message.
  * A connection without WebSocket has c->ws NULL and never comes here.
  *
@@ -26,7 +28,6 @@
 struct worker;
 struct conn;
 
-#define WS_PLAIN_CHUNK 16384 /* unmasked payload handled at a time */
 /*
  * The largest message the relay sends. Go's websocket library (Tailscale's
  * clients, coder/websocket) closes a connection on a message over its read
@@ -48,8 +49,11 @@ struct ws_conn {
 struct ws_conn *ws_conn_new(const struct ws_decoder *dec);
 void ws_conn_free(struct conn *c);
 
-/* Received bytes of a WebSocket connection (after TLS, if any). Returns -1 if c closed. */
-int conn_recv_ws(struct worker *w, struct conn *c, const uint8_t *p, size_t n);
+/*
+ * Received bytes of a WebSocket connection (after TLS, if any), decoded in
+ * place: p[0..n) is overwritten. Returns -1 if c closed.
+ */
+int conn_recv_ws(struct worker *w, struct conn *c, uint8_t *p, size_t n);
 
 /* Whether control frames wait to be sent. */
 bool ws_conn_control_due(const struct ws_conn *ws);

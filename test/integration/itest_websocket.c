@@ -346,7 +346,8 @@ static void test_bad_frames_tls(void)
  */
 static void test_counters(void)
 {
-	struct mgmt_daemon *d = md_start(NULL);
+	struct md_opts o = { .ini = "[server]\nworkers = 1\n" };
+	struct mgmt_daemon *d = md_start(&o);
 	struct derp_client *b = it_connect(&d->it, NULL);
 	relay_rounds(&d->it, b, false, NULL, 2, 5, false);
 	bad_frame(&d->it, false, NULL, "text", true);
@@ -370,6 +371,30 @@ static void test_counters(void)
 	    json_get_u64(json_get(doc.root, "connections_closed"), "websocket_bad_frame", 0) == 2,
 	    "show counters: connections_closed.websocket_bad_frame");
 	json_doc_free(&doc);
+
+	/*
+	 * Unmasked in place, a whole frame in a receive buffer is relayed from it
+	 * without a copy, as on a plain connection.
+	 */
+	static const char inplace[] = "hyperderp_worker_packets_inplace_total";
+	static const char copied[] = "hyperderp_worker_packets_copied_total";
+	struct derp_client_opts ws_opts = { .websocket = true };
+	struct derp_client *w = it_connect(&d->it, &ws_opts);
+	struct derp_client *n = it_connect(&d->it, NULL);
+	it_require_relaying(w, n);
+	int64_t inplace0 = md_scrape(d, inplace, "worker=\"0\"");
+	int64_t copied0 = md_scrape(d, copied, "worker=\"0\"");
+	uint8_t pkt[1000];
+	for (int i = 0; i < 10; i++) {
+		it_fill_pattern(pkt, sizeof(pkt), (uint64_t)i);
+		it_send_packet(w, n->pub, pkt, sizeof(pkt));
+		it_expect_packet(n, w->pub, pkt, sizeof(pkt), IT_FRAME_TIMEOUT_MS);
+	}
+	int64_t inplace1 = md_scrape(d, inplace, "worker=\"0\"");
+	int64_t copied1 = md_scrape(d, copied, "worker=\"0\"");
+	IT_REQUIRE(inplace1 - inplace0 == 10 && copied1 == copied0,
+		   "WebSocket packets: %lld relayed in place, %lld copied; want 10 and 0",
+		   (long long)(inplace1 - inplace0), (long long)(copied1 - copied0));
 	md_stop(d);
 }
 
