@@ -286,40 +286,32 @@ struct wire_buf {
 	size_t len, cap;
 };
 
+/* Room for n more bytes in o. */
+static int wire_grow(struct wire_buf *o, size_t n)
+{
+	if (o->len + n <= o->cap)
+		return 0;
+	size_t cap = o->cap ? o->cap * 2 : 4096;
+	while (cap < o->len + n)
+		cap *= 2;
+	uint8_t *b = realloc(o->p, cap);
+	if (!b)
+		return -1;
+	o->p = b;
+	o->cap = cap;
+	return 0;
+}
+
 /* Hands plaintext to the wire: TLS encrypts it, else it is appended to o. */
 static int wire_put(struct conn *c, struct wire_buf *o, const uint8_t *p, size_t n)
 {
 	if (c->ssl)
 		return tls_write(c->ssl, p, n);
-	if (o->len + n > o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 4096;
-		while (cap < o->len + n)
-			cap *= 2;
-		uint8_t *b = realloc(o->p, cap);
-		if (!b)
-			return -1;
-		o->p = b;
-		o->cap = cap;
-	}
+	if (wire_grow(o, n) < 0)
+		return -1;
 	memcpy(o->p + o->len, p, n);
 	o->len += n;
 	return 0;
-}
-
-/*
- * One batch of frame bytes at p. On a WebSocket connection it goes as one
- * binary message, its header written into the room (WS_SERVER_HDR_MAX
- * bytes) the caller left before p; the client reads messages as one stream,
- * so a message may hold many frames.
- */
-static int wire_message(struct conn *c, struct wire_buf *o, uint8_t *p, size_t n)
-{
-	if (!c->ws)
-		return wire_put(c, o, p, n);
-	uint8_t hdr[WS_SERVER_HDR_MAX];
-	size_t hlen = ws_server_header(hdr, WS_OP_BINARY, n);
-	memcpy(p - hlen, hdr, hlen);
-	return wire_put(c, o, p - hlen, hlen + n);
 }
 
 /*
@@ -344,21 +336,68 @@ static int wire_big_message(struct conn *c, struct wire_buf *o, const uint8_t *p
 	return 0;
 }
 
+/* The head frame is in the wire bytes: counted as sent and released. */
+static void take_written(struct worker *w, struct conn *c)
+{
+	struct pktbuf *pb = c->q_head;
+	c->q_head = pb->next;
+	c->q_count[pb->kind]--;
+	count_sent(w, c, pb);
+	worker_release_buf(w, pb);
+}
+
 /*
- * TLS and WebSocket: queued frames are copied into record-sized chunks
- * (so many small frames share a record and a message), framed and
- * encrypted, released at once, and the result goes out in one send. A
- * partly sent one is finished first. WebSocket control frames due (pong,
- * close) go first; once the close is sent, no data follows it.
+ * The bytes of the frames at the head of the queue that go together in one
+ * TLS record or WebSocket message (at most max); 0 when the first frame is
+ * bigger than that by itself.
+ */
+static size_t batch_len(const struct conn *c, size_t max)
+{
+	size_t fill = 0;
+	for (const struct pktbuf *pb = c->q_head; pb; pb = pb->next) {
+		size_t rest = pb->len - pb->sent;
+		if (fill + rest > max)
+			break;
+		fill += rest;
+	}
+	return fill;
+}
+
+/*
+ * A plain WebSocket connection's send buffer, sized once for what this flush
+ * may write (frames up to TLS_FLUSH_MAX past a batch, a header each, the
+ * control frames), so that building it copies every byte once.
+ */
+static int wire_reserve(const struct conn *c, struct wire_buf *o)
+{
+	size_t bytes = WS_CONTROL_OUT_MAX, frames = 0;
+	for (const struct pktbuf *pb = c->q_head; pb && bytes < TLS_FLUSH_MAX + TLS_PLAIN_CHUNK;
+	     pb = pb->next) {
+		bytes += pb->len - pb->sent;
+		frames++;
+	}
+	size_t headers = (frames + bytes / WS_MESSAGE_MAX + 1) * WS_SERVER_HDR_MAX;
+	o->p = malloc(bytes + headers);
+	o->cap = o->p ? bytes + headers : 0;
+	return o->p ? 0 : -1;
+}
+
+/*
+ * TLS and WebSocket: queued frames are copied in record-sized batches (so
+ * many small frames share a record and a message), framed and encrypted,
+ * released at once, and the result goes out in one send. A partly sent one
+ * is finished first. WebSocket control frames due (pong, close) go first;
+ * once the close is sent, no data follows it.
  */
 static int wire_encode_queue(struct worker *w, struct conn *c)
 {
 	struct wire_buf o = { 0 };
-	size_t room = c->ws ? WS_SERVER_HDR_MAX : 0;
-	uint8_t *chunk = w->tls_plain + room;
-	size_t chunk_max = TLS_PLAIN_CHUNK - room;
+	/* A batch and its message header fit one record. */
+	size_t batch_max = TLS_PLAIN_CHUNK - (c->ws ? WS_SERVER_HDR_MAX : 0);
 	size_t total = 0;
 
+	if (!c->ssl && wire_reserve(c, &o) < 0)
+		return -1;
 	if (c->ws && ws_conn_control_due(c->ws)) {
 		uint8_t ctrl[WS_CONTROL_OUT_MAX];
 		size_t n = ws_conn_take_control(c->ws, ctrl, sizeof(ctrl));
@@ -366,31 +405,42 @@ static int wire_encode_queue(struct worker *w, struct conn *c)
 			goto fail;
 	}
 	while (c->q_head && total < TLS_FLUSH_MAX && !(c->ws && c->ws->close_sent)) {
-		size_t fill = 0;
-		while (c->q_head) {
+		size_t fill = batch_len(c, batch_max);
+		if (!fill) {
 			struct pktbuf *pb = c->q_head;
 			size_t rest = pb->len - pb->sent;
-			if (fill + rest > chunk_max) {
-				if (fill)
-					break;
-				if (wire_big_message(c, &o, pb->frame + pb->sent, rest) < 0)
-					goto fail;
-			} else {
-				memcpy(chunk + fill, pb->frame + pb->sent, rest);
-				fill += rest;
-			}
+			if (wire_big_message(c, &o, pb->frame + pb->sent, rest) < 0)
+				goto fail;
 			total += rest;
-			c->q_head = pb->next;
-			c->q_count[pb->kind]--;
-			count_sent(w, c, pb);
-			worker_release_buf(w, pb);
+			take_written(w, c);
+			continue;
 		}
-		if (fill && wire_message(c, &o, chunk, fill) < 0)
+		/* Into a record's plaintext with TLS; else straight into the send buffer. */
+		if (!c->ssl && wire_grow(&o, WS_SERVER_HDR_MAX + fill) < 0)
 			goto fail;
+		uint8_t *dst = c->ssl ? w->tls_plain : o.p + o.len;
+		size_t at = c->ws ? ws_server_header(dst, WS_OP_BINARY, fill) : 0;
+		for (size_t left = fill; left;) {
+			struct pktbuf *pb = c->q_head;
+			size_t rest = pb->len - pb->sent;
+			memcpy(dst + at, pb->frame + pb->sent, rest);
+			at += rest;
+			left -= rest;
+			take_written(w, c);
+		}
+		if (c->ssl && tls_write(c->ssl, dst, at) < 0)
+			goto fail;
+		if (!c->ssl)
+			o.len += at;
+		total += fill;
 	}
 	if (!c->q_head)
 		c->q_tail = NULL;
 	if (!c->ssl) {
+		if (!o.len) {
+			free(o.p);
+			return 0;
+		}
 		c->tls_out = o.p;
 		c->tls_out_len = (uint32_t)o.len;
 		c->tls_out_sent = 0;
