@@ -67,11 +67,16 @@ int conn_recv_ws(struct worker *w, struct conn *c, uint8_t *p, size_t n)
 		return -1;
 	}
 	if (stop == WS_EV_CLOSE) {
-		/* Echo the client's code, as a close handshake does (RFC 6455 5.5.1). */
+		/*
+		 * Echo the client's code, as a close handshake does (RFC 6455
+		 * 5.5.1); none, or one that may not be sent (7.4.1: 1005, 1006,
+		 * 1015, unassigned), is answered 1000.
+		 */
+		uint16_t code = ws_close_code(ws->dec.control, ws->dec.control_len);
+		bool sendable = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+				(code >= 3000 && code <= 4999);
 		ws->close_due = true;
-		ws->close_code = ws_close_code(ws->dec.control, ws->dec.control_len);
-		if (ws->close_code == 1005)
-			ws->close_code = WS_CLOSE_NORMAL;
+		ws->close_code = sendable ? code : WS_CLOSE_NORMAL;
 		sendq_kick(w, c);
 	}
 	return c->closing ? -1 : 0;

@@ -167,8 +167,11 @@ static void relay_rounds(struct it_daemon *d, struct derp_client *b, bool tls, c
 	peer_arg(&a, "--peer", peer_hex);
 	peer_arg(&a, "--count", count_s);
 	peer_arg(&a, "--seed", seed_s);
-	if (pipeline)
+	/* The pipelined run also closes with a code of an application's range, to be echoed. */
+	if (pipeline) {
 		peer_arg(&a, "--pipeline", NULL);
+		peer_arg(&a, "--close-code", "4001");
+	}
 	struct peer_proc pp;
 	peer_start(&pp, a.v);
 	uint8_t ws_key[KEY_LEN];

@@ -14,7 +14,7 @@ libsodium's crypto_box (through ctypes: no Python binding needed), ServerInfo.
          go in every shape the relay must take: one message, a fragmented
          message, two frames in one message, a frame cut across messages,
          with pings in between. Ends with a close handshake, which must be
-         answered with code 1000.
+         answered with the code it sent (--close-code, 1000 by default).
   bad    after the handshake (or, with --early, right after ServerKey),
          writes one malformed WebSocket frame of kind --bad straight to the
          socket; the relay must close the connection.
@@ -190,9 +190,9 @@ async def relay(ws, stream, args):
         if got[KEY_LEN:] != want:
             raise SystemExit("round %d: RecvPacket content differs (%d bytes, want %d)" %
                              (i, len(got) - KEY_LEN, len(want)))
-    await asyncio.wait_for(ws.close(), 10)
-    if ws.close_code != 1000:
-        raise SystemExit("close answered with %s, want 1000" % ws.close_code)
+    await asyncio.wait_for(ws.close(code=args.close_code), 10)
+    if ws.close_code != args.close_code:
+        raise SystemExit("close answered with %s, want %d" % (ws.close_code, args.close_code))
     print("OK", flush=True)
 
 
@@ -225,6 +225,8 @@ async def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bad", choices=sorted(BAD))
     ap.add_argument("--early", action="store_true")
+    ap.add_argument("--close-code", type=int, default=1000,
+                    help="the code to close with, which the relay must echo")
     ap.add_argument("--pipeline", action="store_true",
                     help="send the first packet in ClientInfo's frame, half of it late")
     args = ap.parse_args()
