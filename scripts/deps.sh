@@ -22,6 +22,7 @@ HD_TEST_PACKAGES=(
 	libxdp-dev iproute2 ethtool
 	wireguard-go wireguard-tools iputils-ping
 	curl procps
+	python3-websockets # itest_websocket's client (test/integration/ws_derp_peer.py)
 	libdpdk-dev
 	pebble uacme
 )

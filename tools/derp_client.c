@@ -27,6 +27,7 @@
 
 #include "derp_handshake.h"
 #include "derp_tls.h"
+#include "derp_ws.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 /* One recv() at most; also the limit for the HTTP response head. */
@@ -102,7 +103,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 }
 
 /* recv() or its TLS equivalent; on EAGAIN, c->io_wait says what to wait for. */
-static ssize_t io_recv(struct derp_client *c, void *buf, size_t cap)
+static ssize_t raw_recv(struct derp_client *c, void *buf, size_t cap)
 {
 	ssize_t n;
 
@@ -114,8 +115,9 @@ static ssize_t io_recv(struct derp_client *c, void *buf, size_t cap)
 	return n;
 }
 
-static ssize_t io_send(struct derp_client *c, const void *buf, size_t len)
+static ssize_t raw_send(void *ctx, const void *buf, size_t len)
 {
+	struct derp_client *c = ctx;
 	ssize_t n;
 
 	if (c->ssl)
@@ -124,6 +126,31 @@ static ssize_t io_send(struct derp_client *c, const void *buf, size_t len)
 	if (n < 0)
 		c->io_wait = POLLOUT;
 	return n;
+}
+
+/* The DERP stream: through the WebSocket framing when there is one. */
+static ssize_t io_recv(struct derp_client *c, void *buf, size_t cap)
+{
+	if (!c->ws)
+		return raw_recv(c, buf, cap);
+	for (;;) {
+		if (c->ws->closed)
+			return 0;
+		ssize_t n = raw_recv(c, buf, cap);
+		if (n <= 0)
+			return n;
+		/* Only headers or control frames came: read again (EAGAIN ends it). */
+		ssize_t got = derp_ws_decode(c->ws, buf, (size_t)n);
+		if (got != 0)
+			return got;
+	}
+}
+
+static ssize_t io_send(struct derp_client *c, const void *buf, size_t len)
+{
+	if (c->ws)
+		return derp_ws_send(c->ws, buf, len, raw_send, c);
+	return raw_send(c, buf, len);
 }
 
 static bool would_block(void)
@@ -480,12 +507,26 @@ static void format_host_header(char *out, size_t cap, const char *host, uint16_t
 }
 
 static int send_upgrade_request(struct derp_client *c, const char *host, uint16_t port,
-				bool fast_start, int64_t deadline, char *err, size_t errlen)
+				const struct derp_client_opts *opts, int64_t deadline, char *err,
+				size_t errlen)
 {
+	bool fast_start = opts->fast_start;
 	char hosthdr[300], req[512];
 	int n;
 
 	format_host_header(hosthdr, sizeof(hosthdr), host, port);
+	if (opts->websocket) {
+		size_t len = derp_ws_upgrade_request(req, sizeof(req), hosthdr);
+		if (!len) {
+			snprintf(err, errlen, "host name too long");
+			return -1;
+		}
+		if (write_all_until(c, req, len, deadline) < 0) {
+			snprintf(err, errlen, "sending upgrade request: %s", strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
 	n = snprintf(req, sizeof(req),
 		     "GET /derp HTTP/1.1\r\n"
 		     "Host: %s\r\n"
@@ -595,6 +636,30 @@ static int read_upgrade_response(struct derp_client *c, int64_t deadline, bool *
 	*has_key = ret == 1;
 	c->rx_off = head_len;
 	c->rx_len = have - head_len;
+	return 0;
+}
+
+/*
+ * After the 101: the stream is WebSocket from here on. The bytes read past
+ * the head are frames already: decoded in place.
+ */
+static int start_websocket(struct derp_client *c, char *err, size_t errlen)
+{
+	if (!derp_ws_response_ok((const char *)c->rx, c->rx_off)) {
+		snprintf(err, errlen, "the 101 response does not agree to the derp subprotocol");
+		return -1;
+	}
+	c->ws = derp_ws_new();
+	if (!c->ws) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ssize_t got = derp_ws_decode(c->ws, c->rx + c->rx_off, c->rx_len);
+	if (got < 0) {
+		snprintf(err, errlen, "malformed WebSocket frame from the server");
+		return -1;
+	}
+	c->rx_len = (size_t)got;
 	return 0;
 }
 
@@ -757,11 +822,17 @@ int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
 		goto fail;
 	if (opts->tls && tls_connect(c, host, opts, deadline, err, errlen) < 0)
 		goto fail;
-	if (send_upgrade_request(c, host, port, opts->fast_start, deadline, err, errlen) < 0)
+	if (opts->websocket && opts->fast_start) {
+		snprintf(err, errlen, "fast start does not apply to WebSocket");
+		goto fail;
+	}
+	if (send_upgrade_request(c, host, port, opts, deadline, err, errlen) < 0)
 		goto fail;
 	/* With fast start the server writes no HTTP response, only frames. */
 	if (!opts->fast_start &&
 	    read_upgrade_response(c, deadline, &has_header_key, header_key, err, errlen) < 0)
+		goto fail;
+	if (opts->websocket && start_websocket(c, err, errlen) < 0)
 		goto fail;
 	if (read_server_key(c, deadline, err, errlen) < 0)
 		goto fail;
@@ -839,6 +910,8 @@ void derp_client_close(struct derp_client *c)
 		close(c->fd);
 	c->fd = -1;
 	free_buffers(c);
+	free(c->ws);
+	c->ws = NULL;
 	explicit_bzero(c->priv, sizeof(c->priv));
 }
 

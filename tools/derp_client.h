@@ -17,6 +17,7 @@
 #include "key.h"
 
 struct derp_saved_frame;
+struct derp_ws;
 struct ssl_st;
 
 struct derp_client_opts {
@@ -37,6 +38,11 @@ struct derp_client_opts {
 	const char *tls_ca_file;     /* PEM certificates to verify the server against */
 	bool tls_verify;	     /* verify even without tls_ca_file: the system's roots */
 	const char *bind_addr;	     /* numeric source address to connect from, or NULL */
+	/*
+	 * DERP over WebSocket (subprotocol derp), as browser and wasm clients
+	 * speak it: every write is one binary message. Not with fast_start.
+	 */
+	bool websocket;
 };
 
 struct derp_client {
@@ -46,6 +52,7 @@ struct derp_client {
 	 */
 	int fd;
 	struct ssl_st *ssl; /* NULL on plain TCP */
+	struct derp_ws *ws; /* DERP over WebSocket once upgraded, else NULL */
 	/*
 	 * TLS 1.3: the key that derper's metacert (the last certificate of the
 	 * chain) names. connect requires it to equal the ServerKey frame's.

@@ -114,6 +114,7 @@ static int run_setup_bench(const struct bench_opts *o)
 			.tls12 = o->tls12,
 			.tls_ca_file = o->tls_ca_file,
 			.tls_server_name = o->tls_server_name,
+			.websocket = o->websocket,
 		},
 		.threads = o->threads,
 		.json = o->json,

@@ -93,6 +93,7 @@ struct bench_opts {
 	bool tls12;
 	const char *tls_ca_file;
 	const char *tls_server_name;
+	bool websocket;		/* --websocket: DERP over WebSocket */
 	bool connect_rate_mode; /* --connect-rate */
 	double connect_rate;	/* handshakes/s; 0 = unpaced */
 	uint64_t idle_conns;	/* --idle */

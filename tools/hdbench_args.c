@@ -45,6 +45,8 @@ static void usage(FILE *f)
 		"  --tls12           TLS 1.2 only (implies --tls)\n"
 		"  --tls-ca FILE     verify the relay's certificate against FILE (PEM)\n"
 		"  --tls-name NAME   SNI and the name verified (default: --server unless an IP)\n"
+		"  --websocket       DERP over WebSocket (subprotocol derp), as browsers speak\n"
+		"                    it: each write one binary message\n"
 		"  --json            print one JSON object instead of the text summary\n"
 		"  --help            this text\n"
 		"\n"
@@ -118,6 +120,7 @@ enum {
 	OPT_TLS12,
 	OPT_TLS_CA,
 	OPT_TLS_NAME,
+	OPT_WEBSOCKET,
 	OPT_CONNECT_RATE,
 	OPT_IDLE,
 	OPT_HOLD,
@@ -145,6 +148,7 @@ static const struct option long_options[] = {
 	{ "tls12", no_argument, NULL, OPT_TLS12 },
 	{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 	{ "tls-name", required_argument, NULL, OPT_TLS_NAME },
+	{ "websocket", no_argument, NULL, OPT_WEBSOCKET },
 	{ "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
 	{ "idle", required_argument, NULL, OPT_IDLE },
 	{ "hold", required_argument, NULL, OPT_HOLD },
@@ -248,6 +252,9 @@ int parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_TLS_NAME:
 			o->tls_server_name = optarg;
 			break;
+		case OPT_WEBSOCKET:
+			o->websocket = true;
+			break;
 		case OPT_CONNECT_RATE:
 			o->connect_rate_mode = true;
 			if (strcmp(optarg, "max") == 0 || strcmp(optarg, "0") == 0)
@@ -292,6 +299,10 @@ int parse_args(int argc, char **argv, struct bench_opts *o)
 	}
 	if (o->connect_rate_mode && o->idle_conns) {
 		fprintf(stderr, "hdbench: --connect-rate and --idle exclude each other\n");
+		return -1;
+	}
+	if (o->websocket && (o->direct || o->fast_start)) {
+		fprintf(stderr, "hdbench: --websocket needs a relay and excludes --fast-start\n");
 		return -1;
 	}
 	if (o->ack && o->direct) {

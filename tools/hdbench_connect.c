@@ -69,6 +69,7 @@ static int pair_connect_relay(struct bench *b, struct bench_pair *p)
 		.tls12 = b->opts.tls12,
 		.tls_ca_file = b->opts.tls_ca_file,
 		.tls_server_name = b->opts.tls_server_name,
+		.websocket = b->opts.websocket,
 	};
 	char err[256];
 

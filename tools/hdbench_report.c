@@ -128,6 +128,8 @@ void bench_report_print(const struct bench *b, const struct bench_result *r)
 		printf(", acknowledged");
 	if (o->tls)
 		printf(", %s", b->tls_desc);
+	if (o->websocket)
+		printf(", WebSocket");
 	printf("\n");
 	printf("  packets    sent %" PRIu64 "  received %" PRIu64 "  lost %" PRIu64
 	       "  corrupt %" PRIu64 "  reordered %" PRIu64 "  misrouted %" PRIu64 "\n",
@@ -158,7 +160,8 @@ void bench_report_json(const struct bench *b, const struct bench_result *r)
 	       "\"pairs\":%u,\"size\":%u,\"window\":%u,\"threads\":%u,\"rate_pps\":%.3f,",
 	       o->direct ? "direct" : "relay", o->direct ? "127.0.0.1" : o->server, o->port,
 	       o->fast_start ? "true" : "false", o->pairs, o->size, o->window, o->threads, o->rate);
-	printf("\"ack\":%s,", o->ack ? "true" : "false");
+	printf("\"ack\":%s,\"websocket\":%s,", o->ack ? "true" : "false",
+	       o->websocket ? "true" : "false");
 	printf("\"transport\":\"%s\",\"tls\":\"%s\",",
 	       o->tls ? (o->tls12 ? "tls1.2" : "tls") : "plain", o->tls ? b->tls_desc : "");
 	printf("\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64

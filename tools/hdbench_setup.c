@@ -69,6 +69,8 @@ static const char *source_addr(const char *server, uint64_t index, char out[INET
 
 static const char *transport_name(const struct derp_client_opts *c)
 {
+	if (c->websocket)
+		return c->tls ? (c->tls12 ? "websocket+tls1.2" : "websocket+tls") : "websocket";
 	if (!c->tls)
 		return "plain";
 	return c->tls12 ? "tls1.2" : "tls";

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "key.h"
+#include "ws_frame.h"
 
 struct handoff {
 	int fd;
@@ -38,6 +39,12 @@ struct handoff {
 	uint16_t hd_peer_id;
 	uint32_t server_info_len; /* the sealed ServerInfo frame (HD: Welcome), sent first */
 	uint8_t server_info[128];
+	/*
+	 * DERP over WebSocket: the decoder's state goes with the connection
+	 * (leftover is already decoded).
+	 */
+	bool websocket;
+	struct ws_decoder ws;
 	uint32_t leftover_len; /* client bytes read past ClientInfo: already DERP frames */
 	uint8_t leftover[];
 };

@@ -27,4 +27,5 @@ const char *const close_reason_names[CLOSE_REASON_COUNT] = {
 	[CLOSE_NO_MEMORY] = "no_memory",
 	[CLOSE_KEY_CONN_LIMIT] = "key_conn_limit",
 	[CLOSE_FRAME_TIMEOUT] = "frame_timeout",
+	[CLOSE_WS_BAD_FRAME] = "websocket_bad_frame",
 };

@@ -42,7 +42,8 @@ enum close_reason {
 	CLOSE_SHUTDOWN,
 	CLOSE_NO_MEMORY,
 	CLOSE_KEY_CONN_LIMIT, /* past limits.max_conns_per_key: the key's oldest */
-	CLOSE_FRAME_TIMEOUT, /* a frame split across reads did not complete in time */
+	CLOSE_FRAME_TIMEOUT,  /* a frame split across reads did not complete in time */
+	CLOSE_WS_BAD_FRAME,   /* a WebSocket frame the protocol forbids (DERP over WebSocket) */
 	CLOSE_REASON_COUNT,
 };
 

@@ -202,7 +202,9 @@ int conn_recv_tls(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
 			worker_conn_close(w, c, CLOSE_READ_ERROR);
 			return -1;
 		}
-		if (conn_recv_bytes(w, c, w->tls_plain, got) < 0)
+		int rc = c->ws ? conn_recv_ws(w, c, w->tls_plain, got)
+			       : conn_recv_bytes(w, c, w->tls_plain, got);
+		if (rc < 0)
 			return -1;
 	}
 	/* Reading can make TLS want to write (alerts, key updates): send it along. */

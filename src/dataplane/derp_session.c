@@ -340,9 +340,11 @@ static void limit_unsent(int fd)
 
 void session_accept(struct worker *w, struct handoff *h)
 {
-	struct conn *c = worker_conn_new(w, h->fd);
+	struct ws_conn *ws = h->websocket ? ws_conn_new(&h->ws) : NULL;
+	struct conn *c = ws || !h->websocket ? worker_conn_new(w, h->fd) : NULL;
 	if (!c) {
 		log_warn("worker %u: no room for a new connection; closing it", w->id);
+		free(ws);
 		SSL_free(h->ssl);
 		close(h->fd);
 		atomic_fetch_sub_explicit(&w->relay->conns_current, 1, memory_order_relaxed);
@@ -352,6 +354,7 @@ void session_accept(struct worker *w, struct handoff *h)
 	c->seq = h->seq;
 	c->ssl = h->ssl;
 	c->kernel_tls = h->kernel_tls;
+	c->ws = ws;
 	if (w->queue_codel)
 		limit_unsent(c->fd);
 	memcpy(c->key, h->client_key, KEY_LEN);

@@ -54,8 +54,12 @@ void recv_orphan(struct worker *w, const struct io_uring_cqe *cqe);
 /* End of a completion batch: publish buffers given back during it. */
 void recv_batch_done(struct worker *w);
 
-/* Shared by the strategies: received bytes, or the recv's end (res <= 0). */
-void recv_deliver(struct worker *w, struct conn *c, const uint8_t *p, size_t n);
+/*
+ * Shared by the strategies: received bytes, or the recv's end (res <= 0).
+ * The bytes are the worker's (a ring or connection buffer): a WebSocket
+ * connection unmasks them in place.
+ */
+void recv_deliver(struct worker *w, struct conn *c, uint8_t *p, size_t n);
 void recv_ended(struct worker *w, struct conn *c, int res);
 
 /* ---- recv_ring.c: multishot recv into a provided-buffer ring ---- */

@@ -135,12 +135,14 @@ void recv_batch_done(struct worker *w)
 
 /* ---- shared by both strategies ---- */
 
-void recv_deliver(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+void recv_deliver(struct worker *w, struct conn *c, uint8_t *p, size_t n)
 {
 	if (c->closing)
 		return; /* closed earlier in this batch: the bytes have nowhere to go */
 	if (c->ssl)
 		conn_recv_tls(w, c, p, n);
+	else if (c->ws)
+		conn_recv_ws(w, c, p, n);
 	else
 		conn_recv_bytes(w, c, p, n);
 	recv_limit_charge(w, c, n);

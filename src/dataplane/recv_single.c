@@ -88,7 +88,7 @@ void recv_single_complete(struct worker *w, struct conn *c, const struct io_urin
 	struct pktbuf *big = c->rx_big;
 	c->rx_big = NULL;
 	if (cqe->res > 0) {
-		const uint8_t *data = big ? big->data : c->rx_small;
+		uint8_t *data = big ? big->data : c->rx_small;
 		size_t cap = big ? big->cap : RECV_SMALL_SIZE;
 		recv_deliver(w, c, data, (size_t)cqe->res);
 		c->rx_want_big = more_on_the_way(c, (size_t)cqe->res, cap);

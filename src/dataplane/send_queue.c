@@ -46,10 +46,16 @@ static bool has_queued(const struct conn *c)
 	return c->q_head || (c->fq && !fq_empty(c->fq));
 }
 
+/* Transformed bytes (TLS, WebSocket) waiting to be written, besides the queued frames. */
+static bool wire_pending(const struct conn *c)
+{
+	return c->tls_out || (c->ssl && tls_pending_out(c->ssl)) ||
+	       (c->ws && ws_conn_control_due(c->ws));
+}
+
 bool sendq_empty(const struct conn *c)
 {
-	return !has_queued(c) && !c->inflight && !c->tls_out &&
-	       !(c->ssl && tls_pending_out(c->ssl));
+	return !has_queued(c) && !c->inflight && !wire_pending(c);
 }
 
 /* Unlinks the oldest buffer of a kind that has not started to go out. */
@@ -269,43 +275,178 @@ static void ctx_put(struct worker *w, struct send_ctx *ctx)
 	w->free_ctx = ctx;
 }
 
-/* Most plaintext encrypted in one flush, bounding the ciphertext held per connection. */
+/* Most plaintext encrypted (or framed) in one flush, bounding what is held per connection. */
 #define TLS_FLUSH_MAX (256 * 1024)
 
 /*
- * TLS: queued frames are copied into record-sized chunks and encrypted (so
- * many small frames share a record), released at once, and the ciphertext
- * goes out in one send. A partly sent ciphertext is finished first.
+ * The bytes of a plain WebSocket connection's send being built. With TLS
+ * the engine holds them instead.
  */
-static int tls_encrypt_queue(struct worker *w, struct conn *c)
+struct wire_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* Room for n more bytes in o. */
+static int wire_grow(struct wire_buf *o, size_t n)
 {
+	if (o->len + n <= o->cap)
+		return 0;
+	size_t cap = o->cap ? o->cap * 2 : 4096;
+	while (cap < o->len + n)
+		cap *= 2;
+	uint8_t *b = realloc(o->p, cap);
+	if (!b)
+		return -1;
+	o->p = b;
+	o->cap = cap;
+	return 0;
+}
+
+/* Hands plaintext to the wire: TLS encrypts it, else it is appended to o. */
+static int wire_put(struct conn *c, struct wire_buf *o, const uint8_t *p, size_t n)
+{
+	if (c->ssl)
+		return tls_write(c->ssl, p, n);
+	if (wire_grow(o, n) < 0)
+		return -1;
+	memcpy(o->p + o->len, p, n);
+	o->len += n;
+	return 0;
+}
+
+/*
+ * A frame too big for a batch goes by itself. On a WebSocket connection it
+ * is cut into messages of at most WS_MESSAGE_MAX bytes: the client reads
+ * messages as one stream, and Go's websocket library, which Tailscale's
+ * clients use, refuses messages over 32 KiB unless told otherwise.
+ */
+static int wire_big_message(struct conn *c, struct wire_buf *o, const uint8_t *p, size_t n)
+{
+	if (!c->ws)
+		return wire_put(c, o, p, n);
+	while (n) {
+		size_t part = n < WS_MESSAGE_MAX ? n : WS_MESSAGE_MAX;
+		uint8_t hdr[WS_SERVER_HDR_MAX];
+		size_t hlen = ws_server_header(hdr, WS_OP_BINARY, part);
+		if (wire_put(c, o, hdr, hlen) < 0 || wire_put(c, o, p, part) < 0)
+			return -1;
+		p += part;
+		n -= part;
+	}
+	return 0;
+}
+
+/* The head frame is in the wire bytes: counted as sent and released. */
+static void take_written(struct worker *w, struct conn *c)
+{
+	struct pktbuf *pb = c->q_head;
+	c->q_head = pb->next;
+	c->q_count[pb->kind]--;
+	count_sent(w, c, pb);
+	worker_release_buf(w, pb);
+}
+
+/*
+ * The bytes of the frames at the head of the queue that go together in one
+ * TLS record or WebSocket message (at most max); 0 when the first frame is
+ * bigger than that by itself.
+ */
+static size_t batch_len(const struct conn *c, size_t max)
+{
+	size_t fill = 0;
+	for (const struct pktbuf *pb = c->q_head; pb; pb = pb->next) {
+		size_t rest = pb->len - pb->sent;
+		if (fill + rest > max)
+			break;
+		fill += rest;
+	}
+	return fill;
+}
+
+/*
+ * A plain WebSocket connection's send buffer, sized once for what this flush
+ * may write (frames up to TLS_FLUSH_MAX past a batch, a header each, the
+ * control frames), so that building it copies every byte once.
+ */
+static int wire_reserve(const struct conn *c, struct wire_buf *o)
+{
+	size_t bytes = WS_CONTROL_OUT_MAX, frames = 0;
+	for (const struct pktbuf *pb = c->q_head; pb && bytes < TLS_FLUSH_MAX + TLS_PLAIN_CHUNK;
+	     pb = pb->next) {
+		bytes += pb->len - pb->sent;
+		frames++;
+	}
+	size_t headers = (frames + bytes / WS_MESSAGE_MAX + 1) * WS_SERVER_HDR_MAX;
+	o->p = malloc(bytes + headers);
+	o->cap = o->p ? bytes + headers : 0;
+	return o->p ? 0 : -1;
+}
+
+/*
+ * TLS and WebSocket: queued frames are copied in record-sized batches (so
+ * many small frames share a record and a message), framed and encrypted,
+ * released at once, and the result goes out in one send. A partly sent one
+ * is finished first. WebSocket control frames due (pong, close) go first;
+ * once the close is sent, no data follows it.
+ */
+static int wire_encode_queue(struct worker *w, struct conn *c)
+{
+	struct wire_buf o = { 0 };
+	/* A batch and its message header fit one record. */
+	size_t batch_max = TLS_PLAIN_CHUNK - (c->ws ? WS_SERVER_HDR_MAX : 0);
 	size_t total = 0;
-	while (c->q_head && total < TLS_FLUSH_MAX) {
-		size_t fill = 0;
-		while (c->q_head) {
+
+	if (!c->ssl && wire_reserve(c, &o) < 0)
+		return -1;
+	if (c->ws && ws_conn_control_due(c->ws)) {
+		uint8_t ctrl[WS_CONTROL_OUT_MAX];
+		size_t n = ws_conn_take_control(c->ws, ctrl, sizeof(ctrl));
+		if (wire_put(c, &o, ctrl, n) < 0)
+			goto fail;
+	}
+	while (c->q_head && total < TLS_FLUSH_MAX && !(c->ws && c->ws->close_sent)) {
+		size_t fill = batch_len(c, batch_max);
+		if (!fill) {
 			struct pktbuf *pb = c->q_head;
 			size_t rest = pb->len - pb->sent;
-			if (fill + rest > TLS_PLAIN_CHUNK) {
-				if (fill)
-					break;
-				/* A frame bigger than a record goes by itself. */
-				if (tls_write(c->ssl, pb->frame + pb->sent, rest) < 0)
-					return -1;
-			} else {
-				memcpy(w->tls_plain + fill, pb->frame + pb->sent, rest);
-				fill += rest;
-			}
+			if (wire_big_message(c, &o, pb->frame + pb->sent, rest) < 0)
+				goto fail;
 			total += rest;
-			c->q_head = pb->next;
-			c->q_count[pb->kind]--;
-			count_sent(w, c, pb);
-			worker_release_buf(w, pb);
+			take_written(w, c);
+			continue;
 		}
-		if (fill && tls_write(c->ssl, w->tls_plain, fill) < 0)
-			return -1;
+		/* Into a record's plaintext with TLS; else straight into the send buffer. */
+		if (!c->ssl && wire_grow(&o, WS_SERVER_HDR_MAX + fill) < 0)
+			goto fail;
+		uint8_t *dst = c->ssl ? w->tls_plain : o.p + o.len;
+		size_t at = c->ws ? ws_server_header(dst, WS_OP_BINARY, fill) : 0;
+		for (size_t left = fill; left;) {
+			struct pktbuf *pb = c->q_head;
+			size_t rest = pb->len - pb->sent;
+			memcpy(dst + at, pb->frame + pb->sent, rest);
+			at += rest;
+			left -= rest;
+			take_written(w, c);
+		}
+		if (c->ssl && tls_write(c->ssl, dst, at) < 0)
+			goto fail;
+		if (!c->ssl)
+			o.len += at;
+		total += fill;
 	}
 	if (!c->q_head)
 		c->q_tail = NULL;
+	if (!c->ssl) {
+		if (!o.len) {
+			free(o.p);
+			return 0;
+		}
+		c->tls_out = o.p;
+		c->tls_out_len = (uint32_t)o.len;
+		c->tls_out_sent = 0;
+		return 0;
+	}
 	size_t n = tls_pending_out(c->ssl);
 	if (!n)
 		return 0;
@@ -315,12 +456,15 @@ static int tls_encrypt_queue(struct worker *w, struct conn *c)
 	c->tls_out_len = (uint32_t)tls_take_out(c->ssl, c->tls_out, n);
 	c->tls_out_sent = 0;
 	return 0;
+fail:
+	free(o.p);
+	return -1;
 }
 
-static void tls_flush(struct worker *w, struct conn *c, struct io_uring_sqe *sqe,
-		      struct send_ctx *ctx)
+static void wire_flush(struct worker *w, struct conn *c, struct io_uring_sqe *sqe,
+		       struct send_ctx *ctx)
 {
-	if (!c->tls_out && tls_encrypt_queue(w, c) < 0) {
+	if (!c->tls_out && wire_encode_queue(w, c) < 0) {
 		io_uring_prep_nop(sqe);
 		io_uring_sqe_set_data64(sqe, 0);
 		ctx_put(w, ctx);
@@ -345,7 +489,7 @@ static void tls_flush(struct worker *w, struct conn *c, struct io_uring_sqe *sqe
 	io_uring_sqe_set_data64(sqe, conn_udata(OP_SEND, c));
 }
 
-static void tls_complete(struct worker *w, struct conn *c, int res)
+static void wire_complete(struct worker *w, struct conn *c, int res)
 {
 	if (res < 0) {
 		if (!c->closing)
@@ -358,8 +502,13 @@ static void tls_complete(struct worker *w, struct conn *c, int res)
 		c->tls_out = NULL;
 		c->tls_out_len = c->tls_out_sent = 0;
 	}
-	if (c->tls_out || has_queued(c) || tls_pending_out(c->ssl))
+	if (wire_pending(c) || (has_queued(c) && !(c->ws && c->ws->close_sent))) {
 		mark_dirty(w, c);
+		return;
+	}
+	/* The answer to the client's WebSocket close is written: the connection ends. */
+	if (c->ws && c->ws->close_sent && !c->closing)
+		worker_conn_close(w, c, CLOSE_EOF);
 }
 
 /* Starts one vectored send of up to SEND_BATCH queued frames. */
@@ -368,7 +517,7 @@ void sendq_flush(struct worker *w, struct conn *c)
 	if (c->inflight || c->closing)
 		return;
 	codel_refill(w, c);
-	if (!c->q_head && !(c->ssl && (c->tls_out || tls_pending_out(c->ssl))))
+	if (!c->q_head && !wire_pending(c))
 		return;
 	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	if (!sqe) {
@@ -383,8 +532,8 @@ void sendq_flush(struct worker *w, struct conn *c)
 		mark_dirty(w, c);
 		return;
 	}
-	if (c->ssl) {
-		tls_flush(w, c, sqe, ctx);
+	if (c->ssl || c->ws) {
+		wire_flush(w, c, sqe, ctx);
 		return;
 	}
 	uint32_t n = 0;
@@ -437,9 +586,9 @@ void sendq_complete(struct worker *w, struct conn *c, int res)
 	c->inflight = NULL;
 	if (!ctx)
 		return;
-	if (c->ssl) {
+	if (c->ssl || c->ws) {
 		ctx_put(w, ctx);
-		tls_complete(w, c, res);
+		wire_complete(w, c, res);
 		return;
 	}
 	size_t left = res > 0 ? (size_t)res : 0;

@@ -141,6 +141,7 @@ static void conn_maybe_finalize(struct worker *w, struct conn *c)
 	frame_assembly_release(w, c);
 	free(c->tls_out);
 	SSL_free(c->ssl);
+	ws_conn_free(c);
 	w->conns[c->id] = NULL;
 	w->free_ids[w->nfree_ids++] = c->id;
 	w->nconns--;
@@ -716,7 +717,8 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->fq_seed ^= id;
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||
 	    spsc_ring_init(&w->handoff, 4096) < 0 || spsc_ring_init(&w->control, 64) < 0 ||
-	    peer_table_init(&w->peers, r->hash_key, id) < 0 || setup_ring(w) < 0 || recv_setup(w) < 0) {
+	    peer_table_init(&w->peers, r->hash_key, id) < 0 || setup_ring(w) < 0 ||
+	    recv_setup(w) < 0) {
 		log_error("worker %u: setup failed", id);
 		/*
 		 * The process is about to exit, but unwinding keeps the

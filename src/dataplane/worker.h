@@ -30,6 +30,7 @@
 #include "spsc_ring.h"
 #include "stats.h"
 #include "token_bucket.h"
+#include "ws_conn.h"
 
 /* Messages between workers. */
 enum worker_msg_type {
@@ -141,9 +142,16 @@ struct conn {
 	 * a record other than application data ends the recv with EIO.
 	 */
 	bool kernel_tls;
+	/*
+	 * The wire bytes of the send in flight when frames are transformed on
+	 * their way out: ciphertext with TLS, WebSocket messages (then
+	 * encrypted with TLS, if any) with ws.
+	 */
 	uint8_t *tls_out;
 	uint32_t tls_out_len;
 	uint32_t tls_out_sent;
+	/* DERP over WebSocket (ws_conn.h), or NULL. */
+	struct ws_conn *ws;
 
 	uint64_t next_keepalive_ns;
 	uint64_t keepalive_jitter_ns;

@@ -111,6 +111,13 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	single(b, "http_errors_total", "counter", "HTTP requests answered with an error.",
 	       s->slow.http_errors);
 	single(b, "derp_upgrades_total", "counter", "Requests upgraded to DERP.", s->slow.upgrades);
+	single(b, "websocket_upgrades_total", "counter",
+	       "Requests upgraded to DERP over WebSocket (derper's derp_websocket_accepts).",
+	       s->slow.websocket_upgrades);
+	single(b, "websocket_bad_frames_total", "counter",
+	       "Handshakes ended by a WebSocket frame the protocol forbids (after the handshake: "
+	       "connections_closed_total{reason=\"websocket_bad_frame\"}).",
+	       s->slow.websocket_bad_frames);
 	head(b, "handshakes_total", "counter", "DERP handshakes, by result.");
 	put(b, "hyperderp_handshakes_total{result=\"ok\"} %llu\n",
 	    (unsigned long long)s->slow.handshakes_ok);

@@ -178,6 +178,8 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "http_requests", s->slow.http_requests);
 		jw_u64(w, "http_errors", s->slow.http_errors);
 		jw_u64(w, "upgrades", s->slow.upgrades);
+		jw_u64(w, "websocket_upgrades", s->slow.websocket_upgrades);
+		jw_u64(w, "websocket_bad_frames", s->slow.websocket_bad_frames);
 		jw_u64(w, "handshakes_ok", s->slow.handshakes_ok);
 		jw_u64(w, "handshakes_failed", s->slow.handshakes_failed);
 		jw_u64(w, "handshake_timeouts", s->slow.handshake_timeouts);

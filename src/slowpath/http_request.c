@@ -9,6 +9,7 @@
  * in, the whole head is parsed in one pass.
  */
 #include "http_request.h"
+#include "ws_upgrade.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -301,6 +302,8 @@ struct header_state {
 	bool seen_fast_start;
 	bool seen_ideal_node;
 	bool seen_ws_protocol;
+	bool seen_ws_key;
+	bool seen_ws_version;
 	bool seen_challenge;
 	bool seen_hd_version;
 };
@@ -376,6 +379,12 @@ static enum http_parse_status apply_header(struct http_request *req, struct head
 	if (span_equals_nocase(name.p, name.len, "Sec-WebSocket-Protocol"))
 		return store_value(req->sec_websocket_protocol, sizeof(req->sec_websocket_protocol),
 				   &hs->seen_ws_protocol, value);
+	if (span_equals_nocase(name.p, name.len, "Sec-WebSocket-Key"))
+		return store_value(req->sec_websocket_key, sizeof(req->sec_websocket_key),
+				   &hs->seen_ws_key, value);
+	if (span_equals_nocase(name.p, name.len, "Sec-WebSocket-Version"))
+		return store_value(req->sec_websocket_version, sizeof(req->sec_websocket_version),
+				   &hs->seen_ws_version, value);
 	if (span_equals_nocase(name.p, name.len, "X-Tailscale-Challenge"))
 		return store_challenge(req, hs, value);
 	if (span_equals_nocase(name.p, name.len, "HD-Version"))
@@ -598,6 +607,83 @@ static void write_switching_protocols(struct out_buf *o, const char *server_pub_
 	out_str(o, "\r\n\r\n");
 }
 
+/* A WebSocket handshake refused: Go's http.Error with extra headers. */
+static void websocket_refused(struct out_buf *o, int status, const char *extra_headers,
+			      const char *body)
+{
+	struct response r = {
+		.status = status,
+		.content_type = text_plain,
+		.extra_headers = extra_headers,
+		.body = body,
+	};
+	write_closing_response(o, &r);
+}
+
+/*
+ * DERP over WebSocket (derper's addWebSocketSupport): the checks its
+ * websocket library makes on the handshake, in its order, then the 101.
+ * derper would accept a client that offers no "derp" token (only a
+ * substring of one) and close it straight after the 101 with 1008; the
+ * relay refuses it before upgrading instead, which ends the same way for
+ * the client without a WebSocket opened for nothing.
+ */
+static void route_websocket(const struct http_request *req, struct out_buf *o,
+			    struct http_route_result *res)
+{
+	static const char upgrade_hdrs[] = "X-Content-Type-Options: nosniff\r\n"
+					   "Upgrade: websocket\r\n";
+	char accept[WS_ACCEPT_LEN + 1];
+
+	if (req->version_minor < 1 || !ws_header_has_token(req->connection, "upgrade")) {
+		res->status = 426;
+		websocket_refused(o, 426, upgrade_hdrs,
+				  "WebSocket protocol violation: Connection header does not "
+				  "contain Upgrade\n");
+		return;
+	}
+	if (strcmp(req->method, "GET") != 0) {
+		res->status = 405;
+		websocket_refused(o, 405, NULL,
+				  "WebSocket protocol violation: handshake request method is "
+				  "not GET\n");
+		return;
+	}
+	if (strcmp(req->sec_websocket_version, "13") != 0) {
+		res->status = 400;
+		websocket_refused(o, 400, "Sec-WebSocket-Version: 13\r\n",
+				  "unsupported WebSocket protocol version (only 13 is "
+				  "supported)\n");
+		return;
+	}
+	if (req->sec_websocket_key[0] == '\0') {
+		res->status = 400;
+		websocket_refused(o, 400, NULL,
+				  "WebSocket protocol violation: missing Sec-WebSocket-Key\n");
+		return;
+	}
+	if (!ws_header_has_token(req->sec_websocket_protocol, "derp")) {
+		res->status = 400;
+		websocket_refused(o, 400, NULL, "client must speak the derp subprotocol\n");
+		return;
+	}
+	if (ws_accept_key(req->sec_websocket_key, accept) < 0) {
+		res->status = 500;
+		write_text_error(o, req, 500, "Internal Server Error\n");
+		return;
+	}
+	res->action = HTTP_ACTION_DERP_UPGRADE;
+	res->websocket = true;
+	res->status = 101;
+	/* No compression is offered back: WireGuard packets do not compress (derper). */
+	out_str(o, "HTTP/1.1 101 Switching Protocols\r\n"
+		   "Upgrade: websocket\r\n"
+		   "Connection: Upgrade\r\n"
+		   "Sec-WebSocket-Accept: ");
+	out_str(o, accept);
+	out_str(o, "\r\nSec-WebSocket-Protocol: derp\r\n\r\n");
+}
+
 static void route_derp(const struct http_request *req, const char *server_pub_hex,
 		       struct out_buf *o, struct http_route_result *res)
 {
@@ -610,8 +696,7 @@ static void route_derp(const struct http_request *req, const char *server_pub_he
 	 * matched as a plain substring, as it does.
 	 */
 	if (up_websocket && strstr(req->sec_websocket_protocol, "derp")) {
-		res->status = 501;
-		write_text_error(o, req, 501, "DERP over WebSocket is not supported\n");
+		route_websocket(req, o, res);
 		return;
 	}
 	if (!up_derp && !up_websocket) {

@@ -31,6 +31,8 @@ struct http_request {
 	char ideal_node[128];
 	char sec_websocket_protocol[128];
 	char hd_version[16]; /* HD-Version (docs/hd-protocol.md) */
+	char sec_websocket_key[64];
+	char sec_websocket_version[16];
 	char x_tailscale_challenge[HTTP_MAX_CHALLENGE + 2]; /* longer values flagged below */
 	bool challenge_too_long;
 	size_t head_len; /* bytes of the head, including the final CRLF CRLF */
@@ -63,6 +65,7 @@ struct http_route_result {
 	enum http_action action;
 	bool fast_start; /* Derp-Fast-Start: 1 (no HTTP response is written) */
 	bool not_ideal;	 /* non-empty Ideal-Node header */
+	bool websocket;	 /* DERP inside WebSocket binary messages (subprotocol derp) */
 	int status;	 /* HTTP status written, 0 with fast start */
 	size_t response_len;
 };
@@ -84,9 +87,15 @@ struct http_route_result {
  *  - /robots.txt: "User-agent: *\nDisallow: /\n";
  *  - /: a small HTML page naming hyper-derp;
  *  - anything else: 404.
+ *  - /derp with Upgrade: websocket and a Sec-WebSocket-Protocol containing
+ *    "derp" (derper's test): the WebSocket handshake (RFC 6455 4.2.2) with
+ *    subprotocol derp and res->websocket set; a request that is not a valid
+ *    handshake gets what derper's websocket library answers (426 without
+ *    the Connection: Upgrade token or on HTTP/1.0, 405 for a method other
+ *    than GET, 400 for a version other than 13 or no key), and a client
+ *    that does not offer the derp token exactly gets 400;
  * Responses that close carry "Connection: close" and a Content-Length.
- * WebSocket transport (Sec-WebSocket-Protocol: derp) is not supported yet and
- * is answered 501. Returns 0, or -1 if out_cap is too small.
+ * Returns 0, or -1 if out_cap is too small.
  */
 int http_route(const struct http_request *req, const char *server_pub_hex, uint8_t *out,
 	       size_t out_cap, struct http_route_result *res);

@@ -39,6 +39,7 @@
 #include "tls.h"
 #include "cert_source.h"
 #include "token_bucket.h"
+#include "ws_frame.h"
 
 #define SP_RING_ENTRIES	 1024
 #define UD_ACCEPT	 1ull
@@ -113,6 +114,13 @@ struct pending {
 	uint8_t client_pub[KEY_LEN];
 	bool can_mesh;
 	bool is_prober;
+	/*
+	 * DERP over WebSocket: after the head, buf holds WebSocket frames. They
+	 * are decoded in place as they arrive, so buf[0..ws_decoded) is the DERP
+	 * stream and only bytes past it are still framed.
+	 */
+	struct ws_decoder *ws;
+	uint32_t ws_decoded;
 };
 
 struct slowpath {
@@ -191,6 +199,7 @@ static void pending_free(struct slowpath *sp, struct pending *p)
 	pending_limiter_put(&sp->pending_per_source, p->source_slot);
 	stat_add(&sp->stats.handshakes_pending, -(uint64_t)1);
 	SSL_free(p->ssl);
+	free(p->ws);
 	free(p->buf);
 	free(p->raw);
 	free(p->out);
@@ -500,6 +509,73 @@ static bool start_hd(struct slowpath *sp, struct pending *p, const struct http_r
 	return true;
 }
 
+/*
+ * The connection speaks DERP over WebSocket from here on: its decoder,
+ * counted against the handshake memory like its buffers. Returns -1 when
+ * the budget or memory refuses it.
+ */
+static int start_websocket(struct slowpath *sp, struct pending *p)
+{
+	if (!memory_allows(sp, sizeof(*p->ws), false))
+		return -1;
+	p->ws = malloc(sizeof(*p->ws));
+	if (!p->ws)
+		return -1;
+	ws_decoder_init(p->ws);
+	charge(sp, p, sizeof(*p->ws), false);
+	stat_add(&sp->stats.websocket_upgrades, 1);
+	return 0;
+}
+
+/* The ServerKey frame in a binary message of its own. Returns its length, or 0. */
+static size_t server_key_message(uint8_t *out, size_t cap, const uint8_t server_pub[KEY_LEN])
+{
+	uint8_t frame[DERP_FRAME_HDR_LEN + DERP_MAGIC_LEN + KEY_LEN];
+	size_t len = derp_build_server_key(frame, sizeof(frame), server_pub);
+	uint8_t hdr[WS_SERVER_HDR_MAX];
+	size_t hlen = ws_server_header(hdr, WS_OP_BINARY, len);
+	if (!len || hlen + len > cap)
+		return 0;
+	memcpy(out, hdr, hlen);
+	memcpy(out + hlen, frame, len);
+	return hlen + len;
+}
+
+/*
+ * DERP over WebSocket: decodes in place what arrived past buf[ws_decoded],
+ * leaving buf[0..len) all DERP bytes. A ping is answered; a close, or a
+ * frame the protocol forbids, ends the handshake. Returns -1 then.
+ */
+static int ws_pull(struct slowpath *sp, struct pending *p)
+{
+	uint32_t in = p->ws_decoded;
+	while (in < p->len) {
+		size_t used, got;
+		enum ws_event ev = ws_decode(p->ws, p->buf + in, p->len - in, &used,
+					     p->buf + p->ws_decoded, p->cap - p->ws_decoded, &got);
+		in += (uint32_t)used;
+		p->ws_decoded += (uint32_t)got;
+		if (ev == WS_EV_PING) {
+			uint8_t pong[2 + WS_CONTROL_MAX];
+			size_t n = ws_server_control(pong, sizeof(pong), WS_OP_PONG, p->ws->control,
+						     p->ws->control_len);
+			if (queue_out(sp, p, pong, n) < 0) {
+				p->dead = true;
+				return -1;
+			}
+		} else if (ev == WS_EV_CLOSE) {
+			handshake_failed(sp, p, "WebSocket closed by the client");
+			return -1;
+		} else if (ev == WS_EV_ERROR) {
+			stat_add(&sp->stats.websocket_bad_frames, 1);
+			handshake_failed(sp, p, p->ws->error);
+			return -1;
+		}
+	}
+	p->len = p->ws_decoded;
+	return 0;
+}
+
 /* Returns true when the state advanced (the caller pumps again). */
 static bool step_head(struct slowpath *sp, struct pending *p)
 {
@@ -536,9 +612,16 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	if (res.action == HTTP_ACTION_HD_UPGRADE)
 		return start_hd(sp, p, &req, resp, res.response_len);
 	p->not_ideal = res.not_ideal;
+	if (res.websocket && start_websocket(sp, p) < 0) {
+		p->dead = true;
+		return true;
+	}
 	/* The ServerKey frame goes in the same write as the 101, as derper does. */
 	size_t n = res.response_len;
-	n += derp_build_server_key(resp + n, sizeof(resp) - n, sp->relay->server_pub);
+	if (p->ws)
+		n += server_key_message(resp + n, sizeof(resp) - n, sp->relay->server_pub);
+	else
+		n += derp_build_server_key(resp + n, sizeof(resp) - n, sp->relay->server_pub);
 	if (queue_out(sp, p, resp, n) < 0) {
 		p->dead = true;
 		return true;
@@ -546,6 +629,7 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	/* Bytes after the head are already DERP frames (fast start): keep them. */
 	p->len -= (uint32_t)req.head_len;
 	memmove(p->buf, p->buf + req.head_len, p->len);
+	p->ws_decoded = 0;
 	p->state = ST_READ_CLIENT_INFO;
 	return true;
 }
@@ -583,6 +667,11 @@ static bool hand_off(struct slowpath *sp, struct pending *p)
 	h->kernel_tls = kernel_tls;
 	h->leftover_len = leftover;
 	memcpy(h->leftover, p->buf + frame_len, leftover);
+	if (p->ws) {
+		/* What the decoder holds (a frame half read) goes on with the connection. */
+		h->websocket = true;
+		h->ws = *p->ws;
+	}
 	if (!h->server_info_len || relay_handoff(r, h) < 0) {
 		free(h);
 		handshake_failed(sp, p, "no worker could take the connection");
@@ -804,6 +893,13 @@ static int tls_pull(struct slowpath *sp, struct pending *p)
 		p->len += (uint32_t)got;
 		if (p->state == ST_READ_HEAD && p->len > HTTP_MAX_HEAD)
 			return 0; /* the parser reports it too large */
+		/*
+		 * Decoded at once, so that buf fills only with DERP bytes: the
+		 * framing of a ClientInfo cut into many small messages never needs
+		 * room past the ClientInfo's own length.
+		 */
+		if (p->ws && p->state == ST_READ_CLIENT_INFO && ws_pull(sp, p) < 0)
+			return -1;
 	}
 }
 
@@ -835,6 +931,8 @@ static void pump(struct slowpath *sp, struct pending *p)
 			break;
 		}
 		if (p->ssl && p->state != ST_CLOSING && tls_pull(sp, p) < 0)
+			break;
+		if (p->ws && p->state == ST_READ_CLIENT_INFO && ws_pull(sp, p) < 0)
 			break;
 		if (p->state == ST_READ_HEAD) {
 			if (step_head(sp, p))

@@ -55,6 +55,9 @@ struct slowpath_stats {
 	uint64_t http_requests;
 	uint64_t http_errors;
 	uint64_t upgrades;
+	uint64_t websocket_upgrades; /* of them, DERP over WebSocket (derper's websocket accepts) */
+	uint64_t
+	    websocket_bad_frames; /* WebSocket frames the protocol forbids, during handshakes */
 	uint64_t handshakes_ok;
 	uint64_t handshakes_failed;
 	uint64_t handshake_timeouts;

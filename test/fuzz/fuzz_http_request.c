@@ -46,6 +46,8 @@ static bool fields_terminated(const struct http_request *req)
 	       memchr(req->derp_fast_start, 0, sizeof(req->derp_fast_start)) &&
 	       memchr(req->ideal_node, 0, sizeof(req->ideal_node)) &&
 	       memchr(req->sec_websocket_protocol, 0, sizeof(req->sec_websocket_protocol)) &&
+	       memchr(req->sec_websocket_key, 0, sizeof(req->sec_websocket_key)) &&
+	       memchr(req->sec_websocket_version, 0, sizeof(req->sec_websocket_version)) &&
 	       memchr(req->x_tailscale_challenge, 0, sizeof(req->x_tailscale_challenge));
 }
 

@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "derp_handshake.h"
 #include "harness.h"
@@ -249,8 +250,12 @@ static void test_pipelined_client_info_after_101(void)
 	it_expect_packet(peer, c->pub, pkt, sizeof(pkt), IT_FRAME_TIMEOUT_MS);
 }
 
-/* Old clients say "Upgrade: websocket" but speak plain DERP; real WebSocket (subprotocol derp) is
- * refused. */
+/*
+ * Old clients say "Upgrade: websocket" but speak plain DERP; real WebSocket
+ * (subprotocol derp) gets the WebSocket handshake: refused when incomplete,
+ * 101 with the RFC 6455 accept value when whole (DERP inside it:
+ * itest_websocket).
+ */
 static void test_websocket_upgrade_forms(void)
 {
 	struct it_daemon *d = it_daemon_start(NULL);
@@ -259,7 +264,22 @@ static void test_websocket_upgrade_forms(void)
 		      "GET /derp HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
 		      "Connection: Upgrade\r\nSec-WebSocket-Protocol: derp\r\n\r\n",
 		      resp, sizeof(resp));
-	IT_REQUIRE(starts_with(resp, "HTTP/1.1 501 "), "WebSocket answered: %.40s", resp);
+	IT_REQUIRE(starts_with(resp, "HTTP/1.1 400 "), "WebSocket without a version: %.40s", resp);
+	IT_REQUIRE(strstr(resp, "Sec-WebSocket-Version: 13\r\n"), "no version offered: %s", resp);
+
+	int ws = it_tcp_connect(d);
+	static const char ws_req[] = "GET /derp HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+				     "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+				     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+				     "Sec-WebSocket-Protocol: derp\r\n\r\n";
+	it_fd_send(ws, ws_req, strlen(ws_req));
+	char head[1024];
+	it_fd_read_http_head(ws, head, sizeof(head), IT_FRAME_TIMEOUT_MS);
+	IT_REQUIRE(starts_with(head, "HTTP/1.1 101 "), "WebSocket answered: %.40s", head);
+	IT_REQUIRE(strstr(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") &&
+		       strstr(head, "Sec-WebSocket-Protocol: derp\r\n"),
+		   "WebSocket 101 without the accept key or subprotocol: %s", head);
+	close(ws);
 
 	int fd = it_tcp_connect(d);
 	static const char req[] = "GET /derp HTTP/1.1\r\nHost: x\r\n"

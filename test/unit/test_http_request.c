@@ -119,11 +119,13 @@ static void test_upgrade_values(void **state)
 		{ "Upgrade: websocket\r\n", 101, HTTP_ACTION_DERP_UPGRADE },
 		{ "Upgrade: WebSocket\r\nSec-WebSocket-Protocol: chat\r\n", 101,
 		  HTTP_ACTION_DERP_UPGRADE },
-		/* Real WebSocket DERP: not implemented yet. */
-		{ "Upgrade: websocket\r\nSec-WebSocket-Protocol: derp\r\n", 501,
+		/* Real WebSocket DERP: the handshake's checks (test_websocket_* below). */
+		{ "Upgrade: websocket\r\nSec-WebSocket-Protocol: derp\r\n", 426,
 		  HTTP_ACTION_RESPOND_CLOSE },
-		{ "Upgrade: WEBSOCKET\r\nsec-websocket-protocol: chat, derp\r\n", 501,
-		  HTTP_ACTION_RESPOND_CLOSE },
+		{ "Upgrade: WEBSOCKET\r\nsec-websocket-protocol: chat, derp\r\n"
+		  "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+		  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+		  101, HTTP_ACTION_DERP_UPGRADE },
 		/* The subprotocol only matters with Upgrade: websocket. */
 		{ "Upgrade: DERP\r\nSec-WebSocket-Protocol: derp\r\n", 101,
 		  HTTP_ACTION_DERP_UPGRADE },
@@ -148,6 +150,84 @@ static void test_upgrade_values(void **state)
 				 res.status, cases[i].status);
 		assert_int_equal(res.action, cases[i].action);
 	}
+}
+
+/* RFC 6455 4.2.2 / 1.3: the sample key and its accept value. */
+static void test_websocket_handshake(void **state)
+{
+	(void)state;
+	static const char request[] = "GET /derp HTTP/1.1\r\n"
+				      "Host: derp.example.com\r\n"
+				      "Upgrade: websocket\r\n"
+				      "Connection: keep-alive, Upgrade\r\n"
+				      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+				      "Sec-WebSocket-Version: 13\r\n"
+				      "Sec-WebSocket-Protocol: derp\r\n"
+				      "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+				      "Origin: https://login.tailscale.com\r\n"
+				      "\r\n";
+	static const char expected[] = "HTTP/1.1 101 Switching Protocols\r\n"
+				       "Upgrade: websocket\r\n"
+				       "Connection: Upgrade\r\n"
+				       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+				       "Sec-WebSocket-Protocol: derp\r\n"
+				       "\r\n";
+	char out[1024];
+	struct http_route_result res;
+
+	route_str(request, out, sizeof(out), &res);
+	assert_int_equal(res.status, 101);
+	assert_int_equal(res.action, HTTP_ACTION_DERP_UPGRADE);
+	assert_true(res.websocket);
+	assert_false(res.fast_start);
+	assert_int_equal(res.response_len, strlen(expected));
+	assert_memory_equal(out, expected, res.response_len);
+}
+
+static void test_websocket_refusals(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *start; /* request line */
+		const char *headers;
+		int status;
+		const char *needle; /* in the response */
+	} cases[] = {
+		{ "GET /derp HTTP/1.1", "Connection: keep-alive\r\n", 426, "Upgrade: websocket" },
+		{ "GET /derp HTTP/1.0", "Connection: Upgrade\r\n", 426, "Connection: close" },
+		{ "POST /derp HTTP/1.1", "Connection: Upgrade\r\n", 405, "not GET" },
+		{ "GET /derp HTTP/1.1", "Connection: Upgrade\r\nSec-WebSocket-Version: 8\r\n", 400,
+		  "Sec-WebSocket-Version: 13\r\n" },
+		{ "GET /derp HTTP/1.1", "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", 400,
+		  "missing Sec-WebSocket-Key" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char request[512], out[1024];
+		struct http_route_result res;
+
+		snprintf(request, sizeof(request),
+			 "%s\r\nHost: h\r\nUpgrade: websocket\r\n"
+			 "Sec-WebSocket-Protocol: derp\r\n%s\r\n",
+			 cases[i].start, cases[i].headers);
+		route_str(request, out, sizeof(out), &res);
+		if (res.status != cases[i].status)
+			fail_msg("case %zu: status %d, want %d", i, res.status, cases[i].status);
+		assert_int_equal(res.action, HTTP_ACTION_RESPOND_CLOSE);
+		assert_false(res.websocket);
+		out[res.response_len] = '\0';
+		assert_non_null(strstr(out, cases[i].needle));
+	}
+	/* "derpy" passes derper's substring test but is not the derp subprotocol. */
+	char out[1024];
+	struct http_route_result res;
+	route_str("GET /derp HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+		  "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+		  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		  "Sec-WebSocket-Protocol: derpy\r\n\r\n",
+		  out, sizeof(out), &res);
+	assert_int_equal(res.status, 400);
+	assert_false(res.websocket);
 }
 
 static void test_fast_start(void **state)
@@ -808,6 +888,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_go_client_upgrade),
 		cmocka_unit_test(test_upgrade_values),
+		cmocka_unit_test(test_websocket_handshake),
+		cmocka_unit_test(test_websocket_refusals),
 		cmocka_unit_test(test_fast_start),
 		cmocka_unit_test(test_fast_start_only_exactly_one),
 		cmocka_unit_test(test_ideal_node),
