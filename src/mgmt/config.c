@@ -9,6 +9,8 @@
 #include "log.h"
 #include "../slowpath/stun_listen.h" /* inline parser: the slow path is not linked here */
 #include "../wireguard/wg_queues.h"  /* inline parser: the relay is not linked here */
+#include "bootstrap_names.h"
+#include "ip_prefix.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -65,6 +67,20 @@ static int check_stun_listen(const char *value, char *reason, size_t reason_len)
 	if (value[0] == '\0')
 		return 0;
 	return stun_listen_parse(value, &ss, &len, reason, reason_len);
+}
+
+static int check_bootstrap_names(const char *value, char *reason, size_t reason_len)
+{
+	struct bootstrap_names names;
+
+	return bootstrap_names_parse(value, &names, reason, reason_len);
+}
+
+static int check_debug_allow(const char *value, char *reason, size_t reason_len)
+{
+	struct ip_prefix_list list;
+
+	return ip_prefix_list_parse(value, &list, reason, reason_len);
 }
 
 /* The field's offset and size, the two columns after the type below. */
@@ -178,6 +194,22 @@ static const struct cfg_key cfg_keys[] = {
 	  "UDP address answering Tailscale's STUN binding requests (:3478, 0.0.0.0:3478, "
 	  "[::]:3478); empty = off",
 	  NULL, check_stun_listen },
+	{ "bootstrap_dns", "names", CFG_TEXT, FIELD(bootstrap_dns_names), 0, 0, "", NULL,
+	  "hostnames (comma or blank separated, at most 32) resolved off the dataplane and served "
+	  "at /bootstrap-dns, as derper's -bootstrap-dns-names; empty = an empty answer",
+	  NULL, check_bootstrap_names },
+	/* derper resolves every 10 minutes; a name's addresses rarely change faster. */
+	{ "bootstrap_dns", "refresh_s", CFG_U32, FIELD(bootstrap_dns_refresh_s), 10, 86400, "600",
+	  NULL, "seconds between resolutions of bootstrap_dns.names" },
+	/*
+	 * Loopback, as derper. derper also lets Tailscale addresses in
+	 * (100.64.0.0/10, fd7a:115c:a1e0::/48), which is only safe where the
+	 * relay's host is in the tailnet: add them here to do the same.
+	 */
+	{ "debug", "allow", CFG_TEXT, FIELD(debug_allow), 0, 0, "127.0.0.0/8, ::1", NULL,
+	  "networks (ADDR/LEN or ADDR, comma or blank separated, at most 32) that may read "
+	  "/debug/ on the DERP port; others get 403 (debug_denied); empty = nobody",
+	  NULL, check_debug_allow },
 	{ "log", "level", CFG_LOG_LEVEL, FIELD(log_level), 0, 0, "info", "log-level",
 	  "error, warn, info or debug" },
 	{ "log", "format", CFG_CHOICE, FIELD(log_format), 0, 0, "text", "log-format",
@@ -215,8 +247,9 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server", "limits",	 "tls", "mgmt",
-					    "stun",   "metrics", "log", "wireguard" };
+static const char *const cfg_sections[] = { "server",	 "limits",	 "tls",	  "mgmt",
+					    "stun",	 "metrics",	 "log",	  "wireguard",
+					    "bootstrap_dns", "debug" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 

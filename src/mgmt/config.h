@@ -62,6 +62,11 @@ struct hd_config {
 	char metrics_listen[128]; /* host:port of the Prometheus endpoint; empty = off */
 	uint32_t metrics_max_clients; /* metrics connections at once, apart from hdcli's */
 	uint32_t metrics_timeout_ms;  /* one HTTP exchange, accept to the last byte written */
+	/* [bootstrap_dns] */
+	char bootstrap_dns_names[1024]; /* hostnames served at /bootstrap-dns; empty = none */
+	uint32_t bootstrap_dns_refresh_s; /* seconds between resolutions of them */
+	/* [debug] */
+	char debug_allow[512]; /* networks that may reach /debug/ on the DERP port */
 	/* [log] */
 	int log_level;	    /* enum log_level */
 	char log_format[8]; /* "text" or "json" */
