@@ -30,6 +30,9 @@
 #include "accept_backoff.h"
 #include "mem_release.h"
 #include "accept_limit.h"
+#include "bootstrap_dns.h"
+#include "debug_pages.h"
+#include "ip_prefix.h"
 #include "slowpath.h"
 #include "stats.h"
 #include "tls.h"
@@ -120,6 +123,8 @@ struct slowpath {
 	uint64_t last_submit_warn_ns;
 	struct accept_limiter per_ip;
 	struct pending_limiter pending_per_source;
+	struct bootstrap_dns *bootstrap_dns; /* NULL until started */
+	struct ip_prefix_list debug_allow;   /* debug.allow, besides loopback */
 	uint64_t memory; /* all that is charged, the sum of every pending's `charged` */
 	uint64_t grown;	 /* the sum of every pending's `grown` */
 	uint64_t freed;	 /* charged bytes freed since the last trim */
@@ -451,6 +456,77 @@ static bool move_to_kernel_tls(struct slowpath *sp, struct pending *p)
 	return false;
 }
 
+/* Queues a complete response and closes after it; out is freed. NULL: out of memory. */
+static void respond_built(struct slowpath *sp, struct pending *p, uint8_t *out, size_t len)
+{
+	if (!out) {
+		respond_error(sp, p, 500);
+		return;
+	}
+	p->state = ST_CLOSING;
+	if (queue_out(sp, p, out, len) < 0)
+		p->dead = true;
+	free(out);
+}
+
+/* derper's /bootstrap-dns: the last resolution of bootstrap_dns.names, as JSON. */
+static void respond_bootstrap_dns(struct slowpath *sp, struct pending *p,
+				  const struct http_request *req)
+{
+	char *body = NULL;
+	size_t body_len = 0;
+	enum bootstrap_dns_query found = BOOTSTRAP_DNS_NO_QUERY;
+
+	stat_add(&sp->stats.bootstrap_dns_requests, 1);
+	if (sp->bootstrap_dns &&
+	    bootstrap_dns_answer(sp->bootstrap_dns, req->query, &body, &body_len, &found) < 0) {
+		respond_error(sp, p, 500);
+		return;
+	}
+	if (found == BOOTSTRAP_DNS_PUBLISHED_HIT)
+		stat_add(&sp->stats.bootstrap_dns_published_hits, 1);
+	else if (found == BOOTSTRAP_DNS_UNPUBLISHED_MISS)
+		stat_add(&sp->stats.bootstrap_dns_unpublished_misses, 1);
+	struct http_response resp = {
+		.status = 200,
+		.content_type = "application/json",
+		.body = body,
+		.body_len = body_len,
+		.head_only = strcmp(req->method, "HEAD") == 0,
+		.browser = true,
+	};
+	size_t cap = body_len + 2048;
+	uint8_t *out = malloc(cap);
+	size_t len = out ? http_response_write(&resp, out, cap) : 0;
+	free(body);
+	if (len == 0) {
+		free(out);
+		out = NULL;
+	}
+	respond_built(sp, p, out, len);
+}
+
+static void respond_debug(struct slowpath *sp, struct pending *p, const struct http_request *req)
+{
+	bool allowed = debug_pages_allowed(req, p->ip, &sp->debug_allow);
+	struct slowpath_stats stats;
+	size_t len = 0;
+	int status = 0;
+
+	if (!allowed) {
+		char addr[INET6_ADDRSTRLEN] = "?";
+		inet_ntop(AF_INET6, p->ip, addr, sizeof(addr));
+		log_debug("/debug/ from [%s]:%u refused%s", addr, p->port,
+			  req->forwarded_for ? " (X-Forwarded-For)" : "");
+		stat_add(&sp->stats.debug_denied, 1);
+	} else {
+		stat_add(&sp->stats.debug_requests, 1);
+	}
+	slowpath_get_stats(sp, &stats);
+	uint8_t *out = debug_pages_respond(req, allowed, sp->relay, &stats, &len, &status);
+	respond_built(sp, p, out, len);
+}
+
 /* Returns true when the state advanced (the caller pumps again). */
 static bool step_head(struct slowpath *sp, struct pending *p)
 {
@@ -475,6 +551,14 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	struct http_route_result res;
 	if (http_route(&req, sp->server_pub_hex, resp, sizeof(resp), &res) < 0) {
 		respond_error(sp, p, 500);
+		return true;
+	}
+	if (res.action == HTTP_ACTION_BOOTSTRAP_DNS) {
+		respond_bootstrap_dns(sp, p, &req);
+		return true;
+	}
+	if (res.action == HTTP_ACTION_DEBUG) {
+		respond_debug(sp, p, &req);
 		return true;
 	}
 	if (res.action == HTTP_ACTION_RESPOND_CLOSE) {
@@ -1025,6 +1109,16 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 		return NULL;
 	}
 	key_to_hex(r->server_pub, sp->server_pub_hex);
+	char reason[128];
+	if (ip_prefix_list_parse(r->cfg->debug_allow, &sp->debug_allow, reason, sizeof(reason)) <
+	    0) {
+		/* Checked when the configuration was read; refuse rather than open /debug/ wider. */
+		log_error("debug.allow: %s", reason);
+		accept_limiter_destroy(&sp->per_ip);
+		pending_limiter_destroy(&sp->pending_per_source);
+		free(sp);
+		return NULL;
+	}
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	int rc = io_uring_queue_init_params(SP_RING_ENTRIES, &sp->ring, &p);
@@ -1040,6 +1134,11 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 
 int slowpath_start(struct slowpath *sp)
 {
+	/* Its thread starts here, after the privileges are dropped, like the others. */
+	sp->bootstrap_dns = bootstrap_dns_start(sp->relay->cfg->bootstrap_dns_names,
+						sp->relay->cfg->bootstrap_dns_refresh_s);
+	if (!sp->bootstrap_dns)
+		return -1;
 	return -pthread_create(&sp->thread, NULL, slowpath_main, sp);
 }
 
@@ -1058,6 +1157,8 @@ void slowpath_stop(struct slowpath *sp)
 		pending_free(sp, p);
 	}
 	close(sp->listen_fd);
+	bootstrap_dns_stop(sp->bootstrap_dns);
+	sp->bootstrap_dns = NULL;
 }
 
 void slowpath_destroy(struct slowpath *sp)
@@ -1078,4 +1179,7 @@ void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out)
 	uint64_t *dst = (uint64_t *)out;
 	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = stat_read(&src[i]);
+	/* Counted by the resolver's thread, which keeps its own. */
+	if (sp->bootstrap_dns)
+		out->bootstrap_dns_lookup_failures = bootstrap_dns_lookup_failures(sp->bootstrap_dns);
 }
