@@ -10,6 +10,7 @@
 #include "../slowpath/stun_listen.h" /* inline parser: the slow path is not linked here */
 #include "../wireguard/wg_queues.h"  /* inline parser: the relay is not linked here */
 #include "bootstrap_names.h"
+#include "derper_flags.h"
 #include "ip_prefix.h"
 
 #include <arpa/inet.h>
@@ -283,6 +284,18 @@ static const struct cfg_key *find_key(const char *section, const char *name)
 			return &cfg_keys[i];
 	}
 	return NULL;
+}
+
+bool config_has_key(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	char section[32];
+
+	if (!dot || (size_t)(dot - name) >= sizeof(section))
+		return false;
+	memcpy(section, name, (size_t)(dot - name));
+	section[dot - name] = '\0';
+	return find_key(section, dot + 1) != NULL;
 }
 
 static bool is_known_section(const char *section)
@@ -849,6 +862,8 @@ static void print_usage(FILE *f, const char *prog)
 	}
 	fprintf(f, "  %-26s %s\n", "--help", "print this help and exit");
 	fprintf(f, "  %-26s %s\n", "--version", "print the version and exit");
+	fprintf(f, "\nderper's flags (-a :443, -hostname, -certmode, -c, -stun-port ...) are taken "
+		   "too, mapped\nonto the keys below; docs/derper-flags.md lists each one.\n");
 
 	fprintf(f, "\nConfig file keys, with their defaults:\n");
 	const char *section = NULL;
@@ -965,26 +980,98 @@ static int apply_args(struct hd_config *cfg, int argc, char **argv, const struct
 	return 0;
 }
 
+/* Whether "--name" or "--name=v" is exactly one of our long options. */
+static bool is_our_option(const struct option *opts, const char *word, bool *wants_value)
+{
+	if (strncmp(word, "--", 2) != 0)
+		return false;
+	const char *name = word + 2;
+	size_t len = strcspn(name, "=");
+	for (const struct option *o = opts; o->name; o++) {
+		if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) {
+			*wants_value = o->has_arg == required_argument && name[len] != '=';
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Splits argv into our options (for getopt, argv[0] first) and derper's
+ * flags. A word is ours when it names one of our long options exactly;
+ * otherwise any word starting with '-' is derper's (derper_args_parse
+ * refuses the unknown ones by name); anything else is left to getopt,
+ * which reports it.
+ */
+static void split_args(int argc, char **argv, const struct option *opts, char **ours,
+		       int *n_ours, char **derper, int *n_derper)
+{
+	*n_ours = *n_derper = 0;
+	if (argc > 0)
+		ours[(*n_ours)++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		bool wants_value = false;
+		if (is_our_option(opts, argv[i], &wants_value)) {
+			ours[(*n_ours)++] = argv[i];
+			if (wants_value && i + 1 < argc)
+				ours[(*n_ours)++] = argv[++i];
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0' &&
+			   (argv[i][1] != '-' || derper_flag_word(argv[i], &wants_value))) {
+			derper_flag_word(argv[i], &wants_value);
+			derper[(*n_derper)++] = argv[i];
+			if (wants_value && i + 1 < argc)
+				derper[(*n_derper)++] = argv[++i];
+		} else {
+			ours[(*n_ours)++] = argv[i];
+		}
+	}
+	ours[*n_ours] = NULL;
+}
+
 int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	struct option opts[N_KEYS + 4];
 	const char *config_path = NULL;
 	bool want_help = false, want_version = false;
 	const char *prog = argc > 0 && argv[0] ? argv[0] : "hyper-derp";
+	struct derper_args derper;
+	int rc = -1;
 
 	config_defaults(cfg);
 	build_options(opts);
-	if (scan_args(argc, argv, opts, &config_path, &want_help, &want_version, err, errlen) < 0)
-		return -1;
-	if (want_help) {
+	char **ours = calloc((size_t)argc + 1, sizeof(*ours));
+	char **derper_words = calloc((size_t)argc + 1, sizeof(*derper_words));
+	int n_ours, n_derper;
+	if (!ours || !derper_words) {
+		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	split_args(argc, argv, opts, ours, &n_ours, derper_words, &n_derper);
+	if (scan_args(n_ours, ours, opts, &config_path, &want_help, &want_version, err, errlen) <
+		0 ||
+	    derper_args_parse(derper_words, n_derper, &derper, err, errlen) < 0)
+		goto out;
+	if (want_help || derper.help) {
 		print_usage(stdout, prog);
-		return 1;
+		rc = 1;
+		goto out;
 	}
-	if (want_version) {
+	if (want_version || derper.version) {
 		printf("hyper-derp %s\n", HD_VERSION);
-		return 1;
+		rc = 1;
+		goto out;
 	}
+	if (derper_args_apply(&derper, DERPER_DEFAULTS, cfg, err, errlen) < 0)
+		goto out;
 	if (config_path && config_load_file(cfg, config_path, err, errlen) < 0)
-		return -1;
-	return apply_args(cfg, argc, argv, opts, err, errlen);
+		goto out;
+	if (derper_args_apply(&derper, DERPER_GIVEN, cfg, err, errlen) < 0 ||
+	    apply_args(cfg, n_ours, ours, opts, err, errlen) < 0 ||
+	    derper_args_check(&derper, cfg, err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(ours);
+	free(derper_words);
+	return rc;
 }

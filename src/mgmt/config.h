@@ -111,11 +111,15 @@ int config_set(struct hd_config *cfg, const char *name, const char *value, char 
 /*
  * Parses the daemon's command line: --config FILE, --listen ADDR, --port N,
  * --workers N, --key-file PATH, --mesh-key-file PATH, --log-level LEVEL,
- * --help, --version. Loads the config file (if given) first, then applies the
- * flags over it. Returns 0 to run, 1 when --help/--version printed and the
+ * --help, --version, and derper's flags (derper_flags.h). The order of
+ * precedence: defaults, derper's defaults (when any derper flag is given),
+ * the config file, derper's flags, our flags. Returns 0 to run, 1 when --help/--version printed and the
  * caller should exit 0, -1 on error (message in err, usage hint included).
  */
 int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Whether this build has the key "section.key". */
+bool config_has_key(const char *name);
 
 /* Writes the effective configuration as INI text (for logs and `show config`). */
 size_t config_format(const struct hd_config *cfg, char *out, size_t cap);

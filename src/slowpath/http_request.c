@@ -560,8 +560,7 @@ static const char browser_headers[] =
  * Writes a complete response that ends the connection. 204 carries no
  * Content-Length: RFC 9110 forbids it there.
  */
-static void write_closing_response_len(struct out_buf *o, const struct response *r,
-				       size_t body_len)
+static void write_closing_response_len(struct out_buf *o, const struct response *r, size_t body_len)
 {
 	out_fmt(o, "HTTP/1.1 %d %s\r\n", r->status, http_reason_phrase(r->status));
 	if (r->content_type)

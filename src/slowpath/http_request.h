@@ -106,7 +106,7 @@ struct http_response {
 	bool browser;	/* add the security headers derper puts on browser-facing pages */
 };
 
-/* Writes it with Connection: close and a Content-Length; returns its length, 0 if out_cap is too small. */
+/* Writes it with Connection: close and Content-Length; its length, 0 if out_cap is too small. */
 size_t http_response_write(const struct http_response *r, uint8_t *out, size_t out_cap);
 
 /* Builds a minimal error response (400, 431, 505, 408 ...) with Connection: close. */

@@ -1112,7 +1112,7 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 	char reason[128];
 	if (ip_prefix_list_parse(r->cfg->debug_allow, &sp->debug_allow, reason, sizeof(reason)) <
 	    0) {
-		/* Checked when the configuration was read; refuse rather than open /debug/ wider. */
+		/* Checked when the configuration was read; refuse rather than open /debug/. */
 		log_error("debug.allow: %s", reason);
 		accept_limiter_destroy(&sp->per_ip);
 		pending_limiter_destroy(&sp->pending_per_source);
@@ -1181,5 +1181,6 @@ void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out)
 		dst[i] = stat_read(&src[i]);
 	/* Counted by the resolver's thread, which keeps its own. */
 	if (sp->bootstrap_dns)
-		out->bootstrap_dns_lookup_failures = bootstrap_dns_lookup_failures(sp->bootstrap_dns);
+		out->bootstrap_dns_lookup_failures =
+		    bootstrap_dns_lookup_failures(sp->bootstrap_dns);
 }

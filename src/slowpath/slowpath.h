@@ -60,9 +60,9 @@ struct slowpath_stats {
 	uint64_t bootstrap_dns_requests;
 	uint64_t bootstrap_dns_published_hits;	   /* ?q= a configured name that resolved */
 	uint64_t bootstrap_dns_unpublished_misses; /* ?q= any other name */
-	uint64_t bootstrap_dns_lookup_failures;	   /* resolutions of a configured name that failed */
+	uint64_t bootstrap_dns_lookup_failures;	   /* lookups of a configured name that failed */
 	uint64_t debug_requests;		   /* /debug/ requests answered */
-	uint64_t debug_denied; /* /debug/ from outside debug.allow, or proxied: 403 */
+	uint64_t debug_denied;		 /* /debug/ outside debug.allow, or proxied: 403 */
 	uint64_t handshakes_pending;	 /* gauge: connections in their handshake */
 	uint64_t handshake_memory_bytes; /* gauge: what they hold (limits.handshake_memory_mb) */
 };
