@@ -248,8 +248,8 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server",	 "limits",	 "tls",	  "mgmt",
-					    "stun",	 "metrics",	 "log",	  "wireguard",
+static const char *const cfg_sections[] = { "server",	     "limits",	"tls", "mgmt",
+					    "stun",	     "metrics", "log", "wireguard",
 					    "bootstrap_dns", "debug" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
@@ -1003,8 +1003,8 @@ static bool is_our_option(const struct option *opts, const char *word, bool *wan
  * refuses the unknown ones by name); anything else is left to getopt,
  * which reports it.
  */
-static void split_args(int argc, char **argv, const struct option *opts, char **ours,
-		       int *n_ours, char **derper, int *n_derper)
+static void split_args(int argc, char **argv, const struct option *opts, char **ours, int *n_ours,
+		       char **derper, int *n_derper)
 {
 	*n_ours = *n_derper = 0;
 	if (argc > 0)

@@ -63,7 +63,7 @@ struct hd_config {
 	uint32_t metrics_max_clients; /* metrics connections at once, apart from hdcli's */
 	uint32_t metrics_timeout_ms;  /* one HTTP exchange, accept to the last byte written */
 	/* [bootstrap_dns] */
-	char bootstrap_dns_names[1024]; /* hostnames served at /bootstrap-dns; empty = none */
+	char bootstrap_dns_names[1024];	  /* hostnames served at /bootstrap-dns; empty = none */
 	uint32_t bootstrap_dns_refresh_s; /* seconds between resolutions of them */
 	/* [debug] */
 	char debug_allow[512]; /* networks that may reach /debug/ on the DERP port */
@@ -113,8 +113,8 @@ int config_set(struct hd_config *cfg, const char *name, const char *value, char 
  * --workers N, --key-file PATH, --mesh-key-file PATH, --log-level LEVEL,
  * --help, --version, and derper's flags (derper_flags.h). The order of
  * precedence: defaults, derper's defaults (when any derper flag is given),
- * the config file, derper's flags, our flags. Returns 0 to run, 1 when --help/--version printed and the
- * caller should exit 0, -1 on error (message in err, usage hint included).
+ * the config file, derper's flags, our flags. Returns 0 to run, 1 when --help/--version printed and
+ * the caller should exit 0, -1 on error (message in err, usage hint included).
  */
 int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, size_t errlen);
 

@@ -818,7 +818,8 @@ static void test_args_errors(void **state)
 	assert_int_equal(run_args(&cfg, unknown, err, sizeof(err), NULL, 0), -1);
 	assert_string_equal(err, "unknown option \"--bogus\" (see --help)");
 
-	/* Single-dash words are derper's flags (derper_flags.h): refused as Go's flag package does. */
+	/* Single-dash words are derper's flags (derper_flags.h): refused as Go's flag package does.
+	 */
 	char *unknown_short[] = { "hyper-derp", "-x", NULL };
 	assert_int_equal(run_args(&cfg, unknown_short, err, sizeof(err), NULL, 0), -1);
 	assert_string_equal(err, "flag provided but not defined: -x");
