@@ -498,6 +498,19 @@ static void default_mesh_psk_file(char *out, size_t cap)
 	}
 }
 
+/*
+ * derper's -c default depends on running as root. Asked once, at the first
+ * parse: a reload (SIGHUP, `config commit`) parses the command line again
+ * after the privileges were dropped and must reach the same key file.
+ */
+static bool started_as_root(void)
+{
+	static int as_root = -1;
+	if (as_root < 0)
+		as_root = geteuid() == 0;
+	return as_root == 1;
+}
+
 static int apply_keys(const struct derper_args *a, enum derper_phase phase, struct hd_config *cfg,
 		      char *err, size_t errlen)
 {
@@ -508,7 +521,7 @@ static int apply_keys(const struct derper_args *a, enum derper_phase phase, stru
 		 */
 		if (set(cfg, "c", "server.key_file", val(a, "c"), err, errlen) < 0)
 			return -1;
-	} else if (phase == DERPER_DEFAULTS && geteuid() == 0) {
+	} else if (phase == DERPER_DEFAULTS && started_as_root()) {
 		if (set(cfg, "c", "server.key_file", "/var/lib/derper/derper.key", err, errlen) < 0)
 			return -1;
 	}
