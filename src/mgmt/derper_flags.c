@@ -458,7 +458,7 @@ static int apply_http_port(const struct derper_args *a, const struct listen_addr
 			   struct hd_config *cfg, char *err, size_t errlen)
 {
 	long long port = 0;
-	char text[16], listen[96];
+	char text[16];
 
 	parse_int(val(a, "http-port"), &port);
 	if (!config_has_key("http.port")) {
@@ -475,11 +475,10 @@ static int apply_http_port(const struct derper_args *a, const struct listen_addr
 	snprintf(text, sizeof(text), "%lld", port);
 	if (set(cfg, "http-port", "http.port", text, err, errlen) < 0)
 		return -1;
+	/* Bound to -a's host, as derper's; written as server.listen takes an address. */
 	if (!config_has_key("http.listen"))
 		return 0;
-	join_host_port(la->host, 0, listen, sizeof(listen));
-	*strrchr(listen, ':') = '\0';
-	return set(cfg, "http-port", "http.listen", listen, err, errlen);
+	return set(cfg, "http-port", "http.listen", la->host[0] ? la->host : "::", err, errlen);
 }
 
 /* derper's defaultMeshPSKFile: the first of these that exists. */
