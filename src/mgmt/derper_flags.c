@@ -586,6 +586,27 @@ static int apply_rows(const struct derper_args *a, struct hd_config *cfg, char *
 	return 0;
 }
 
+/*
+ * derper has no management socket, and a derper unit running as its own
+ * user gives it no /run directory: our default there could not be made
+ * and the relay would not start. Such a unit gets the socket in systemd's
+ * RuntimeDirectory= if it has one, else none (hdcli then has nothing to
+ * talk to; a --config file or --mgmt-socket can still set one).
+ */
+static int apply_mgmt_socket(struct hd_config *cfg, char *err, size_t errlen)
+{
+	const char *runtime = getenv("RUNTIME_DIRECTORY");
+	char path[PATH_MAX];
+
+	if (started_as_root())
+		return 0;
+	path[0] = '\0';
+	/* systemd lists several directories separated by ':'; the first is ours. */
+	if (runtime && runtime[0] == '/')
+		snprintf(path, sizeof(path), "%.*s/mgmt.sock", (int)strcspn(runtime, ":"), runtime);
+	return set(cfg, "c", "mgmt.socket", path, err, errlen);
+}
+
 int derper_args_apply(const struct derper_args *a, enum derper_phase phase, struct hd_config *cfg,
 		      char *err, size_t errlen)
 {
@@ -619,6 +640,8 @@ int derper_args_apply(const struct derper_args *a, enum derper_phase phase, stru
 			return -1;
 	}
 	if (apply_keys(a, phase, cfg, err, errlen) < 0)
+		return -1;
+	if (phase == DERPER_DEFAULTS && apply_mgmt_socket(cfg, err, errlen) < 0)
 		return -1;
 	return phase == DERPER_GIVEN ? apply_rows(a, cfg, err, errlen) : 0;
 }

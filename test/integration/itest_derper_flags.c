@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -95,6 +99,97 @@ static void test_derper_unit_command_line(void)
 	rmdir(tls.dir);
 }
 
+/* The whole file as a C string in buf (cut to cap); "" if it cannot be read. */
+static void read_text(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+}
+
+/*
+ * Runs the daemon as nobody with a derper unit's command line (no
+ * --mgmt-socket, no /run directory of its own), runtime_dir as systemd's
+ * RUNTIME_DIRECTORY (NULL: unset). Returns whether it got to listening
+ * within 10 s; it is stopped with SIGTERM and must exit 0. log is its output.
+ */
+static bool runs_as_nobody(const char *dir, const char *runtime_dir, char *log, size_t cap)
+{
+	char key[400], log_path[400];
+	snprintf(key, sizeof(key), "%s/derper.key", dir);
+	snprintf(log_path, sizeof(log_path), "%s/daemon%s.log", dir, runtime_dir ? "-run" : "");
+	const char *bin = getenv("HYPER_DERP_BIN");
+	IT_REQUIRE(bin, "HYPER_DERP_BIN is not set");
+
+	fflush(NULL);
+	pid_t pid = fork();
+	IT_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		it_child_setup_io(log_path);
+		if (runtime_dir)
+			setenv("RUNTIME_DIRECTORY", runtime_dir, 1);
+		else
+			unsetenv("RUNTIME_DIRECTORY");
+		unsetenv("LISTEN_FDS");
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(126);
+		execl(bin, bin, "-a", "127.0.0.1:0", "-stun=false", "-c", key, "--workers", "1",
+		      "--pin-cores", "none", (char *)NULL);
+		_exit(127);
+	}
+	bool listening = false;
+	int status = 0;
+	bool exited = false;
+	for (int64_t end = it_now_ms() + 10000; it_now_ms() < end; it_sleep_ms(20)) {
+		read_text(log_path, log, cap);
+		if (strstr(log, "listening on")) {
+			listening = true;
+			break;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			exited = true;
+			break;
+		}
+	}
+	if (!exited) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+	}
+	read_text(log_path, log, cap);
+	IT_REQUIRE(!listening || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+		   "SIGTERM: status %d: %s", status, log);
+	return listening;
+}
+
+/*
+ * derper units often run as a user of their own without a /run directory:
+ * the relay must start there with derper's flags alone, its management
+ * socket in RuntimeDirectory= when systemd gives one, else none.
+ */
+static void test_derper_unit_as_its_own_user(void)
+{
+	char dir[] = "/tmp/hd-derper-user-XXXXXX";
+	IT_REQUIRE(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	IT_REQUIRE(chown(dir, 65534, 65534) == 0, "chown: %s", strerror(errno));
+	char runtime[300], sock[400], log[8192];
+	snprintf(runtime, sizeof(runtime), "%s/run", dir);
+	IT_REQUIRE(mkdir(runtime, 0750) == 0 && chown(runtime, 65534, 65534) == 0, "mkdir run");
+	snprintf(sock, sizeof(sock), "%s/mgmt.sock", runtime);
+
+	bool plain = runs_as_nobody(dir, NULL, log, sizeof(log));
+	bool in_runtime = plain && runs_as_nobody(dir, runtime, log, sizeof(log));
+	bool had_socket = in_runtime && strstr(log, sock) != NULL;
+	char cleanup[600];
+	snprintf(cleanup, sizeof(cleanup), "rm -rf '%s'", dir);
+	IT_REQUIRE(system(cleanup) == 0, "cleanup");
+	IT_REQUIRE(plain, "did not start as nobody without RUNTIME_DIRECTORY: %s", log);
+	IT_REQUIRE(in_runtime, "did not start as nobody with RUNTIME_DIRECTORY: %s", log);
+	IT_REQUIRE(had_socket, "management socket not in RUNTIME_DIRECTORY: %s", log);
+}
+
 /* Runs the daemon with args; it must exit 2 at once, saying want. */
 static void require_refused(const char *const *args, const char *want)
 {
@@ -132,4 +227,5 @@ static void test_missing_parts_are_refused_by_name(void)
 			"flag provided but not defined: -no-such-flag");
 }
 
-IT_MAIN(IT_TEST(test_derper_unit_command_line), IT_TEST(test_missing_parts_are_refused_by_name))
+IT_MAIN(IT_TEST(test_derper_unit_command_line), IT_TEST(test_derper_unit_as_its_own_user),
+	IT_TEST(test_missing_parts_are_refused_by_name))
