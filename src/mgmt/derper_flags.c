@@ -248,8 +248,9 @@ int derper_args_parse(char **words, int n, struct derper_args *out, char *err, s
 				    f->name);
 		out->value[row] = value;
 	}
-	out->version = out->value[row_of("version", 7)] &&
-		       strcmp(out->value[row_of("version", 7)], "true") == 0;
+	/* -version=1, -version=T ... as Go reads a bool. */
+	const char *version = out->value[row_of("version", 7)];
+	out->version = version && parse_bool(version, &out->version) && out->version;
 	return 0;
 }
 

@@ -220,6 +220,10 @@ static void test_precedence(void **state)
 	/* -version and -h, as derper's. */
 	char *a3[] = { "hd", "-version", NULL };
 	assert_int_equal(run(&cfg, a3, err, sizeof(err)), 1);
+	char *a3b[] = { "hd", "-version=T", NULL };
+	assert_int_equal(run(&cfg, a3b, err, sizeof(err)), 1);
+	char *a3c[] = { "hd", "-version=0", "-a", ":3340", NULL };
+	assert_int_equal(run(&cfg, a3c, err, sizeof(err)), 0);
 	/* Without derper flags nothing of derper's applies. */
 	char *a4[] = { "hd", NULL };
 	assert_int_equal(run(&cfg, a4, err, sizeof(err)), 0);
