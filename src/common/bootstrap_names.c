@@ -67,6 +67,14 @@ int bootstrap_names_parse(const char *text, struct bootstrap_names *out, char *r
 		size_t len = 0;
 		while (s[len] && !is_separator(s[len]))
 			len++;
+		const char *slash = memchr(s, '/', len);
+		if (slash && is_host_name(s, (size_t)(slash - s))) {
+			/* derper's NAME/TXTNAME: a rollout percentage read from a TXT record. */
+			snprintf(reason, reason_len,
+				 "\"%.*s\": rollout TXT records (NAME/TXTNAME) are not supported",
+				 (int)(len > 64 ? 64 : len), s);
+			return -1;
+		}
 		if (!is_host_name(s, len) && !is_ip_literal(s, len)) {
 			snprintf(reason, reason_len, "\"%.*s\" is not a host name",
 				 (int)(len > 64 ? 64 : len), s);

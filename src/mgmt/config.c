@@ -199,6 +199,11 @@ static const struct cfg_key cfg_keys[] = {
 	  "hostnames (comma or blank separated, at most 32) resolved off the dataplane and served "
 	  "at /bootstrap-dns, as derper's -bootstrap-dns-names; empty = an empty answer",
 	  NULL, check_bootstrap_names },
+	{ "bootstrap_dns", "unpublished", CFG_TEXT, FIELD(bootstrap_dns_unpublished), 0, 0, "",
+	  NULL,
+	  "host names (at most 32) resolved like names but answered only to /bootstrap-dns?q=NAME, "
+	  "one at a time, as derper's -unpublished-bootstrap-dns-names (without TXT rollouts)",
+	  NULL, check_bootstrap_names },
 	/* derper resolves every 10 minutes; a name's addresses rarely change faster. */
 	{ "bootstrap_dns", "refresh_s", CFG_U32, FIELD(bootstrap_dns_refresh_s), 10, 86400, "600",
 	  NULL, "seconds between resolutions of bootstrap_dns.names" },

@@ -64,6 +64,7 @@ struct hd_config {
 	uint32_t metrics_timeout_ms;  /* one HTTP exchange, accept to the last byte written */
 	/* [bootstrap_dns] */
 	char bootstrap_dns_names[1024];	  /* hostnames served at /bootstrap-dns; empty = none */
+	char bootstrap_dns_unpublished[1024]; /* answered only to ?q= for one of them */
 	uint32_t bootstrap_dns_refresh_s; /* seconds between resolutions of them */
 	/* [debug] */
 	char debug_allow[512]; /* networks that may reach /debug/ on the DERP port */

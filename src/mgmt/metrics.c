@@ -150,9 +150,12 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	single(b, "bootstrap_dns_requests_total", "counter",
 	       "/bootstrap-dns requests on the DERP port.", s->slow.bootstrap_dns_requests);
 	head(b, "bootstrap_dns_queries_total", "counter",
-	     "/bootstrap-dns requests with ?q=, by whether q is a name that resolved.");
+	     "/bootstrap-dns requests with ?q=: a published or unpublished name that resolved, "
+	     "or a miss.");
 	put(b, "hyperderp_bootstrap_dns_queries_total{result=\"hit\"} %llu\n",
 	    (unsigned long long)s->slow.bootstrap_dns_published_hits);
+	put(b, "hyperderp_bootstrap_dns_queries_total{result=\"unpublished_hit\"} %llu\n",
+	    (unsigned long long)s->slow.bootstrap_dns_unpublished_hits);
 	put(b, "hyperderp_bootstrap_dns_queries_total{result=\"miss\"} %llu\n",
 	    (unsigned long long)s->slow.bootstrap_dns_unpublished_misses);
 	single(b, "bootstrap_dns_lookup_failures_total", "counter",

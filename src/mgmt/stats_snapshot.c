@@ -158,6 +158,7 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "accept_errors", s->slow.accept_errors);
 		jw_u64(w, "bootstrap_dns_requests", s->slow.bootstrap_dns_requests);
 		jw_u64(w, "bootstrap_dns_published_hits", s->slow.bootstrap_dns_published_hits);
+		jw_u64(w, "bootstrap_dns_unpublished_hits", s->slow.bootstrap_dns_unpublished_hits);
 		jw_u64(w, "bootstrap_dns_unpublished_misses",
 		       s->slow.bootstrap_dns_unpublished_misses);
 		jw_u64(w, "bootstrap_dns_lookup_failures", s->slow.bootstrap_dns_lookup_failures);

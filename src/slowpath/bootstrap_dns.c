@@ -24,17 +24,23 @@ struct resolved {
 	char addrs[ADDRS_PER_NAME][INET6_ADDRSTRLEN];
 };
 
-struct bootstrap_dns {
+/* A list of names and the last round's addresses for each, by the same index. */
+struct name_set {
 	struct bootstrap_names names; /* fixed after start */
+	struct resolved current[BOOTSTRAP_NAMES_MAX];
+};
+
+struct bootstrap_dns {
 	uint32_t refresh_s;
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t wake;
 	bool stop;
-	bool done;	/* the thread returned */
-	bool refreshed; /* at least one round finished: the answer is no longer empty */
-	struct resolved current[BOOTSTRAP_NAMES_MAX];
+	bool done;		   /* the thread returned */
+	bool refreshed;		   /* at least one round finished: the answer is no longer empty */
+	struct name_set published; /* bootstrap_dns.names: the answer to everyone */
+	struct name_set unpublished; /* bootstrap_dns.unpublished: only to ?q= for one of them */
 	uint64_t lookup_failures;
 };
 
@@ -96,18 +102,25 @@ static void resolve_one(const char *name, struct resolved *out)
 static void *resolver_main(void *arg)
 {
 	struct bootstrap_dns *b = arg;
-	struct resolved *next = calloc(BOOTSTRAP_NAMES_MAX, sizeof(*next));
+	struct name_set *sets[] = { &b->published, &b->unpublished };
+	/* Resolved into a copy, then swapped in whole: an answer never mixes two rounds. */
+	struct resolved *next = calloc(2 * BOOTSTRAP_NAMES_MAX, sizeof(*next));
 
 	pthread_mutex_lock(&b->lock);
 	while (next && !b->stop) {
 		pthread_mutex_unlock(&b->lock);
 		uint64_t failures = 0;
-		for (unsigned i = 0; i < b->names.count; i++) {
-			resolve_one(b->names.names[i], &next[i]);
-			failures += next[i].naddrs == 0;
+		for (unsigned s = 0; s < 2; s++) {
+			for (unsigned i = 0; i < sets[s]->names.count; i++) {
+				struct resolved *r = &next[s * BOOTSTRAP_NAMES_MAX + i];
+				resolve_one(sets[s]->names.names[i], r);
+				failures += r->naddrs == 0;
+			}
 		}
 		pthread_mutex_lock(&b->lock);
-		memcpy(b->current, next, b->names.count * sizeof(*next));
+		for (unsigned s = 0; s < 2; s++)
+			memcpy(sets[s]->current, next + s * BOOTSTRAP_NAMES_MAX,
+			       sets[s]->names.count * sizeof(*next));
 		b->refreshed = true;
 		b->lookup_failures += failures;
 
@@ -126,7 +139,8 @@ static void *resolver_main(void *arg)
 	return NULL;
 }
 
-struct bootstrap_dns *bootstrap_dns_start(const char *names, uint32_t refresh_s)
+struct bootstrap_dns *bootstrap_dns_start(const char *names, const char *unpublished,
+					  uint32_t refresh_s)
 {
 	char reason[128];
 	struct bootstrap_dns *b = calloc(1, sizeof(*b));
@@ -134,9 +148,10 @@ struct bootstrap_dns *bootstrap_dns_start(const char *names, uint32_t refresh_s)
 		log_error("bootstrap DNS: out of memory");
 		return NULL;
 	}
-	if (bootstrap_names_parse(names, &b->names, reason, sizeof(reason)) < 0) {
-		/* The configuration was checked on load; this is a programming error. */
-		log_error("bootstrap_dns.names: %s", reason);
+	/* The configuration was checked on load: failing here is a programming error. */
+	if (bootstrap_names_parse(names, &b->published.names, reason, sizeof(reason)) < 0 ||
+	    bootstrap_names_parse(unpublished, &b->unpublished.names, reason, sizeof(reason)) < 0) {
+		log_error("bootstrap_dns: %s", reason);
 		free(b);
 		return NULL;
 	}
@@ -147,7 +162,8 @@ struct bootstrap_dns *bootstrap_dns_start(const char *names, uint32_t refresh_s)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->wake, &attr);
 	pthread_condattr_destroy(&attr);
-	if (b->names.count == 0)
+	unsigned count = b->published.names.count + b->unpublished.names.count;
+	if (count == 0)
 		return b;
 	int rc = pthread_create(&b->thread, NULL, resolver_main, b);
 	if (rc != 0) {
@@ -158,8 +174,8 @@ struct bootstrap_dns *bootstrap_dns_start(const char *names, uint32_t refresh_s)
 		return NULL;
 	}
 	b->running = true;
-	log_info("bootstrap DNS: resolving %u name%s every %u s", b->names.count,
-		 b->names.count == 1 ? "" : "s", refresh_s);
+	log_info("bootstrap DNS: resolving %u name%s every %u s", count, count == 1 ? "" : "s",
+		 refresh_s);
 	return b;
 }
 
@@ -195,18 +211,22 @@ void bootstrap_dns_stop(struct bootstrap_dns *b)
 	free(b);
 }
 
-/* Under b->lock: Go's MarshalIndent output of the names that resolved, keys sorted. */
-static void write_answer(const struct bootstrap_dns *b, struct textbuf *o)
+/*
+ * Under b->lock: Go's MarshalIndent output of a map[string][]net.IP holding
+ * the names of set that resolved, or only `only` when it is not NULL; keys
+ * sorted, as Go sorts them.
+ */
+static void write_map(const struct name_set *set, const char *only, struct textbuf *o)
 {
 	unsigned idx[BOOTSTRAP_NAMES_MAX];
 	unsigned n = 0;
 
 	/* Insertion sort of the resolved names' indices: 32 at most. */
-	for (unsigned i = 0; i < b->names.count; i++) {
-		if (b->current[i].naddrs == 0)
+	for (unsigned i = 0; i < set->names.count; i++) {
+		if (set->current[i].naddrs == 0 || (only && strcmp(set->names.names[i], only) != 0))
 			continue;
 		unsigned k = n++;
-		while (k > 0 && strcmp(b->names.names[idx[k - 1]], b->names.names[i]) > 0) {
+		while (k > 0 && strcmp(set->names.names[idx[k - 1]], set->names.names[i]) > 0) {
 			idx[k] = idx[k - 1];
 			k--;
 		}
@@ -220,14 +240,24 @@ static void write_answer(const struct bootstrap_dns *b, struct textbuf *o)
 	/* Names and addresses need no escaping: bootstrap_names allows neither '"' nor '\\'. */
 	textbuf_printf(o, "{\n");
 	for (unsigned k = 0; k < n; k++) {
-		const struct resolved *r = &b->current[idx[k]];
-		textbuf_printf(o, "\t\"%s\": [\n", b->names.names[idx[k]]);
+		const struct resolved *r = &set->current[idx[k]];
+		textbuf_printf(o, "\t\"%s\": [\n", set->names.names[idx[k]]);
 		for (unsigned a = 0; a < r->naddrs; a++)
 			textbuf_printf(o, "\t\t\"%s\"%s\n", r->addrs[a],
 				       a + 1 < r->naddrs ? "," : "");
 		textbuf_printf(o, "\t]%s\n", k + 1 < n ? "," : "");
 	}
 	textbuf_printf(o, "}");
+}
+
+/* Whether name is in set and resolved in the last round. */
+static bool resolved_in(const struct name_set *set, const char *name)
+{
+	for (unsigned i = 0; i < set->names.count; i++) {
+		if (strcmp(set->names.names[i], name) == 0)
+			return set->current[i].naddrs > 0;
+	}
+	return false;
 }
 
 static int hex_value(char c)
@@ -285,21 +315,23 @@ int bootstrap_dns_answer(struct bootstrap_dns *b, const char *query, char **body
 	bootstrap_dns_query_param(query, "q", q, sizeof(q));
 
 	pthread_mutex_lock(&b->lock);
-	if (q[0]) {
-		*found = BOOTSTRAP_DNS_UNPUBLISHED_MISS;
-		for (unsigned i = 0; i < b->names.count; i++) {
-			/*
-			 * A name whose lookup failed is left out of derper's map, so
-			 * derper counts a query for it as an unpublished miss too.
-			 */
-			if (strcmp(b->names.names[i], q) == 0 && b->refreshed &&
-			    b->current[i].naddrs > 0)
-				*found = BOOTSTRAP_DNS_PUBLISHED_HIT;
-		}
+	if (q[0] && b->refreshed && resolved_in(&b->unpublished, q)) {
+		/* Only the name asked for, never the list: these are not to be published. */
+		*found = BOOTSTRAP_DNS_UNPUBLISHED_HIT;
+		write_map(&b->unpublished, q, &o);
+	} else {
+		/*
+		 * A name whose lookup failed is left out of derper's map, so derper
+		 * counts a query for it as an unpublished miss too.
+		 */
+		if (q[0])
+			*found = b->refreshed && resolved_in(&b->published, q)
+				     ? BOOTSTRAP_DNS_PUBLISHED_HIT
+				     : BOOTSTRAP_DNS_UNPUBLISHED_MISS;
+		/* derper answers nothing until its first round ends, nor without names. */
+		if (b->refreshed && b->published.names.count > 0)
+			write_map(&b->published, NULL, &o);
 	}
-	/* derper answers nothing at all until its first round has finished. */
-	if (b->refreshed)
-		write_answer(b, &o);
 	pthread_mutex_unlock(&b->lock);
 
 	if (o.failed) {

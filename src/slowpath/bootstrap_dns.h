@@ -15,10 +15,12 @@
 struct bootstrap_dns;
 
 /*
- * Starts resolving names (bootstrap_names_parse text; empty = no names and
- * no thread). Returns NULL only when out of memory or without a thread (logged).
+ * Starts resolving names and unpublished (bootstrap_names_parse text; both
+ * empty = no thread). Returns NULL only when out of memory or without a
+ * thread (logged).
  */
-struct bootstrap_dns *bootstrap_dns_start(const char *names, uint32_t refresh_s);
+struct bootstrap_dns *bootstrap_dns_start(const char *names, const char *unpublished,
+					  uint32_t refresh_s);
 /* Stops the resolver and frees it; NULL is fine. */
 void bootstrap_dns_stop(struct bootstrap_dns *b);
 
@@ -26,14 +28,16 @@ void bootstrap_dns_stop(struct bootstrap_dns *b);
 enum bootstrap_dns_query {
 	BOOTSTRAP_DNS_NO_QUERY = 0,
 	BOOTSTRAP_DNS_PUBLISHED_HIT,	/* q is a configured name that resolved */
+	BOOTSTRAP_DNS_UNPUBLISHED_HIT,	/* q is an unpublished name that resolved: answered alone */
 	BOOTSTRAP_DNS_UNPUBLISHED_MISS, /* q is not among the names that resolved */
 };
 
 /*
  * The body derper would send for a request with this query string (the
- * part after '?', may be empty): every resolved name with its addresses,
- * as Go's json.MarshalIndent(map[string][]net.IP, "", "\t") writes it;
- * empty before anything is configured, "null" while nothing resolved.
+ * part after '?', may be empty): as Go's json.MarshalIndent(map[string]
+ * []net.IP, "", "\t") writes it, the one unpublished name q asks for if it
+ * resolved, else every resolved published name; empty without published
+ * names or before the first round, "null" while none resolved.
  * *body is malloc'd (free it), NULL when empty. Returns 0, or -1 when out
  * of memory.
  */

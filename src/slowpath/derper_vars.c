@@ -129,7 +129,8 @@ int derper_vars_format(const struct relay *r, const struct slowpath_stats *slow,
 	textbuf_printf(&t, "\"counter_bootstrap_dns_published_misses\": 0,\n");
 	textbuf_printf(&t, "\"counter_bootstrap_dns_requests\": %llu,\n",
 		       (unsigned long long)slow->bootstrap_dns_requests);
-	textbuf_printf(&t, "\"counter_bootstrap_dns_unpublished_hits\": 0,\n");
+	textbuf_printf(&t, "\"counter_bootstrap_dns_unpublished_hits\": %llu,\n",
+		       (unsigned long long)slow->bootstrap_dns_unpublished_hits);
 	textbuf_printf(&t, "\"counter_bootstrap_dns_unpublished_misses\": %llu,\n",
 		       (unsigned long long)slow->bootstrap_dns_unpublished_misses);
 	textbuf_printf(&t, "\"counter_bootstrap_dns_unpublished_percent_misses\": 0,\n");

@@ -485,6 +485,8 @@ static void respond_bootstrap_dns(struct slowpath *sp, struct pending *p,
 	}
 	if (found == BOOTSTRAP_DNS_PUBLISHED_HIT)
 		stat_add(&sp->stats.bootstrap_dns_published_hits, 1);
+	else if (found == BOOTSTRAP_DNS_UNPUBLISHED_HIT)
+		stat_add(&sp->stats.bootstrap_dns_unpublished_hits, 1);
 	else if (found == BOOTSTRAP_DNS_UNPUBLISHED_MISS)
 		stat_add(&sp->stats.bootstrap_dns_unpublished_misses, 1);
 	struct http_response resp = {
@@ -1135,8 +1137,9 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 int slowpath_start(struct slowpath *sp)
 {
 	/* Its thread starts here, after the privileges are dropped, like the others. */
-	sp->bootstrap_dns = bootstrap_dns_start(sp->relay->cfg->bootstrap_dns_names,
-						sp->relay->cfg->bootstrap_dns_refresh_s);
+	const struct hd_config *cfg = sp->relay->cfg;
+	sp->bootstrap_dns = bootstrap_dns_start(
+	    cfg->bootstrap_dns_names, cfg->bootstrap_dns_unpublished, cfg->bootstrap_dns_refresh_s);
 	if (!sp->bootstrap_dns)
 		return -1;
 	return -pthread_create(&sp->thread, NULL, slowpath_main, sp);

@@ -59,6 +59,7 @@ struct slowpath_stats {
 	/* /bootstrap-dns and /debug/ on the DERP port. */
 	uint64_t bootstrap_dns_requests;
 	uint64_t bootstrap_dns_published_hits;	   /* ?q= a configured name that resolved */
+	uint64_t bootstrap_dns_unpublished_hits;   /* ?q= an unpublished name: answered alone */
 	uint64_t bootstrap_dns_unpublished_misses; /* ?q= any other name */
 	uint64_t bootstrap_dns_lookup_failures;	   /* lookups of a configured name that failed */
 	uint64_t debug_requests;		   /* /debug/ requests answered */

@@ -83,7 +83,8 @@ static void get_vars(struct it_daemon *d, struct json_doc *doc)
 static void test_bootstrap_dns_answers_like_derper(void)
 {
 	struct md_opts o = {
-		.ini = "[bootstrap_dns]\nnames = localhost, 127.0.0.9\nrefresh_s = 10\n",
+		.ini = "[bootstrap_dns]\nnames = localhost, 127.0.0.9\nunpublished = 127.0.0.6\n"
+		       "refresh_s = 10\n",
 	};
 	struct mgmt_daemon *md = md_start(&o);
 	struct it_daemon *d = &md->it;
@@ -117,9 +118,18 @@ static void test_bootstrap_dns_answers_like_derper(void)
 		 sizeof(resp));
 	IT_REQUIRE(strcmp(body_of(resp), body_all) == 0, "?q= answer: %s", resp);
 
+	/* An unpublished name: to ?q= for it alone, and never in the list. */
+	IT_REQUIRE(!strstr(body_all, "127.0.0.6"), "unpublished name listed: %s", body_all);
+	exchange(d, "GET /bootstrap-dns?q=127.0.0.6 HTTP/1.1\r\nHost: x\r\n\r\n", resp,
+		 sizeof(resp));
+	IT_REQUIRE(strcmp(body_of(resp), "{\n\t\"127.0.0.6\": [\n\t\t\"127.0.0.6\"\n\t]\n}") == 0,
+		   "unpublished answer: %s", resp);
+
 	struct json_doc doc;
 	get_vars(d, &doc);
-	IT_REQUIRE(json_get_u64(doc.root, "counter_bootstrap_dns_requests", 0) >= 3, "requests");
+	IT_REQUIRE(json_get_u64(doc.root, "counter_bootstrap_dns_unpublished_hits", 9) == 1,
+		   "unpublished hits");
+	IT_REQUIRE(json_get_u64(doc.root, "counter_bootstrap_dns_requests", 0) >= 4, "requests");
 	IT_REQUIRE(json_get_u64(doc.root, "counter_bootstrap_dns_published_hits", 9) == 1, "hits");
 	IT_REQUIRE(json_get_u64(doc.root, "counter_bootstrap_dns_unpublished_misses", 9) == 1,
 		   "misses");

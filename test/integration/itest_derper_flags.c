@@ -213,8 +213,8 @@ static void test_missing_parts_are_refused_by_name(void)
 	    (const char *const[]){ "-a", ":0", "-mesh-with", "derp2.example.com", NULL },
 	    "-mesh-with: not supported by this build (see docs/derper-flags.md)");
 	require_refused((const char *const[]){ "-a", ":0", "-unpublished-bootstrap-dns-names",
-					       "x.example", NULL },
-			"-unpublished-bootstrap-dns-names=x.example: not supported by this build");
+					       "x.example/rollout.example", NULL },
+			"rollout TXT records (NAME/TXTNAME) are not supported");
 	require_refused((const char *const[]){ "-a", ":0", "-tcp-user-timeout", "5s", NULL },
 			"-tcp-user-timeout=5s: not supported by this build");
 	/* derper's own default on :443 is Let's Encrypt: said so rather than served as plain HTTP.

@@ -46,7 +46,7 @@ static void test_names_refused(void **state)
 	(void)state;
 	names_refused("a..b", "\"a..b\" is not a host name");
 	names_refused(".a", "not a host name");
-	names_refused("a/b", "not a host name");
+	names_refused("a.example/rollout.example", "rollout TXT records (NAME/TXTNAME) are not");
 	names_refused("http://x", "not a host name");
 	names_refused("x;y", "not a host name");
 	char label[80];
@@ -80,7 +80,7 @@ static void test_query_param(void **state)
 static void test_answer_without_names(void **state)
 {
 	(void)state;
-	struct bootstrap_dns *b = bootstrap_dns_start("", 600);
+	struct bootstrap_dns *b = bootstrap_dns_start("", "", 600);
 	assert_non_null(b);
 	char *body = (char *)1;
 	size_t len = 9;
@@ -94,11 +94,62 @@ static void test_answer_without_names(void **state)
 	bootstrap_dns_stop(b);
 }
 
+/* Waits for the first round: an answer with a body (bounded, 5 s). */
+static char *first_answer(struct bootstrap_dns *b, const char *query,
+			  enum bootstrap_dns_query *found)
+{
+	char *body = NULL;
+	size_t len = 0;
+	for (int i = 0; i < 500 && !body; i++) {
+		assert_int_equal(bootstrap_dns_answer(b, query, &body, &len, found), 0);
+		if (!body)
+			usleep(10000);
+	}
+	assert_non_null(body);
+	assert_int_equal(len, strlen(body));
+	return body;
+}
+
+/* derper's unpublished names: only ?q= for one of them sees it, and only it. */
+static void test_unpublished(void **state)
+{
+	(void)state;
+	struct bootstrap_dns *b = bootstrap_dns_start("127.0.0.3", "127.0.0.4, 127.0.0.5", 600);
+	assert_non_null(b);
+	enum bootstrap_dns_query found;
+	char *body = first_answer(b, "q=127.0.0.5", &found);
+	assert_string_equal(body, "{\n\t\"127.0.0.5\": [\n\t\t\"127.0.0.5\"\n\t]\n}");
+	assert_int_equal(found, BOOTSTRAP_DNS_UNPUBLISHED_HIT);
+	free(body);
+	/* Anything else gets the published list, never the unpublished names. */
+	const char *queries[] = { "", "q=127.0.0.3", "q=nope.example" };
+	const enum bootstrap_dns_query want[] = { BOOTSTRAP_DNS_NO_QUERY,
+						  BOOTSTRAP_DNS_PUBLISHED_HIT,
+						  BOOTSTRAP_DNS_UNPUBLISHED_MISS };
+	for (size_t i = 0; i < 3; i++) {
+		body = first_answer(b, queries[i], &found);
+		assert_string_equal(body, "{\n\t\"127.0.0.3\": [\n\t\t\"127.0.0.3\"\n\t]\n}");
+		assert_int_equal(found, want[i]);
+		free(body);
+	}
+	bootstrap_dns_stop(b);
+
+	/* Unpublished names alone: derper's published answer stays empty. */
+	b = bootstrap_dns_start("", "127.0.0.4", 600);
+	body = first_answer(b, "q=127.0.0.4", &found);
+	free(body);
+	size_t len = 1;
+	assert_int_equal(bootstrap_dns_answer(b, "", &body, &len, &found), 0);
+	assert_null(body);
+	assert_int_equal(len, 0);
+	bootstrap_dns_stop(b);
+}
+
 static void test_answer_after_a_round(void **state)
 {
 	(void)state;
 	/* Literal addresses resolve without any network, as they do in Go. */
-	struct bootstrap_dns *b = bootstrap_dns_start("127.0.0.3,::1", 600);
+	struct bootstrap_dns *b = bootstrap_dns_start("127.0.0.3,::1", "", 600);
 	assert_non_null(b);
 	char *body = NULL;
 	size_t len = 0;
@@ -126,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_query_param),
 		cmocka_unit_test(test_answer_without_names),
 		cmocka_unit_test(test_answer_after_a_round),
+		cmocka_unit_test(test_unpublished),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

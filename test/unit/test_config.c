@@ -504,6 +504,9 @@ static void test_list_keys(void **state)
 			  "2: debug.allow: \"example.com\" is not an IPv4 or IPv6 address");
 	expect_file_error("[bootstrap_dns]\nnames = a.example, b..example\n",
 			  "2: bootstrap_dns.names: \"b..example\" is not a host name");
+	expect_file_error("[bootstrap_dns]\nunpublished = a.example/txt.example\n",
+			  "2: bootstrap_dns.unpublished: \"a.example/txt.example\": rollout TXT "
+			  "records (NAME/TXTNAME) are not supported");
 	expect_file_error("[bootstrap_dns]\nrefresh_s = 5\n",
 			  "2: bootstrap_dns.refresh_s: \"5\" is not an integer in 10..86400");
 	assert_int_equal(load_text("[debug]\nallow = 10.0.0.0/8 fd7a:115c:a1e0::/48\n"

@@ -93,11 +93,13 @@ static void test_keys_and_names(void **state)
 		       "/etc/derp/mesh.key",
 		       "-bootstrap-dns-names",
 		       "controlplane.tailscale.com,log.tailscale.io",
+		       "-unpublished-bootstrap-dns-names=hidden.example",
 		       NULL };
 	assert_int_equal(run(&cfg, a1, err, sizeof(err)), 0);
 	assert_string_equal(cfg.key_file, "/var/lib/derper/derper.key");
 	assert_string_equal(cfg.mesh_key_file, "/etc/derp/mesh.key");
 	assert_string_equal(cfg.bootstrap_dns_names, "controlplane.tailscale.com,log.tailscale.io");
+	assert_string_equal(cfg.bootstrap_dns_unpublished, "hidden.example");
 	/* A bad value is the key's own error, named by the flag. */
 	char *a2[] = { "hd", "-a", ":3340", "-bootstrap-dns-names", "a..b", NULL };
 	assert_int_equal(run(&cfg, a2, err, sizeof(err)), -1);
@@ -186,7 +188,6 @@ static void test_defaults_ask_for_nothing(void **state)
 			 "",
 			 "-http-port",
 			 "-1",
-			 "-unpublished-bootstrap-dns-names=",
 			 "-tcp-user-timeout=15s",
 			 NULL };
 	assert_int_equal(run(&cfg, argv, err, sizeof(err)), 0);
