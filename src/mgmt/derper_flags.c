@@ -169,26 +169,54 @@ static bool parse_int(const char *s, long long *out)
 	return true;
 }
 
-/* A Go duration: one or more number+unit pairs ("1h30m", "500ms", "15s"), or "0". */
-static bool is_duration(const char *s)
+/*
+ * A Go duration (time.ParseDuration): an optional sign, then number+unit
+ * pairs ("1h30m", "1.5s", "500ms"), or a bare "0". Gives nanoseconds.
+ */
+static bool parse_duration(const char *s, double *ns)
 {
-	if (strcmp(s, "0") == 0)
-		return true;
+	static const struct {
+		const char *unit;
+		double ns;
+	} units[] = {
+		{ "ns", 1 },   { "us", 1e3 }, { "\xc2\xb5s", 1e3 }, { "\xce\xbcs", 1e3 },
+		{ "ms", 1e6 }, { "s", 1e9 },  { "m", 60e9 },	    { "h", 3600e9 },
+	};
+	double sign = 1, total = 0;
+
 	if (*s == '+' || *s == '-')
-		s++;
+		sign = *s++ == '-' ? -1 : 1;
+	if (strcmp(s, "0") == 0) {
+		*ns = 0;
+		return true;
+	}
 	if (*s == '\0')
 		return false;
 	while (*s) {
-		char *end;
-		strtod(s, &end);
-		if (end == s)
+		size_t digits = strspn(s, "0123456789");
+		size_t len = digits;
+		if (s[len] == '.')
+			len += 1 + strspn(s + len + 1, "0123456789");
+		if (len == 0 || (digits == 0 && len == 1))
 			return false;
-		s = end;
-		size_t unit = strspn(s, "nsuµmh");
-		if (unit == 0)
+		double v = strtod(s, NULL);
+		s += len;
+		/* Longest unit first: "ms" before "m", "ns" and "us" before "s". */
+		size_t best = 0;
+		double mult = 0;
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			size_t n = strlen(units[i].unit);
+			if (n > best && strncmp(s, units[i].unit, n) == 0) {
+				best = n;
+				mult = units[i].ns;
+			}
+		}
+		if (best == 0)
 			return false;
-		s += unit;
+		total += v * mult;
+		s += best;
 	}
+	*ns = sign * total;
 	return true;
 }
 
@@ -196,6 +224,7 @@ static bool value_ok(enum derper_kind kind, const char *v)
 {
 	bool b;
 	long long i;
+	double d;
 	char *end;
 
 	switch (kind) {
@@ -211,7 +240,7 @@ static bool value_ok(enum derper_kind kind, const char *v)
 		strtod(v, &end);
 		return *end == '\0';
 	case K_DURATION:
-		return is_duration(v);
+		return parse_duration(v, &d);
 	}
 	return false;
 }
@@ -557,6 +586,9 @@ static bool is_default(const struct derper_flag *f, const char *v)
 		return b1 == b2;
 	if (f->kind == K_FLOAT)
 		return isinf(strtod(v, NULL)) && strtod(v, NULL) > 0;
+	double d1, d2;
+	if (f->kind == K_DURATION && parse_duration(v, &d1) && parse_duration(f->def, &d2))
+		return d1 == d2;
 	return strcmp(v, f->def) == 0;
 }
 

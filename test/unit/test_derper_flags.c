@@ -134,6 +134,12 @@ static void test_refusals(void **state)
 		"-tcp-keepalive-time=5m: not supported by this build");
 	refused((char *[]){ "hd", "-a", ":3340", "-tcp-keepalive-time", "5 minutes", NULL },
 		"invalid value");
+	refused((char *[]){ "hd", "-a", ":3340", "-tcp-keepalive-time=1e3s", NULL },
+		"invalid value");
+	refused((char *[]){ "hd", "-a", ":3340", "-tcp-keepalive-time=5", NULL }, "invalid value");
+	refused((char *[]){ "hd", "-a", ":3340", "-tcp-keepalive-time=5x", NULL }, "invalid value");
+	refused((char *[]){ "hd", "-a", ":3340", "-tcp-user-timeout=1m30s", NULL },
+		"-tcp-user-timeout=1m30s: not supported by this build");
 	refused((char *[]){ "hd", "stray", NULL }, "unexpected argument \"stray\"");
 	/* derper's default on 443 needs Let's Encrypt. */
 	if (!config_has_key("tls.mode"))
@@ -189,6 +195,8 @@ static void test_defaults_ask_for_nothing(void **state)
 			 "-http-port",
 			 "-1",
 			 "-tcp-user-timeout=15s",
+			 "-tcp-keepalive-time",
+			 "600s", /* derper's 10m0s, written otherwise: accepted */
 			 NULL };
 	assert_int_equal(run(&cfg, argv, err, sizeof(err)), 0);
 }
