@@ -443,11 +443,15 @@ static int apply_tls(const struct derper_args *a, const struct listen_addr *la,
 	char path[PATH_MAX + 300];
 	char stem[256];
 
-	if (!serves_tls(a, la))
-		return set(cfg, "a", "tls.cert", "", err, errlen) < 0 ||
-			       set(cfg, "a", "tls.key", "", err, errlen) < 0
-			   ? -1
-			   : 0;
+	if (!serves_tls(a, la)) {
+		/* Plain HTTP, as derper on any other port: no certificate from anywhere. */
+		if (config_has_key("tls.mode") &&
+		    set(cfg, "a", "tls.mode", "file", err, errlen) < 0)
+			return -1;
+		if (set(cfg, "a", "tls.cert", "", err, errlen) < 0)
+			return -1;
+		return set(cfg, "a", "tls.key", "", err, errlen);
+	}
 	if (strcmp(mode, "manual") != 0 && strcmp(mode, "letsencrypt") != 0)
 		return fail(err, errlen, "-certmode: unsupport cert mode: \"%s\"", mode);
 	if (given(a, "certdir"))
@@ -504,10 +508,10 @@ static int apply_http_port(const struct derper_args *a, const struct listen_addr
 	snprintf(text, sizeof(text), "%lld", port);
 	if (set(cfg, "http-port", "http.port", text, err, errlen) < 0)
 		return -1;
-	/* Bound to -a's host, as derper's; written as server.listen takes an address. */
+	/* Bound to -a's host, as derper's: http.listen's empty value is server.listen. */
 	if (!config_has_key("http.listen"))
 		return 0;
-	return set(cfg, "http-port", "http.listen", la->host[0] ? la->host : "::", err, errlen);
+	return set(cfg, "http-port", "http.listen", "", err, errlen);
 }
 
 /* derper's defaultMeshPSKFile: the first of these that exists. */
@@ -662,8 +666,15 @@ int derper_args_apply(const struct derper_args *a, enum derper_phase phase, stru
 		if (apply_stun(a, &la, cfg, err, errlen) < 0)
 			return -1;
 	}
-	if (phase == DERPER_GIVEN &&
-	    (addr_given || given(a, "certmode") || given(a, "certdir") || given(a, "hostname"))) {
+	/*
+	 * With the certificate part's tls.mode, derper's defaults (Let's Encrypt
+	 * on 443) are defaults like the others. Without it they cannot be had:
+	 * derper_args_check says so unless something else gave a certificate.
+	 */
+	bool tls_given =
+	    addr_given || given(a, "certmode") || given(a, "certdir") || given(a, "hostname");
+	if ((phase == DERPER_DEFAULTS && config_has_key("tls.mode")) ||
+	    (phase == DERPER_GIVEN && tls_given)) {
 		if (apply_tls(a, &la, cfg, err, errlen) < 0)
 			return -1;
 	}

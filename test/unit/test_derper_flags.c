@@ -29,6 +29,43 @@ static int run(struct hd_config *cfg, char **argv, char *err, size_t errlen)
 	return config_from_args(cfg, argc, argv, err, errlen);
 }
 
+/*
+ * A key's value as `show config` prints it, "section.key", or NULL when
+ * this build has no such key: the certificate part's keys (tls.mode,
+ * server.hostname, http.port) are checked where they exist.
+ */
+static const char *value_of(const struct hd_config *cfg, const char *name, char *out, size_t cap)
+{
+	static char text[65536];
+	char section[64];
+	const char *dot = strchr(name, '.');
+	if (!config_has_key(name) || !dot)
+		return NULL;
+	config_format(cfg, text, sizeof(text));
+	snprintf(section, sizeof(section), "[%.*s]\n", (int)(dot - name), name);
+	const char *p = strstr(text, section);
+	assert_non_null(p);
+	char line[128];
+	snprintf(line, sizeof(line), "\n%s =", dot + 1);
+	p = strstr(p, line);
+	assert_non_null(p);
+	p += strlen(line);
+	if (*p == ' ')
+		p++;
+	size_t n = strcspn(p, "\n");
+	snprintf(out, cap, "%.*s", (int)n, p);
+	return out;
+}
+
+/* Requires name to be value where this build has the key. */
+static void expect_key(const struct hd_config *cfg, const char *name, const char *value)
+{
+	char buf[PATH_MAX];
+	const char *v = value_of(cfg, name, buf, sizeof(buf));
+	if (v && strcmp(v, value) != 0)
+		fail_msg("%s = \"%s\", wanted \"%s\"", name, v, value);
+}
+
 static void test_listen_and_stun(void **state)
 {
 	(void)state;
@@ -70,12 +107,47 @@ static void test_manual_certificates(void **state)
 	char *a1[] = { "hd",	    "-certmode",	 "manual", "-certdir", "/etc/derp",
 		       "-hostname", "derp.ex/ample.com", "-a",	   ":9443",    NULL };
 	assert_int_equal(run(&cfg, a1, err, sizeof(err)), 0);
-	if (config_has_key("tls.mode"))
-		return; /* the certificate part's keys take it from here */
+	if (config_has_key("tls.mode")) {
+		/* The certificate part's manual mode reads the same two files. */
+		expect_key(&cfg, "tls.mode", "manual");
+		expect_key(&cfg, "tls.cert_dir", "/etc/derp");
+		expect_key(&cfg, "server.hostname", "derp.ex/ample.com");
+		return;
+	}
 	/* derper's file names: the host name without characters outside [a-zA-Z0-9.-]. */
 	assert_string_equal(cfg.tls_cert, "/etc/derp/derp.example.com.crt");
 	assert_string_equal(cfg.tls_key, "/etc/derp/derp.example.com.key");
 	assert_int_equal(cfg.port, 9443);
+}
+
+/* derper's defaults with the certificate part: Let's Encrypt on 443, port 80 beside it. */
+static void test_tls_defaults(void **state)
+{
+	(void)state;
+	static struct hd_config cfg;
+	char err[512];
+
+	if (!config_has_key("tls.mode"))
+		return; /* test_refusals checks the refusal instead */
+	char *a1[] = { "hd", "-bootstrap-dns-names", "x.example", NULL };
+	assert_int_equal(run(&cfg, a1, err, sizeof(err)), 0);
+	expect_key(&cfg, "tls.mode", "acme");
+	expect_key(&cfg, "server.hostname", "derp.tailscale.com");
+	expect_key(&cfg, "http.port", "80");
+	assert_int_equal(cfg.port, 443);
+
+	char *a2[] = { "hd", "-a", ":3340", NULL };
+	assert_int_equal(run(&cfg, a2, err, sizeof(err)), 0);
+	expect_key(&cfg, "tls.mode", "file");
+	expect_key(&cfg, "http.port", "0");
+	assert_string_equal(cfg.tls_cert, "");
+
+	char *a3[] = { "hd", "-a",	  ":443",      "-certmode",  "manual", "-certdir",
+		       "/d", "-hostname", "h.example", "-http-port", "8080",   NULL };
+	assert_int_equal(run(&cfg, a3, err, sizeof(err)), 0);
+	expect_key(&cfg, "tls.mode", "manual");
+	expect_key(&cfg, "http.port", "8080");
+	expect_key(&cfg, "http.listen", "");
 }
 
 static void test_keys_and_names(void **state)
@@ -262,6 +334,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listen_and_stun),
 		cmocka_unit_test(test_manual_certificates),
+		cmocka_unit_test(test_tls_defaults),
 		cmocka_unit_test(test_keys_and_names),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_defaults_ask_for_nothing),
