@@ -461,15 +461,18 @@ static int apply_tls(const struct derper_args *a, const struct listen_addr *la,
 	if (!dir[0])
 		return fail(err, errlen, "-certdir: missing required --certdir flag");
 
+	/* derper's manual mode file name: the host name without characters outside [a-zA-Z0-9.-]. */
+	cert_file_stem(val(a, "hostname"), stem, sizeof(stem));
+
 	/* With the certificate part's keys, its modes do the work (reloads, ACME). */
 	if (config_has_key("tls.mode")) {
 		bool manual = strcmp(mode, "manual") == 0;
 		if (set(cfg, "certmode", "tls.mode", manual ? "manual" : "acme", err, errlen) < 0 ||
 		    set(cfg, "certdir", "tls.cert_dir", dir, err, errlen) < 0)
 			return -1;
+		/* It names <cert_dir>/<server.hostname>.crt there: derper's file names. */
 		if (config_has_key("server.hostname"))
-			return set(cfg, "hostname", "server.hostname", val(a, "hostname"), err,
-				   errlen);
+			return set(cfg, "hostname", "server.hostname", stem, err, errlen);
 		return 0;
 	}
 	if (strcmp(mode, "manual") != 0)
@@ -479,7 +482,6 @@ static int apply_tls(const struct derper_args *a, const struct listen_addr *la,
 			    given(a, "certmode") ? ""
 						 : " (derper's default when -a's port is 443)");
 	/* Without them: the files derper's manual mode reads, <certdir>/<hostname>.crt and .key. */
-	cert_file_stem(val(a, "hostname"), stem, sizeof(stem));
 	snprintf(path, sizeof(path), "%s/%s.crt", dir, stem);
 	if (set(cfg, "certdir", "tls.cert", path, err, errlen) < 0)
 		return -1;

@@ -190,8 +190,11 @@ static void test_derper_unit_as_its_own_user(void)
 	IT_REQUIRE(had_socket, "management socket not in RUNTIME_DIRECTORY: %s", log);
 }
 
-/* Runs the daemon with args; it must exit 2 at once, saying want. */
-static void require_refused(const char *const *args, const char *want)
+/*
+ * Runs the daemon with args; it must exit at once with status, saying want
+ * (status 2: the command line is refused; 1: a part refuses at start).
+ */
+static void require_exit(const char *const *args, int want_status, const char *want)
 {
 	char *argv[16];
 	size_t n = 0;
@@ -202,9 +205,24 @@ static void require_refused(const char *const *args, const char *want)
 	int status;
 	bool exited = it_run_daemon_to_exit(argv, out, sizeof(out), &status);
 	IT_REQUIRE(exited, "still running with %s", args[0]);
-	IT_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 2, "exit status %d: %s", status,
-		   out);
+	IT_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == want_status, "exit status %d: %s",
+		   status, out);
 	IT_REQUIRE(strstr(out, want), "wanted \"%s\", got: %s", want, out);
+}
+
+static void require_refused(const char *const *args, const char *want)
+{
+	require_exit(args, 2, want);
+}
+
+/* Whether this build has the certificate part's tls.mode (--help lists every key). */
+static bool has_tls_mode(void)
+{
+	char *const args[] = { "--help", NULL };
+	static char out[65536];
+	int status;
+	IT_REQUIRE(it_run_daemon_to_exit(args, out, sizeof(out), &status), "--help ran on");
+	return strstr(out, "tls-mode") != NULL;
 }
 
 static void test_missing_parts_are_refused_by_name(void)
@@ -217,10 +235,17 @@ static void test_missing_parts_are_refused_by_name(void)
 			"rollout TXT records (NAME/TXTNAME) are not supported");
 	require_refused((const char *const[]){ "-a", ":0", "-tcp-user-timeout", "5s", NULL },
 			"-tcp-user-timeout=5s: not supported by this build");
-	/* derper's own default on :443 is Let's Encrypt: said so rather than served as plain HTTP.
+	/*
+	 * derper's own default on :443 is Let's Encrypt: said so rather than
+	 * served as plain HTTP. With the certificate part it is tls.mode =
+	 * acme, which refuses to start without its ACME client's settings.
 	 */
-	require_refused((const char *const[]){ "-hostname", "derp.example.com", NULL },
-			"-certmode letsencrypt (derper's default when -a's port is 443)");
+	if (has_tls_mode())
+		require_exit((const char *const[]){ "-hostname", "derp.example.com", NULL }, 1,
+			     "tls.mode = acme needs");
+	else
+		require_refused((const char *const[]){ "-hostname", "derp.example.com", NULL },
+				"-certmode letsencrypt (derper's default when -a's port is 443)");
 	require_refused((const char *const[]){ "-stun-port", "x", NULL },
 			"invalid value \"x\" for flag -stun-port");
 	require_refused((const char *const[]){ "-no-such-flag", NULL },

@@ -111,7 +111,7 @@ static void test_manual_certificates(void **state)
 		/* The certificate part's manual mode reads the same two files. */
 		expect_key(&cfg, "tls.mode", "manual");
 		expect_key(&cfg, "tls.cert_dir", "/etc/derp");
-		expect_key(&cfg, "server.hostname", "derp.ex/ample.com");
+		expect_key(&cfg, "server.hostname", "derp.example.com");
 		return;
 	}
 	/* derper's file names: the host name without characters outside [a-zA-Z0-9.-]. */
