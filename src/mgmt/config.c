@@ -792,6 +792,22 @@ out:
 
 /* ---- output ---- */
 
+int config_get(const struct hd_config *cfg, const char *name, char *out, size_t cap)
+{
+	const char *dot = strchr(name, '.');
+	char section[32];
+
+	if (!dot || (size_t)(dot - name) >= sizeof(section))
+		return -1;
+	memcpy(section, name, (size_t)(dot - name));
+	section[dot - name] = '\0';
+	const struct cfg_key *key = find_key(section, dot + 1);
+	if (!key)
+		return -1;
+	format_value(cfg, key, out, cap);
+	return 0;
+}
+
 size_t config_format(const struct hd_config *cfg, char *out, size_t cap)
 {
 	const char *section = NULL;
@@ -1072,7 +1088,7 @@ int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, si
 		goto out;
 	if (derper_args_apply(&derper, DERPER_GIVEN, cfg, err, errlen) < 0 ||
 	    apply_args(cfg, n_ours, ours, opts, err, errlen) < 0 ||
-	    derper_args_check(&derper, cfg, err, errlen) < 0)
+	    derper_args_finish(&derper, cfg, err, errlen) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -122,6 +122,9 @@ int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, si
 /* Whether this build has the key "section.key". */
 bool config_has_key(const char *name);
 
+/* The value of "section.key" as `show config` prints it; 0, or -1 if there is no such key. */
+int config_get(const struct hd_config *cfg, const char *name, char *out, size_t cap);
+
 /* Writes the effective configuration as INI text (for logs and `show config`). */
 size_t config_format(const struct hd_config *cfg, char *out, size_t cap);
 

@@ -461,7 +461,8 @@ static int apply_tls(const struct derper_args *a, const struct listen_addr *la,
 	if (!dir[0])
 		return fail(err, errlen, "-certdir: missing required --certdir flag");
 
-	/* derper's manual mode file name: the host name without characters outside [a-zA-Z0-9.-]. */
+	/* derper's manual mode file name: the host name without characters outside [a-zA-Z0-9.-].
+	 */
 	cert_file_stem(val(a, "hostname"), stem, sizeof(stem));
 
 	/* With the certificate part's keys, its modes do the work (reloads, ACME). */
@@ -669,14 +670,13 @@ int derper_args_apply(const struct derper_args *a, enum derper_phase phase, stru
 			return -1;
 	}
 	/*
-	 * With the certificate part's tls.mode, derper's defaults (Let's Encrypt
-	 * on 443) are defaults like the others. Without it they cannot be had:
-	 * derper_args_check says so unless something else gave a certificate.
+	 * derper's TLS default (Let's Encrypt on 443) is left to
+	 * derper_args_finish: a certificate from the file or our options must
+	 * win over it, and they come after this.
 	 */
 	bool tls_given =
 	    addr_given || given(a, "certmode") || given(a, "certdir") || given(a, "hostname");
-	if ((phase == DERPER_DEFAULTS && config_has_key("tls.mode")) ||
-	    (phase == DERPER_GIVEN && tls_given)) {
+	if (phase == DERPER_GIVEN && tls_given) {
 		if (apply_tls(a, &la, cfg, err, errlen) < 0)
 			return -1;
 	}
@@ -691,23 +691,22 @@ int derper_args_apply(const struct derper_args *a, enum derper_phase phase, stru
 	return phase == DERPER_GIVEN ? apply_rows(a, cfg, err, errlen) : 0;
 }
 
-int derper_args_check(const struct derper_args *a, const struct hd_config *cfg, char *err,
-		      size_t errlen)
+int derper_args_finish(const struct derper_args *a, struct hd_config *cfg, char *err, size_t errlen)
 {
 	struct listen_addr la;
+	char mode[32];
 
-	if (!a->any || parse_addr(a, &la, err, errlen) < 0)
-		return a->any ? -1 : 0;
-	/*
-	 * Where derper would serve TLS and nothing gave us a certificate (no
-	 * TLS flags, no [tls] in a --config file): say what derper would
-	 * have done rather than serve plain HTTP on 443.
-	 */
-	if (cfg->port == 443 && !cfg->tls_cert[0] && !config_has_key("tls.mode") &&
-	    strcmp(val(a, "certmode"), "manual") != 0)
-		return fail(err, errlen,
-			    "-certmode letsencrypt (derper's default when -a's port is 443): not "
-			    "supported by this build (see docs/derper-flags.md); give -certmode "
-			    "manual and -certdir, or a [tls] certificate");
-	return 0;
+	if (!a->any)
+		return 0;
+	if (parse_addr(a, &la, err, errlen) < 0)
+		return -1;
+	/* A certificate from anywhere, or derper's manual mode: nothing to add. */
+	if (cfg->port != 443 || cfg->tls_cert[0] || strcmp(val(a, "certmode"), "manual") == 0)
+		return 0;
+	if (config_get(cfg, "tls.mode", mode, sizeof(mode)) == 0)
+		return strcmp(mode, "file") == 0 ? apply_tls(a, &la, cfg, err, errlen) : 0;
+	return fail(err, errlen,
+		    "-certmode letsencrypt (derper's default when -a's port is 443): not "
+		    "supported by this build (see docs/derper-flags.md); give -certmode "
+		    "manual and -certdir, or a [tls] certificate");
 }

@@ -58,11 +58,13 @@ int derper_args_apply(const struct derper_args *a, enum derper_phase phase, stru
 		      char *err, size_t errlen);
 
 /*
- * After everything is applied: what derper would have done that the result
- * cannot (port 443 without a certificate: derper's Let's Encrypt default).
+ * After everything else (the file, our options): port 443 and no
+ * certificate from anywhere is derper's Let's Encrypt default. Applied as
+ * tls.mode = acme where the certificate part is built, else refused by
+ * name rather than served as plain HTTP.
  */
-int derper_args_check(const struct derper_args *a, const struct hd_config *cfg, char *err,
-		      size_t errlen);
+int derper_args_finish(const struct derper_args *a, struct hd_config *cfg, char *err,
+		       size_t errlen);
 
 /* The table's flags by row (without the dash), for the docs check; NULL past the end. */
 const char *derper_flag_name(size_t row);

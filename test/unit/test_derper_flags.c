@@ -298,6 +298,20 @@ static void test_precedence(void **state)
 	assert_string_equal(cfg.stun_listen, ":3479");
 	unlink(ini);
 
+	/* A file's certificate is what derper's port 443 needs: no Let's Encrypt then. */
+	char tls_ini[] = "/tmp/hd-derper-flags-XXXXXX";
+	fd = mkstemp(tls_ini);
+	assert_true(fd >= 0);
+	const char tls_text[] = "[tls]\ncert = /etc/x/fullchain.pem\nkey = /etc/x/privkey.pem\n";
+	assert_int_equal(write(fd, tls_text, sizeof(tls_text) - 1), (ssize_t)sizeof(tls_text) - 1);
+	close(fd);
+	char *a5[] = { "hd", "-c", "/k", "--config", tls_ini, NULL };
+	assert_int_equal(run(&cfg, a5, err, sizeof(err)), 0);
+	assert_int_equal(cfg.port, 443);
+	assert_string_equal(cfg.tls_cert, "/etc/x/fullchain.pem");
+	expect_key(&cfg, "tls.mode", "file"); /* not derper's acme over the file's certificate */
+	unlink(tls_ini);
+
 	/* -version and -h, as derper's. */
 	char *a3[] = { "hd", "-version", NULL };
 	assert_int_equal(run(&cfg, a3, err, sizeof(err)), 1);
