@@ -93,10 +93,10 @@ static void test_derper_unit_command_line(void)
 	IT_REQUIRE(udp_port_taken(stun), "STUN on -a's host, port %u", stun);
 	IT_REQUIRE(it_daemon_log_contains(d, "bootstrap DNS: resolving 1 name"), "bootstrap DNS");
 	IT_REQUIRE(it_daemon_log_contains(d, "(HTTPS)"), "served over TLS");
-	it_tls_files_remove(&tls);
+	/* The renamed files first: it_tls_files_remove then removes the directory. */
 	unlink(crt);
 	unlink(key);
-	rmdir(tls.dir);
+	it_tls_files_remove(&tls);
 }
 
 /* The whole file as a C string in buf (cut to cap); "" if it cannot be read. */
@@ -196,14 +196,27 @@ static void test_derper_unit_as_its_own_user(void)
  */
 static void require_exit(const char *const *args, int want_status, const char *want)
 {
-	char *argv[16];
+	/*
+	 * Run as root, derper's -c default is /var/lib/derper/derper.key: a
+	 * daemon that gets past its command line would make that file. Each
+	 * run gets a key path of its own instead.
+	 */
+	char dir[] = "/tmp/hd-derper-refused-XXXXXX";
+	IT_REQUIRE(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	char key[64];
+	snprintf(key, sizeof(key), "%s/derper.key", dir);
+	char *argv[20];
 	size_t n = 0;
-	for (; args[n] && n + 1 < sizeof(argv) / sizeof(argv[0]); n++)
+	for (; args[n] && n + 3 < sizeof(argv) / sizeof(argv[0]); n++)
 		argv[n] = (char *)args[n];
+	argv[n++] = "-c";
+	argv[n++] = key;
 	argv[n] = NULL;
 	char out[4096];
 	int status;
 	bool exited = it_run_daemon_to_exit(argv, out, sizeof(out), &status);
+	unlink(key);
+	rmdir(dir);
 	IT_REQUIRE(exited, "still running with %s", args[0]);
 	IT_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == want_status, "exit status %d: %s",
 		   status, out);
