@@ -7,6 +7,7 @@
  * not have are refused by name and the daemon does not start.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -191,6 +192,25 @@ static void test_derper_unit_as_its_own_user(void)
 }
 
 /*
+ * Removes dir and the files in it: the daemon may leave more than the key
+ * beside it (other parts keep their secrets next to the key file).
+ */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	char path[600];
+	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/*
  * Runs the daemon with args; it must exit at once with status, saying want
  * (status 2: the command line is refused; 1: a part refuses at start).
  */
@@ -215,8 +235,7 @@ static void require_exit(const char *const *args, int want_status, const char *w
 	char out[4096];
 	int status;
 	bool exited = it_run_daemon_to_exit(argv, out, sizeof(out), &status);
-	unlink(key);
-	rmdir(dir);
+	remove_dir(dir);
 	IT_REQUIRE(exited, "still running with %s", args[0]);
 	IT_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == want_status, "exit status %d: %s",
 		   status, out);
