@@ -11,6 +11,9 @@
 #include "../wireguard/wg_queues.h"  /* inline parser: the relay is not linked here */
 #include "mesh_with.h"
 #include "../slowpath/admission_url.h" /* inline parser: the slow path is not linked here */
+#include "bootstrap_names.h"
+#include "derper_flags.h"
+#include "ip_prefix.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -140,6 +143,20 @@ static int check_admission_url(const char *value, char *reason, size_t reason_le
 	if (value[0] == '\0')
 		return 0;
 	return admission_url_parse(value, &url, reason, reason_len);
+}
+
+static int check_bootstrap_names(const char *value, char *reason, size_t reason_len)
+{
+	struct bootstrap_names names;
+
+	return bootstrap_names_parse(value, &names, reason, reason_len);
+}
+
+static int check_debug_allow(const char *value, char *reason, size_t reason_len)
+{
+	struct ip_prefix_list list;
+
+	return ip_prefix_list_parse(value, &list, reason, reason_len);
 }
 
 /* The field's offset and size, the two columns after the type below. */
@@ -361,6 +378,27 @@ static const struct cfg_key cfg_keys[] = {
 	  "(derper: 5 s)" },
 	{ "mesh", "ca_file", CFG_PATH, FIELD(mesh_ca_file), 0, 0, "", NULL,
 	  "PEM certificates that TLS mesh peers are verified against; empty = the system's" },
+	{ "bootstrap_dns", "names", CFG_TEXT, FIELD(bootstrap_dns_names), 0, 0, "", NULL,
+	  "hostnames (comma or blank separated, at most 32) resolved off the dataplane and served "
+	  "at /bootstrap-dns, as derper's -bootstrap-dns-names; empty = an empty answer",
+	  NULL, check_bootstrap_names },
+	{ "bootstrap_dns", "unpublished", CFG_TEXT, FIELD(bootstrap_dns_unpublished), 0, 0, "",
+	  NULL,
+	  "host names (at most 32) resolved like names but answered only to /bootstrap-dns?q=NAME, "
+	  "one at a time, as derper's -unpublished-bootstrap-dns-names (without TXT rollouts)",
+	  NULL, check_bootstrap_names },
+	/* derper resolves every 10 minutes; a name's addresses rarely change faster. */
+	{ "bootstrap_dns", "refresh_s", CFG_U32, FIELD(bootstrap_dns_refresh_s), 10, 86400, "600",
+	  NULL, "seconds between resolutions of bootstrap_dns.names" },
+	/*
+	 * Loopback, as derper. derper also lets Tailscale addresses in
+	 * (100.64.0.0/10, fd7a:115c:a1e0::/48), which is only safe where the
+	 * relay's host is in the tailnet: add them here to do the same.
+	 */
+	{ "debug", "allow", CFG_TEXT, FIELD(debug_allow), 0, 0, "127.0.0.0/8, ::1", NULL,
+	  "networks (ADDR/LEN or ADDR, comma or blank separated, at most 32) that may read "
+	  "/debug/ on the DERP port; others get 403 (debug_denied); empty = nobody",
+	  NULL, check_debug_allow },
 	{ "log", "level", CFG_LOG_LEVEL, FIELD(log_level), 0, 0, "info", "log-level",
 	  "error, warn, info or debug" },
 	{ "log", "format", CFG_CHOICE, FIELD(log_format), 0, 0, "text", "log-format",
@@ -411,9 +449,9 @@ static const struct cfg_key cfg_keys[] = {
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
-static const char *const cfg_sections[] = { "server", "limits",  "admission", "tls", "http",
-					    "mgmt",   "stun",	 "mesh",      "metrics", "log",
-					    "wireguard", "hd" };
+static const char *const cfg_sections[] = { "server", "limits", "admission", "tls", "http",
+					    "mgmt", "stun", "mesh", "metrics", "log", "wireguard",
+					    "hd", "bootstrap_dns", "debug" };
 
 #define N_SECTIONS (sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 
@@ -447,6 +485,18 @@ static const struct cfg_key *find_key(const char *section, const char *name)
 			return &cfg_keys[i];
 	}
 	return NULL;
+}
+
+bool config_has_key(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	char section[32];
+
+	if (!dot || (size_t)(dot - name) >= sizeof(section))
+		return false;
+	memcpy(section, name, (size_t)(dot - name));
+	section[dot - name] = '\0';
+	return find_key(section, dot + 1) != NULL;
 }
 
 static bool is_known_section(const char *section)
@@ -931,6 +981,22 @@ out:
 
 /* ---- output ---- */
 
+int config_get(const struct hd_config *cfg, const char *name, char *out, size_t cap)
+{
+	const char *dot = strchr(name, '.');
+	char section[32];
+
+	if (!dot || (size_t)(dot - name) >= sizeof(section))
+		return -1;
+	memcpy(section, name, (size_t)(dot - name));
+	section[dot - name] = '\0';
+	const struct cfg_key *key = find_key(section, dot + 1);
+	if (!key)
+		return -1;
+	format_value(cfg, key, out, cap);
+	return 0;
+}
+
 size_t config_format(const struct hd_config *cfg, char *out, size_t cap)
 {
 	const char *section = NULL;
@@ -1006,6 +1072,8 @@ static void print_usage(FILE *f, const char *prog)
 	}
 	fprintf(f, "  %-26s %s\n", "--help", "print this help and exit");
 	fprintf(f, "  %-26s %s\n", "--version", "print the version and exit");
+	fprintf(f, "\nderper's flags (-a :443, -hostname, -certmode, -c, -stun-port ...) are taken "
+		   "too, mapped\nonto the keys below; docs/derper-flags.md lists each one.\n");
 
 	fprintf(f, "\nConfig file keys, with their defaults:\n");
 	const char *section = NULL;
@@ -1122,26 +1190,98 @@ static int apply_args(struct hd_config *cfg, int argc, char **argv, const struct
 	return 0;
 }
 
+/* Whether "--name" or "--name=v" is exactly one of our long options. */
+static bool is_our_option(const struct option *opts, const char *word, bool *wants_value)
+{
+	if (strncmp(word, "--", 2) != 0)
+		return false;
+	const char *name = word + 2;
+	size_t len = strcspn(name, "=");
+	for (const struct option *o = opts; o->name; o++) {
+		if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) {
+			*wants_value = o->has_arg == required_argument && name[len] != '=';
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Splits argv into our options (for getopt, argv[0] first) and derper's
+ * flags. A word is ours when it names one of our long options exactly;
+ * otherwise any word starting with '-' is derper's (derper_args_parse
+ * refuses the unknown ones by name); anything else is left to getopt,
+ * which reports it.
+ */
+static void split_args(int argc, char **argv, const struct option *opts, char **ours, int *n_ours,
+		       char **derper, int *n_derper)
+{
+	*n_ours = *n_derper = 0;
+	if (argc > 0)
+		ours[(*n_ours)++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		bool wants_value = false;
+		if (is_our_option(opts, argv[i], &wants_value)) {
+			ours[(*n_ours)++] = argv[i];
+			if (wants_value && i + 1 < argc)
+				ours[(*n_ours)++] = argv[++i];
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0' &&
+			   (argv[i][1] != '-' || derper_flag_word(argv[i], &wants_value))) {
+			derper_flag_word(argv[i], &wants_value);
+			derper[(*n_derper)++] = argv[i];
+			if (wants_value && i + 1 < argc)
+				derper[(*n_derper)++] = argv[++i];
+		} else {
+			ours[(*n_ours)++] = argv[i];
+		}
+	}
+	ours[*n_ours] = NULL;
+}
+
 int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	struct option opts[N_KEYS + 4];
 	const char *config_path = NULL;
 	bool want_help = false, want_version = false;
 	const char *prog = argc > 0 && argv[0] ? argv[0] : "hyper-derp";
+	struct derper_args derper;
+	int rc = -1;
 
 	config_defaults(cfg);
 	build_options(opts);
-	if (scan_args(argc, argv, opts, &config_path, &want_help, &want_version, err, errlen) < 0)
-		return -1;
-	if (want_help) {
+	char **ours = calloc((size_t)argc + 1, sizeof(*ours));
+	char **derper_words = calloc((size_t)argc + 1, sizeof(*derper_words));
+	int n_ours, n_derper;
+	if (!ours || !derper_words) {
+		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	split_args(argc, argv, opts, ours, &n_ours, derper_words, &n_derper);
+	if (scan_args(n_ours, ours, opts, &config_path, &want_help, &want_version, err, errlen) <
+		0 ||
+	    derper_args_parse(derper_words, n_derper, &derper, err, errlen) < 0)
+		goto out;
+	if (want_help || derper.help) {
 		print_usage(stdout, prog);
-		return 1;
+		rc = 1;
+		goto out;
 	}
-	if (want_version) {
+	if (want_version || derper.version) {
 		printf("hyper-derp %s\n", HD_VERSION);
-		return 1;
+		rc = 1;
+		goto out;
 	}
+	if (derper_args_apply(&derper, DERPER_DEFAULTS, cfg, err, errlen) < 0)
+		goto out;
 	if (config_path && config_load_file(cfg, config_path, err, errlen) < 0)
-		return -1;
-	return apply_args(cfg, argc, argv, opts, err, errlen);
+		goto out;
+	if (derper_args_apply(&derper, DERPER_GIVEN, cfg, err, errlen) < 0 ||
+	    apply_args(cfg, n_ours, ours, opts, err, errlen) < 0 ||
+	    derper_args_finish(&derper, cfg, err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(ours);
+	free(derper_words);
+	return rc;
 }

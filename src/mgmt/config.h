@@ -95,6 +95,12 @@ struct hd_config {
 	uint32_t mesh_write_timeout_ms; /* stalled send to or from a mesh peer; 0 = never */
 	uint32_t mesh_retry_ms;		/* wait before redialling a mesh peer */
 	char mesh_ca_file[PATH_MAX];	/* verify TLS mesh peers against these; empty = system */
+	/* [bootstrap_dns] */
+	char bootstrap_dns_names[1024];	  /* hostnames served at /bootstrap-dns; empty = none */
+	char bootstrap_dns_unpublished[1024]; /* answered only to ?q= for one of them */
+	uint32_t bootstrap_dns_refresh_s; /* seconds between resolutions of them */
+	/* [debug] */
+	char debug_allow[512]; /* networks that may reach /debug/ on the DERP port */
 	/* [log] */
 	int log_level;	    /* enum log_level */
 	char log_format[8]; /* "text" or "json" */
@@ -145,11 +151,18 @@ int config_set(struct hd_config *cfg, const char *name, const char *value, char 
 /*
  * Parses the daemon's command line: --config FILE, --listen ADDR, --port N,
  * --workers N, --key-file PATH, --mesh-key-file PATH, --log-level LEVEL,
- * --help, --version. Loads the config file (if given) first, then applies the
- * flags over it. Returns 0 to run, 1 when --help/--version printed and the
- * caller should exit 0, -1 on error (message in err, usage hint included).
+ * --help, --version, and derper's flags (derper_flags.h). The order of
+ * precedence: defaults, derper's defaults (when any derper flag is given),
+ * the config file, derper's flags, our flags. Returns 0 to run, 1 when --help/--version printed and
+ * the caller should exit 0, -1 on error (message in err, usage hint included).
  */
 int config_from_args(struct hd_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Whether this build has the key "section.key". */
+bool config_has_key(const char *name);
+
+/* The value of "section.key" as `show config` prints it; 0, or -1 if there is no such key. */
+int config_get(const struct hd_config *cfg, const char *name, char *out, size_t cap);
 
 /* Writes the effective configuration as INI text (for logs and `show config`). */
 size_t config_format(const struct hd_config *cfg, char *out, size_t cap);

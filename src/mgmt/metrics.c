@@ -189,6 +189,26 @@ static void write_connections(struct textbuf *b, const struct stats_snapshot *s)
 	single(b, "handshake_memory_bytes", "gauge",
 	       "Buffer memory held by connections in their handshake (limits.handshake_memory_mb).",
 	       s->slow.handshake_memory_bytes);
+	single(b, "bootstrap_dns_requests_total", "counter",
+	       "/bootstrap-dns requests on the DERP port.", s->slow.bootstrap_dns_requests);
+	head(b, "bootstrap_dns_queries_total", "counter",
+	     "/bootstrap-dns requests with ?q=: a published or unpublished name that resolved, "
+	     "or a miss.");
+	put(b, "hyperderp_bootstrap_dns_queries_total{result=\"hit\"} %llu\n",
+	    (unsigned long long)s->slow.bootstrap_dns_published_hits);
+	put(b, "hyperderp_bootstrap_dns_queries_total{result=\"unpublished_hit\"} %llu\n",
+	    (unsigned long long)s->slow.bootstrap_dns_unpublished_hits);
+	put(b, "hyperderp_bootstrap_dns_queries_total{result=\"miss\"} %llu\n",
+	    (unsigned long long)s->slow.bootstrap_dns_unpublished_misses);
+	single(b, "bootstrap_dns_lookup_failures_total", "counter",
+	       "Resolutions of a bootstrap_dns.names name that failed.",
+	       s->slow.bootstrap_dns_lookup_failures);
+	head(b, "debug_requests_total", "counter",
+	     "/debug/ requests on the DERP port, by whether debug.allow let them in.");
+	put(b, "hyperderp_debug_requests_total{result=\"allowed\"} %llu\n",
+	    (unsigned long long)s->slow.debug_requests);
+	put(b, "hyperderp_debug_requests_total{result=\"denied\"} %llu\n",
+	    (unsigned long long)s->slow.debug_denied);
 }
 
 static void write_traffic(struct textbuf *b, const struct stats_snapshot *s)

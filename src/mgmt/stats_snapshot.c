@@ -203,6 +203,14 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_u64(w, "cache_hits", s->slow.admission_cache_hits);
 		jw_u64(w, "pending", s->slow.admission_pending);
 		jw_end(w);
+		jw_u64(w, "bootstrap_dns_requests", s->slow.bootstrap_dns_requests);
+		jw_u64(w, "bootstrap_dns_published_hits", s->slow.bootstrap_dns_published_hits);
+		jw_u64(w, "bootstrap_dns_unpublished_hits", s->slow.bootstrap_dns_unpublished_hits);
+		jw_u64(w, "bootstrap_dns_unpublished_misses",
+		       s->slow.bootstrap_dns_unpublished_misses);
+		jw_u64(w, "bootstrap_dns_lookup_failures", s->slow.bootstrap_dns_lookup_failures);
+		jw_u64(w, "debug_requests", s->slow.debug_requests);
+		jw_u64(w, "debug_denied", s->slow.debug_denied);
 		jw_u64(w, "handshakes_pending", s->slow.handshakes_pending);
 		jw_u64(w, "handshake_memory_bytes", s->slow.handshake_memory_bytes);
 		jw_end(w);

@@ -390,6 +390,11 @@ static enum http_parse_status apply_header(struct http_request *req, struct head
 	if (span_equals_nocase(name.p, name.len, "HD-Version"))
 		return store_value(req->hd_version, sizeof(req->hd_version), &hs->seen_hd_version,
 				   value);
+	if (span_equals_nocase(name.p, name.len, "X-Forwarded-For")) {
+		/* Go's Header.Get: an empty value counts as absent. */
+		req->forwarded_for |= value.len > 0;
+		return HTTP_PARSE_DONE;
+	}
 	if (span_equals_nocase(name.p, name.len, "Content-Length"))
 		return check_content_length(hs, value);
 	if (span_equals_nocase(name.p, name.len, "Transfer-Encoding"))
@@ -479,8 +484,12 @@ const char *http_reason_phrase(int status)
 		return "OK";
 	case 204:
 		return "No Content";
+	case 301:
+		return "Moved Permanently";
 	case 400:
 		return "Bad Request";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -564,10 +573,8 @@ static const char browser_headers[] =
  * Writes a complete response that ends the connection. 204 carries no
  * Content-Length: RFC 9110 forbids it there.
  */
-static void write_closing_response(struct out_buf *o, const struct response *r)
+static void write_closing_response_len(struct out_buf *o, const struct response *r, size_t body_len)
 {
-	size_t body_len = r->body ? strlen(r->body) : 0;
-
 	out_fmt(o, "HTTP/1.1 %d %s\r\n", r->status, http_reason_phrase(r->status));
 	if (r->content_type)
 		out_fmt(o, "Content-Type: %s\r\n", r->content_type);
@@ -579,6 +586,29 @@ static void write_closing_response(struct out_buf *o, const struct response *r)
 	out_str(o, "\r\n");
 	if (!r->head_only && body_len > 0)
 		out_bytes(o, r->body, body_len);
+}
+
+static void write_closing_response(struct out_buf *o, const struct response *r)
+{
+	write_closing_response_len(o, r, r->body ? strlen(r->body) : 0);
+}
+
+size_t http_response_write(const struct http_response *hr, uint8_t *out, size_t out_cap)
+{
+	struct out_buf o = { .p = out, .cap = out_cap };
+	char headers[1024];
+
+	snprintf(headers, sizeof(headers), "%s%s", hr->browser ? browser_headers : "",
+		 hr->extra_headers ? hr->extra_headers : "");
+	struct response r = {
+		.status = hr->status,
+		.content_type = hr->content_type,
+		.extra_headers = headers,
+		.body = hr->body,
+		.head_only = hr->head_only,
+	};
+	write_closing_response_len(&o, &r, hr->body ? hr->body_len : 0);
+	return o.overflow ? 0 : o.len;
 }
 
 /* Go's http.Error: plain text, nosniff, the message plus a newline. */
@@ -851,6 +881,20 @@ int http_route(const struct http_request *req, const char *server_pub_hex, uint8
 		route_static(req, &o, res, text_plain, "User-agent: *\nDisallow: /\n");
 	} else if (strcmp(path, "/") == 0) {
 		route_static(req, &o, res, "text/html; charset=utf-8", home_page);
+	} else if (strcmp(path, "/bootstrap-dns") == 0) {
+		res->action = HTTP_ACTION_BOOTSTRAP_DNS;
+	} else if (strncmp(path, "/debug/", 7) == 0) {
+		res->action = HTTP_ACTION_DEBUG;
+	} else if (strcmp(path, "/debug") == 0) {
+		/* Go's ServeMux sends a path without its subtree's slash there. */
+		struct response r = {
+			.status = 301,
+			.content_type = "text/html; charset=utf-8",
+			.extra_headers = "Location: /debug/\r\n",
+			.head_only = strcmp(req->method, "HEAD") == 0,
+		};
+		res->status = 301;
+		write_closing_response(&o, &r);
 	} else {
 		res->status = 404;
 		write_text_error(&o, req, 404, "404 page not found\n");

@@ -35,6 +35,7 @@ struct http_request {
 	char sec_websocket_version[16];
 	char x_tailscale_challenge[HTTP_MAX_CHALLENGE + 2]; /* longer values flagged below */
 	bool challenge_too_long;
+	bool forwarded_for; /* an X-Forwarded-For header: a proxy in between, so no /debug/ */
 	size_t head_len; /* bytes of the head, including the final CRLF CRLF */
 };
 
@@ -59,6 +60,9 @@ enum http_action {
 	HTTP_ACTION_RESPOND_CLOSE = 0, /* write the response, then close */
 	HTTP_ACTION_DERP_UPGRADE,      /* write the response (may be empty), then speak DERP */
 	HTTP_ACTION_HD_UPGRADE,	       /* write the response, then speak HD (docs/hd-protocol.md) */
+	/* Answered by the caller, which holds what they need; nothing written. */
+	HTTP_ACTION_BOOTSTRAP_DNS, /* /bootstrap-dns */
+	HTTP_ACTION_DEBUG,	   /* /debug/ and below */
 };
 
 struct http_route_result {
@@ -86,6 +90,8 @@ struct http_route_result {
  *    X-Tailscale-Response: response <challenge> when the challenge is valid;
  *  - /robots.txt: "User-agent: *\nDisallow: /\n";
  *  - /: a small HTML page naming hyper-derp;
+ *  - /bootstrap-dns and /debug/...: HTTP_ACTION_BOOTSTRAP_DNS and
+ *    HTTP_ACTION_DEBUG, nothing written; "/debug" redirects to "/debug/";
  *  - anything else: 404.
  *  - /derp with Upgrade: websocket and a Sec-WebSocket-Protocol containing
  *    "derp" (derper's test): the WebSocket handshake (RFC 6455 4.2.2) with
@@ -102,6 +108,20 @@ int http_route(const struct http_request *req, const char *server_pub_hex, uint8
 
 /* The reason phrase of a status code ("Not Found"); "Unknown" for codes we never send. */
 const char *http_reason_phrase(int status);
+
+/* A response that ends the connection, for answers built outside http_route. */
+struct http_response {
+	int status;
+	const char *content_type;  /* NULL: none */
+	const char *extra_headers; /* NULL or complete "Name: value\r\n" lines */
+	const char *body;	   /* body_len bytes; NULL: empty */
+	size_t body_len;
+	bool head_only; /* HEAD request: headers as for GET, no body */
+	bool browser;	/* add the security headers derper puts on browser-facing pages */
+};
+
+/* Writes it with Connection: close and Content-Length; its length, 0 if out_cap is too small. */
+size_t http_response_write(const struct http_response *r, uint8_t *out, size_t out_cap);
 
 /* Builds a minimal error response (400, 431, 505, 408 ...) with Connection: close. */
 size_t http_error_response(int status, uint8_t *out, size_t out_cap);

@@ -33,6 +33,9 @@
 #include "admission.h"
 #include "mem_release.h"
 #include "accept_limit.h"
+#include "bootstrap_dns.h"
+#include "debug_pages.h"
+#include "ip_prefix.h"
 #include "slowpath.h"
 #include "stats.h"
 #include "tcp_liveness.h"
@@ -150,6 +153,8 @@ struct slowpath {
 	bool admission_armed;
 	uint64_t last_liveness_warn_ns;
 	struct pending_limiter pending_per_source;
+	struct bootstrap_dns *bootstrap_dns; /* NULL until started */
+	struct ip_prefix_list debug_allow;   /* debug.allow, besides loopback */
 	uint64_t memory; /* all that is charged, the sum of every pending's `charged` */
 	uint64_t grown;	 /* the sum of every pending's `grown` */
 	uint64_t freed;	 /* charged bytes freed since the last trim */
@@ -576,6 +581,79 @@ static int ws_pull(struct slowpath *sp, struct pending *p)
 	return 0;
 }
 
+/* Queues a complete response and closes after it; out is freed. NULL: out of memory. */
+static void respond_built(struct slowpath *sp, struct pending *p, uint8_t *out, size_t len)
+{
+	if (!out) {
+		respond_error(sp, p, 500);
+		return;
+	}
+	p->state = ST_CLOSING;
+	if (queue_out(sp, p, out, len) < 0)
+		p->dead = true;
+	free(out);
+}
+
+/* derper's /bootstrap-dns: the last resolution of bootstrap_dns.names, as JSON. */
+static void respond_bootstrap_dns(struct slowpath *sp, struct pending *p,
+				  const struct http_request *req)
+{
+	char *body = NULL;
+	size_t body_len = 0;
+	enum bootstrap_dns_query found = BOOTSTRAP_DNS_NO_QUERY;
+
+	stat_add(&sp->stats.bootstrap_dns_requests, 1);
+	if (sp->bootstrap_dns &&
+	    bootstrap_dns_answer(sp->bootstrap_dns, req->query, &body, &body_len, &found) < 0) {
+		respond_error(sp, p, 500);
+		return;
+	}
+	if (found == BOOTSTRAP_DNS_PUBLISHED_HIT)
+		stat_add(&sp->stats.bootstrap_dns_published_hits, 1);
+	else if (found == BOOTSTRAP_DNS_UNPUBLISHED_HIT)
+		stat_add(&sp->stats.bootstrap_dns_unpublished_hits, 1);
+	else if (found == BOOTSTRAP_DNS_UNPUBLISHED_MISS)
+		stat_add(&sp->stats.bootstrap_dns_unpublished_misses, 1);
+	struct http_response resp = {
+		.status = 200,
+		.content_type = "application/json",
+		.body = body,
+		.body_len = body_len,
+		.head_only = strcmp(req->method, "HEAD") == 0,
+		.browser = true,
+	};
+	size_t cap = body_len + 2048;
+	uint8_t *out = malloc(cap);
+	size_t len = out ? http_response_write(&resp, out, cap) : 0;
+	free(body);
+	if (len == 0) {
+		free(out);
+		out = NULL;
+	}
+	respond_built(sp, p, out, len);
+}
+
+static void respond_debug(struct slowpath *sp, struct pending *p, const struct http_request *req)
+{
+	bool allowed = debug_pages_allowed(req, p->ip, &sp->debug_allow);
+	struct slowpath_stats stats;
+	size_t len = 0;
+	int status = 0;
+
+	if (!allowed) {
+		char addr[INET6_ADDRSTRLEN] = "?";
+		inet_ntop(AF_INET6, p->ip, addr, sizeof(addr));
+		log_debug("/debug/ from [%s]:%u refused%s", addr, p->port,
+			  req->forwarded_for ? " (X-Forwarded-For)" : "");
+		stat_add(&sp->stats.debug_denied, 1);
+	} else {
+		stat_add(&sp->stats.debug_requests, 1);
+	}
+	slowpath_get_stats(sp, &stats);
+	uint8_t *out = debug_pages_respond(req, allowed, sp->relay, &stats, &len, &status);
+	respond_built(sp, p, out, len);
+}
+
 /* Returns true when the state advanced (the caller pumps again). */
 static bool step_head(struct slowpath *sp, struct pending *p)
 {
@@ -600,6 +678,14 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 	struct http_route_result res;
 	if (http_route(&req, sp->server_pub_hex, resp, sizeof(resp), &res) < 0) {
 		respond_error(sp, p, 500);
+		return true;
+	}
+	if (res.action == HTTP_ACTION_BOOTSTRAP_DNS) {
+		respond_bootstrap_dns(sp, p, &req);
+		return true;
+	}
+	if (res.action == HTTP_ACTION_DEBUG) {
+		respond_debug(sp, p, &req);
 		return true;
 	}
 	if (res.action == HTTP_ACTION_RESPOND_CLOSE) {
@@ -1428,6 +1514,16 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 	}
 	token_bucket_init(&sp->accept_all, r->cfg->accept_rate, r->cfg->accept_burst, now_ns());
 	key_to_hex(r->server_pub, sp->server_pub_hex);
+	char reason[128];
+	if (ip_prefix_list_parse(r->cfg->debug_allow, &sp->debug_allow, reason, sizeof(reason)) <
+	    0) {
+		/* Checked when the configuration was read; refuse rather than open /debug/. */
+		log_error("debug.allow: %s", reason);
+		accept_limiter_destroy(&sp->per_ip);
+		pending_limiter_destroy(&sp->pending_per_source);
+		free(sp);
+		return NULL;
+	}
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	int rc = io_uring_queue_init_params(SP_RING_ENTRIES, &sp->ring, &p);
@@ -1444,6 +1540,12 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 
 int slowpath_start(struct slowpath *sp)
 {
+	/* Its thread starts here, after the privileges are dropped, like the others. */
+	const struct hd_config *cfg = sp->relay->cfg;
+	sp->bootstrap_dns = bootstrap_dns_start(
+	    cfg->bootstrap_dns_names, cfg->bootstrap_dns_unpublished, cfg->bootstrap_dns_refresh_s);
+	if (!sp->bootstrap_dns)
+		return -1;
 	return -pthread_create(&sp->thread, NULL, slowpath_main, sp);
 }
 
@@ -1465,6 +1567,8 @@ void slowpath_stop(struct slowpath *sp)
 		pending_free(sp, p);
 	}
 	close(sp->listen_fd);
+	bootstrap_dns_stop(sp->bootstrap_dns);
+	sp->bootstrap_dns = NULL;
 }
 
 void slowpath_destroy(struct slowpath *sp)
@@ -1500,4 +1604,8 @@ void slowpath_get_stats(const struct slowpath *sp, struct slowpath_stats *out)
 	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = stat_read(&src[i]);
 	out->admission_cache_hits = sp->admission ? admission_cache_hits(sp->admission) : 0;
+	/* Counted by the resolver's thread, which keeps its own. */
+	if (sp->bootstrap_dns)
+		out->bootstrap_dns_lookup_failures =
+		    bootstrap_dns_lookup_failures(sp->bootstrap_dns);
 }

@@ -81,6 +81,14 @@ struct slowpath_stats {
 	uint64_t admission_busy;      /* too many checks waiting: closed */
 	uint64_t admission_cache_hits; /* answers reused (admission.cache_ms) */
 	uint64_t admission_pending;    /* gauge: connections waiting for their check */
+	/* /bootstrap-dns and /debug/ on the DERP port. */
+	uint64_t bootstrap_dns_requests;
+	uint64_t bootstrap_dns_published_hits;	   /* ?q= a configured name that resolved */
+	uint64_t bootstrap_dns_unpublished_hits;   /* ?q= an unpublished name: answered alone */
+	uint64_t bootstrap_dns_unpublished_misses; /* ?q= any other name */
+	uint64_t bootstrap_dns_lookup_failures;	   /* lookups of a configured name that failed */
+	uint64_t debug_requests;		   /* /debug/ requests answered */
+	uint64_t debug_denied;		 /* /debug/ outside debug.allow, or proxied: 403 */
 	uint64_t handshakes_pending;	 /* gauge: connections in their handshake */
 	uint64_t handshake_memory_bytes; /* gauge: what they hold (limits.handshake_memory_mb) */
 };

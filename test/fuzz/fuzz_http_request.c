@@ -110,6 +110,11 @@ static void check_route(const struct http_request *req)
 	if (res.fast_start) {
 		FUZZ_CHECK(res.action == HTTP_ACTION_DERP_UPGRADE);
 		FUZZ_CHECK(res.response_len == 0 && res.status == 0);
+	} else if (res.action == HTTP_ACTION_BOOTSTRAP_DNS || res.action == HTTP_ACTION_DEBUG) {
+		/* The slow path answers these itself: nothing written, only for their paths. */
+		FUZZ_CHECK(res.response_len == 0 && res.status == 0);
+		FUZZ_CHECK(res.action == HTTP_ACTION_DEBUG ? strncmp(req->path, "/debug/", 7) == 0
+							   : strcmp(req->path, "/bootstrap-dns") == 0);
 	} else {
 		check_response(out, res.response_len, res.status, head_only);
 		FUZZ_CHECK((res.action == HTTP_ACTION_DERP_UPGRADE) == (res.status == 101));

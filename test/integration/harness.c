@@ -485,6 +485,10 @@ struct it_daemon *it_daemon_start(const struct it_daemon_opts *opts)
 	} else {
 		lfd = listen_loopback(&d->port);
 	}
+	for (size_t i = 0; opts->extra_args && opts->extra_args[i]; i++) {
+		IT_REQUIRE(argc + 1 < (int)(sizeof(argv) / sizeof(argv[0])), "too many arguments");
+		argv[argc++] = (char *)opts->extra_args[i];
+	}
 	argv[argc] = NULL;
 
 	fflush(NULL);

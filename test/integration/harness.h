@@ -57,6 +57,8 @@ struct it_daemon_opts {
 	 * socket.
 	 */
 	uint16_t bind_port;
+	/* More arguments after the harness's own (NULL-terminated), or NULL. */
+	const char *const *extra_args;
 };
 
 struct it_daemon {

@@ -542,6 +542,39 @@ static void test_unknown_key_and_section(void **state)
 	expect_file_error("[server]\nPort = 1\n", "2: server.Port: unknown key");
 }
 
+/* The lists of [bootstrap_dns] and [debug]: each bad entry named, with FILE:LINE and the key. */
+static void test_list_keys(void **state)
+{
+	(void)state;
+	struct hd_config cfg;
+	char err[512];
+
+	expect_file_error("[debug]\nallow = 127.0.0.1, 10.0.0.1/8\n",
+			  "2: debug.allow: \"10.0.0.1/8\" has bits set past the prefix length");
+	expect_file_error("\n[debug]\nallow = 10.0.0.0/33\n",
+			  "3: debug.allow: \"10.0.0.0/33\": prefix length must be 0..32");
+	expect_file_error("[debug]\nallow = example.com\n",
+			  "2: debug.allow: \"example.com\" is not an IPv4 or IPv6 address");
+	expect_file_error("[bootstrap_dns]\nnames = a.example, b..example\n",
+			  "2: bootstrap_dns.names: \"b..example\" is not a host name");
+	expect_file_error("[bootstrap_dns]\nunpublished = a.example/txt.example\n",
+			  "2: bootstrap_dns.unpublished: \"a.example/txt.example\": rollout TXT "
+			  "records (NAME/TXTNAME) are not supported");
+	expect_file_error("[bootstrap_dns]\nrefresh_s = 5\n",
+			  "2: bootstrap_dns.refresh_s: \"5\" is not an integer in 10..86400");
+	assert_int_equal(load_text("[debug]\nallow = 10.0.0.0/8 fd7a:115c:a1e0::/48\n"
+				   "[bootstrap_dns]\nnames = controlplane.tailscale.com, 192.0.2.1\n",
+				   &cfg, err, sizeof(err), NULL),
+			 0);
+	assert_string_equal(cfg.debug_allow, "10.0.0.0/8 fd7a:115c:a1e0::/48");
+	assert_string_equal(cfg.bootstrap_dns_names, "controlplane.tailscale.com, 192.0.2.1");
+	/* Empty: nobody reads /debug/, no names. */
+	assert_int_equal(load_text("[debug]\nallow =\n[bootstrap_dns]\nnames =\n", &cfg, err,
+				   sizeof(err), NULL),
+			 0);
+	assert_string_equal(cfg.debug_allow, "");
+}
+
 static void test_first_error_wins(void **state)
 {
 	(void)state;
@@ -871,9 +904,11 @@ static void test_args_errors(void **state)
 	assert_int_equal(run_args(&cfg, unknown, err, sizeof(err), NULL, 0), -1);
 	assert_string_equal(err, "unknown option \"--bogus\" (see --help)");
 
+	/* Single-dash words are derper's flags (derper_flags.h): refused as Go's flag package does.
+	 */
 	char *unknown_short[] = { "hyper-derp", "-x", NULL };
 	assert_int_equal(run_args(&cfg, unknown_short, err, sizeof(err), NULL, 0), -1);
-	assert_string_equal(err, "unknown option \"-x\" (see --help)");
+	assert_string_equal(err, "flag provided but not defined: -x");
 
 	char *missing[] = { "hyper-derp", "--port", NULL };
 	assert_int_equal(run_args(&cfg, missing, err, sizeof(err), NULL, 0), -1);
@@ -946,6 +981,7 @@ int main(void)
 		cmocka_unit_test(test_text_too_long),
 		cmocka_unit_test(test_text_that_would_not_read_back),
 		cmocka_unit_test(test_unknown_key_and_section),
+		cmocka_unit_test(test_list_keys),
 		cmocka_unit_test(test_first_error_wins),
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_duplicates_and_continuations),

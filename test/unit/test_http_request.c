@@ -522,9 +522,71 @@ static void test_robots_home_404(void **state)
 	assert_int_equal(res.status, 404);
 	assert_int_equal(res.action, HTTP_ACTION_RESPOND_CLOSE);
 	assert_string_equal(body_of(out), "404 page not found\n");
+}
 
-	route_str("GET /bootstrap-dns HTTP/1.1\r\n\r\n", out, sizeof(out), &res);
+/* Answered by the slow path, which holds the resolver and the counters: nothing written here. */
+static void test_bootstrap_and_debug_routes(void **state)
+{
+	(void)state;
+	char out[2048];
+	struct http_route_result res;
+
+	route_str("GET /bootstrap-dns?q=x HTTP/1.1\r\n\r\n", out, sizeof(out), &res);
+	assert_int_equal(res.action, HTTP_ACTION_BOOTSTRAP_DNS);
+	assert_int_equal(res.response_len, 0);
+	route_str("GET /debug/vars HTTP/1.1\r\n\r\n", out, sizeof(out), &res);
+	assert_int_equal(res.action, HTTP_ACTION_DEBUG);
+	assert_int_equal(res.response_len, 0);
+	route_str("GET /debug/ HTTP/1.1\r\n\r\n", out, sizeof(out), &res);
+	assert_int_equal(res.action, HTTP_ACTION_DEBUG);
+	/* Go's ServeMux: the subtree without its slash is redirected to it. */
+	route_str("GET /debug HTTP/1.1\r\n\r\n", out, sizeof(out), &res);
+	assert_int_equal(res.action, HTTP_ACTION_RESPOND_CLOSE);
+	assert_int_equal(res.status, 301);
+	assert_true(has_header(out, "Location: /debug/"));
+	route_str("GET /debugx HTTP/1.1\r\n\r\n", out, sizeof(out), &res);
 	assert_int_equal(res.status, 404);
+	route_str("GET /bootstrap-dns/x HTTP/1.1\r\n\r\n", out, sizeof(out), &res);
+	assert_int_equal(res.status, 404);
+}
+
+static void test_forwarded_for(void **state)
+{
+	(void)state;
+	struct http_request req;
+	const char *with = "GET /debug/ HTTP/1.1\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n";
+	const char *empty = "GET /debug/ HTTP/1.1\r\nx-forwarded-for:\r\n\r\n";
+	const char *without = "GET /debug/ HTTP/1.1\r\nHost: x\r\n\r\n";
+
+	assert_int_equal(http_request_parse((const uint8_t *)with, strlen(with), &req),
+			 HTTP_PARSE_DONE);
+	assert_true(req.forwarded_for);
+	/* Go's Header.Get("X-Forwarded-For") != "": an empty value does not count. */
+	assert_int_equal(http_request_parse((const uint8_t *)empty, strlen(empty), &req),
+			 HTTP_PARSE_DONE);
+	assert_false(req.forwarded_for);
+	assert_int_equal(http_request_parse((const uint8_t *)without, strlen(without), &req),
+			 HTTP_PARSE_DONE);
+	assert_false(req.forwarded_for);
+}
+
+static void test_response_write(void **state)
+{
+	(void)state;
+	uint8_t out[1024];
+	struct http_response r = {
+		.status = 200,
+		.content_type = "application/json",
+		.body = "{}x",
+		.body_len = 2,
+		.browser = true,
+	};
+	size_t n = http_response_write(&r, out, sizeof(out) - 1);
+	out[n] = '\0';
+	assert_true(has_header((char *)out, "Content-Length: 2"));
+	assert_true(has_header((char *)out, "X-Frame-Options: DENY"));
+	assert_string_equal(body_of((char *)out), "{}");
+	assert_int_equal(http_response_write(&r, out, 40), 0); /* too small */
 }
 
 static void test_route_small_buffer(void **state)
@@ -900,6 +962,9 @@ int main(void)
 		cmocka_unit_test(test_generate_204),
 		cmocka_unit_test(test_generate_204_control_chars),
 		cmocka_unit_test(test_robots_home_404),
+		cmocka_unit_test(test_bootstrap_and_debug_routes),
+		cmocka_unit_test(test_forwarded_for),
+		cmocka_unit_test(test_response_write),
 		cmocka_unit_test(test_route_small_buffer),
 		cmocka_unit_test(test_error_response),
 		cmocka_unit_test(test_every_prefix_needs_more),
