@@ -42,7 +42,8 @@ struct hd_client {
 	char error[256];
 };
 
-static void set_error(char *buf, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_error(char *buf, size_t len,
+							     const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -568,6 +568,23 @@ static void write_mesh(struct textbuf *b, const struct relay *r)
 	}
 }
 
+/* HD admission (docs/hd-protocol.md): who got in, and why the others did not. */
+static void write_hd(struct textbuf *b, const struct stats_snapshot *s)
+{
+	if (!s->has_hd)
+		return;
+	single(b, "hd_admitted_total", "counter", "HD clients admitted (Welcome sent).",
+	       s->hd_admitted);
+	head(b, "hd_refused_total", "counter",
+	     "HD clients refused (Denied sent), by reason: bad-proof, no-token, wrong-key, "
+	     "expired, revoked, policy, full.");
+	for (int r = HD_REASON_BAD_PROOF; r <= HD_REASON_DRAINING; r++)
+		put(b, "hyperderp_hd_refused_total{reason=\"%s\"} %llu\n",
+		    hd_reason_name((uint8_t)r), (unsigned long long)s->hd_denied[r]);
+	single(b, "hd_peer_ids", "gauge", "HD peer ids given out (never reused; hd.max_peers).",
+	       s->hd_peer_ids);
+}
+
 static void write_queues(struct textbuf *b, struct mgmt_context *ctx)
 {
 	refresh_queue_gauges(ctx);
@@ -597,6 +614,7 @@ int metrics_format(struct mgmt_context *ctx, char **out, size_t *len)
 	write_mgmt(&b, &s);
 	write_queues(&b, ctx);
 	write_mesh(&b, ctx->relay);
+	write_hd(&b, &s);
 	write_wireguard(&b, ctx);
 	if (b.failed) {
 		free(b.buf);

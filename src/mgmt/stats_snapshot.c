@@ -2,6 +2,7 @@
 #include "stats_snapshot.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -71,6 +72,14 @@ void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *
 	s->conns_current = atomic_load_explicit(&ctx->relay->conns_current, memory_order_relaxed);
 	s->nlinks = ctx->relay->nlinks;
 	s->links = ctx->relay->links;
+	if (ctx->relay->hd) {
+		const struct hd_registry *hd = ctx->relay->hd;
+		s->has_hd = true;
+		s->hd_admitted = __atomic_load_n(&hd->admitted, __ATOMIC_RELAXED);
+		for (int r = HD_REASON_BAD_PROOF; r <= HD_REASON_DRAINING; r++)
+			s->hd_denied[r] = __atomic_load_n(&hd->denied[r], __ATOMIC_RELAXED);
+		s->hd_peer_ids = __atomic_load_n(&hd->ids.count, __ATOMIC_ACQUIRE);
+	}
 	uint64_t *slots = (uint64_t *)&s->total;
 	for (size_t i = 0; i < sizeof(s->total) / sizeof(uint64_t); i++)
 		slots[i] = relay_stat_sum(ctx->relay, i * sizeof(uint64_t));
@@ -298,6 +307,17 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 
 	if (s->nlinks)
 		write_mesh_json(s, w);
+	if (s->has_hd) {
+		jw_object_begin(w, "hd");
+		jw_u64(w, "admitted", s->hd_admitted);
+		jw_u64(w, "peer_ids", s->hd_peer_ids);
+		for (int r = HD_REASON_BAD_PROOF; r <= HD_REASON_DRAINING; r++) {
+			char name[32];
+			snprintf(name, sizeof(name), "refused_%s", hd_reason_name((uint8_t)r));
+			jw_u64(w, name, s->hd_denied[r]);
+		}
+		jw_end(w);
+	}
 
 	jw_u64(w, "drops_total", stats_total_drops(s));
 	jw_object_begin(w, "drops");

@@ -35,6 +35,11 @@ struct stats_snapshot {
 	/* The mesh peers of mesh.with (mesh_link.h); their counters are read when written. */
 	uint16_t nlinks;
 	const struct mesh_link *links;
+	/* HD admission (hd_registry.h), when hd.enabled. */
+	bool has_hd;
+	uint64_t hd_admitted;
+	uint64_t hd_denied[9]; /* by enum hd_reason, 1..8 used */
+	uint64_t hd_peer_ids;
 };
 
 void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *s);

@@ -3,7 +3,7 @@
  * hdcli hd token issue / revoke / hd show against a running relay: a token
  * issued by hdcli admits its key over HD (libhd), a revocation holds for
  * the next connection without a restart, bad arguments are refused with
- * the reason, and hd show counts what admission did.
+ * the reason, and hd show, /metrics and show counters count what admission did.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -82,6 +82,14 @@ static void test_issue_admit_revoke(void)
 	IT_REQUIRE(strstr(o.out, "tokens:    required") && strstr(o.out, "admitted:  2") &&
 		       strstr(o.out, "no-token 1") && strstr(o.out, "revoked 2"),
 		   "hd show printed: %s", o.out);
+	/* The same in /metrics and show counters. */
+	IT_REQUIRE(md_scrape(d, "hyperderp_hd_admitted_total", NULL) == 2, "admitted in /metrics");
+	IT_REQUIRE(md_scrape(d, "hyperderp_hd_refused_total", "reason=\"revoked\"") == 2,
+		   "revoked in /metrics");
+	IT_REQUIRE(md_scrape(d, "hyperderp_hd_refused_total", "reason=\"no-token\"") == 1,
+		   "no-token in /metrics");
+	IT_REQUIRE(md_cli(d, &o, NULL, "show", "counters", NULL) == 0, "show counters");
+	IT_REQUIRE(strstr(o.out, "hd.refused_revoked 2"), "show counters: no hd.refused_revoked 2");
 	md_stop(d);
 }
 
