@@ -58,7 +58,18 @@ static void queue_peer_gone(struct worker *w, struct conn *c, const uint8_t key[
 			    enum derp_peer_gone_reason reason)
 {
 	uint8_t f[DERP_FRAME_HDR_LEN + KEY_LEN + 1];
-	size_t n = derp_build_peer_gone(f, sizeof(f), key, reason);
+	size_t n;
+	if (c->is_hd) {
+		/* HD names peers by id; a key without one was never an HD peer's source. */
+		uint16_t id = hd_registry_lookup(w->relay->hd, key);
+		if (id == HD_ID_NONE)
+			return;
+		n = hd_build_peer_gone(f, sizeof(f), id, HD_ID_NONE,
+				       reason == DERP_PEER_GONE_NOT_HERE ? HD_GONE_NOT_HERE
+									 : HD_GONE_DISCONNECTED);
+	} else {
+		n = derp_build_peer_gone(f, sizeof(f), key, reason);
+	}
 	queue_ctrl(w, c, f, n);
 	if (reason == DERP_PEER_GONE_NOT_HERE)
 		stat_add(&w->stats.peer_gone_not_here_frames, 1);
@@ -389,8 +400,9 @@ void session_accept(struct worker *w, struct handoff *h)
 
 	char nodekey[80];
 	key_to_nodekey(c->key, nodekey);
+	const char *kind = c->is_hd ? ", HD" : (c->can_mesh ? ", mesh peer" : "");
 	log_debug("worker %u: %s connected (seq %lu%s)", w->id, nodekey, (unsigned long)c->seq,
-		  c->is_hd ? ", HD" : c->can_mesh ? ", mesh peer" : "");
+		  kind);
 	if (h->leftover_len)
 		conn_recv_bytes(w, c, h->leftover, h->leftover_len);
 	free(h);
@@ -449,11 +461,27 @@ static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_L
 	}
 }
 
+/*
+ * The key of a data frame's sender: in DERP's RecvPacket, or behind the
+ * peer id of HD's Recv. NULL when the id has no key (it always has one: ids
+ * are given with their key and never taken back).
+ */
+static const uint8_t *frame_source_key(const struct worker *w, const struct conn *dst,
+				       const struct pktbuf *pb)
+{
+	if (!dst->is_hd)
+		return pb->frame + DERP_FRAME_HDR_LEN;
+	uint16_t id =
+	    (uint16_t)(pb->frame[HD_FRAME_HDR_LEN] << 8 | pb->frame[HD_FRAME_HDR_LEN + 1]);
+	return hd_registry_key(w->relay->hd, id);
+}
+
 static void deliver_local(struct worker *w, struct conn *dst, struct pktbuf *pb)
 {
-	/* HD's Recv names its source by id, not key: HD senders are told of nothing yet. */
-	if (!dst->is_hd)
-		note_sub(w, dst, pb->frame + DERP_FRAME_HDR_LEN);
+	/* Whoever got packets from a key hears when it leaves (PeerGone), HD peers too. */
+	const uint8_t *src = frame_source_key(w, dst, pb);
+	if (src)
+		note_sub(w, dst, src);
 	sendq_push(w, dst, pb);
 }
 
@@ -528,10 +556,12 @@ static struct pktbuf *hd_recv_frame(struct worker *w, uint16_t src_id, const uin
 				    const uint8_t *pkt, uint32_t len, bool in_place)
 {
 	uint32_t frame_len = HD_FRAME_HDR_LEN + 2 + len;
-	struct pktbuf *pb = in_place ? recv_ring_ref(w, pkt - HD_FRAME_HDR_LEN - 2, frame_len) : NULL;
+	struct pktbuf *pb =
+	    in_place ? recv_ring_ref(w, pkt - HD_FRAME_HDR_LEN - 2, frame_len) : NULL;
 	if (pb) {
 		memcpy(pb->dst, dst, KEY_LEN);
-		hd_build_routed_header(pb->frame, HD_FRAME_HDR_LEN + 2, HD_FRAME_RECV, 0, src_id, len);
+		hd_build_routed_header(pb->frame, HD_FRAME_HDR_LEN + 2, HD_FRAME_RECV, 0, src_id,
+				       len);
 		stat_add(&w->stats.packets_inplace, 1);
 		return pb;
 	}
@@ -622,8 +652,9 @@ void session_deliver_remote(struct worker *w, struct pktbuf *pb)
 	struct peer_entry *e = peer_table_lookup(&w->peers, pb->dst);
 	struct conn *dc = e ? local_active_conn(w, e) : NULL;
 	if (!dc) {
-		count_drop(w, DROP_GONE_DISCONNECTED, pb->kind == PKT_KIND_DISCO,
-			   pb->len - DERP_FRAME_HDR_LEN - KEY_LEN);
+		uint32_t hdr = pb->frame[0] == HD_FRAME_RECV ? HD_FRAME_HDR_LEN + 2
+							     : DERP_FRAME_HDR_LEN + KEY_LEN;
+		count_drop(w, DROP_GONE_DISCONNECTED, pb->kind == PKT_KIND_DISCO, pb->len - hdr);
 		worker_release_buf(w, pb);
 		return;
 	}

@@ -194,7 +194,12 @@ static void relay_between(bool tls)
 	it_sleep_ms(100); /* its registration reaches a's worker */
 	exchange(&a, &b, 3);
 
+	/* a leaves: b, which got packets from a, hears PeerGone with a's id. */
+	uint16_t a_id = hd_client_peer_id(a.c);
 	hd_client_close(a.c);
+	IT_REQUIRE(next_event(&b, &ev) == 1 && ev.type == HD_EVENT_PEER_GONE &&
+		       ev.peer_id == a_id && ev.reason == HD_GONE_DISCONNECTED,
+		   "no PeerGone for %u (event %d, id %u)", a_id, ev.type, ev.peer_id);
 	hd_client_close(b.c);
 	it_daemon_require_alive(d);
 	it_daemon_signal(d, SIGTERM);
