@@ -145,8 +145,11 @@ int hd_revoked_load(const char *path, struct hd_revoked *out, char *err, size_t 
 		goto fail;
 	}
 	fclose(f);
-	qsort(out->ids, out->n_ids, HD_TOKEN_ID_LEN, cmp_id);
-	qsort(out->keys, out->n_keys, HD_KEY_LEN, cmp_key);
+	/* qsort's array may not be NULL, even empty (UBSan holds glibc to it). */
+	if (out->n_ids)
+		qsort(out->ids, out->n_ids, HD_TOKEN_ID_LEN, cmp_id);
+	if (out->n_keys)
+		qsort(out->keys, out->n_keys, HD_KEY_LEN, cmp_key);
 	return 0;
 fail:
 	fclose(f);
