@@ -123,7 +123,19 @@ int tcp_conn_init(struct tcp_conn *c, const struct tcp_snapshot *snap, const str
 	c->rbuf_base = c->rcv_read;
 	if (snap->recv_queue_len)
 		memcpy(c->rbuf, snap->recv_queue, snap->recv_queue_len);
-	c->rcv_adv = snap->rcv_wup + snap->rcv_wnd;
+	/*
+	 * The kernel may have advertised more than our buffer holds (the slow
+	 * path should clamp it with TCP_WINDOW_CLAMP before the move, see
+	 * docs/bypass.md). We do not repeat that promise: our first ACK
+	 * shrinks the window to the buffer. Segments the peer sends inside the
+	 * old promise are still acceptable (no challenge ACK); what does not
+	 * fit is trimmed and resent by the peer.
+	 */
+	c->rcv_promised = snap->rcv_wup + snap->rcv_wnd;
+	if (seq_lt(c->rcv_promised, c->rcv_nxt))
+		c->rcv_promised = c->rcv_nxt;
+	uint32_t buf_edge = c->rcv_read + cfg->rcvbuf;
+	c->rcv_adv = seq_min(c->rcv_promised, buf_edge);
 	if (seq_lt(c->rcv_adv, c->rcv_nxt))
 		c->rcv_adv = c->rcv_nxt;
 	c->last_ack_sent = snap->rcv_nxt;

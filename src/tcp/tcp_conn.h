@@ -138,7 +138,8 @@ struct tcp_conn {
 	uint32_t rbuf_base;
 	uint32_t rcv_read; /* the next byte the application reads */
 	uint32_t rcv_nxt;
-	uint32_t rcv_adv; /* the right edge we last advertised */
+	uint32_t rcv_adv;      /* the right edge we last advertised */
+	uint32_t rcv_promised; /* the kernel's advertised edge at handoff (see tcp_conn_init) */
 	uint32_t last_ack_sent;
 	struct tcp_ranges ooo; /* received above rcv_nxt */
 	bool peer_fin;	       /* FIN received in order: rcv_nxt counts it */

@@ -18,13 +18,13 @@ static bool flow_matches(const struct tcp_conn *c, const struct tcp_segment *seg
 	       memcmp(seg->dst_ip, c->flow.local_ip, alen) == 0;
 }
 
-/* The receive window for the acceptability test: what we advertised or have room for. */
+/* The receive window for the acceptability test: whatever was ever offered, or room we have. */
 static uint32_t rcv_window(const struct tcp_conn *c)
 {
-	uint32_t space = tcp_rcv_space(c);
-	if (seq_gt(c->rcv_adv, c->rcv_nxt + space))
-		space = c->rcv_adv - c->rcv_nxt;
-	return space;
+	uint32_t edge = c->rcv_nxt + tcp_rcv_space(c);
+	edge = seq_max(edge, c->rcv_adv);
+	edge = seq_max(edge, c->rcv_promised);
+	return edge - c->rcv_nxt;
 }
 
 /* RFC 9293's four cases of segment acceptability. */

@@ -12,7 +12,7 @@
 
 #include "tcp_test_peer.h"
 
-#define MS 1000ull
+#define MS  1000ull
 #define SEC 1000000ull
 
 struct fixture {
@@ -52,11 +52,14 @@ static struct fixture *fx_default(void)
 }
 
 /* The peer's data at seq, acking everything we sent. */
-static enum tcp_input_result peer_data(struct fixture *f, uint32_t seq, const void *d,
-				       uint32_t len)
+static enum tcp_input_result peer_data(struct fixture *f, uint32_t seq, const void *d, uint32_t len)
 {
-	struct peer_seg s = { .seq = seq, .ack = f->c.snd_max, .flags = TCP_FLAG_ACK,
-			      .win = 65535, .data = d, .len = len };
+	struct peer_seg s = { .seq = seq,
+			      .ack = f->c.snd_max,
+			      .flags = TCP_FLAG_ACK,
+			      .win = 65535,
+			      .data = d,
+			      .len = len };
 	return peer_send(&f->c, &s, f->now);
 }
 
@@ -255,8 +258,15 @@ static void paws(void **state)
 	f->snap.ts_recent = 1000;
 	fx_start(f);
 	uint8_t d[100] = { 1 };
-	struct peer_seg s = { .seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK, .win = 65535,
-			      .data = d, .len = 100, .ts = true, .tsval = 999, .tsecr = 0 };
+	struct peer_seg s = { .seq = 5000,
+			      .ack = 1000,
+			      .flags = TCP_FLAG_ACK,
+			      .win = 65535,
+			      .data = d,
+			      .len = 100,
+			      .ts = true,
+			      .tsval = 999,
+			      .tsecr = 0 };
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_DROPPED);
 	assert_int_equal(f->c.rcv_nxt, 5000);
 	assert_int_equal(f->c.stats.paws_drops, 1);
@@ -344,8 +354,12 @@ static void bad_ack(void **state)
 	(void)state;
 	struct fixture *f = fx_default();
 	uint8_t d[100] = { 0 };
-	struct peer_seg s = { .seq = 5000, .ack = 1000 + 5000, .flags = TCP_FLAG_ACK,
-			      .win = 65535, .data = d, .len = 100 };
+	struct peer_seg s = { .seq = 5000,
+			      .ack = 1000 + 5000,
+			      .flags = TCP_FLAG_ACK,
+			      .win = 65535,
+			      .data = d,
+			      .len = 100 };
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_DROPPED);
 	assert_int_equal(f->c.rcv_nxt, 5000);
 	assert_int_equal(f->c.stats.bad_acks, 1);
@@ -432,8 +446,12 @@ static void fin_active(void **state)
 	peer_ack(f, 1011, 65535);
 	assert_int_equal(f->c.state, TCP_FIN_WAIT_2);
 	/* The peer's data still arrives in FIN_WAIT_2, then its FIN. */
-	struct peer_seg s = { .seq = 5000, .ack = 1011, .flags = TCP_FLAG_ACK | TCP_FLAG_FIN,
-			      .win = 65535, .data = "bye", .len = 3 };
+	struct peer_seg s = { .seq = 5000,
+			      .ack = 1011,
+			      .flags = TCP_FLAG_ACK | TCP_FLAG_FIN,
+			      .win = 65535,
+			      .data = "bye",
+			      .len = 3 };
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_OK);
 	assert_int_equal(f->c.state, TCP_TIME_WAIT);
 	seg = last_seg(f);
@@ -457,8 +475,9 @@ static void fin_passive(void **state)
 {
 	(void)state;
 	struct fixture *f = fx_default();
-	struct peer_seg s = { .seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK | TCP_FLAG_FIN,
-			      .win = 65535 };
+	struct peer_seg s = {
+		.seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK | TCP_FLAG_FIN, .win = 65535
+	};
 	peer_send(&f->c, &s, f->now);
 	assert_int_equal(f->c.state, TCP_CLOSE_WAIT);
 	assert_int_equal(last_seg(f).ack, 5001);
@@ -481,8 +500,9 @@ static void fin_simultaneous(void **state)
 	(void)state;
 	struct fixture *f = fx_default();
 	tcp_close(&f->c, f->now);
-	struct peer_seg s = { .seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK | TCP_FLAG_FIN,
-			      .win = 65535 };
+	struct peer_seg s = {
+		.seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK | TCP_FLAG_FIN, .win = 65535
+	};
 	peer_send(&f->c, &s, f->now);
 	assert_int_equal(f->c.state, TCP_CLOSING);
 	peer_ack(f, 1001, 65535);
@@ -495,8 +515,12 @@ static void fin_out_of_order(void **state)
 {
 	(void)state;
 	struct fixture *f = fx_default();
-	struct peer_seg s = { .seq = 5100, .ack = 1000, .flags = TCP_FLAG_ACK | TCP_FLAG_FIN,
-			      .win = 65535, .data = "tail", .len = 4 };
+	struct peer_seg s = { .seq = 5100,
+			      .ack = 1000,
+			      .flags = TCP_FLAG_ACK | TCP_FLAG_FIN,
+			      .win = 65535,
+			      .data = "tail",
+			      .len = 4 };
 	peer_send(&f->c, &s, f->now);
 	assert_int_equal(f->c.state, TCP_ESTABLISHED);
 	uint8_t d[100] = { 0 };
@@ -571,8 +595,9 @@ static void sack_recovery(void **state)
 	tcp_send(&f->c, d, sizeof(d), f->now);
 	capture_clear(&f->cap);
 	/* Segments 0 and 2 lost; 1 and 3..5 SACKed. */
-	struct peer_seg s = { .seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK, .win = 65535,
-			      .nsack = 2 };
+	struct peer_seg s = {
+		.seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK, .win = 65535, .nsack = 2
+	};
 	s.sack_start[0] = 1000 + 1460;
 	s.sack_end[0] = 1000 + 2920;
 	s.sack_start[1] = 1000 + 3 * 1460;
@@ -598,8 +623,8 @@ static void sack_recovery(void **state)
 	/* Nothing SACKed was sent again. */
 	for (unsigned i = 0; i < f->cap.n; i++) {
 		assert_int_equal(capture_seg(&f->cap, i, &seg), 0);
-		assert_false(seg.seq == 1000 + 1460 || (seg.seq >= 1000 + 3 * 1460 &&
-							seg.seq < 1000 + 6 * 1460));
+		assert_false(seg.seq == 1000 + 1460 ||
+			     (seg.seq >= 1000 + 3 * 1460 && seg.seq < 1000 + 6 * 1460));
 	}
 	peer_ack(f, 1000 + 14600, 65535);
 	assert_false(f->c.in_recovery);
@@ -713,6 +738,32 @@ static void not_mine(void **state)
 	fx_free(f);
 }
 
+/*
+ * The kernel advertised more than our buffer: we do not repeat the promise,
+ * but a segment inside it is taken up to the buffer and acked, not challenged.
+ */
+static void kernel_window_beyond_buffer(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_new(AF_INET, 1000, 5000);
+	f->snap.rcv_wnd = 65535;
+	f->cfg.rcvbuf = 8192;
+	fx_start(f);
+	uint8_t d[1000] = { 0 };
+	assert_int_equal(peer_data(f, 5000, d, 1000), TCP_IN_OK);
+	f->now = tcp_next_deadline(&f->c);
+	tcp_timer(&f->c, f->now);
+	struct tcp_segment seg = last_seg(f);
+	assert_int_equal(seg.ack, 6000);
+	assert_int_equal(seg.win, 8192 - 1000); /* the buffer, not the kernel's 64 KiB */
+	/* Inside the kernel's promise, past our buffer: trimmed, acked at once. */
+	assert_int_equal(peer_data(f, 20000, d, 1000), TCP_IN_OK);
+	assert_int_equal(f->c.stats.rcv_window_drops, 1000);
+	assert_int_equal(f->c.stats.challenge_acks, 0);
+	assert_int_equal(last_seg(f).ack, 6000);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -741,6 +792,7 @@ int main(void)
 		cmocka_unit_test(snapshot_queues),
 		cmocka_unit_test(init_rejects),
 		cmocka_unit_test(not_mine),
+		cmocka_unit_test(kernel_window_beyond_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,8 +52,8 @@ static void build_parse_roundtrip(int family)
 	uint8_t pkt[TCP_PKT_MAX];
 	size_t hdr = tcp_header_len(family, &o);
 	memcpy(pkt + hdr, "hello", 5);
-	size_t n = tcp_build(pkt, &snap.flow, 0xfffffff0u, 5, TCP_FLAG_ACK | TCP_FLAG_PSH, 1234,
-			     &o, 5, 9);
+	size_t n =
+	    tcp_build(pkt, &snap.flow, 0xfffffff0u, 5, TCP_FLAG_ACK | TCP_FLAG_PSH, 1234, &o, 5, 9);
 	struct tcp_segment seg;
 	assert_int_equal(tcp_parse(pkt, n, false, &seg), TCP_PARSE_OK);
 	assert_int_equal(seg.family, family);
@@ -195,9 +195,9 @@ static void ranges_merge_and_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(csum_matches_naive),  cmocka_unit_test(roundtrip_v4),
-		cmocka_unit_test(roundtrip_v6),        cmocka_unit_test(parse_rejects),
-		cmocka_unit_test(syn_options),         cmocka_unit_test(ranges_merge_and_bound),
+		cmocka_unit_test(csum_matches_naive), cmocka_unit_test(roundtrip_v4),
+		cmocka_unit_test(roundtrip_v6),	      cmocka_unit_test(parse_rejects),
+		cmocka_unit_test(syn_options),	      cmocka_unit_test(ranges_merge_and_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
