@@ -764,6 +764,36 @@ static void kernel_window_beyond_buffer(void **state)
 	fx_free(f);
 }
 
+/* RFC 7323 RTTM: after a retransmission (no Karn sample), the echoed timestamp gives one. */
+static void rtt_from_timestamps(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_new(AF_INET, 1000, 5000);
+	f->snap.ts_ok = true;
+	f->snap.ts_offset = 12345;
+	fx_start(f);
+	uint8_t d[100] = { 0 };
+	tcp_send(&f->c, d, 100, f->now);
+	f->now = tcp_next_deadline(&f->c); /* the RTO: resent, the microsecond timer is off */
+	tcp_timer(&f->c, f->now);
+	struct tcp_segment seg = last_seg(f);
+	assert_true(seg.has_ts);
+	assert_int_equal(seg.tsval, (uint32_t)(f->now / 1000) + 12345);
+	assert_false(f->c.rtt_timing);
+	f->now += 300 * MS;
+	struct peer_seg s = { .seq = 5000,
+			      .ack = 1100,
+			      .flags = TCP_FLAG_ACK,
+			      .win = 65535,
+			      .ts = true,
+			      .tsval = 1,
+			      .tsecr = seg.tsval };
+	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_OK);
+	assert_int_equal(f->c.stats.rtt_samples, 1);
+	assert_int_equal(f->c.srtt_us, 300 * MS);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +803,7 @@ int main(void)
 		cmocka_unit_test(ooo_bounds),
 		cmocka_unit_test(rto_backoff),
 		cmocka_unit_test(rtt_sample),
+		cmocka_unit_test(rtt_from_timestamps),
 		cmocka_unit_test(paws),
 		cmocka_unit_test(rst_checks),
 		cmocka_unit_test(syn_challenge),
