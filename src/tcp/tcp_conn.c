@@ -85,7 +85,7 @@ int tcp_conn_init(struct tcp_conn *c, const struct tcp_snapshot *snap, const str
 	c->emit = emit;
 	c->emit_ctx = emit_ctx;
 	c->now = now;
-	c->state = TCP_ESTABLISHED;
+	c->state = TCPS_ESTABLISHED;
 
 	c->ts_ok = snap->ts_ok;
 	c->sack_ok = snap->sack_ok;
@@ -162,7 +162,7 @@ void tcp_conn_free(struct tcp_conn *c)
 
 void tcp_set_closed(struct tcp_conn *c, enum tcp_close_reason why)
 {
-	c->state = TCP_CLOSED;
+	c->state = TCPS_CLOSED;
 	c->close_reason = why;
 	c->rto_at = c->delack_at = c->keepalive_at = c->close_at = 0;
 	c->persist = false;
@@ -170,7 +170,7 @@ void tcp_set_closed(struct tcp_conn *c, enum tcp_close_reason why)
 
 uint32_t tcp_send_space(const struct tcp_conn *c)
 {
-	if ((c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT) || c->fin_queued)
+	if ((c->state != TCPS_ESTABLISHED && c->state != TCPS_CLOSE_WAIT) || c->fin_queued)
 		return 0;
 	return c->sbuf_mask + 1 - c->sbuf_len;
 }
@@ -178,9 +178,9 @@ uint32_t tcp_send_space(const struct tcp_conn *c)
 ssize_t tcp_send(struct tcp_conn *c, const void *buf, size_t len, uint64_t now)
 {
 	c->now = now;
-	if (c->state == TCP_CLOSED && c->close_reason != TCP_CLOSE_NORMAL)
+	if (c->state == TCPS_CLOSED && c->close_reason != TCP_CLOSE_NORMAL)
 		return -ECONNRESET;
-	if ((c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT) || c->fin_queued)
+	if ((c->state != TCPS_ESTABLISHED && c->state != TCPS_CLOSE_WAIT) || c->fin_queued)
 		return -EPIPE;
 	uint32_t space = tcp_send_space(c);
 	uint32_t n = len < space ? (uint32_t)len : space;
@@ -211,7 +211,7 @@ ssize_t tcp_recv(struct tcp_conn *c, void *buf, size_t len, uint64_t now)
 {
 	c->now = now;
 	uint32_t ready = tcp_recv_ready(c);
-	if (ready == 0 && c->state == TCP_CLOSED && c->close_reason != TCP_CLOSE_NORMAL)
+	if (ready == 0 && c->state == TCPS_CLOSED && c->close_reason != TCP_CLOSE_NORMAL)
 		return -ECONNRESET;
 	uint32_t n = len < ready ? (uint32_t)len : ready;
 	if (n == 0)
@@ -228,7 +228,7 @@ ssize_t tcp_recv(struct tcp_conn *c, void *buf, size_t len, uint64_t now)
 	 * peer about the room reading made once it is worth a segment or half
 	 * the buffer, whichever is less.
 	 */
-	if (c->state != TCP_CLOSED && !c->peer_fin) {
+	if (c->state != TCPS_CLOSED && !c->peer_fin) {
 		uint32_t edge = c->rcv_read + size;
 		uint32_t grown = seq_gt(edge, c->rcv_adv) ? edge - c->rcv_adv : 0;
 		uint32_t worth = size / 2 < c->mss ? size / 2 : c->mss;
@@ -241,10 +241,10 @@ ssize_t tcp_recv(struct tcp_conn *c, void *buf, size_t len, uint64_t now)
 void tcp_close(struct tcp_conn *c, uint64_t now)
 {
 	c->now = now;
-	if (c->state == TCP_ESTABLISHED)
-		c->state = TCP_FIN_WAIT_1;
-	else if (c->state == TCP_CLOSE_WAIT)
-		c->state = TCP_LAST_ACK;
+	if (c->state == TCPS_ESTABLISHED)
+		c->state = TCPS_FIN_WAIT_1;
+	else if (c->state == TCPS_CLOSE_WAIT)
+		c->state = TCPS_LAST_ACK;
 	else
 		return;
 	c->fin_queued = true;
@@ -255,7 +255,7 @@ void tcp_close(struct tcp_conn *c, uint64_t now)
 void tcp_abort(struct tcp_conn *c, uint64_t now)
 {
 	c->now = now;
-	if (c->state == TCP_CLOSED)
+	if (c->state == TCPS_CLOSED)
 		return;
 	tcp_send_rst(c);
 	tcp_set_closed(c, TCP_CLOSE_ABORT);
@@ -282,10 +282,10 @@ void tcp_info(const struct tcp_conn *c, struct tcp_info_view *out)
 const char *tcp_state_name(enum tcp_state s)
 {
 	static const char *const names[] = {
-		[TCP_ESTABLISHED] = "established", [TCP_FIN_WAIT_1] = "fin-wait-1",
-		[TCP_FIN_WAIT_2] = "fin-wait-2",   [TCP_CLOSING] = "closing",
-		[TCP_TIME_WAIT] = "time-wait",	   [TCP_CLOSE_WAIT] = "close-wait",
-		[TCP_LAST_ACK] = "last-ack",	   [TCP_CLOSED] = "closed",
+		[TCPS_ESTABLISHED] = "established", [TCPS_FIN_WAIT_1] = "fin-wait-1",
+		[TCPS_FIN_WAIT_2] = "fin-wait-2",   [TCPS_CLOSING] = "closing",
+		[TCPS_TIME_WAIT] = "time-wait",	   [TCPS_CLOSE_WAIT] = "close-wait",
+		[TCPS_LAST_ACK] = "last-ack",	   [TCPS_CLOSED] = "closed",
 	};
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }

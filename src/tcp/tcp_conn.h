@@ -29,17 +29,17 @@
 #define TCP_PKT_MAX (40 + 60 + TCP_MSS_CAP)
 
 enum tcp_state {
-	TCP_ESTABLISHED = 0,
-	TCP_FIN_WAIT_1, /* our FIN sent, not acked */
-	TCP_FIN_WAIT_2, /* our FIN acked, the peer's not seen */
-	TCP_CLOSING,	/* both FINs sent, ours not acked */
-	TCP_TIME_WAIT,
-	TCP_CLOSE_WAIT, /* the peer's FIN seen, ours not sent */
-	TCP_LAST_ACK,
-	TCP_CLOSED,
+	TCPS_ESTABLISHED = 0,
+	TCPS_FIN_WAIT_1, /* our FIN sent, not acked */
+	TCPS_FIN_WAIT_2, /* our FIN acked, the peer's not seen */
+	TCPS_CLOSING,	 /* both FINs sent, ours not acked */
+	TCPS_TIME_WAIT,
+	TCPS_CLOSE_WAIT, /* the peer's FIN seen, ours not sent */
+	TCPS_LAST_ACK,
+	TCPS_CLOSED,
 };
 
-/* Why a connection reached TCP_CLOSED. */
+/* Why a connection reached TCPS_CLOSED. */
 enum tcp_close_reason {
 	TCP_CLOSE_NONE = 0,
 	TCP_CLOSE_NORMAL,	 /* FIN both ways, TIME_WAIT over */
@@ -220,7 +220,7 @@ uint32_t tcp_send_space(const struct tcp_conn *c);
 uint32_t tcp_recv_ready(const struct tcp_conn *c);
 /* Half-close: FIN after every queued byte. */
 void tcp_close(struct tcp_conn *c, uint64_t now);
-/* RST now, and TCP_CLOSED. */
+/* RST now, and TCPS_CLOSED. */
 void tcp_abort(struct tcp_conn *c, uint64_t now);
 /* Runs expired timers. Returns the next deadline (UINT64_MAX: none). */
 uint64_t tcp_timer(struct tcp_conn *c, uint64_t now);

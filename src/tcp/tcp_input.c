@@ -68,16 +68,16 @@ static void enter_recovery(struct tcp_conn *c)
 static void fin_acked(struct tcp_conn *c)
 {
 	switch (c->state) {
-	case TCP_FIN_WAIT_1:
-		c->state = TCP_FIN_WAIT_2;
+	case TCPS_FIN_WAIT_1:
+		c->state = TCPS_FIN_WAIT_2;
 		if (c->cfg.fin_wait2_us)
 			c->close_at = c->now + c->cfg.fin_wait2_us;
 		break;
-	case TCP_CLOSING:
-		c->state = TCP_TIME_WAIT;
+	case TCPS_CLOSING:
+		c->state = TCPS_TIME_WAIT;
 		c->close_at = c->now + c->cfg.time_wait_us;
 		break;
-	case TCP_LAST_ACK:
+	case TCPS_LAST_ACK:
 		tcp_set_closed(c, TCP_CLOSE_NORMAL);
 		break;
 	default:
@@ -170,7 +170,7 @@ static bool process_ack(struct tcp_conn *c, const struct tcp_segment *seg)
 		take_sack(c, seg);
 	if (seq_gt(seg->ack, c->snd_una))
 		new_ack(c, seg);
-	if (c->state == TCP_CLOSED)
+	if (c->state == TCPS_CLOSED)
 		return false;
 
 	/* Window update (RFC 9293 3.10.7.4, with snd_wl1/snd_wl2). */
@@ -214,14 +214,14 @@ static void peer_fin(struct tcp_conn *c)
 	c->rcv_nxt++;
 	c->ack_now = true;
 	switch (c->state) {
-	case TCP_ESTABLISHED:
-		c->state = TCP_CLOSE_WAIT;
+	case TCPS_ESTABLISHED:
+		c->state = TCPS_CLOSE_WAIT;
 		break;
-	case TCP_FIN_WAIT_1:
-		c->state = TCP_CLOSING;
+	case TCPS_FIN_WAIT_1:
+		c->state = TCPS_CLOSING;
 		break;
-	case TCP_FIN_WAIT_2:
-		c->state = TCP_TIME_WAIT;
+	case TCPS_FIN_WAIT_2:
+		c->state = TCPS_TIME_WAIT;
 		c->close_at = c->now + c->cfg.time_wait_us;
 		break;
 	default:
@@ -312,7 +312,7 @@ static void process_data(struct tcp_conn *c, const struct tcp_segment *seg)
 
 static bool accepts_data(enum tcp_state s)
 {
-	return s == TCP_ESTABLISHED || s == TCP_FIN_WAIT_1 || s == TCP_FIN_WAIT_2;
+	return s == TCPS_ESTABLISHED || s == TCPS_FIN_WAIT_1 || s == TCPS_FIN_WAIT_2;
 }
 
 /* A segment that fails the sequence test: RFC 9293 says ACK it, RFC 5961 says not too often. */
@@ -330,7 +330,7 @@ static void unacceptable(struct tcp_conn *c, const struct tcp_segment *seg, uint
 		 */
 		if (seq_le(seg->seq + seg_len, c->rcv_nxt))
 			c->stats.dup_segs++;
-		if (c->state == TCP_TIME_WAIT && (seg->flags & TCP_FLAG_FIN))
+		if (c->state == TCPS_TIME_WAIT && (seg->flags & TCP_FLAG_FIN))
 			c->close_at = c->now + c->cfg.time_wait_us; /* RFC 9293: restart 2 MSL */
 		tcp_send_ack(c);
 		return;
@@ -357,7 +357,7 @@ enum tcp_input_result tcp_input(struct tcp_conn *c, const uint8_t *pkt, size_t l
 	}
 	if (!flow_matches(c, &seg))
 		return TCP_IN_NOT_MINE;
-	if (c->state == TCP_CLOSED)
+	if (c->state == TCPS_CLOSED)
 		return TCP_IN_CLOSED;
 	c->stats.segs_in++;
 
@@ -398,7 +398,7 @@ enum tcp_input_result tcp_input(struct tcp_conn *c, const uint8_t *pkt, size_t l
 		c->ts_recent = seg.tsval;
 
 	if (!process_ack(c, &seg))
-		return c->state == TCP_CLOSED ? TCP_IN_CLOSED : TCP_IN_DROPPED;
+		return c->state == TCPS_CLOSED ? TCP_IN_CLOSED : TCP_IN_DROPPED;
 
 	/* The peer is alive: keepalive starts over. */
 	c->last_rx = now;
@@ -408,8 +408,8 @@ enum tcp_input_result tcp_input(struct tcp_conn *c, const uint8_t *pkt, size_t l
 
 	if (seg_len && accepts_data(c->state))
 		process_data(c, &seg);
-	else if (seg_len && c->state == TCP_TIME_WAIT)
+	else if (seg_len && c->state == TCPS_TIME_WAIT)
 		c->ack_now = true;
 	tcp_output(c);
-	return c->state == TCP_CLOSED ? TCP_IN_CLOSED : TCP_IN_OK;
+	return c->state == TCPS_CLOSED ? TCP_IN_CLOSED : TCP_IN_OK;
 }

@@ -179,8 +179,8 @@ static bool next_hole(const struct tcp_conn *c, uint32_t *seq, uint32_t *len)
 
 static bool may_send_data(const struct tcp_conn *c)
 {
-	return c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT ||
-	       c->state == TCP_FIN_WAIT_1 || c->state == TCP_CLOSING || c->state == TCP_LAST_ACK;
+	return c->state == TCPS_ESTABLISHED || c->state == TCPS_CLOSE_WAIT ||
+	       c->state == TCPS_FIN_WAIT_1 || c->state == TCPS_CLOSING || c->state == TCPS_LAST_ACK;
 }
 
 /* Sends new data (or data again after an RTO moved snd_nxt back) within cwnd and the peer's window.
@@ -240,7 +240,7 @@ static bool send_next(struct tcp_conn *c)
 
 void tcp_output(struct tcp_conn *c)
 {
-	if (c->state == TCP_CLOSED)
+	if (c->state == TCPS_CLOSED)
 		return;
 	if (may_send_data(c)) {
 		for (;;) {

@@ -48,13 +48,13 @@ static void retransmit_timeout(struct tcp_conn *c)
 	c->rtt_timing = false;
 	c->rto_at = 0;
 	tcp_output(c);
-	if (c->state != TCP_CLOSED && c->rto_at == 0)
+	if (c->state != TCPS_CLOSED && c->rto_at == 0)
 		tcp_rto_rearm(c);
 }
 
 static void keepalive_timeout(struct tcp_conn *c)
 {
-	bool idle = (c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT) &&
+	bool idle = (c->state == TCPS_ESTABLISHED || c->state == TCPS_CLOSE_WAIT) &&
 		    c->snd_una == c->snd_max && c->sbuf_len == 0;
 	if (!idle) {
 		/* Data in flight has the retransmission timer to find a dead peer. */
@@ -80,10 +80,10 @@ static bool due(uint64_t at, uint64_t now)
 uint64_t tcp_timer(struct tcp_conn *c, uint64_t now)
 {
 	c->now = now;
-	if (c->state == TCP_CLOSED)
+	if (c->state == TCPS_CLOSED)
 		return UINT64_MAX;
 	if (due(c->close_at, now)) {
-		bool tw = c->state == TCP_TIME_WAIT;
+		bool tw = c->state == TCPS_TIME_WAIT;
 		tcp_set_closed(c, tw ? TCP_CLOSE_NORMAL : TCP_CLOSE_FIN_WAIT2);
 		return UINT64_MAX;
 	}
@@ -99,14 +99,14 @@ uint64_t tcp_timer(struct tcp_conn *c, uint64_t now)
 		else
 			c->rto_at = 0;
 	}
-	if (c->state != TCP_CLOSED && due(c->keepalive_at, now))
+	if (c->state != TCPS_CLOSED && due(c->keepalive_at, now))
 		keepalive_timeout(c);
 	return tcp_next_deadline(c);
 }
 
 uint64_t tcp_next_deadline(const struct tcp_conn *c)
 {
-	if (c->state == TCP_CLOSED)
+	if (c->state == TCPS_CLOSED)
 		return UINT64_MAX;
 	uint64_t next = UINT64_MAX;
 	const uint64_t at[] = { c->rto_at, c->delack_at, c->keepalive_at, c->close_at };

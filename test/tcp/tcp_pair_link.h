@@ -99,24 +99,32 @@ static inline uint64_t link_next(const struct link_dir *d)
 	return next;
 }
 
+/* Takes the earliest packet due by now; its data stays valid until the next push. */
+static inline bool link_pop(struct link_dir *d, uint64_t now, struct link_pkt *out)
+{
+	unsigned best = d->n;
+	for (unsigned i = 0; i < d->n; i++)
+		if (d->q[i].at <= now &&
+		    (best == d->n || d->q[i].at < d->q[best].at ||
+		     (d->q[i].at == d->q[best].at && d->q[i].id < d->q[best].id)))
+			best = i;
+	if (best == d->n)
+		return false;
+	struct link_pkt p = d->q[best];
+	/* Swap it to the end: its buffer is reused by the next push. */
+	d->q[best] = d->q[d->n - 1];
+	d->q[d->n - 1] = p;
+	d->n--;
+	*out = p;
+	return true;
+}
+
 /* Delivers every packet due by now, earliest first, into conn. */
 static inline void link_deliver(struct link_dir *d, struct tcp_conn *to, uint64_t now)
 {
-	for (;;) {
-		unsigned best = d->n;
-		for (unsigned i = 0; i < d->n; i++)
-			if (d->q[i].at <= now &&
-			    (best == d->n || d->q[i].at < d->q[best].at ||
-			     (d->q[i].at == d->q[best].at && d->q[i].id < d->q[best].id)))
-				best = i;
-		if (best == d->n)
-			return;
-		struct link_pkt p = d->q[best];
-		d->q[best] = d->q[d->n - 1];
-		d->q[d->n - 1] = p; /* keep the buffer for reuse */
-		d->n--;
+	struct link_pkt p;
+	while (link_pop(d, now, &p))
 		tcp_input(to, p.data, p.len, now);
-	}
 }
 
 static inline void link_free(struct link_dir *d)

@@ -214,7 +214,7 @@ static void rto_backoff(void **state)
 	assert_int_equal(f->c.stats.rto_timeouts, 4);
 	f->now = tcp_next_deadline(&f->c);
 	tcp_timer(&f->c, f->now);
-	assert_int_equal(f->c.state, TCP_CLOSED);
+	assert_int_equal(f->c.state, TCPS_CLOSED);
 	assert_int_equal(f->c.close_reason, TCP_CLOSE_RTO_TIMEOUT);
 	assert_true(last_seg(f).flags & TCP_FLAG_RST);
 	assert_int_equal(tcp_send(&f->c, d, 1, f->now), -ECONNRESET);
@@ -297,7 +297,7 @@ static void rst_checks(void **state)
 	struct fixture *f = fx_default();
 	struct peer_seg s = { .seq = 5000 + 10, .flags = TCP_FLAG_RST, .win = 0 };
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_DROPPED);
-	assert_int_equal(f->c.state, TCP_ESTABLISHED);
+	assert_int_equal(f->c.state, TCPS_ESTABLISHED);
 	assert_int_equal(f->cap.n, 1);
 	struct tcp_segment seg = last_seg(f);
 	assert_int_equal(seg.flags, TCP_FLAG_ACK); /* the challenge ACK */
@@ -311,7 +311,7 @@ static void rst_checks(void **state)
 
 	s.seq = 5000;
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_CLOSED);
-	assert_int_equal(f->c.state, TCP_CLOSED);
+	assert_int_equal(f->c.state, TCPS_CLOSED);
 	assert_int_equal(f->c.close_reason, TCP_CLOSE_RESET);
 	fx_free(f);
 }
@@ -325,7 +325,7 @@ static void syn_challenge(void **state)
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_DROPPED);
 	s.seq = 123; /* far outside the window */
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_DROPPED);
-	assert_int_equal(f->c.state, TCP_ESTABLISHED);
+	assert_int_equal(f->c.state, TCPS_ESTABLISHED);
 	assert_int_equal(f->cap.n, 2);
 	assert_int_equal(last_seg(f).ack, 5000);
 	fx_free(f);
@@ -398,7 +398,7 @@ static void zero_window_probe(void **state)
 		/* The peer answers, still with no room: the connection stays. */
 		peer_ack(f, 1000, 0);
 	}
-	assert_int_equal(f->c.state, TCP_ESTABLISHED);
+	assert_int_equal(f->c.state, TCPS_ESTABLISHED);
 	assert_int_equal(f->c.stats.zero_window_probes, 5);
 	/* The window opens: data flows. */
 	unsigned first = f->cap.n;
@@ -421,11 +421,11 @@ static void zero_window_dead_peer(void **state)
 	fx_start(f);
 	uint8_t d[10] = { 0 };
 	tcp_send(&f->c, d, sizeof(d), f->now);
-	for (int i = 0; i < 4 && f->c.state != TCP_CLOSED; i++) {
+	for (int i = 0; i < 4 && f->c.state != TCPS_CLOSED; i++) {
 		f->now = tcp_next_deadline(&f->c);
 		tcp_timer(&f->c, f->now);
 	}
-	assert_int_equal(f->c.state, TCP_CLOSED);
+	assert_int_equal(f->c.state, TCPS_CLOSED);
 	assert_int_equal(f->c.close_reason, TCP_CLOSE_PROBE_TIMEOUT);
 	fx_free(f);
 }
@@ -438,13 +438,13 @@ static void fin_active(void **state)
 	uint8_t d[10] = { 0 };
 	tcp_send(&f->c, d, 10, f->now);
 	tcp_close(&f->c, f->now);
-	assert_int_equal(f->c.state, TCP_FIN_WAIT_1);
+	assert_int_equal(f->c.state, TCPS_FIN_WAIT_1);
 	struct tcp_segment seg = last_seg(f);
 	assert_true(seg.flags & TCP_FLAG_FIN);
 	assert_int_equal(seg.seq + seg.len, 1010);
 	assert_int_equal(tcp_send(&f->c, d, 1, f->now), -EPIPE);
 	peer_ack(f, 1011, 65535);
-	assert_int_equal(f->c.state, TCP_FIN_WAIT_2);
+	assert_int_equal(f->c.state, TCPS_FIN_WAIT_2);
 	/* The peer's data still arrives in FIN_WAIT_2, then its FIN. */
 	struct peer_seg s = { .seq = 5000,
 			      .ack = 1011,
@@ -453,7 +453,7 @@ static void fin_active(void **state)
 			      .data = "bye",
 			      .len = 3 };
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_OK);
-	assert_int_equal(f->c.state, TCP_TIME_WAIT);
+	assert_int_equal(f->c.state, TCPS_TIME_WAIT);
 	seg = last_seg(f);
 	assert_int_equal(seg.ack, 5004);
 	char out[8];
@@ -465,7 +465,7 @@ static void fin_active(void **state)
 	assert_int_equal(f->cap.n, before + 1);
 	f->now = tcp_next_deadline(&f->c);
 	tcp_timer(&f->c, f->now);
-	assert_int_equal(f->c.state, TCP_CLOSED);
+	assert_int_equal(f->c.state, TCPS_CLOSED);
 	assert_int_equal(f->c.close_reason, TCP_CLOSE_NORMAL);
 	fx_free(f);
 }
@@ -479,17 +479,17 @@ static void fin_passive(void **state)
 		.seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK | TCP_FLAG_FIN, .win = 65535
 	};
 	peer_send(&f->c, &s, f->now);
-	assert_int_equal(f->c.state, TCP_CLOSE_WAIT);
+	assert_int_equal(f->c.state, TCPS_CLOSE_WAIT);
 	assert_int_equal(last_seg(f).ack, 5001);
 	assert_true(tcp_recv_eof(&f->c));
 	/* We may still send in CLOSE_WAIT. */
 	assert_int_equal(tcp_send(&f->c, "abc", 3, f->now), 3);
 	tcp_close(&f->c, f->now);
-	assert_int_equal(f->c.state, TCP_LAST_ACK);
+	assert_int_equal(f->c.state, TCPS_LAST_ACK);
 	struct tcp_segment seg = last_seg(f);
 	assert_true(seg.flags & TCP_FLAG_FIN);
 	peer_ack(f, 1004, 65535);
-	assert_int_equal(f->c.state, TCP_CLOSED);
+	assert_int_equal(f->c.state, TCPS_CLOSED);
 	assert_int_equal(f->c.close_reason, TCP_CLOSE_NORMAL);
 	fx_free(f);
 }
@@ -504,9 +504,9 @@ static void fin_simultaneous(void **state)
 		.seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK | TCP_FLAG_FIN, .win = 65535
 	};
 	peer_send(&f->c, &s, f->now);
-	assert_int_equal(f->c.state, TCP_CLOSING);
+	assert_int_equal(f->c.state, TCPS_CLOSING);
 	peer_ack(f, 1001, 65535);
-	assert_int_equal(f->c.state, TCP_TIME_WAIT);
+	assert_int_equal(f->c.state, TCPS_TIME_WAIT);
 	fx_free(f);
 }
 
@@ -522,10 +522,10 @@ static void fin_out_of_order(void **state)
 			      .data = "tail",
 			      .len = 4 };
 	peer_send(&f->c, &s, f->now);
-	assert_int_equal(f->c.state, TCP_ESTABLISHED);
+	assert_int_equal(f->c.state, TCPS_ESTABLISHED);
 	uint8_t d[100] = { 0 };
 	peer_data(f, 5000, d, 100);
-	assert_int_equal(f->c.state, TCP_CLOSE_WAIT);
+	assert_int_equal(f->c.state, TCPS_CLOSE_WAIT);
 	assert_int_equal(f->c.rcv_nxt, 5105);
 	fx_free(f);
 }
@@ -648,11 +648,11 @@ static void keepalive(void **state)
 	/* An answer puts it back to idle. */
 	peer_ack(f, 1000, 65535);
 	assert_int_equal(tcp_next_deadline(&f->c), f->now + 10 * SEC);
-	for (int i = 0; i < 10 && f->c.state != TCP_CLOSED; i++) {
+	for (int i = 0; i < 10 && f->c.state != TCPS_CLOSED; i++) {
 		f->now = tcp_next_deadline(&f->c);
 		tcp_timer(&f->c, f->now);
 	}
-	assert_int_equal(f->c.state, TCP_CLOSED);
+	assert_int_equal(f->c.state, TCPS_CLOSED);
 	assert_int_equal(f->c.close_reason, TCP_CLOSE_KEEPALIVE);
 	assert_int_equal(f->c.stats.keepalive_probes, 4);
 	fx_free(f);

@@ -82,8 +82,8 @@ static void check_complete(struct run *r, uint64_t total)
 	assert_true(tcp_recv_eof(&r->p.a));
 	assert_true(tcp_recv_eof(&r->p.b));
 	/* One side ends in TIME_WAIT, the other CLOSED (or both TIME_WAIT when simultaneous). */
-	assert_true(r->p.a.state == TCP_TIME_WAIT || r->p.a.state == TCP_CLOSED);
-	assert_true(r->p.b.state == TCP_TIME_WAIT || r->p.b.state == TCP_CLOSED);
+	assert_true(r->p.a.state == TCPS_TIME_WAIT || r->p.a.state == TCPS_CLOSED);
+	assert_true(r->p.b.state == TCPS_TIME_WAIT || r->p.b.state == TCPS_CLOSED);
 	assert_int_equal(r->p.ab.overflow + r->p.ba.overflow, 0);
 }
 
@@ -172,15 +172,15 @@ static void peer_vanishes(void **state)
 			p.ab.cut = p.ba.cut = true;
 		stream_write(&s, &p.a, p.now);
 		stream_read(&s, &p.b, p.now);
-		if (p.a.state == TCP_CLOSED && p.b.state == TCP_CLOSED)
+		if (p.a.state == TCPS_CLOSED && p.b.state == TCPS_CLOSED)
 			break;
 		if (!pair_step(&p, cut_at + 600 * SEC))
 			break;
 	}
 	/* a had data in flight: the RTO gives up; b was only receiving: keepalive finds it. */
-	assert_int_equal(p.a.state, TCP_CLOSED);
+	assert_int_equal(p.a.state, TCPS_CLOSED);
 	assert_int_equal(p.a.close_reason, TCP_CLOSE_RTO_TIMEOUT);
-	assert_int_equal(p.b.state, TCP_CLOSED);
+	assert_int_equal(p.b.state, TCPS_CLOSED);
 	assert_int_equal(p.b.close_reason, TCP_CLOSE_KEEPALIVE);
 	assert_false(s.corrupt);
 	assert_true(s.read > 0);
@@ -227,7 +227,7 @@ static void slow_reader(void **state)
 	}
 	assert_int_equal(s.read, s.total);
 	assert_false(s.corrupt);
-	assert_int_equal(p.a.state, TCP_ESTABLISHED);
+	assert_int_equal(p.a.state, TCPS_ESTABLISHED);
 	assert_true(p.a.stats.zero_window_probes > 0);
 	assert_int_equal(p.b.stats.rcv_window_drops, 0);
 	print_message("slow reader: %llu zero-window probes, %llu retrans, %llu rto, %llu fast, "
