@@ -229,6 +229,21 @@ static void peer_fin(struct tcp_conn *c)
 	}
 }
 
+/*
+ * Remembers where the peer's FIN sits. A FIN below bytes already received,
+ * or at another place than an earlier FIN, is a lie or corruption: ignored,
+ * so rcv_nxt can never jump past data in the out-of-order map.
+ */
+static void note_fin(struct tcp_conn *c, uint32_t pos)
+{
+	if (seq_gt(tcp_ranges_high(&c->ooo, pos), pos))
+		return;
+	if (c->ooo_fin && c->ooo_fin_seq != pos)
+		return;
+	c->ooo_fin = true;
+	c->ooo_fin_seq = pos;
+}
+
 static void store(struct tcp_conn *c, uint32_t seq, const uint8_t *data, uint32_t len)
 {
 	uint32_t size = c->rbuf_mask + 1;
@@ -281,10 +296,8 @@ static void process_data(struct tcp_conn *c, const struct tcp_segment *seg)
 		}
 		tcp_ranges_trim(&c->ooo, c->rcv_nxt);
 		c->stats.bytes_in += c->rcv_nxt - seq;
-		if (fin) {
-			c->ooo_fin = true;
-			c->ooo_fin_seq = seq + len;
-		}
+		if (fin)
+			note_fin(c, seq + len);
 		if (c->ooo_fin && c->rcv_nxt == c->ooo_fin_seq) {
 			peer_fin(c);
 		} else if (len) {
@@ -304,10 +317,8 @@ static void process_data(struct tcp_conn *c, const struct tcp_segment *seg)
 	c->ack_now = true;
 	if (len && !tcp_ranges_add(&c->ooo, seq, seq + len))
 		c->stats.ooo_drops++;
-	if (fin && len == seg->len) {
-		c->ooo_fin = true;
-		c->ooo_fin_seq = seq + len;
-	}
+	if (fin)
+		note_fin(c, seq + len);
 }
 
 static bool accepts_data(enum tcp_state s)
