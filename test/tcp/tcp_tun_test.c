@@ -10,7 +10,8 @@
  * carries the connection. Between the TUN and the engine sits a seeded
  * impairment layer (tcp_pair_link.h): loss, reordering, duplication, delay.
  *
- * Scenarios (argv[1]): transfer, impaired, inject, vanish; argv[2]: 4 or 6.
+ * Scenarios (argv[1]): transfer, impaired, inject, vanish, vanish-idle;
+ * argv[2]: 4 or 6.
  * Exit 0 on success; every failure says what and exits 1.
  */
 #include <errno.h>
@@ -66,6 +67,23 @@ static int tun_open(void)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", TUN_NAME);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		die("TUNSETIFF %s: %s", TUN_NAME, strerror(errno));
+	/*
+	 * Attaching turns the carrier on, but linkwatch applies that up to a
+	 * second later; a SYN sent before is dropped and the kernel waits 1 s
+	 * to resend it. Wait (bounded) for the link to be up.
+	 */
+	for (int i = 0; i < 200; i++) {
+		char state[16] = "";
+		FILE *f = fopen("/sys/class/net/" TUN_NAME "/operstate", "r");
+		if (f) {
+			if (!fgets(state, sizeof(state), f))
+				state[0] = 0;
+			fclose(f);
+		}
+		if (strncmp(state, "down", 4) != 0 && state[0])
+			break;
+		usleep(10000);
+	}
 	return fd;
 }
 
@@ -183,7 +201,7 @@ static void kernel_io(struct world *w)
 {
 	uint8_t buf[65536];
 	/* Write what the kernel socket takes. */
-	while (w->e2k.total && w->k2e.written < w->k2e.total) {
+	while (w->k2e.written < w->k2e.total) {
 		uint64_t want = w->k2e.total - w->k2e.written;
 		size_t n = want < sizeof(buf) ? (size_t)want : sizeof(buf);
 		for (size_t i = 0; i < n; i++)
@@ -403,23 +421,34 @@ static int run_transfer(const char *name, int family, const struct impair *imp, 
 	return 0;
 }
 
-/* The kernel side vanishes mid-transfer: the engine gives up after its retransmissions. */
-static int run_vanish(int family)
+/*
+ * The kernel side vanishes mid-transfer. With the engine sending, its RTO
+ * gives up after the retransmissions; with the engine only receiving
+ * (idle), keepalive finds the dead peer.
+ */
+static int run_vanish(int family, bool engine_sends)
 {
 	struct tcp_config cfg;
 	tcp_config_default(&cfg);
 	cfg.rto_retries = 4;
+	cfg.keepalive_idle_us = 1 * SEC;
+	cfg.keepalive_intvl_us = SEC / 2;
+	cfg.keepalive_probes = 3;
 	struct impair imp = { .seed = 9 };
 	struct world w;
 	world_init(&w, family, &imp);
-	w.e2k = (struct stream){ .total = 1024 * MIB, .salt = 2 };
+	if (engine_sends)
+		w.e2k = (struct stream){ .total = 1024 * MIB, .salt = 2 };
+	else
+		w.k2e = (struct stream){ .total = 2 * MIB, .salt = 1 };
+	enum tcp_close_reason want = engine_sends ? TCP_CLOSE_RTO_TIMEOUT : TCP_CLOSE_KEEPALIVE;
 	uint64_t start = now_us(), cut = 0;
-	w.e2k.last_progress = start;
+	w.e2k.last_progress = w.k2e.last_progress = start;
 	while (!w.engine_up || w.conn.state != TCPS_CLOSED) {
 		if (w.now > start + 120 * SEC)
 			die("vanish: engine still %s after 120 s",
 			    w.engine_up ? tcp_state_name(w.conn.state) : "not up");
-		if (!cut && w.e2k.read > 1 * MIB) {
+		if (!cut && (w.e2k.read > 1 * MIB || w.k2e.read == 2 * MIB)) {
 			/* Both directions: the peer is gone without a FIN or RST. */
 			w.to_engine.cut = w.to_kernel.cut = true;
 			cut = now_us();
@@ -427,11 +456,14 @@ static int run_vanish(int family)
 		turn(&w, &cfg);
 	}
 	double after = (double)(now_us() - cut) / 1e6;
-	printf("vanish: engine closed %.1f s after the cut, reason %d, %llu RTOs\n", after,
-	       w.conn.close_reason, (unsigned long long)w.conn.stats.rto_timeouts);
-	if (w.conn.close_reason != TCP_CLOSE_RTO_TIMEOUT)
-		die("vanish: closed for reason %d, not the RTO", w.conn.close_reason);
-	if (w.e2k.corrupt)
+	printf("vanish (%s): engine closed %.1f s after the cut, reason %d, %llu RTOs, "
+	       "%llu keepalive probes\n",
+	       engine_sends ? "sending" : "idle", after, w.conn.close_reason,
+	       (unsigned long long)w.conn.stats.rto_timeouts,
+	       (unsigned long long)w.conn.stats.keepalive_probes);
+	if (w.conn.close_reason != want)
+		die("vanish: closed for reason %d, not %d", w.conn.close_reason, want);
+	if (w.e2k.corrupt || w.k2e.corrupt)
 		die("vanish: corrupt bytes");
 	world_free(&w);
 	return 0;
@@ -440,7 +472,8 @@ static int run_vanish(int family)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: tcp_tun_test transfer|impaired|inject|vanish 4|6\n");
+		fprintf(stderr,
+			"usage: tcp_tun_test transfer|impaired|inject|vanish|vanish-idle 4|6\n");
 		return 2;
 	}
 	int family = atoi(argv[2]) == 6 ? AF_INET6 : AF_INET;
@@ -469,7 +502,9 @@ int main(int argc, char **argv)
 		return run_transfer("inject", family, &imp, 4 * MIB, true);
 	}
 	if (strcmp(argv[1], "vanish") == 0)
-		return run_vanish(family);
+		return run_vanish(family, true);
+	if (strcmp(argv[1], "vanish-idle") == 0)
+		return run_vanish(family, false);
 	fprintf(stderr, "unknown scenario %s\n", argv[1]);
 	return 2;
 }
