@@ -10,7 +10,8 @@
  * carries the connection. Between the TUN and the engine sits a seeded
  * impairment layer (tcp_pair_link.h): loss, reordering, duplication, delay.
  *
- * Scenarios (argv[1]): transfer, impaired, inject, vanish, vanish-idle;
+ * Scenarios (argv[1]): transfer, impaired, inject, vanish, vanish-idle,
+ * zero-window;
  * argv[2]: 4 or 6.
  * Exit 0 on success; every failure says what and exits 1.
  */
@@ -99,6 +100,9 @@ struct world {
 	bool sock_shut, sock_eof, engine_closed;
 	uint64_t tun_writes, tun_reads;
 	uint64_t started;
+	uint64_t pause_at_bytes; /* the kernel stops reading at this many bytes... */
+	uint64_t pause_us;	 /* ...for this long (0: never) */
+	uint64_t paused_until;
 };
 
 static void tun_write(struct world *w, const uint8_t *pkt, size_t len)
@@ -220,6 +224,12 @@ static void kernel_io(struct world *w)
 		shutdown(w->sock, SHUT_WR);
 		w->sock_shut = true;
 	}
+	if (w->pause_us && w->e2k.read >= w->pause_at_bytes && !w->paused_until) {
+		w->paused_until = w->now + w->pause_us;
+		w->e2k.last_progress = w->paused_until; /* a pause we asked for is no stall */
+	}
+	if (w->now < w->paused_until)
+		return;
 	for (;;) {
 		ssize_t n = recv(w->sock, buf, sizeof(buf), 0);
 		if (n == 0) {
@@ -283,7 +293,7 @@ static void turn(struct world *w, const struct tcp_config *cfg)
 	poll(pfd, 2, timeout);
 }
 
-static void world_init(struct world *w, int family, const struct impair *imp)
+static void world_init(struct world *w, int family, const struct impair *imp, int rcvbuf)
 {
 	memset(w, 0, sizeof(*w));
 	w->family = family;
@@ -297,6 +307,8 @@ static void world_init(struct world *w, int family, const struct impair *imp)
 	w->sock = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (w->sock < 0)
 		die("socket: %s", strerror(errno));
+	if (rcvbuf && setsockopt(w->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+		die("SO_RCVBUF: %s", strerror(errno));
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	memset(&ss, 0, sizeof(ss));
@@ -361,7 +373,7 @@ static int run_transfer(const char *name, int family, const struct impair *imp, 
 	struct tcp_config cfg;
 	tcp_config_default(&cfg);
 	struct world w;
-	world_init(&w, family, imp);
+	world_init(&w, family, imp, 0);
 	w.k2e = (struct stream){ .total = total, .salt = 1 };
 	w.e2k = (struct stream){ .total = total, .salt = 2 };
 	uint64_t start = now_us(), limit = start + 120 * SEC;
@@ -436,7 +448,7 @@ static int run_vanish(int family, bool engine_sends)
 	cfg.keepalive_probes = 3;
 	struct impair imp = { .seed = 9 };
 	struct world w;
-	world_init(&w, family, &imp);
+	world_init(&w, family, &imp, 0);
 	if (engine_sends)
 		w.e2k = (struct stream){ .total = 1024 * MIB, .salt = 2 };
 	else
@@ -469,11 +481,52 @@ static int run_vanish(int family, bool engine_sends)
 	return 0;
 }
 
+/*
+ * The kernel as a slow reader: a small receive buffer, and no reading for
+ * two seconds. Its window shuts; the engine's zero-window probes must be
+ * answered by the real kernel and the stream must resume where it stopped.
+ */
+static int run_zero_window(int family)
+{
+	struct tcp_config cfg;
+	tcp_config_default(&cfg);
+	struct impair none = { .seed = 11 };
+	struct world w;
+	world_init(&w, family, &none, 4096);
+	w.e2k = (struct stream){ .total = 1 * MIB, .salt = 2 };
+	w.pause_at_bytes = 64 * 1024;
+	w.pause_us = 2 * SEC;
+	uint64_t start = now_us();
+	w.e2k.last_progress = start;
+	while (!(w.e2k.read == w.e2k.total && w.sock_eof)) {
+		if (w.now > start + 120 * SEC)
+			die("zero-window: not done in 120 s (%llu bytes, state %s)",
+			    (unsigned long long)w.e2k.read,
+			    w.engine_up ? tcp_state_name(w.conn.state) : "no handoff");
+		if (w.engine_up && w.conn.state == TCPS_CLOSED &&
+		    w.conn.close_reason != TCP_CLOSE_NORMAL)
+			die("zero-window: engine closed, reason %d", w.conn.close_reason);
+		turn(&w, &cfg);
+	}
+	w.now = now_us();
+	print_stats("zero-window", &w, start);
+	printf("zero-window: %llu probes\n", (unsigned long long)w.conn.stats.zero_window_probes);
+	if (w.e2k.corrupt)
+		die("zero-window: corrupt bytes");
+	if (w.conn.stats.zero_window_probes == 0)
+		die("zero-window: the window never shut long enough to probe");
+	if (w.e2k.longest_stall > STALL_BOUND_US)
+		die("zero-window: a stall of %llu us after the pause",
+		    (unsigned long long)w.e2k.longest_stall);
+	world_free(&w);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr,
-			"usage: tcp_tun_test transfer|impaired|inject|vanish|vanish-idle 4|6\n");
+		fprintf(stderr, "usage: tcp_tun_test "
+				"transfer|impaired|inject|vanish|vanish-idle|zero-window 4|6\n");
 		return 2;
 	}
 	int family = atoi(argv[2]) == 6 ? AF_INET6 : AF_INET;
@@ -505,6 +558,8 @@ int main(int argc, char **argv)
 		return run_vanish(family, true);
 	if (strcmp(argv[1], "vanish-idle") == 0)
 		return run_vanish(family, false);
+	if (strcmp(argv[1], "zero-window") == 0)
+		return run_zero_window(family);
 	fprintf(stderr, "unknown scenario %s\n", argv[1]);
 	return 2;
 }
