@@ -243,8 +243,16 @@ void tcp_output(struct tcp_conn *c)
 	if (c->state == TCPS_CLOSED)
 		return;
 	if (may_send_data(c)) {
+		/*
+		 * Limited transmit (RFC 3042): each of the first two duplicate
+		 * ACKs says a segment left the network, so one new segment may
+		 * go. With SACK the pipe estimate already counts it.
+		 */
+		uint32_t allowed = c->cwnd;
+		if (!c->sack_ok && !c->in_recovery && c->dupacks)
+			allowed += (c->dupacks < 2 ? c->dupacks : 2) * (uint32_t)c->mss;
 		for (;;) {
-			if (tcp_flight(c) >= c->cwnd)
+			if (tcp_flight(c) >= allowed)
 				break;
 			if (c->in_recovery && c->sack_ok) {
 				uint32_t seq, len;

@@ -819,6 +819,28 @@ static void fin_below_ooo_data(void **state)
 	fx_free(f);
 }
 
+/* RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment go. */
+static void limited_transmit(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_default();
+	uint8_t d[20000];
+	fill(d, sizeof(d), 29);
+	tcp_send(&f->c, d, sizeof(d), f->now);
+	assert_int_equal(f->cap.n, 10); /* the initial window */
+	capture_clear(&f->cap);
+	for (uint32_t i = 0; i < 2; i++) {
+		peer_ack(f, 1000, 65535);
+		assert_int_equal(f->cap.n, i + 1);
+		struct tcp_segment seg = last_seg(f);
+		assert_int_equal(seg.seq, 1000 + 14600 + i * 1460);
+		assert_memory_equal(seg.payload, d + 14600 + i * 1460, 1460);
+	}
+	assert_false(f->c.in_recovery);
+	assert_int_equal(f->c.cwnd, 14600); /* cwnd itself unchanged */
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -843,6 +865,7 @@ int main(void)
 		cmocka_unit_test(fin_below_ooo_data),
 		cmocka_unit_test(delayed_ack),
 		cmocka_unit_test(newreno_fast_retransmit),
+		cmocka_unit_test(limited_transmit),
 		cmocka_unit_test(sack_recovery),
 		cmocka_unit_test(keepalive),
 		cmocka_unit_test(window_scaling),
