@@ -284,8 +284,8 @@ const char *tcp_state_name(enum tcp_state s)
 	static const char *const names[] = {
 		[TCPS_ESTABLISHED] = "established", [TCPS_FIN_WAIT_1] = "fin-wait-1",
 		[TCPS_FIN_WAIT_2] = "fin-wait-2",   [TCPS_CLOSING] = "closing",
-		[TCPS_TIME_WAIT] = "time-wait",	   [TCPS_CLOSE_WAIT] = "close-wait",
-		[TCPS_LAST_ACK] = "last-ack",	   [TCPS_CLOSED] = "closed",
+		[TCPS_TIME_WAIT] = "time-wait",	    [TCPS_CLOSE_WAIT] = "close-wait",
+		[TCPS_LAST_ACK] = "last-ack",	    [TCPS_CLOSED] = "closed",
 	};
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }

@@ -88,9 +88,11 @@ struct tcp_stats {
 	uint64_t dupacks_in;
 	uint64_t bad_csum, malformed;
 	uint64_t paws_drops;
-	uint64_t challenge_acks, challenge_acks_suppressed;
-	uint64_t rst_ignored; /* out-of-window RSTs */
-	uint64_t bad_acks;    /* ACKs for data never sent, or too old */
+	uint64_t challenge_acks;	    /* RFC 5961: in-window RST, SYN, bad ACK */
+	uint64_t oow_acks;		    /* replies to stale or out-of-window ACKs (PAWS too) */
+	uint64_t challenge_acks_suppressed; /* either kind, over challenge_ack_per_s */
+	uint64_t rst_ignored;		    /* out-of-window RSTs */
+	uint64_t bad_acks;		    /* ACKs for data never sent, or too old */
 	uint64_t zero_window_probes, keepalive_probes;
 	uint64_t delayed_acks;
 	uint64_t rtt_samples;

@@ -346,7 +346,10 @@ static void unacceptable(struct tcp_conn *c, const struct tcp_segment *seg, uint
 		tcp_send_ack(c);
 		return;
 	}
-	tcp_send_challenge_ack(c);
+	if (seg->flags & TCP_FLAG_SYN)
+		tcp_send_challenge_ack(c); /* RFC 5961 4.2, whatever the sequence number */
+	else
+		tcp_send_oow_ack(c); /* often a duplicated or reordered ACK: not an attack */
 }
 
 enum tcp_input_result tcp_input(struct tcp_conn *c, const uint8_t *pkt, size_t len, uint64_t now)

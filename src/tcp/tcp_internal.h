@@ -8,7 +8,10 @@
 /* tcp_output.c */
 void tcp_output(struct tcp_conn *c);
 void tcp_send_ack(struct tcp_conn *c);
+/* RFC 5961's challenge ACK: a forged-looking RST, SYN or ACK. Rate limited. */
 void tcp_send_challenge_ack(struct tcp_conn *c);
+/* The ACK for a stale or out-of-window segment without data. Same budget. */
+void tcp_send_oow_ack(struct tcp_conn *c);
 void tcp_send_rst(struct tcp_conn *c);
 void tcp_send_probe(struct tcp_conn *c);
 /* Retransmits one segment (at most max_len payload) starting at seq; returns the bytes of seq

@@ -109,7 +109,11 @@ void tcp_send_ack(struct tcp_conn *c)
 	xmit(c, c->snd_nxt, 0, TCP_FLAG_ACK);
 }
 
-void tcp_send_challenge_ack(struct tcp_conn *c)
+/*
+ * One budget for every ACK a segment we refuse can provoke, so a flood of
+ * forged or stale segments makes at most challenge_ack_per_s replies.
+ */
+static bool reply_budget(struct tcp_conn *c)
 {
 	if (c->now - c->challenge_window_start >= TCP_CHALLENGE_WINDOW_US) {
 		c->challenge_window_start = c->now;
@@ -117,10 +121,25 @@ void tcp_send_challenge_ack(struct tcp_conn *c)
 	}
 	if (c->challenge_count >= c->cfg.challenge_ack_per_s) {
 		c->stats.challenge_acks_suppressed++;
-		return;
+		return false;
 	}
 	c->challenge_count++;
+	return true;
+}
+
+void tcp_send_challenge_ack(struct tcp_conn *c)
+{
+	if (!reply_budget(c))
+		return;
 	c->stats.challenge_acks++;
+	tcp_send_ack(c);
+}
+
+void tcp_send_oow_ack(struct tcp_conn *c)
+{
+	if (!reply_budget(c))
+		return;
+	c->stats.oow_acks++;
 	tcp_send_ack(c);
 }
 

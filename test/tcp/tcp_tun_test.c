@@ -345,22 +345,23 @@ static void print_stats(const char *name, struct world *w, uint64_t start)
 	tcp_info(&w->conn, &info);
 	struct tcp_stats *s = &w->conn.stats;
 	double secs = (double)(w->now - start) / 1e6;
-	printf("%s: %.2f s, kernel->engine %llu B (%.1f MB/s), engine->kernel %llu B (%.1f MB/s); "
-	       "longest stall %.0f/%.0f ms; engine: state %s srtt %u us cwnd %u, %llu retrans, "
-	       "%llu rto, %llu fast, %llu ooo segs, %llu challenge acks, %llu bad csum; "
-	       "link: %llu/%llu dropped, %llu/%llu dup, %llu/%llu reordered\n",
-	       name, secs, (unsigned long long)w->k2e.read, (double)w->k2e.read / secs / 1e6,
-	       (unsigned long long)w->e2k.read, (double)w->e2k.read / secs / 1e6,
-	       (double)w->k2e.longest_stall / 1000, (double)w->e2k.longest_stall / 1000,
-	       tcp_state_name(info.state), info.srtt_us, info.cwnd,
-	       (unsigned long long)s->retrans_segs, (unsigned long long)s->rto_timeouts,
-	       (unsigned long long)s->fast_retrans, (unsigned long long)s->ooo_segs,
-	       (unsigned long long)s->challenge_acks, (unsigned long long)s->bad_csum,
-	       (unsigned long long)w->to_engine.dropped, (unsigned long long)w->to_kernel.dropped,
-	       (unsigned long long)w->to_engine.duplicated,
-	       (unsigned long long)w->to_kernel.duplicated,
-	       (unsigned long long)w->to_engine.reordered,
-	       (unsigned long long)w->to_kernel.reordered);
+	printf(
+	    "%s: %.2f s, kernel->engine %llu B (%.1f MB/s), engine->kernel %llu B (%.1f MB/s); "
+	    "longest stall %.0f/%.0f ms; engine: state %s srtt %u us cwnd %u, %llu retrans, "
+	    "%llu rto, %llu fast, %llu ooo segs, %llu challenge acks, %llu oow acks, %llu bad "
+	    "csum; "
+	    "link: %llu/%llu dropped, %llu/%llu dup, %llu/%llu reordered\n",
+	    name, secs, (unsigned long long)w->k2e.read, (double)w->k2e.read / secs / 1e6,
+	    (unsigned long long)w->e2k.read, (double)w->e2k.read / secs / 1e6,
+	    (double)w->k2e.longest_stall / 1000, (double)w->e2k.longest_stall / 1000,
+	    tcp_state_name(info.state), info.srtt_us, info.cwnd,
+	    (unsigned long long)s->retrans_segs, (unsigned long long)s->rto_timeouts,
+	    (unsigned long long)s->fast_retrans, (unsigned long long)s->ooo_segs,
+	    (unsigned long long)s->challenge_acks, (unsigned long long)s->oow_acks,
+	    (unsigned long long)s->bad_csum, (unsigned long long)w->to_engine.dropped,
+	    (unsigned long long)w->to_kernel.dropped, (unsigned long long)w->to_engine.duplicated,
+	    (unsigned long long)w->to_kernel.duplicated, (unsigned long long)w->to_engine.reordered,
+	    (unsigned long long)w->to_kernel.reordered);
 }
 
 /* The stall bound under impairment: three RTOs back to back at the 200 ms floor, and slack. */

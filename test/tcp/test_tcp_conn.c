@@ -271,6 +271,18 @@ static void paws(void **state)
 	assert_int_equal(f->c.rcv_nxt, 5000);
 	assert_int_equal(f->c.stats.paws_drops, 1);
 	assert_int_equal(last_seg(f).ack, 5000);
+	/* A stale pure ACK (a duplicate from the network) is answered, but is no attack. */
+	struct peer_seg stale = { .seq = 5000,
+				  .ack = 1000,
+				  .flags = TCP_FLAG_ACK,
+				  .win = 65535,
+				  .ts = true,
+				  .tsval = 998 };
+	unsigned before = f->cap.n;
+	assert_int_equal(peer_send(&f->c, &stale, f->now), TCP_IN_DROPPED);
+	assert_int_equal(f->cap.n, before + 1);
+	assert_int_equal(f->c.stats.oow_acks, 1);
+	assert_int_equal(f->c.stats.challenge_acks, 0);
 	/* A newer timestamp passes and becomes ts_recent; our ACK echoes it. */
 	s.tsval = 1001;
 	assert_int_equal(peer_send(&f->c, &s, f->now), TCP_IN_OK);
