@@ -20,7 +20,7 @@ run ip -6 addr add fd77::1/64 dev hdtun0 nodad
 run ip link set hdtun0 up
 pass=0 fail=0
 for fam in 4 6; do
-	for scenario in transfer impaired inject vanish vanish-idle zero-window; do
+	for scenario in transfer impaired inject vanish vanish-idle zero-window partial; do
 		echo "== $scenario IPv$fam"
 		if run timeout 150 "$bin" "$scenario" "$fam"; then
 			pass=$((pass + 1))

@@ -11,13 +11,14 @@
  * impairment layer (tcp_pair_link.h): loss, reordering, duplication, delay.
  *
  * Scenarios (argv[1]): transfer, impaired, inject, vanish, vanish-idle,
- * zero-window;
+ * zero-window, partial;
  * argv[2]: 4 or 6.
  * Exit 0 on success; every failure says what and exits 1.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -57,6 +58,14 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
+/*
+ * The partial scenario: the TUN carries a virtio_net_hdr and offers TX
+ * checksum offload (TUN_F_CSUM), so the kernel hands over CHECKSUM_PARTIAL
+ * packets whose TCP checksum field holds only the pseudo-header sum, as a
+ * local sender's packets reach XDP on veth. Set once in main().
+ */
+static bool vnet_mode;
+
 static int tun_open(void)
 {
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -64,10 +73,12 @@ static int tun_open(void)
 		die("open /dev/net/tun: %s", strerror(errno));
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet_mode ? IFF_VNET_HDR : 0);
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", TUN_NAME);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		die("TUNSETIFF %s: %s", TUN_NAME, strerror(errno));
+	if (ioctl(fd, TUNSETOFFLOAD, vnet_mode ? TUN_F_CSUM : 0) < 0)
+		die("TUNSETOFFLOAD: %s", strerror(errno));
 	/*
 	 * Attaching turns the carrier on, but linkwatch applies that up to a
 	 * second later; a SYN sent before is dropped and the kernel waits 1 s
@@ -100,6 +111,7 @@ struct world {
 	bool sock_shut, sock_eof, engine_closed;
 	uint64_t tun_writes, tun_reads;
 	uint64_t started;
+	uint64_t partial_pkts;	 /* read with VIRTIO_NET_HDR_F_NEEDS_CSUM */
 	uint64_t pause_at_bytes; /* the kernel stops reading at this many bytes... */
 	uint64_t pause_us;	 /* ...for this long (0: never) */
 	uint64_t paused_until;
@@ -107,6 +119,14 @@ struct world {
 
 static void tun_write(struct world *w, const uint8_t *pkt, size_t len)
 {
+	if (vnet_mode) {
+		/* A zeroed virtio_net_hdr: our checksums are complete. */
+		static uint8_t buf[sizeof(struct virtio_net_hdr) + TCP_PKT_MAX];
+		memset(buf, 0, sizeof(struct virtio_net_hdr));
+		memcpy(buf + sizeof(struct virtio_net_hdr), pkt, len);
+		pkt = buf;
+		len += sizeof(struct virtio_net_hdr);
+	}
 	if (write(w->tun, pkt, len) != (ssize_t)len && errno != EAGAIN)
 		die("write tun: %s", strerror(errno));
 	w->tun_writes++;
@@ -174,12 +194,23 @@ static void read_tun(struct world *w, const struct tcp_config *cfg)
 			die("read tun: %s", strerror(errno));
 		}
 		w->tun_reads++;
+		uint8_t *ip = pkt;
+		if (vnet_mode) {
+			struct virtio_net_hdr vh;
+			if ((size_t)n < sizeof(vh))
+				continue;
+			memcpy(&vh, pkt, sizeof(vh));
+			if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+				w->partial_pkts++;
+			ip += sizeof(vh);
+			n -= (ssize_t)sizeof(vh);
+		}
 		if (w->engine_up) {
-			link_emit(&w->to_engine, pkt, (size_t)n);
+			link_emit(&w->to_engine, ip, (size_t)n);
 			continue;
 		}
 		struct tcp_segment seg;
-		if (tcp_parse(pkt, (size_t)n, false, &seg) != TCP_PARSE_OK)
+		if (tcp_parse(ip, (size_t)n, vnet_mode, &seg) != TCP_PARSE_OK)
 			continue; /* router solicitations and the like */
 		if (seg.flags != TCP_FLAG_SYN || seg.dst_port != htons(ENGINE_PORT))
 			continue;
@@ -373,6 +404,7 @@ static int run_transfer(const char *name, int family, const struct impair *imp, 
 {
 	struct tcp_config cfg;
 	tcp_config_default(&cfg);
+	cfg.allow_partial_csum = vnet_mode;
 	struct world w;
 	world_init(&w, family, imp, 0);
 	w.k2e = (struct stream){ .total = total, .salt = 1 };
@@ -383,6 +415,8 @@ static int run_transfer(const char *name, int family, const struct impair *imp, 
 	uint64_t challenge_before = 0;
 	while (!(w.k2e.read == total && w.e2k.read == total && w.sock_eof &&
 		 (w.conn.state == TCPS_CLOSED || w.conn.state == TCPS_TIME_WAIT))) {
+		if (!w.engine_up && w.now > start + 10 * SEC)
+			die("%s: no SYN answered in 10 s", name);
 		if (w.now > limit)
 			die("%s: not done in 120 s (k2e %llu e2k %llu, state %s)", name,
 			    (unsigned long long)w.k2e.read, (unsigned long long)w.e2k.read,
@@ -422,6 +456,15 @@ static int run_transfer(const char *name, int family, const struct impair *imp, 
 		die("%s: corrupt bytes", name);
 	if (w.k2e.longest_stall > STALL_BOUND_US || w.e2k.longest_stall > STALL_BOUND_US)
 		die("%s: a stall beyond the RTO bounds", name);
+	if (w.conn.stats.bad_csum)
+		die("%s: %llu packets with a bad checksum", name,
+		    (unsigned long long)w.conn.stats.bad_csum);
+	if (vnet_mode) {
+		printf("%s: %llu CHECKSUM_PARTIAL packets taken\n", name,
+		       (unsigned long long)w.partial_pkts);
+		if (w.partial_pkts == 0)
+			die("%s: the kernel sent no CHECKSUM_PARTIAL packet", name);
+	}
 	if (imp->drop_pm && w.to_engine.dropped + w.to_kernel.dropped == 0)
 		die("%s: the impairment dropped nothing", name);
 	if (inject) {
@@ -526,8 +569,9 @@ static int run_zero_window(int family)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: tcp_tun_test "
-				"transfer|impaired|inject|vanish|vanish-idle|zero-window 4|6\n");
+		fprintf(stderr,
+			"usage: tcp_tun_test "
+			"transfer|impaired|inject|vanish|vanish-idle|zero-window|partial 4|6\n");
 		return 2;
 	}
 	int family = atoi(argv[2]) == 6 ? AF_INET6 : AF_INET;
@@ -554,6 +598,11 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "inject") == 0) {
 		struct impair imp = { .drop_pm = 10, .delay_us = 1000, .seed = 3 };
 		return run_transfer("inject", family, &imp, 4 * MIB, true);
+	}
+	if (strcmp(argv[1], "partial") == 0) {
+		struct impair none = { .seed = 1 };
+		vnet_mode = true;
+		return run_transfer("partial", family, &none, 4 * MIB, false);
 	}
 	if (strcmp(argv[1], "vanish") == 0)
 		return run_vanish(family, true);
