@@ -98,11 +98,16 @@ static void new_ack(struct tcp_conn *c, const struct tcp_segment *seg)
 		c->snd_nxt = c->snd_una;
 	tcp_ranges_trim(&c->sacked, c->snd_una);
 
-	/* An RTT sample: our own microsecond timer first, the echoed timestamp otherwise. */
+	/*
+	 * An RTT sample: our own microsecond timer when it covers this ACK.
+	 * While retransmitting, Karn's rule leaves the timer off, and the
+	 * echoed timestamp (RFC 7323 RTTM) keeps the estimate alive; it ticks
+	 * in milliseconds, so it is not used when the timer can do better.
+	 */
 	if (c->rtt_timing && seq_ge(seg->ack, c->rtt_seq)) {
 		c->rtt_timing = false;
 		tcp_rtt_sample(c, (uint32_t)(c->now - c->rtt_start));
-	} else if (c->ts_ok && seg->has_ts && seg->tsecr) {
+	} else if (c->ts_ok && seg->has_ts && seg->tsecr && (c->backoff || c->in_recovery)) {
 		uint32_t ts_now = (uint32_t)(c->now / 1000) + (uint32_t)c->ts_offset;
 		uint32_t ms = ts_now - seg->tsecr;
 		if (ms < 0x7fffffffu / 1000)
@@ -145,8 +150,8 @@ static void take_sack(struct tcp_conn *c, const struct tcp_segment *seg)
 		/* Blocks below snd_una (D-SACK) or above what we sent are ignored. */
 		if (!seq_lt(s, e) || !seq_gt(s, c->snd_una) || seq_gt(e, c->snd_max))
 			continue;
-		tcp_ranges_add(&c->sacked, s,
-			       e); /* full scoreboard: the block is lost, not the data */
+		/* A full scoreboard loses the block, not the data: the RTO still covers it. */
+		tcp_ranges_add(&c->sacked, s, e);
 	}
 }
 

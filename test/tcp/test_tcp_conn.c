@@ -853,6 +853,37 @@ static void limited_transmit(void **state)
 	fx_free(f);
 }
 
+/* Without loss, only the microsecond timer samples: millisecond timestamps would blur it. */
+static void rtt_timestamps_not_while_timing(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_new(AF_INET, 1000, 5000);
+	f->snap.ts_ok = true;
+	fx_start(f);
+	uint8_t d[200] = { 0 };
+	tcp_send(&f->c, d, 100, f->now); /* timed */
+	uint32_t tsval = last_seg(f).tsval;
+	tcp_send(&f->c, d, 100, f->now); /* not timed: one at a time */
+	f->now += 10 * MS;
+	struct peer_seg s = { .seq = 5000,
+			      .ack = 1100,
+			      .flags = TCP_FLAG_ACK,
+			      .win = 65535,
+			      .ts = true,
+			      .tsval = 1,
+			      .tsecr = tsval };
+	peer_send(&f->c, &s, f->now);
+	assert_int_equal(f->c.stats.rtt_samples, 1);
+	assert_int_equal(f->c.srtt_us, 10 * MS);
+	f->now += 290 * MS;
+	s.ack = 1200;
+	s.tsval = 2;
+	peer_send(&f->c, &s, f->now);
+	assert_int_equal(f->c.stats.rtt_samples, 1);
+	assert_int_equal(f->c.srtt_us, 10 * MS);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -863,6 +894,7 @@ int main(void)
 		cmocka_unit_test(rto_backoff),
 		cmocka_unit_test(rtt_sample),
 		cmocka_unit_test(rtt_from_timestamps),
+		cmocka_unit_test(rtt_timestamps_not_while_timing),
 		cmocka_unit_test(paws),
 		cmocka_unit_test(rst_checks),
 		cmocka_unit_test(syn_challenge),
