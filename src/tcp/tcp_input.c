@@ -306,8 +306,7 @@ static void process_data(struct tcp_conn *c, const struct tcp_segment *seg)
 		if (c->ooo_fin && c->rcv_nxt == c->ooo_fin_seq) {
 			peer_fin(c);
 		} else if (len) {
-			/* Delayed ACK: every second segment at once (RFC 5681 4.2), else after
-			 * delack_us. */
+			/* Delayed ACK: every second segment at once (RFC 5681 4.2). */
 			if (++c->unacked_segs >= 2 || had_ooo)
 				c->ack_now = true;
 			else if (!c->delack_at)
@@ -316,8 +315,7 @@ static void process_data(struct tcp_conn *c, const struct tcp_segment *seg)
 		return;
 	}
 
-	/* Above rcv_nxt: into the buffer now, in order later. A duplicate ACK with SACK goes back.
-	 */
+	/* Above rcv_nxt: stored now, delivered later; a duplicate ACK with SACK goes back. */
 	c->stats.ooo_segs++;
 	c->ack_now = true;
 	if (len && !tcp_ranges_add(&c->ooo, seq, seq + len))
@@ -394,8 +392,8 @@ enum tcp_input_result tcp_input(struct tcp_conn *c, const uint8_t *pkt, size_t l
 		return TCP_IN_DROPPED;
 	}
 	if (seg.flags & TCP_FLAG_RST) {
-		/* RFC 5961 3.2: only the exact next sequence number resets; in-window is
-		 * challenged. */
+		/* RFC 5961 3.2: only rcv_nxt itself resets; elsewhere in the window, a challenge.
+		 */
 		if (seg.seq == c->rcv_nxt) {
 			tcp_set_closed(c, TCP_CLOSE_RESET);
 			return TCP_IN_CLOSED;

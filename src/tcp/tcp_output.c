@@ -20,8 +20,10 @@ uint32_t tcp_flight(const struct tcp_conn *c)
 	uint32_t out = c->snd_nxt - c->snd_una;
 	if (!c->sack_ok)
 		return out; /* NewReno: cwnd inflation stands in for what left the network */
-	/* RFC 6675 "pipe": what the peer holds (SACKed) and what is lost and not resent is not in
-	 * flight. */
+	/*
+	 * RFC 6675 "pipe": bytes the peer holds (SACKed) and bytes lost and
+	 * not yet resent are not in flight.
+	 */
 	uint32_t sacked = tcp_ranges_bytes_in(&c->sacked, c->snd_una, c->snd_nxt);
 	out -= sacked;
 	if (c->in_recovery) {
