@@ -392,8 +392,7 @@ enum tcp_input_result tcp_input(struct tcp_conn *c, const uint8_t *pkt, size_t l
 		return TCP_IN_DROPPED;
 	}
 	if (seg.flags & TCP_FLAG_RST) {
-		/* RFC 5961 3.2: only rcv_nxt itself resets; elsewhere in the window, a challenge.
-		 */
+		/* RFC 5961 3.2: rcv_nxt itself resets; elsewhere in the window, a challenge. */
 		if (seg.seq == c->rcv_nxt) {
 			tcp_set_closed(c, TCP_CLOSE_RESET);
 			return TCP_IN_CLOSED;

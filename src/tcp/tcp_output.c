@@ -204,8 +204,7 @@ static bool may_send_data(const struct tcp_conn *c)
 	       c->state == TCPS_FIN_WAIT_1 || c->state == TCPS_CLOSING || c->state == TCPS_LAST_ACK;
 }
 
-/* Sends new data (or data again after an RTO moved snd_nxt back) within cwnd and the peer's window.
- */
+/* Sends new data, or data again after an RTO moved snd_nxt back, within cwnd and window. */
 static bool send_next(struct tcp_conn *c)
 {
 	uint32_t data_end = c->fin_queued ? c->fin_seq : tcp_data_end(c);
@@ -286,8 +285,8 @@ void tcp_output(struct tcp_conn *c)
 			if (!send_next(c))
 				break;
 		}
-		/* Data waits and the window is shut with nothing in flight: probe it (RFC
-		 * 9293 3.8.6.1). */
+		/* Data waits, the window is shut, nothing is in flight: probe (RFC 9293 3.8.6.1).
+		 */
 		uint32_t data_end = c->fin_queued ? c->fin_seq + 1 : tcp_data_end(c);
 		if (c->snd_una == c->snd_max && seq_lt(c->snd_nxt, data_end) && !c->persist &&
 		    seq_le(c->snd_una + c->snd_wnd, c->snd_nxt)) {
