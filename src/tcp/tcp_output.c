@@ -285,8 +285,7 @@ void tcp_output(struct tcp_conn *c)
 			if (!send_next(c))
 				break;
 		}
-		/* Data waits, the window is shut, nothing is in flight: probe (RFC 9293 3.8.6.1).
-		 */
+		/* Data waits, the window is shut, nothing in flight: probe (RFC 9293 3.8.6.1). */
 		uint32_t data_end = c->fin_queued ? c->fin_seq + 1 : tcp_data_end(c);
 		if (c->snd_una == c->snd_max && seq_lt(c->snd_nxt, data_end) && !c->persist &&
 		    seq_le(c->snd_una + c->snd_wnd, c->snd_nxt)) {
