@@ -168,8 +168,9 @@ static bool carries_fin(const struct tcp_conn *c, uint32_t end)
 
 uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t max_len)
 {
-	uint32_t data_end = c->fin_queued ? c->fin_seq : tcp_data_end(c);
-	uint32_t len = seq_lt(seq, data_end) ? data_end - seq : 0;
+	/* Only what was sent before: bytes past snd_max are new data, for send_next(). */
+	uint32_t sent_end = c->fin_sent ? c->fin_seq : c->snd_max;
+	uint32_t len = seq_lt(seq, sent_end) ? sent_end - seq : 0;
 	if (len > max_len)
 		len = max_len;
 	bool fin = carries_fin(c, seq + len) && c->fin_sent;

@@ -884,6 +884,34 @@ static void rtt_timestamps_not_while_timing(void **state)
 	fx_free(f);
 }
 
+/* A retransmission never carries bytes that were not sent before (they would pass snd_max). */
+static void retransmit_within_snd_max(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_new(AF_INET, 1000, 5000);
+	f->snap.snd_wnd = 1000; /* the peer's window holds less than a segment */
+	fx_start(f);
+	uint8_t d[3000];
+	fill(d, sizeof(d), 31);
+	tcp_send(&f->c, d, sizeof(d), f->now);
+	assert_int_equal(f->cap.n, 1);
+	assert_int_equal(last_seg(f).len, 1000);
+	for (int i = 0; i < 3; i++)
+		peer_ack(f, 1000, 1000);
+	assert_true(f->c.in_recovery);
+	struct tcp_segment seg = last_seg(f);
+	assert_int_equal(seg.seq, 1000);
+	assert_int_equal(seg.len, 1000);
+	assert_int_equal(f->c.snd_max, 2000);
+	/* And after a timeout, the same. */
+	f->now = tcp_next_deadline(&f->c);
+	tcp_timer(&f->c, f->now);
+	seg = last_seg(f);
+	assert_int_equal(seg.seq, 1000);
+	assert_int_equal(seg.len, 1000);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -910,6 +938,7 @@ int main(void)
 		cmocka_unit_test(delayed_ack),
 		cmocka_unit_test(newreno_fast_retransmit),
 		cmocka_unit_test(limited_transmit),
+		cmocka_unit_test(retransmit_within_snd_max),
 		cmocka_unit_test(sack_recovery),
 		cmocka_unit_test(keepalive),
 		cmocka_unit_test(window_scaling),
