@@ -428,7 +428,9 @@ static int run_transfer(const char *name, int family, const struct impair *imp, 
 			/*
 			 * Forged segments on the connection's 4-tuple, as a blind
 			 * attacker would send them: an RST inside the window but
-			 * not at rcv_nxt, a SYN, and data far outside the window.
+			 * not at rcv_nxt, a SYN, data far outside the window, and
+			 * data at rcv_nxt with an ACK of bytes never sent. Any of
+			 * them taken breaks the byte check or the connection.
 			 */
 			challenge_before = w.conn.stats.challenge_acks;
 			uint32_t rn = w.conn.rcv_nxt;
@@ -440,9 +442,17 @@ static int run_transfer(const char *name, int family, const struct impair *imp, 
 						 .win = 100,
 						 .data = "FORGED-BYTES",
 						 .len = 12 };
+			/* At rcv_nxt exactly, acking bytes never sent (RFC 5961 5.2). */
+			struct peer_seg bad_ack = { .seq = rn,
+						    .ack = w.conn.snd_max + 100000,
+						    .flags = TCP_FLAG_ACK,
+						    .win = 100,
+						    .data = "FORGED",
+						    .len = 6 };
 			if (peer_send(&w.conn, &rst, w.now) != TCP_IN_DROPPED ||
 			    peer_send(&w.conn, &syn, w.now) != TCP_IN_DROPPED ||
-			    peer_send(&w.conn, &junk, w.now) != TCP_IN_DROPPED)
+			    peer_send(&w.conn, &junk, w.now) != TCP_IN_DROPPED ||
+			    peer_send(&w.conn, &bad_ack, w.now) != TCP_IN_DROPPED)
 				die("%s: a forged segment was taken", name);
 			if (w.conn.state == TCPS_CLOSED)
 				die("%s: the forged RST closed the connection", name);
@@ -470,8 +480,8 @@ static int run_transfer(const char *name, int family, const struct impair *imp, 
 	if (inject) {
 		if (!injected)
 			die("%s: nothing injected", name);
-		if (w.conn.stats.challenge_acks < challenge_before + 2)
-			die("%s: no challenge ACKs for the forged RST and SYN", name);
+		if (w.conn.stats.challenge_acks < challenge_before + 3)
+			die("%s: no challenge ACKs for the forged RST, SYN and ACK", name);
 	}
 	world_free(&w);
 	return 0;
