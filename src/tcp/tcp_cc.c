@@ -21,6 +21,19 @@ void tcp_cc_init(struct tcp_conn *c)
 	c->bytes_acked = 0;
 }
 
+void tcp_cc_idle_restart(struct tcp_conn *c)
+{
+	/*
+	 * RFC 5681 4.1: after an RTO of silence the ACK clock is gone, and a
+	 * full cwnd at once would land as one burst in some queue. Start
+	 * again from the initial window (ssthresh keeps what was learnt).
+	 */
+	uint32_t iw = TCP_INITIAL_WINDOW_SEGS * (uint32_t)c->mss;
+	if (c->snd_una == c->snd_max && c->last_data_tx && c->now - c->last_data_tx > c->rto_us &&
+	    c->cwnd > iw)
+		c->cwnd = iw;
+}
+
 void tcp_cc_on_ack(struct tcp_conn *c, uint32_t acked)
 {
 	/* A cwnd beyond what the send buffer can hold would grow for nothing. */

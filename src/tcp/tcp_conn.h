@@ -179,7 +179,8 @@ struct tcp_conn {
 	uint64_t keepalive_at;
 	uint64_t close_at; /* FIN_WAIT_2 or TIME_WAIT expiry */
 	uint64_t last_rx;
-	uint64_t now; /* the latest time the caller passed */
+	uint64_t last_data_tx; /* when new data last went out (idle restart) */
+	uint64_t now;	       /* the latest time the caller passed */
 
 	/* Challenge-ACK budget (RFC 5961 section 7). */
 	uint64_t challenge_window_start;

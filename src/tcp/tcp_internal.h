@@ -31,6 +31,8 @@ void tcp_cc_init(struct tcp_conn *c);
 void tcp_cc_on_ack(struct tcp_conn *c, uint32_t acked);
 void tcp_cc_on_loss(struct tcp_conn *c);
 void tcp_cc_on_rto(struct tcp_conn *c);
+/* Before sending new data: back to the initial window after an idle RTO. */
+void tcp_cc_idle_restart(struct tcp_conn *c);
 
 /* tcp_conn.c */
 void tcp_set_closed(struct tcp_conn *c, enum tcp_close_reason why);

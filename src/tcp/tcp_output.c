@@ -234,6 +234,8 @@ static bool send_next(struct tcp_conn *c)
 	if (len == 0 && !fin)
 		return false;
 	bool again = seq_lt(seq, c->snd_max);
+	if (!again)
+		c->last_data_tx = c->now;
 	xmit(c, seq, len, fin ? TCP_FLAG_FIN : 0);
 	if (fin)
 		c->fin_sent = true;
@@ -264,6 +266,7 @@ void tcp_output(struct tcp_conn *c)
 	if (c->state == TCPS_CLOSED)
 		return;
 	if (may_send_data(c)) {
+		tcp_cc_idle_restart(c);
 		/*
 		 * Limited transmit (RFC 3042): each of the first two duplicate
 		 * ACKs says a segment left the network, so one new segment may

@@ -912,6 +912,36 @@ static void retransmit_within_snd_max(void **state)
 	fx_free(f);
 }
 
+/* RFC 5681 4.1: after an idle RTO, a grown cwnd starts again from the initial window. */
+static void idle_restart(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_default();
+	uint8_t d[14600];
+	fill(d, sizeof(d), 37);
+	/* Grow cwnd: a window's worth sent and acked in slow start. */
+	tcp_send(&f->c, d, sizeof(d), f->now);
+	f->now += 10 * MS;
+	peer_ack(f, 1000 + 14600, 65535);
+	assert_true(f->c.cwnd > 14600);
+	/* Busy again at once: the grown window is used. */
+	capture_clear(&f->cap);
+	tcp_send(&f->c, d, sizeof(d), f->now);
+	assert_int_equal(f->cap.n, 10);
+	f->now += 10 * MS;
+	peer_ack(f, 1000 + 2 * 14600, 65535);
+	uint32_t grown = f->c.cwnd;
+	/* Silent for longer than the RTO: back to 10 segments. */
+	f->now += 2 * SEC;
+	capture_clear(&f->cap);
+	uint8_t big[20000] = { 0 };
+	tcp_send(&f->c, big, sizeof(big), f->now);
+	assert_true(grown > 14600);
+	assert_int_equal(f->c.cwnd, 14600);
+	assert_int_equal(f->cap.n, 10);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -939,6 +969,7 @@ int main(void)
 		cmocka_unit_test(newreno_fast_retransmit),
 		cmocka_unit_test(limited_transmit),
 		cmocka_unit_test(retransmit_within_snd_max),
+		cmocka_unit_test(idle_restart),
 		cmocka_unit_test(sack_recovery),
 		cmocka_unit_test(keepalive),
 		cmocka_unit_test(window_scaling),
