@@ -80,6 +80,7 @@ struct tcp_stats {
 	uint64_t bytes_in, bytes_out; /* payload delivered in order / first sent */
 	uint64_t retrans_segs, retrans_bytes;
 	uint64_t fast_retrans; /* recoveries entered by dupacks or SACK */
+	uint64_t lost_retrans; /* retransmissions found lost by SACK, resent without an RTO */
 	uint64_t rto_timeouts;
 	uint64_t ooo_segs;	   /* segments that arrived above rcv_nxt */
 	uint64_t ooo_drops;	   /* out-of-order segments refused: map full */
@@ -167,6 +168,7 @@ struct tcp_conn {
 	bool in_recovery;
 	uint32_t recover;  /* snd_max when recovery began (RFC 6582) */
 	uint32_t high_rxt; /* retransmitted up to here in this recovery (RFC 6675) */
+	uint32_t rxt_mark; /* snd_max at the latest retransmission in this recovery */
 	struct tcp_ranges sacked;
 
 	/* Timers: absolute deadlines, 0 = off. */

@@ -155,6 +155,27 @@ static void take_sack(struct tcp_conn *c, const struct tcp_segment *seg)
 	}
 }
 
+/*
+ * A retransmission can be lost too. Once the peer SACKs bytes first sent
+ * after our latest retransmission (above rxt_mark) while a resent hole
+ * below high_rxt is still missing, that copy is gone: the holes count as
+ * lost again and go once more, instead of waiting for the RTO. Reordering
+ * deeper than one flight makes this resend early, as it does dupacks.
+ */
+static void detect_lost_retransmit(struct tcp_conn *c)
+{
+	if (!c->in_recovery || !c->sack_ok || !seq_gt(c->high_rxt, c->snd_una))
+		return;
+	if (!seq_gt(tcp_ranges_high(&c->sacked, c->snd_una), c->rxt_mark))
+		return;
+	uint32_t hole = tcp_ranges_skip(&c->sacked, c->snd_una);
+	if (!seq_lt(hole, c->high_rxt))
+		return;
+	c->stats.lost_retrans++;
+	c->high_rxt = c->snd_una;
+	c->rxt_mark = c->snd_max;
+}
+
 /* Returns false when the segment must go no further. */
 static bool process_ack(struct tcp_conn *c, const struct tcp_segment *seg)
 {
@@ -177,6 +198,7 @@ static bool process_ack(struct tcp_conn *c, const struct tcp_segment *seg)
 		new_ack(c, seg);
 	if (c->state == TCPS_CLOSED)
 		return false;
+	detect_lost_retransmit(c);
 
 	/* Window update (RFC 9293 3.10.7.4, with snd_wl1/snd_wl2). */
 	if (seq_lt(c->snd_wl1, seg->seq) ||

@@ -180,6 +180,7 @@ uint32_t tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t max_len)
 	c->stats.retrans_segs++;
 	c->stats.retrans_bytes += len;
 	c->rtt_timing = false; /* Karn: no sample from a retransmitted segment */
+	c->rxt_mark = c->snd_max;
 	if (c->rto_at == 0 || c->persist)
 		tcp_rto_rearm(c);
 	return len + fin;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tcp_seq.h"
 #include "tcp_test_peer.h"
 
 #define MS  1000ull
@@ -942,6 +943,48 @@ static void idle_restart(void **state)
 	fx_free(f);
 }
 
+/* A retransmission lost too: found from SACKs of data sent after it, resent without an RTO. */
+static void lost_retransmission(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_new(AF_INET, 1000, 5000);
+	f->snap.sack_ok = true;
+	fx_start(f);
+	uint8_t d[20000];
+	fill(d, sizeof(d), 41);
+	tcp_send(&f->c, d, sizeof(d), f->now);
+	assert_int_equal(f->cap.n, 10);
+	capture_clear(&f->cap);
+	/* Segment 0 lost; 1..3 SACKed: recovery, segment 0 resent. */
+	struct peer_seg s = {
+		.seq = 5000, .ack = 1000, .flags = TCP_FLAG_ACK, .win = 65535, .nsack = 1
+	};
+	s.sack_start[0] = 1000 + 1460;
+	s.sack_end[0] = 1000 + 4 * 1460;
+	peer_send(&f->c, &s, f->now);
+	assert_true(f->c.in_recovery);
+	/* 4..9 SACKed too: the pipe empties and new data goes. */
+	s.sack_end[0] = 1000 + 10 * 1460;
+	peer_send(&f->c, &s, f->now);
+	assert_true(seq_gt(f->c.snd_max, 1000 + 10 * 1460));
+	/* The first new segment is SACKed while segment 0 is still missing: its copy was lost. */
+	s.sack_end[0] = 1000 + 11 * 1460;
+	peer_send(&f->c, &s, f->now);
+	unsigned resent = 0;
+	for (unsigned i = 0; i < f->cap.n; i++) {
+		struct tcp_segment seg;
+		assert_int_equal(capture_seg(&f->cap, i, &seg), 0);
+		if (seg.seq == 1000 && seg.len) {
+			resent++;
+			assert_memory_equal(seg.payload, d, seg.len);
+		}
+	}
+	assert_int_equal(resent, 2);
+	assert_int_equal(f->c.stats.lost_retrans, 1);
+	assert_int_equal(f->c.stats.rto_timeouts, 0);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -971,6 +1014,7 @@ int main(void)
 		cmocka_unit_test(retransmit_within_snd_max),
 		cmocka_unit_test(idle_restart),
 		cmocka_unit_test(sack_recovery),
+		cmocka_unit_test(lost_retransmission),
 		cmocka_unit_test(keepalive),
 		cmocka_unit_test(window_scaling),
 		cmocka_unit_test(snapshot_queues),
