@@ -164,7 +164,7 @@ void tcp_set_closed(struct tcp_conn *c, enum tcp_close_reason why)
 {
 	c->state = TCPS_CLOSED;
 	c->close_reason = why;
-	c->rto_at = c->delack_at = c->keepalive_at = c->close_at = 0;
+	c->rto_at = c->delack_at = c->keepalive_at = c->close_at = c->tlp_at = 0;
 	c->persist = false;
 }
 

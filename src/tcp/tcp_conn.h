@@ -81,6 +81,7 @@ struct tcp_stats {
 	uint64_t retrans_segs, retrans_bytes;
 	uint64_t fast_retrans; /* recoveries entered by dupacks or SACK */
 	uint64_t lost_retrans; /* retransmissions found lost by SACK, resent without an RTO */
+	uint64_t tail_probes;  /* tail loss probes sent */
 	uint64_t rto_timeouts;
 	uint64_t ooo_segs;	   /* segments that arrived above rcv_nxt */
 	uint64_t ooo_drops;	   /* out-of-order segments refused: map full */
@@ -173,6 +174,8 @@ struct tcp_conn {
 
 	/* Timers: absolute deadlines, 0 = off. */
 	uint64_t rto_at; /* retransmission, or zero-window probe when persist is set */
+	uint64_t tlp_at; /* tail loss probe (tcp_timer.c) */
+	bool tlp_sent;	 /* one probe per tail, until an ACK moves snd_una */
 	bool persist;
 	uint8_t persist_backoff;
 	uint8_t persist_unanswered; /* zero-window probes sent since the last ACK */

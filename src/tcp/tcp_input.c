@@ -45,6 +45,7 @@ static bool seq_acceptable(const struct tcp_conn *c, uint32_t seq, uint32_t seg_
 static void enter_recovery(struct tcp_conn *c)
 {
 	c->stats.fast_retrans++;
+	c->tlp_at = 0;
 	c->in_recovery = true;
 	c->recover = c->snd_max;
 	tcp_cc_on_loss(c);
@@ -115,6 +116,8 @@ static void new_ack(struct tcp_conn *c, const struct tcp_segment *seg)
 	}
 	c->backoff = 0;
 	c->dupacks = 0;
+	c->tlp_sent = false;
+	c->tlp_at = 0; /* re-armed from the new tail by tcp_output() */
 
 	if (c->in_recovery) {
 		if (seq_ge(seg->ack, c->recover)) {

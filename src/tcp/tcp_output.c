@@ -7,6 +7,7 @@
 #include "tcp_wire.h"
 
 #define TCP_CHALLENGE_WINDOW_US 1000000u
+#define TCP_TLP_MIN_US		10000u /* RFC 8985's floor for the probe timeout */
 
 uint32_t tcp_rcv_space(const struct tcp_conn *c)
 {
@@ -262,6 +263,27 @@ static bool send_next(struct tcp_conn *c)
 	return true;
 }
 
+/* Arms the tail loss probe (tcp_timer.c) while data is in flight and no recovery runs. */
+static void tlp_arm(struct tcp_conn *c)
+{
+	if (c->snd_una == c->snd_max || c->in_recovery || c->persist || c->tlp_sent || c->backoff ||
+	    c->srtt_us == 0 || c->tlp_at) {
+		return;
+	}
+	/*
+	 * Two RTTs; with one segment out, the peer may be holding its ACK for
+	 * the delayed-ACK timer, so that is added (RFC 8985 7.2).
+	 */
+	uint64_t pto = 2ull * c->srtt_us;
+	if (c->snd_max - c->snd_una <= c->mss)
+		pto += c->cfg.delack_us;
+	if (pto < TCP_TLP_MIN_US)
+		pto = TCP_TLP_MIN_US;
+	if (c->rto_at && c->now + pto >= c->rto_at)
+		return; /* the RTO comes first anyway */
+	c->tlp_at = c->now + pto;
+}
+
 void tcp_output(struct tcp_conn *c)
 {
 	if (c->state == TCPS_CLOSED)
@@ -299,6 +321,7 @@ void tcp_output(struct tcp_conn *c)
 			c->rto_at = c->now + c->rto_us;
 		}
 	}
+	tlp_arm(c);
 	if (c->ack_now)
 		tcp_send_ack(c);
 }

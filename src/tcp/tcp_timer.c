@@ -25,6 +25,25 @@ static void persist_timeout(struct tcp_conn *c)
 	c->rto_at = c->now + wait;
 }
 
+/*
+ * Tail loss probe (RFC 8985 7): when the last segments of a burst are
+ * lost there is no later data to produce duplicate ACKs, and only the RTO
+ * (200 ms at least) would find them. A relay's frames are mostly such
+ * tails. So, two RTTs after the last send, the last segment sent goes
+ * again. Its ACK either repairs the tail or, with SACK, shows the hole.
+ */
+static void tail_loss_probe(struct tcp_conn *c)
+{
+	if (c->snd_una == c->snd_max || c->in_recovery || c->persist || c->tlp_sent)
+		return;
+	c->tlp_sent = true;
+	c->stats.tail_probes++;
+	uint32_t sent_end = c->fin_sent ? c->fin_seq : c->snd_max;
+	uint32_t flight = sent_end - c->snd_una;
+	uint32_t len = flight < c->mss ? flight : c->mss;
+	tcp_retransmit(c, sent_end - len, len);
+}
+
 static void retransmit_timeout(struct tcp_conn *c)
 {
 	if (c->backoff >= c->cfg.rto_retries) {
@@ -33,6 +52,7 @@ static void retransmit_timeout(struct tcp_conn *c)
 		return;
 	}
 	c->backoff++; /* (5.5) */
+	c->tlp_at = 0;
 	c->stats.rto_timeouts++;
 	tcp_cc_on_rto(c);
 	/*
@@ -91,7 +111,11 @@ uint64_t tcp_timer(struct tcp_conn *c, uint64_t now)
 		c->stats.delayed_acks++;
 		tcp_send_ack(c);
 	}
-	if (due(c->rto_at, now)) {
+	if (due(c->tlp_at, now)) {
+		c->tlp_at = 0;
+		tail_loss_probe(c);
+	}
+	if (c->state != TCPS_CLOSED && due(c->rto_at, now)) {
 		if (c->persist)
 			persist_timeout(c);
 		else if (c->snd_una != c->snd_max)
@@ -109,7 +133,7 @@ uint64_t tcp_next_deadline(const struct tcp_conn *c)
 	if (c->state == TCPS_CLOSED)
 		return UINT64_MAX;
 	uint64_t next = UINT64_MAX;
-	const uint64_t at[] = { c->rto_at, c->delack_at, c->keepalive_at, c->close_at };
+	const uint64_t at[] = { c->rto_at, c->delack_at, c->keepalive_at, c->close_at, c->tlp_at };
 	for (unsigned i = 0; i < sizeof(at) / sizeof(at[0]); i++)
 		if (at[i] && at[i] < next)
 			next = at[i];

@@ -985,6 +985,42 @@ static void lost_retransmission(void **state)
 	fx_free(f);
 }
 
+/* RFC 8985 tail loss probe: a lost last segment goes again after 2 RTTs, not after the RTO. */
+static void tail_loss_probe(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_default();
+	uint8_t d[3000];
+	fill(d, sizeof(d), 43);
+	/* An RTT sample first: 10 ms. */
+	tcp_send(&f->c, d, 100, f->now);
+	f->now += 10 * MS;
+	peer_ack(f, 1100, 65535);
+	assert_int_equal(f->c.srtt_us, 10 * MS);
+	/* Two segments, both lost. */
+	capture_clear(&f->cap);
+	tcp_send(&f->c, d + 100, 2000, f->now);
+	assert_int_equal(f->cap.n, 2);
+	uint64_t sent = f->now;
+	f->now = tcp_next_deadline(&f->c);
+	assert_int_equal(f->now - sent, 20 * MS); /* 2 x srtt, well before the 200 ms RTO */
+	tcp_timer(&f->c, f->now);
+	assert_int_equal(f->cap.n, 3);
+	struct tcp_segment seg = last_seg(f);
+	/* The last MSS of what was sent: it covers the last segment. */
+	assert_int_equal(seg.seq, 1100 + 2000 - 1460);
+	assert_int_equal(seg.len, 1460);
+	assert_memory_equal(seg.payload, d + 100 + 2000 - 1460, 1460);
+	assert_int_equal(f->c.stats.tail_probes, 1);
+	/* One probe per tail: the next deadline is the RTO. */
+	f->now = tcp_next_deadline(&f->c);
+	assert_int_equal(f->now - sent, f->c.rto_us);
+	tcp_timer(&f->c, f->now);
+	assert_int_equal(f->c.stats.rto_timeouts, 1);
+	assert_int_equal(f->c.stats.tail_probes, 1);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1015,6 +1051,7 @@ int main(void)
 		cmocka_unit_test(idle_restart),
 		cmocka_unit_test(sack_recovery),
 		cmocka_unit_test(lost_retransmission),
+		cmocka_unit_test(tail_loss_probe),
 		cmocka_unit_test(keepalive),
 		cmocka_unit_test(window_scaling),
 		cmocka_unit_test(snapshot_queues),
