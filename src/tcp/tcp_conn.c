@@ -175,7 +175,7 @@ uint32_t tcp_send_space(const struct tcp_conn *c)
 	return c->sbuf_mask + 1 - c->sbuf_len;
 }
 
-ssize_t tcp_send(struct tcp_conn *c, const void *buf, size_t len, uint64_t now)
+ssize_t tcp_queue(struct tcp_conn *c, const void *buf, size_t len, uint64_t now)
 {
 	c->now = now;
 	if (c->state == TCPS_CLOSED && c->close_reason != TCP_CLOSE_NORMAL)
@@ -192,7 +192,20 @@ ssize_t tcp_send(struct tcp_conn *c, const void *buf, size_t len, uint64_t now)
 	memcpy(c->sbuf + off, buf, first);
 	memcpy(c->sbuf, (const uint8_t *)buf + first, n - first);
 	c->sbuf_len += n;
+	return n;
+}
+
+void tcp_push(struct tcp_conn *c, uint64_t now)
+{
+	c->now = now;
 	tcp_output(c);
+}
+
+ssize_t tcp_send(struct tcp_conn *c, const void *buf, size_t len, uint64_t now)
+{
+	ssize_t n = tcp_queue(c, buf, len, now);
+	if (n > 0)
+		tcp_output(c);
 	return n;
 }
 

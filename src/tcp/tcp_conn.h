@@ -216,8 +216,18 @@ enum tcp_input_result {
 
 /* One received IP packet. */
 enum tcp_input_result tcp_input(struct tcp_conn *c, const uint8_t *pkt, size_t len, uint64_t now);
-/* Queues up to len bytes; returns how many were taken (0: buffer full), -EPIPE after close. */
+/*
+ * Queues up to len bytes and sends what it may. Returns how many were
+ * taken (0: buffer full), -EPIPE after close, -ECONNRESET after a reset.
+ */
 ssize_t tcp_send(struct tcp_conn *c, const void *buf, size_t len, uint64_t now);
+/*
+ * The same without sending: a worker that writes several frames in one
+ * turn queues them all and calls tcp_push() once, so they leave as full
+ * segments instead of one small segment per frame.
+ */
+ssize_t tcp_queue(struct tcp_conn *c, const void *buf, size_t len, uint64_t now);
+void tcp_push(struct tcp_conn *c, uint64_t now);
 /* Reads up to len in-order bytes; 0 when none (see tcp_recv_eof()), -ECONNRESET after a reset. */
 ssize_t tcp_recv(struct tcp_conn *c, void *buf, size_t len, uint64_t now);
 /* The peer's FIN has been read up to: no byte will come. */

@@ -1021,6 +1021,27 @@ static void tail_loss_probe(void **state)
 	fx_free(f);
 }
 
+/* tcp_queue() + tcp_push(): many small writes leave as full segments. */
+static void queue_then_push(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_default();
+	uint8_t d[100];
+	fill(d, sizeof(d), 47);
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(tcp_queue(&f->c, d, sizeof(d), f->now), 100);
+	assert_int_equal(f->cap.n, 0);
+	tcp_push(&f->c, f->now);
+	assert_int_equal(f->cap.n, 3); /* 1460 + 1460 + 80, not 30 segments */
+	struct tcp_segment seg = last_seg(f);
+	assert_int_equal(seg.seq, 1000 + 2920);
+	assert_int_equal(seg.len, 80);
+	/* tcp_send() sends at once. */
+	assert_int_equal(tcp_send(&f->c, d, sizeof(d), f->now), 100);
+	assert_int_equal(f->cap.n, 4);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1052,6 +1073,7 @@ int main(void)
 		cmocka_unit_test(sack_recovery),
 		cmocka_unit_test(lost_retransmission),
 		cmocka_unit_test(tail_loss_probe),
+		cmocka_unit_test(queue_then_push),
 		cmocka_unit_test(keepalive),
 		cmocka_unit_test(window_scaling),
 		cmocka_unit_test(snapshot_queues),
