@@ -6,7 +6,8 @@
  * CHECKSUM_PARTIAL allowed), then a script of operations: a raw packet, a
  * well-formed segment from the peer (fields from the input, checksums
  * right, so the fuzzer reaches every state without finding a checksum),
- * time passing (timers), the application sending, receiving, closing.
+ * time passing (timers), the application sending (at once, or queued and
+ * pushed later), receiving, closing.
  *
  * Oracles:
  *  - the sequence invariants hold after every operation (snd_una <= snd_nxt
@@ -247,6 +248,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!take(&rd, &ms, 2))
 				goto done;
 			r.now += (uint64_t)ms * 1000;
+			if (op & 0x80)
+				tcp_push(&r.c, r.now);
 			uint64_t deadline = tcp_next_deadline(&r.c);
 			FUZZ_CHECK(r.c.state != TCPS_CLOSED || deadline == UINT64_MAX);
 			if (deadline <= r.now)
@@ -260,7 +263,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n %= BUF;
 			for (uint32_t i = 0; i < n; i++)
 				buf[i] = pattern((uint32_t)(r.app_sent + i), 2);
-			ssize_t took = tcp_send(&r.c, buf, n, r.now);
+			/* The high bit queues without sending; a later time step pushes. */
+			ssize_t took = (op & 0x80) ? tcp_queue(&r.c, buf, n, r.now)
+						   : tcp_send(&r.c, buf, n, r.now);
 			FUZZ_CHECK(took <= (ssize_t)n);
 			if (took > 0)
 				r.app_sent += (uint64_t)took;
