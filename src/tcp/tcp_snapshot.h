@@ -39,7 +39,17 @@ struct tcp_snapshot {
 	uint32_t rcv_wnd; /* what we last advertised, scaled */
 	uint32_t rcv_wup; /* rcv_nxt when rcv_wnd was last advertised */
 
-	uint16_t mss;      /* the peer's MSS, for our segments */
+	/*
+	 * The peer's MSS, for our segments: payload plus TCP options (RFC
+	 * 6691); the engine sends 12 bytes less payload when timestamps are on.
+	 */
+	uint16_t mss;
+	/*
+	 * snd_wscale scales the window fields we send (the shift we offered in
+	 * our SYN), rcv_wscale those we receive (the peer's). Linux's
+	 * tcp_sock names them the other way round: rx_opt.snd_wscale is the
+	 * peer's shift, rx_opt.rcv_wscale ours.
+	 */
 	uint8_t snd_wscale; /* shift the peer applies to our window field... */
 	uint8_t rcv_wscale; /* ...and we apply to the peer's */
 	bool wscale_ok;
