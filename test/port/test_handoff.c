@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/sockios.h>
@@ -38,10 +39,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "handoff.h"
+#include "nexthop.h"
 #include "port_xsk.h"
 #include "steer.h"
 #include "tcp_repair.h"
@@ -88,6 +92,14 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 /* The byte at offset i of a direction's stream: distinct per direction, never periodic in a
@@ -235,16 +247,15 @@ static uint16_t fold(uint32_t sum)
 }
 
 /*
- * Builds, over a received frame of the flow (whose MACs and addresses are
- * the other way round), our segment: ACK|PSH, timestamps, payload.
+ * Builds our segment (ACK|PSH, timestamps, payload) in a received frame's
+ * buffer, addressed as the port layer's next hop says.
  */
-static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, uint32_t seq, uint32_t ack,
-			    uint32_t tsecr, const uint8_t *data, uint32_t len)
+static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, const struct nexthop *nh,
+			    uint32_t seq, uint32_t ack, uint32_t tsecr, const uint8_t *data,
+			    uint32_t len)
 {
-	uint8_t mac[6];
-	memcpy(mac, f, 6);
-	memcpy(f, f + 6, 6);
-	memcpy(f + 6, mac, 6);
+	memcpy(f, nh->dmac, 6);
+	memcpy(f + 6, nh->smac, 6);
 
 	uint8_t *ip = f + 14, *t = ip + 20;
 	uint32_t tot = 20 + 32 + len;
@@ -348,6 +359,7 @@ static void sniff_drain(void)
 /* ---- the XSKs ---- */
 
 static struct port *xsks[QUEUES];
+static int nl_server = -1; /* rtnetlink in the server's namespace, for the next hop */
 
 /* What the XSKs received for one flow: payload laid out by stream offset from base. */
 struct xsk_stream {
@@ -466,6 +478,44 @@ static uint32_t server_fill(int s)
 	return sent;
 }
 
+/*
+ * Without CAP_NET_ADMIN (dropped in a child) a movable connection is
+ * refused with that reason, TCP_REPAIR says so, and the socket is left as
+ * it was (the parent moves it afterwards). Without a steering program on
+ * its interface, it is refused too.
+ */
+static void check_refusals(int s, const struct steer *steer)
+{
+	uint32_t queue;
+
+	CHECK(handoff_check(s, NULL, &queue) == HANDOFF_NO_XDP, "no steering: %s",
+	      handoff_veto_name(handoff_check(s, NULL, &queue)));
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+		struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+		struct tcp_snapshot snap;
+		char err[256] = "";
+		int bad = 0;
+
+		syscall(SYS_capget, &hdr, data);
+		data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective &= ~CAP_TO_MASK(CAP_NET_ADMIN);
+		if (syscall(SYS_capset, &hdr, data) < 0)
+			_exit(2);
+		if (handoff_check(s, steer, &queue) != HANDOFF_NO_CAP_NET_ADMIN)
+			bad |= 4;
+		if (tcp_repair_take(s, &snap, err, sizeof(err)) == 0 ||
+		    !strstr(err, "CAP_NET_ADMIN"))
+			bad |= 8;
+		fprintf(stderr, "without CAP_NET_ADMIN: %s\n", err);
+		_exit(bad);
+	}
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "without CAP_NET_ADMIN: status %d",
+	      status);
+}
+
 /* ---- one connection ---- */
 
 static void move_one(int idx, int c, int s, struct steer *steer, bool split_steps)
@@ -508,8 +558,12 @@ static void move_one(int idx, int c, int s, struct steer *steer, bool split_step
 		CHECK(tcp_repair_take(s, &snap, err, sizeof(err)) == 0, "flow %d: %s", idx, err);
 		tcp_repair_close(s);
 	} else {
+		uint64_t t0 = now_us();
 		CHECK(handoff_take(s, steer, queue, &snap, err, sizeof(err)) == 0, "flow %d: %s",
 		      idx, err);
+		printf("flow %d: handoff_take %llu us (send queue %u B, receive queue %u B)\n", idx,
+		       (unsigned long long)(now_us() - t0), snap.send_queue_len,
+		       snap.recv_queue_len);
 		write_all(c, 3 * PART, PART, 0);
 	}
 	/* C: after the close. */
@@ -592,8 +646,18 @@ static void move_one(int idx, int c, int s, struct steer *steer, bool split_step
 	CHECK(st->kept, "flow %d: no frame to build the reply in", idx);
 	if (st->kept && rbuf && una - snap.snd_una + REPLY_LEN <= snap.send_queue_len) {
 		struct port_frame *f = &st->keep;
-		f->len = build_reply(f->data, &snap, una, snap.rcv_nxt + 2 * PART, st->last_tsval,
-				     snap.send_queue + (una - snap.snd_una), REPLY_LEN);
+		/* The next hop the kernel knows is where the client's segments came from. */
+		struct nexthop nh;
+		CHECK(nexthop_resolve(nl_server, AF_INET, snap.flow.remote_ip, &nh) == 0,
+		      "flow %d: the client's next hop is not resolved", idx);
+		CHECK(nh.ifindex == steer_ifindex(steer) && memcmp(nh.dmac, f->data + 6, 6) == 0 &&
+			  memcmp(nh.smac, f->data, 6) == 0 &&
+			  memcmp(nh.src, snap.flow.local_ip, 4) == 0,
+		      "flow %d: the next hop (ifindex %d) differs from the client's frames", idx,
+		      nh.ifindex);
+		f->len =
+		    build_reply(f->data, &snap, &nh, una, snap.rcv_nxt + 2 * PART, st->last_tsval,
+				snap.send_queue + (una - snap.snd_una), REPLY_LEN);
 		CHECK(xsks[queue]->ops->tx_burst(xsks[queue], f, 1) == 1, "flow %d: TX", idx);
 		st->kept = false;
 		xsks[queue]->ops->flush(xsks[queue]);
@@ -632,6 +696,7 @@ int main(void)
 	inet_pton(AF_INET, SERVER_IP, &sa.sin_addr);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0)
 		die("listen: %s", strerror(errno));
+	nl_server = nexthop_socket();
 	struct steer *steer = steer_open("vS", err, sizeof(err));
 	if (!steer)
 		die("steer_open: %s", err);
@@ -694,6 +759,7 @@ int main(void)
 	      per_queue[1]);
 	printf("%d flows: %d on queue 0, %d on queue 1\n", nflows, per_queue[0], per_queue[1]);
 
+	check_refusals(sfd[0], steer);
 	for (int i = 0; i < nflows; i++)
 		move_one(i, cfd[i], sfd[i], steer, i % 2 == 0);
 
