@@ -183,6 +183,22 @@ struct seg {
 	uint32_t len;
 };
 
+/* Header fields at any alignment, network order. */
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
+static void put32(uint8_t *p, uint32_t host)
+{
+	uint32_t v = htonl(host);
+
+	memcpy(p, &v, 4);
+}
+
 /* An IPv4 TCP frame's fields, or false. */
 static bool parse(const uint8_t *f, uint32_t flen, struct seg *s)
 {
@@ -199,8 +215,8 @@ static bool parse(const uint8_t *f, uint32_t flen, struct seg *s)
 	memset(s, 0, sizeof(*s));
 	s->sport = (uint16_t)(t[0] << 8 | t[1]);
 	s->dport = (uint16_t)(t[2] << 8 | t[3]);
-	s->seq = ntohl(*(const uint32_t *)(t + 4));
-	s->ack = ntohl(*(const uint32_t *)(t + 8));
+	s->seq = get32(t + 4);
+	s->ack = get32(t + 8);
 	s->flags = t[13];
 	s->win = (uint16_t)(t[14] << 8 | t[15]);
 	s->wscale = -1;
@@ -220,8 +236,8 @@ static bool parse(const uint8_t *f, uint32_t flen, struct seg *s)
 			s->wscale = t[o + 2];
 		if (kind == 8 && t[o + 1] == 10) {
 			s->has_ts = true;
-			s->tsval = ntohl(*(const uint32_t *)(t + o + 2));
-			s->tsecr = ntohl(*(const uint32_t *)(t + o + 6));
+			s->tsval = get32(t + o + 2);
+			s->tsecr = get32(t + o + 6);
 		}
 		o += t[o + 1];
 	}
@@ -274,8 +290,8 @@ static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, const s
 
 	memcpy(t, &snap->flow.local_port, 2);
 	memcpy(t + 2, &snap->flow.remote_port, 2);
-	*(uint32_t *)(t + 4) = htonl(seq);
-	*(uint32_t *)(t + 8) = htonl(ack);
+	put32(t + 4, seq);
+	put32(t + 8, ack);
 	t[12] = 8 << 4; /* 32 bytes: NOP NOP TS */
 	t[13] = 0x18;	/* ACK PSH */
 	uint32_t win = snap->rcv_wnd >> snap->snd_wscale;
@@ -286,8 +302,8 @@ static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, const s
 	t[21] = 1;
 	t[22] = 8;
 	t[23] = 10;
-	*(uint32_t *)(t + 24) = htonl(tcp_repair_clock_ms() + (uint32_t)snap->ts_offset);
-	*(uint32_t *)(t + 28) = htonl(tsecr);
+	put32(t + 24, tcp_repair_clock_ms() + (uint32_t)snap->ts_offset);
+	put32(t + 28, tsecr);
 	memcpy(t + 32, data, len);
 	uint8_t pseudo[12];
 	memcpy(pseudo, ip + 12, 8);
