@@ -147,6 +147,11 @@ int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd, char *err, size_t
 	return 0;
 }
 
+void steer_clear_xsk(struct steer *s, uint32_t queue)
+{
+	bpf_map_delete_elem(s->xsks_fd, &queue);
+}
+
 /* The key as the flow's packets arrive: from the remote end to us. */
 static struct steer_flow_key key_of(const struct tcp_flow *flow)
 {

@@ -28,6 +28,9 @@ int steer_watch_port(struct steer *s, uint16_t port, char *err, size_t errlen);
 /* Segments of steered flows arriving on queue go to the XSK xsk_fd. */
 int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd, char *err, size_t errlen);
 
+/* Queue's XSK is going: its steered segments are dropped (counted), never passed to the kernel. */
+void steer_clear_xsk(struct steer *s, uint32_t queue);
+
 /* The RX queue the flow's SYN came in on; -1 with the reason when it was not seen. */
 int steer_learned_queue(const struct steer *s, const struct tcp_flow *flow, uint32_t *queue,
 			char *err, size_t errlen);

@@ -695,6 +695,112 @@ static void move_one(int idx, int c, int s, struct steer *steer, bool split_step
 	free(st);
 }
 
+/* ---- flows off the happy path ---- */
+
+static int edge_fd[2], nedge;
+
+/* A new connection, its server socket and RX queue; the client's socket kept for the end. */
+static int edge_connect(int lfd, const struct sockaddr_in *sa, const struct steer *steer, int *s,
+			uint32_t *queue)
+{
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in me;
+	socklen_t mlen = sizeof(me);
+
+	if (c < 0 || connect(c, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+		die("connect: %s", strerror(errno));
+	getsockname(c, (struct sockaddr *)&me, &mlen);
+	client_ports[nflows++] = ntohs(me.sin_port);
+	*s = accept(lfd, NULL, NULL);
+	if (*s < 0 || handoff_check(*s, steer, queue) != HANDOFF_OK)
+		die("edge flow: not movable");
+	edge_fd[nedge++] = c;
+	return c;
+}
+
+/* Polls the XSKs until PART bytes from base are in, bounded. */
+static bool xsk_wait(uint16_t cport, uint32_t owner, struct xsk_stream *st, uint32_t base)
+{
+	uint64_t end = now_ms() + WAIT_MS;
+
+	st->base = base;
+	while (!contiguous(st, PART) && now_ms() < end) {
+		xsk_poll(cport, owner, st);
+		usleep(1000);
+	}
+	if (st->kept) {
+		st->keep.port->ops->free_burst(st->keep.port, &st->keep, 1);
+		st->kept = false;
+	}
+	return contiguous(st, PART);
+}
+
+/*
+ * A flow whose owner is another queue's worker (what a changed RSS table
+ * does): its segments still reach the XSK of the queue they arrive on,
+ * counted as wrong_queue, for that worker to pass on.
+ */
+static void edge_wrong_queue(int lfd, const struct sockaddr_in *sa, struct steer *steer)
+{
+	struct tcp_snapshot snap;
+	struct xsk_stream st = { 0 };
+	uint64_t before[STEER_CNT_COUNT], after[STEER_CNT_COUNT];
+	char err[256];
+	uint32_t queue;
+	int s, c = edge_connect(lfd, sa, steer, &s, &queue);
+	uint16_t cport = client_ports[nflows - 1];
+
+	steer_counters(steer, before);
+	CHECK(handoff_take(s, steer, queue ^ 1, &snap, err, sizeof(err)) == 0, "%s", err);
+	write_all(c, 0, PART, 0);
+	CHECK(xsk_wait(cport, queue ^ 1, &st, snap.rcv_nxt),
+	      "wrong queue: the bytes did not reach the XSK of their queue");
+	CHECK(st.wrong_queue == st.frames && st.frames > 0,
+	      "wrong queue: %u of %u frames on queue %u", st.wrong_queue, st.frames, queue);
+	steer_counters(steer, after);
+	CHECK(after[STEER_CNT_WRONG_QUEUE] - before[STEER_CNT_WRONG_QUEUE] >= st.frames,
+	      "wrong queue: counted %llu, %u frames",
+	      (unsigned long long)(after[STEER_CNT_WRONG_QUEUE] - before[STEER_CNT_WRONG_QUEUE]),
+	      st.frames);
+	tcp_snapshot_free(&snap);
+}
+
+/*
+ * A flow whose queue has no XSK (its worker is gone): its segments are
+ * dropped and counted, never passed to the kernel (which would reset the
+ * connection); with the XSK back, the client's retransmission arrives.
+ */
+static void edge_no_xsk(int lfd, const struct sockaddr_in *sa, struct steer *steer)
+{
+	struct tcp_snapshot snap;
+	struct xsk_stream st = { 0 };
+	uint64_t before[STEER_CNT_COUNT], now[STEER_CNT_COUNT];
+	char err[256];
+	uint32_t queue;
+	int s, c = edge_connect(lfd, sa, steer, &s, &queue);
+	uint16_t cport = client_ports[nflows - 1];
+
+	steer_counters(steer, before);
+	steer_clear_xsk(steer, queue);
+	CHECK(handoff_take(s, steer, queue, &snap, err, sizeof(err)) == 0, "%s", err);
+	write_all(c, 0, PART, 0);
+	uint64_t end = now_ms() + WAIT_MS;
+	do {
+		usleep(1000);
+		steer_counters(steer, now);
+	} while (now[STEER_CNT_NO_XSK] == before[STEER_CNT_NO_XSK] && now_ms() < end);
+	CHECK(now[STEER_CNT_NO_XSK] > before[STEER_CNT_NO_XSK], "no XSK: no drop counted");
+	sniff_drain();
+	CHECK(sniffs[nflows - 1].server_rst == 0, "no XSK: the kernel answered with an RST");
+	CHECK(steer_set_xsk(steer, queue, xsks[queue]->ops->fd(xsks[queue]), err, sizeof(err)) == 0,
+	      "%s", err);
+	CHECK(xsk_wait(cport, queue, &st, snap.rcv_nxt),
+	      "no XSK: the client's retransmission did not arrive once the XSK was back");
+	tcp_snapshot_free(&snap);
+}
+
+/* ---- main ---- */
+
 int main(void)
 {
 	char err[256];
@@ -753,7 +859,7 @@ int main(void)
 	/* Connections until both queues own some: the queue is the client's TX hash's pick. */
 	int cfd[MAX_FLOWS], sfd[MAX_FLOWS], per_queue[QUEUES] = { 0 };
 	uint32_t qs[MAX_FLOWS];
-	while (nflows < MAX_FLOWS &&
+	while (nflows < MAX_FLOWS - 2 &&
 	       (nflows < MIN_FLOWS || per_queue[0] == 0 || per_queue[1] == 0)) {
 		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		int small = 8192;
@@ -779,17 +885,6 @@ int main(void)
 	for (int i = 0; i < nflows; i++)
 		move_one(i, cfd[i], sfd[i], steer, i % 2 == 0);
 
-	/* Long enough for the kernel to have said something (a delayed ACK, a probe, an RST). */
-	usleep(300 * 1000);
-	sniff_drain();
-	for (int i = 0; i < nflows; i++) {
-		CHECK(sniffs[i].server_rst == 0, "flow %d: %u RSTs from the server side", i,
-		      sniffs[i].server_rst);
-		CHECK(sniffs[i].server_fin == 0, "flow %d: %u FINs from the server side", i,
-		      sniffs[i].server_fin);
-		CHECK(sniffs[i].client_rst == 0, "flow %d: the client sent %u RSTs", i,
-		      sniffs[i].client_rst);
-	}
 	uint64_t cnt[STEER_CNT_COUNT];
 	steer_counters(steer, cnt);
 	printf("steered %llu, wrong queue %llu, no xsk %llu, SYNs seen %llu\n",
@@ -801,6 +896,23 @@ int main(void)
 	      "segments on the wrong queue or without an XSK");
 	CHECK(cnt[STEER_CNT_SYN_SEEN] >= (uint64_t)nflows, "SYNs seen %llu",
 	      (unsigned long long)cnt[STEER_CNT_SYN_SEEN]);
+
+	edge_wrong_queue(lfd, &sa, steer);
+	edge_no_xsk(lfd, &sa, steer);
+
+	/* Long enough for the kernel to have said something (a delayed ACK, a probe, an RST). */
+	usleep(300 * 1000);
+	sniff_drain();
+	for (int i = 0; i < nflows; i++) {
+		CHECK(sniffs[i].server_rst == 0, "flow %d: %u RSTs from the server side", i,
+		      sniffs[i].server_rst);
+		CHECK(sniffs[i].server_fin == 0, "flow %d: %u FINs from the server side", i,
+		      sniffs[i].server_fin);
+		CHECK(sniffs[i].client_rst == 0, "flow %d: the client sent %u RSTs", i,
+		      sniffs[i].client_rst);
+	}
+	for (int i = 0; i < nedge; i++)
+		close(edge_fd[i]);
 
 	for (int i = 0; i < nflows; i++)
 		close(cfd[i]);
