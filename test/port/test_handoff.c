@@ -16,7 +16,8 @@
  *    its ACK empties the client's send queue;
  *  - the kernel never answers the handed-off flow: no RST, no FIN (sniffed
  *    on the client's side).
- * Needs root (netns, XDP, TCP_REPAIR); exits 77 (skipped) without it.
+ * IPv4 connections, or IPv6 with the argument "v6". Needs root (netns, XDP,
+ * TCP_REPAIR); exits 77 (skipped) without it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,6 +53,8 @@
 
 #define SERVER_IP   "10.81.0.1"
 #define CLIENT_IP   "10.81.0.2"
+#define SERVER_IP6  "fd00:81::1"
+#define CLIENT_IP6  "fd00:81::2"
 #define PORT	    7100
 #define QUEUES	    2
 #define MIN_FLOWS   4
@@ -62,6 +65,9 @@
 #define WAIT_MS	    5000	 /* bound on every wait */
 
 static char ns_server[32], ns_client[32];
+static int family = AF_INET; /* of the connections moved: argv[1] "v6" for AF_INET6 */
+static struct sockaddr_storage server_sa;
+static socklen_t server_salen;
 static int failures;
 
 #define CHECK(cond, ...)                                                     \
@@ -159,6 +165,9 @@ static void setup_netns(void)
 	       QUEUES) ||
 	    sh("ip netns exec %s ethtool -K vC tx off >/dev/null", ns_client) ||
 	    sh("ip netns exec %s sysctl -qw net.core.txrehash=0", ns_client) ||
+	    sh("ip -n %s addr add " SERVER_IP6 "/64 dev vS nodad && ip -n %s addr add " CLIENT_IP6
+	       "/64 dev vC nodad",
+	       ns_server, ns_client) ||
 	    sh("ip -n %s addr add " SERVER_IP "/24 dev vS && ip -n %s link set vS up && "
 	       "ip -n %s link set lo up",
 	       ns_server, ns_server, ns_server) ||
@@ -202,15 +211,26 @@ static void put32(uint8_t *p, uint32_t host)
 /* An IPv4 TCP frame's fields, or false. */
 static bool parse(const uint8_t *f, uint32_t flen, struct seg *s)
 {
-	if (flen < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00)
+	const uint8_t *ip = f + 14, *t;
+	uint32_t seglen; /* the TCP header and payload */
+
+	if (flen >= 14 + 20 + 20 && f[12] == 0x08 && f[13] == 0x00) {
+		uint32_t ihl = (ip[0] & 15u) * 4, tot = (uint32_t)(ip[2] << 8 | ip[3]);
+		if (ip[9] != IPPROTO_TCP || tot > flen - 14 || ihl + 20 > tot)
+			return false;
+		t = ip + ihl;
+		seglen = tot - ihl;
+	} else if (flen >= 14 + 40 + 20 && f[12] == 0x86 && f[13] == 0xdd) {
+		uint32_t plen = (uint32_t)(ip[4] << 8 | ip[5]);
+		if (ip[6] != IPPROTO_TCP || plen > flen - 14 - 40 || plen < 20)
+			return false;
+		t = ip + 40;
+		seglen = plen;
+	} else {
 		return false;
-	const uint8_t *ip = f + 14;
-	uint32_t ihl = (ip[0] & 15u) * 4, tot = (uint32_t)(ip[2] << 8 | ip[3]);
-	if (ip[9] != IPPROTO_TCP || tot > flen - 14 || ihl + 20 > tot)
-		return false;
-	const uint8_t *t = ip + ihl;
+	}
 	uint32_t doff = (uint32_t)(t[12] >> 4) * 4;
-	if (doff < 20 || ihl + doff > tot)
+	if (doff < 20 || doff > seglen)
 		return false;
 	memset(s, 0, sizeof(*s));
 	s->sport = (uint16_t)(t[0] << 8 | t[1]);
@@ -242,7 +262,7 @@ static bool parse(const uint8_t *f, uint32_t flen, struct seg *s)
 		o += t[o + 1];
 	}
 	s->payload = t + doff;
-	s->len = tot - ihl - doff;
+	s->len = seglen - doff;
 	return true;
 }
 
@@ -273,20 +293,36 @@ static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, const s
 	memcpy(f, nh->dmac, 6);
 	memcpy(f + 6, nh->smac, 6);
 
-	uint8_t *ip = f + 14, *t = ip + 20;
-	uint32_t tot = 20 + 32 + len;
-	memset(ip, 0, 20 + 32);
-	ip[0] = 0x45;
-	ip[2] = (uint8_t)(tot >> 8);
-	ip[3] = (uint8_t)tot;
-	ip[6] = 0x40; /* DF */
-	ip[8] = 64;
-	ip[9] = IPPROTO_TCP;
-	memcpy(ip + 12, snap->flow.local_ip, 4);
-	memcpy(ip + 16, snap->flow.remote_ip, 4);
-	uint16_t c = fold(sum16(ip, 20, 0));
-	ip[10] = (uint8_t)(c >> 8);
-	ip[11] = (uint8_t)c;
+	bool v6 = snap->flow.family == AF_INET6;
+	uint32_t iplen = v6 ? 40 : 20, alen = v6 ? 16 : 4, seglen = 32 + len;
+	uint8_t *ip = f + 14, *t = ip + iplen;
+	uint16_t c;
+	memset(ip, 0, iplen + 32);
+	if (v6) {
+		f[12] = 0x86;
+		f[13] = 0xdd;
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)(seglen >> 8);
+		ip[5] = (uint8_t)seglen;
+		ip[6] = IPPROTO_TCP;
+		ip[7] = 64;
+		memcpy(ip + 8, snap->flow.local_ip, 16);
+		memcpy(ip + 24, snap->flow.remote_ip, 16);
+	} else {
+		f[12] = 0x08;
+		f[13] = 0x00;
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((20 + seglen) >> 8);
+		ip[3] = (uint8_t)(20 + seglen);
+		ip[6] = 0x40; /* DF */
+		ip[8] = 64;
+		ip[9] = IPPROTO_TCP;
+		memcpy(ip + 12, snap->flow.local_ip, 4);
+		memcpy(ip + 16, snap->flow.remote_ip, 4);
+		c = fold(sum16(ip, 20, 0));
+		ip[10] = (uint8_t)(c >> 8);
+		ip[11] = (uint8_t)c;
+	}
 
 	memcpy(t, &snap->flow.local_port, 2);
 	memcpy(t + 2, &snap->flow.remote_port, 2);
@@ -305,16 +341,13 @@ static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, const s
 	put32(t + 24, tcp_repair_clock_ms() + (uint32_t)snap->ts_offset);
 	put32(t + 28, tsecr);
 	memcpy(t + 32, data, len);
-	uint8_t pseudo[12];
-	memcpy(pseudo, ip + 12, 8);
-	pseudo[8] = 0;
-	pseudo[9] = IPPROTO_TCP;
-	pseudo[10] = (uint8_t)((32 + len) >> 8);
-	pseudo[11] = (uint8_t)(32 + len);
-	c = fold(sum16(t, 32 + len, sum16(pseudo, 12, 0)));
+	/* The pseudo-header: both addresses, the protocol, the segment's length. */
+	uint32_t sum = sum16(snap->flow.local_ip, alen, 0);
+	sum = sum16(snap->flow.remote_ip, alen, sum) + IPPROTO_TCP + seglen;
+	c = fold(sum16(t, seglen, sum));
 	t[16] = (uint8_t)(c >> 8);
 	t[17] = (uint8_t)c;
-	return 14 + tot;
+	return 14 + iplen + seglen;
 }
 
 /* ---- the sniffer on the client's side ---- */
@@ -586,6 +619,7 @@ static void move_one(int idx, int c, int s, struct steer *steer, bool split_step
 	write_all(c, 4 * PART, PART, 0);
 
 	/* The snapshot against what the client said in its SYN and has seen. */
+	CHECK(snap.flow.family == family, "flow %d: family %u", idx, snap.flow.family);
 	sniff_drain();
 	struct sniffed *x = &sniffs[idx];
 	CHECK(x->syn_seen && x->synack_seen, "flow %d: handshake not sniffed", idx);
@@ -664,11 +698,11 @@ static void move_one(int idx, int c, int s, struct steer *steer, bool split_step
 		struct port_frame *f = &st->keep;
 		/* The next hop the kernel knows is where the client's segments came from. */
 		struct nexthop nh;
-		CHECK(nexthop_resolve(nl_server, AF_INET, snap.flow.remote_ip, &nh) == 0,
+		CHECK(nexthop_resolve(nl_server, family, snap.flow.remote_ip, &nh) == 0,
 		      "flow %d: the client's next hop is not resolved", idx);
 		CHECK(nh.ifindex == steer_ifindex(steer) && memcmp(nh.dmac, f->data + 6, 6) == 0 &&
 			  memcmp(nh.smac, f->data, 6) == 0 &&
-			  memcmp(nh.src, snap.flow.local_ip, 4) == 0,
+			  memcmp(nh.src, snap.flow.local_ip, family == AF_INET6 ? 16 : 4) == 0,
 		      "flow %d: the next hop (ifindex %d) differs from the client's frames", idx,
 		      nh.ifindex);
 		f->len =
@@ -695,22 +729,32 @@ static void move_one(int idx, int c, int s, struct steer *steer, bool split_step
 	free(st);
 }
 
+/* A client connection to the server, its port recorded for the sniffer. */
+static int client_connect(int rcvbuf)
+{
+	struct sockaddr_storage me;
+	socklen_t mlen = sizeof(me);
+	int c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (c >= 0 && rcvbuf)
+		setsockopt(c, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (c < 0 || connect(c, (struct sockaddr *)&server_sa, server_salen) < 0)
+		die("connect: %s", strerror(errno));
+	getsockname(c, (struct sockaddr *)&me, &mlen);
+	client_ports[nflows] = ntohs(((struct sockaddr_in *)&me)->sin_port); /* same offset in v6 */
+	return c;
+}
+
 /* ---- flows off the happy path ---- */
 
 static int edge_fd[2], nedge;
 
 /* A new connection, its server socket and RX queue; the client's socket kept for the end. */
-static int edge_connect(int lfd, const struct sockaddr_in *sa, const struct steer *steer, int *s,
-			uint32_t *queue)
+static int edge_connect(int lfd, const struct steer *steer, int *s, uint32_t *queue)
 {
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in me;
-	socklen_t mlen = sizeof(me);
+	int c = client_connect(0);
 
-	if (c < 0 || connect(c, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
-		die("connect: %s", strerror(errno));
-	getsockname(c, (struct sockaddr *)&me, &mlen);
-	client_ports[nflows++] = ntohs(me.sin_port);
+	nflows++;
 	*s = accept(lfd, NULL, NULL);
 	if (*s < 0 || handoff_check(*s, steer, queue) != HANDOFF_OK)
 		die("edge flow: not movable");
@@ -740,14 +784,14 @@ static bool xsk_wait(uint16_t cport, uint32_t owner, struct xsk_stream *st, uint
  * does): its segments still reach the XSK of the queue they arrive on,
  * counted as wrong_queue, for that worker to pass on.
  */
-static void edge_wrong_queue(int lfd, const struct sockaddr_in *sa, struct steer *steer)
+static void edge_wrong_queue(int lfd, struct steer *steer)
 {
 	struct tcp_snapshot snap;
 	struct xsk_stream st = { 0 };
 	uint64_t before[STEER_CNT_COUNT], after[STEER_CNT_COUNT];
 	char err[256];
 	uint32_t queue;
-	int s, c = edge_connect(lfd, sa, steer, &s, &queue);
+	int s, c = edge_connect(lfd, steer, &s, &queue);
 	uint16_t cport = client_ports[nflows - 1];
 
 	steer_counters(steer, before);
@@ -770,14 +814,14 @@ static void edge_wrong_queue(int lfd, const struct sockaddr_in *sa, struct steer
  * dropped and counted, never passed to the kernel (which would reset the
  * connection); with the XSK back, the client's retransmission arrives.
  */
-static void edge_no_xsk(int lfd, const struct sockaddr_in *sa, struct steer *steer)
+static void edge_no_xsk(int lfd, struct steer *steer)
 {
 	struct tcp_snapshot snap;
 	struct xsk_stream st = { 0 };
 	uint64_t before[STEER_CNT_COUNT], now[STEER_CNT_COUNT];
 	char err[256];
 	uint32_t queue;
-	int s, c = edge_connect(lfd, sa, steer, &s, &queue);
+	int s, c = edge_connect(lfd, steer, &s, &queue);
 	uint16_t cport = client_ports[nflows - 1];
 
 	steer_counters(steer, before);
@@ -801,8 +845,10 @@ static void edge_no_xsk(int lfd, const struct sockaddr_in *sa, struct steer *ste
 
 /* ---- main ---- */
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "v6") == 0)
+		family = AF_INET6;
 	char err[256];
 
 	if (geteuid() != 0) {
@@ -813,10 +859,22 @@ int main(void)
 	setup_netns();
 
 	enter(ns_server);
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(PORT) };
-	inet_pton(AF_INET, SERVER_IP, &sa.sin_addr);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0)
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&server_sa;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(PORT);
+		inet_pton(AF_INET6, SERVER_IP6, &sin6->sin6_addr);
+		server_salen = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&server_sa;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(PORT);
+		inet_pton(AF_INET, SERVER_IP, &sin->sin_addr);
+		server_salen = sizeof(*sin);
+	}
+	int lfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&server_sa, server_salen) < 0 ||
+	    listen(lfd, 64) < 0)
 		die("listen: %s", strerror(errno));
 	nl_server = nexthop_socket();
 	struct steer *steer = steer_open("vS", err, sizeof(err));
@@ -861,15 +919,8 @@ int main(void)
 	uint32_t qs[MAX_FLOWS];
 	while (nflows < MAX_FLOWS - 2 &&
 	       (nflows < MIN_FLOWS || per_queue[0] == 0 || per_queue[1] == 0)) {
-		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int small = 8192;
-		setsockopt(c, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-		if (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			die("connect: %s", strerror(errno));
-		struct sockaddr_in me;
-		socklen_t mlen = sizeof(me);
-		getsockname(c, (struct sockaddr *)&me, &mlen);
-		client_ports[nflows] = ntohs(me.sin_port);
+		/* A small window: the server's send queue keeps unsent bytes. */
+		int c = client_connect(8192);
 		sfd[nflows] = accept(lfd, NULL, NULL);
 		cfd[nflows] = c;
 		if (sfd[nflows] < 0 || handoff_check(sfd[nflows], steer, &qs[nflows]) != HANDOFF_OK)
@@ -897,8 +948,8 @@ int main(void)
 	CHECK(cnt[STEER_CNT_SYN_SEEN] >= (uint64_t)nflows, "SYNs seen %llu",
 	      (unsigned long long)cnt[STEER_CNT_SYN_SEEN]);
 
-	edge_wrong_queue(lfd, &sa, steer);
-	edge_no_xsk(lfd, &sa, steer);
+	edge_wrong_queue(lfd, steer);
+	edge_no_xsk(lfd, steer);
 
 	/* Long enough for the kernel to have said something (a delayed ACK, a probe, an RST). */
 	usleep(300 * 1000);
