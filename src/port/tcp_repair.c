@@ -101,15 +101,17 @@ static int peek_queue(int fd, int queue, uint32_t len, uint8_t **out)
 	*out = NULL;
 	if (len == 0)
 		return 0;
-	*out = malloc(len);
-	if (!*out || set_queue(fd, queue) < 0)
+	uint8_t *buf = malloc(len);
+	if (!buf)
 		return -1;
-	ssize_t n = recv(fd, *out, len, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = set_queue(fd, queue) < 0 ? -1 : recv(fd, buf, len, MSG_PEEK | MSG_DONTWAIT);
 	if (n != (ssize_t)len) {
-		if (n >= 0)
-			errno = EAGAIN; /* the queue changed under us */
+		int e = n < 0 ? errno : EAGAIN; /* short: the queue changed under us */
+		free(buf);
+		errno = e;
 		return -1;
 	}
+	*out = buf;
 	return 0;
 }
 
@@ -123,25 +125,56 @@ static int ioctl_u32(int fd, unsigned long req, uint32_t *val)
 	return 0;
 }
 
+/*
+ * Whether bytes lie in the receive queue past the first inq: peeking from
+ * offset inq (SO_PEEK_OFF, TCP since Linux 6.10) skips an urgent byte at
+ * the mark and reads what follows it. Kernels without it: whether an
+ * urgent byte is pending at all, by MSG_OOB.
+ */
+static bool urgent_ahead(int fd, uint32_t inq)
+{
+	int off = (int)inq, none = -1;
+	uint8_t byte;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) == 0) {
+		ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof(none));
+		return n > 0;
+	}
+	/* 1: an urgent byte waits; EAGAIN: its pointer came, the byte not yet. */
+	return recv(fd, &byte, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) >= 0 || errno == EAGAIN;
+}
+
 /* The receive side: rcv_nxt and the bytes not yet read, consistent with each other. */
 static int take_recv(int fd, struct tcp_snapshot *s, char *err, size_t errlen)
 {
 	for (int i = 0; i < SETTLE_TRIES; i++) {
 		uint32_t seq, again, inq;
-		free(s->recv_queue);
-		s->recv_queue = NULL;
 		if (queue_seq(fd, TCP_RECV_QUEUE, &seq) < 0 || ioctl_u32(fd, SIOCINQ, &inq) < 0)
 			return hd_err(err, errlen, "receive queue: %s", strerror(errno));
-		if (peek_queue(fd, TCP_RECV_QUEUE, inq, &s->recv_queue) < 0 && errno != EAGAIN)
+		int peeked = peek_queue(fd, TCP_RECV_QUEUE, inq, &s->recv_queue);
+		if (peeked < 0 && errno != EAGAIN)
 			return hd_err(err, errlen, "receive queue: %s", strerror(errno));
 		if (queue_seq(fd, TCP_RECV_QUEUE, &again) < 0)
 			return hd_err(err, errlen, "receive queue: %s", strerror(errno));
-		/* A segment that passed XDP before the steering landed meanwhile: read again. */
-		if (again == seq && (inq == 0 || s->recv_queue)) {
-			s->rcv_nxt = seq;
-			s->recv_queue_len = inq;
-			return 0;
+		if (again != seq) {
+			/* A segment that passed XDP before the steering landed: read again. */
+			free(s->recv_queue);
+			s->recv_queue = NULL;
+			continue;
 		}
+		/*
+		 * Nothing arrived, and still not every queued byte could be read, or
+		 * bytes lie past what SIOCINQ counted: both mean an urgent byte
+		 * (MSG_OOB) in the queue, where SIOCINQ and reads stop. A snapshot
+		 * would lose the bytes after it: the connection stays on the kernel
+		 * path.
+		 */
+		if (peeked < 0 || urgent_ahead(fd, inq))
+			return hd_err(err, errlen, "receive queue: urgent data (MSG_OOB) in it");
+		s->rcv_nxt = seq;
+		s->recv_queue_len = inq;
+		return 0;
 	}
 	return hd_err(err, errlen, "receive queue kept moving: is the flow steered?");
 }

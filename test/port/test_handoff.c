@@ -495,7 +495,7 @@ static int outq(int fd)
 	return n;
 }
 
-/* Waits until cond(fd) holds, bounded. */
+/* Waits until get(fd) is want, bounded. */
 static bool wait_for(int fd, int (*get)(int), int want)
 {
 	uint64_t end = now_ms() + WAIT_MS;
@@ -747,7 +747,8 @@ static int client_connect(int rcvbuf)
 
 /* ---- flows off the happy path ---- */
 
-static int edge_fd[2], nedge;
+static int edge_fd[4], nedge;
+static int kept_fd = -1; /* a server socket that stayed on the kernel path, closed at the end */
 
 /* A new connection, its server socket and RX queue; the client's socket kept for the end. */
 static int edge_connect(int lfd, const struct steer *steer, int *s, uint32_t *queue)
@@ -843,6 +844,53 @@ static void edge_no_xsk(int lfd, struct steer *steer)
 	tcp_snapshot_free(&snap);
 }
 
+/*
+ * A connection with urgent data queued cannot be taken (reads stop at the
+ * urgent byte): the handoff is refused with the reason, the steering comes
+ * out again, and the kernel socket carries on: the server reads the bytes
+ * around the urgent one and the client's next ones.
+ */
+static void edge_urgent(int lfd, struct steer *steer)
+{
+	struct tcp_snapshot snap;
+	struct tcp_flow flow;
+	char err[256] = "";
+	uint8_t buf[200], oob = 0xee;
+	uint32_t queue, got = 0;
+	int s, c = edge_connect(lfd, steer, &s, &queue);
+
+	/* 100 bytes, the urgent one, 50 more: SIOCINQ and reads stop at the mark. */
+	write_all(c, 0, 100, 0);
+	CHECK(send(c, &oob, 1, MSG_OOB) == 1, "urgent: send: %s", strerror(errno));
+	write_all(c, 100, 50, 0);
+	/* All 151 acked: the server's kernel has them queued. */
+	CHECK(wait_for(c, outq, 0), "urgent: %d bytes not acked", outq(c));
+	CHECK(handoff_take(s, steer, queue, &snap, err, sizeof(err)) < 0,
+	      "urgent: the handoff was not refused");
+	CHECK(strstr(err, "urgent") != NULL, "urgent: reason '%s'", err);
+	printf("urgent data: refused: %s\n", err);
+	CHECK(tcp_flow_of(s, &flow, err, sizeof(err)) == 0 && steer_flow_packets(steer, &flow) == 0,
+	      "urgent: the flow is still steered");
+	write_all(c, 150, 50, 0);
+	uint64_t end = now_ms() + WAIT_MS;
+	while (got < sizeof(buf) && now_ms() < end) {
+		ssize_t n = recv(s, buf + got, sizeof(buf) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (uint32_t)n;
+		else
+			usleep(1000);
+	}
+	/* The urgent byte is out of band: the stream is the 200 others. */
+	CHECK(got == sizeof(buf), "urgent: the kernel socket delivered %u of %zu bytes", got,
+	      sizeof(buf));
+	for (uint32_t i = 0; i < got; i++)
+		if (buf[i] != pattern(i, 0)) {
+			CHECK(false, "urgent: byte %u", i);
+			break;
+		}
+	kept_fd = s;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -917,7 +965,7 @@ int main(int argc, char **argv)
 	/* Connections until both queues own some: the queue is the client's TX hash's pick. */
 	int cfd[MAX_FLOWS], sfd[MAX_FLOWS], per_queue[QUEUES] = { 0 };
 	uint32_t qs[MAX_FLOWS];
-	while (nflows < MAX_FLOWS - 2 &&
+	while (nflows < MAX_FLOWS - 3 &&
 	       (nflows < MIN_FLOWS || per_queue[0] == 0 || per_queue[1] == 0)) {
 		/* A small window: the server's send queue keeps unsent bytes. */
 		int c = client_connect(8192);
@@ -950,6 +998,7 @@ int main(int argc, char **argv)
 
 	edge_wrong_queue(lfd, steer);
 	edge_no_xsk(lfd, steer);
+	edge_urgent(lfd, steer);
 
 	/* Long enough for the kernel to have said something (a delayed ACK, a probe, an RST). */
 	usleep(300 * 1000);
@@ -964,6 +1013,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < nedge; i++)
 		close(edge_fd[i]);
+	if (kept_fd >= 0)
+		close(kept_fd);
 
 	for (int i = 0; i < nflows; i++)
 		close(cfd[i]);
