@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/membarrier.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -94,6 +95,22 @@ enum handoff_veto handoff_check(int fd, const struct steer *steer, uint32_t *que
 	return HANDOFF_OK;
 }
 
+/*
+ * Waits until no segment that passed XDP before the steering went in is
+ * still on its way up the stack. XDP and the stack above it run in the
+ * same softirq, which RCU counts as a read-side section, so one grace
+ * period (membarrier's GLOBAL command is synchronize_rcu(), about 10 ms
+ * here) is enough: after it such a segment is in the socket, or in its
+ * backlog, which the first getsockopt of tcp_repair_take() processes.
+ * Without membarrier, tcp_repair_take()'s re-reading of rcv_nxt is the
+ * only guard, and a segment landing after it would be acked by the
+ * kernel and lost.
+ */
+static void wait_for_inflight(void)
+{
+	syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
+}
+
 int handoff_take(int fd, struct steer *steer, uint32_t queue, struct tcp_snapshot *snap, char *err,
 		 size_t errlen)
 {
@@ -103,6 +120,7 @@ int handoff_take(int fd, struct steer *steer, uint32_t queue, struct tcp_snapsho
 		return -1;
 	if (steer_add(steer, &flow, queue, err, errlen) < 0)
 		return -1;
+	wait_for_inflight();
 	if (tcp_repair_take(fd, snap, err, errlen) < 0) {
 		/* The kernel keeps the connection; its segments must reach it again. */
 		steer_del(steer, &flow);

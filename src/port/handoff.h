@@ -36,7 +36,8 @@ const char *handoff_veto_name(enum handoff_veto veto);
 enum handoff_veto handoff_check(int fd, const struct steer *steer, uint32_t *queue);
 
 /*
- * Steers fd's flow to queue's worker, takes its state into snap and closes
+ * Steers fd's flow to queue's worker, waits out the segments already past
+ * XDP (one RCU grace period, ~10 ms), takes fd's state into snap and closes
  * fd in repair mode. On failure the steering is taken out again, fd stays
  * an open kernel socket as before, and err says why.
  */
