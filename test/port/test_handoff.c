@@ -32,6 +32,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -63,6 +65,8 @@
 #define PART	    1000	 /* client bytes per step */
 #define REPLY_LEN   100		 /* data in the segment built from the snapshot */
 #define WAIT_MS	    5000	 /* bound on every wait */
+#define STREAM_LEN  (2u << 20)	 /* bytes the streaming client sends across its move */
+#define STREAM_WAIT 30000	 /* ms: the bound on the streaming flow */
 
 static char ns_server[32], ns_client[32];
 static int family = AF_INET; /* of the connections moved: argv[1] "v6" for AF_INET6 */
@@ -132,6 +136,15 @@ static void cleanup(void)
 {
 	sh("ip netns del %s 2>/dev/null", ns_server);
 	sh("ip netns del %s 2>/dev/null", ns_client);
+}
+
+/* The bound on the whole test: the namespaces go with it. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	fprintf(stderr, "test_handoff: timed out\n");
+	cleanup();
+	_exit(1);
 }
 
 static void enter(const char *ns)
@@ -286,6 +299,9 @@ static uint16_t fold(uint32_t sum)
  * Builds our segment (ACK|PSH, timestamps, payload) in a received frame's
  * buffer, addressed as the port layer's next hop says.
  */
+/* The window our segments advertise at least (the streaming receiver raises it). */
+static uint32_t min_window;
+
 static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, const struct nexthop *nh,
 			    uint32_t seq, uint32_t ack, uint32_t tsecr, const uint8_t *data,
 			    uint32_t len)
@@ -330,7 +346,8 @@ static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, const s
 	put32(t + 8, ack);
 	t[12] = 8 << 4; /* 32 bytes: NOP NOP TS */
 	t[13] = 0x18;	/* ACK PSH */
-	uint32_t win = snap->rcv_wnd >> snap->snd_wscale;
+	uint32_t win =
+	    (snap->rcv_wnd > min_window ? snap->rcv_wnd : min_window) >> snap->snd_wscale;
 	win = win > 0xffff ? 0xffff : win;
 	t[14] = (uint8_t)(win >> 8);
 	t[15] = (uint8_t)win;
@@ -340,7 +357,8 @@ static uint32_t build_reply(uint8_t *f, const struct tcp_snapshot *snap, const s
 	t[23] = 10;
 	put32(t + 24, tcp_repair_clock_ms() + (uint32_t)snap->ts_offset);
 	put32(t + 28, tsecr);
-	memcpy(t + 32, data, len);
+	if (len)
+		memcpy(t + 32, data, len);
 	/* The pseudo-header: both addresses, the protocol, the segment's length. */
 	uint32_t sum = sum16(snap->flow.local_ip, alen, 0);
 	sum = sum16(snap->flow.remote_ip, alen, sum) + IPPROTO_TCP + seglen;
@@ -747,7 +765,7 @@ static int client_connect(int rcvbuf)
 
 /* ---- flows off the happy path ---- */
 
-static int edge_fd[4], nedge;
+static int edge_fd[5], nedge;
 static int kept_fd = -1; /* a server socket that stayed on the kernel path, closed at the end */
 
 /* A new connection, its server socket and RX queue; the client's socket kept for the end. */
@@ -891,6 +909,138 @@ static void edge_urgent(int lfd, struct steer *steer)
 	kept_fd = s;
 }
 
+/*
+ * A client that never stops sending: its bytes flow while the connection
+ * moves. The server reads some on the kernel socket, then the handoff
+ * runs (with its grace period) under the stream; afterwards the test is
+ * the receiver: it takes the segments off the XSKs, acks the contiguous
+ * prefix with segments built from the snapshot, and checks every byte of
+ * the stream arrived once in order (the server's reads + the snapshot's
+ * receive queue + the XSK), whatever was in flight during the move.
+ */
+static void edge_stream(int lfd, struct steer *steer)
+{
+	struct tcp_snapshot snap;
+	char err[256];
+	uint32_t queue, read_total = 0;
+	int s, c = edge_connect(lfd, steer, &s, &queue);
+	uint16_t cport = client_ports[nflows - 1];
+	uint8_t *got = calloc(STREAM_LEN, 1), *have = calloc(STREAM_LEN, 1);
+	uint8_t rbuf[16384];
+
+	if (!got || !have)
+		die("out of memory");
+	pid_t pid = fork();
+	if (pid == 0) {
+		uint8_t wbuf[16384];
+		prctl(PR_SET_PDEATHSIG,
+		      SIGKILL); /* a write blocked on a closed window ends with us */
+		for (uint32_t sent = 0; sent < STREAM_LEN;) {
+			uint32_t n =
+			    STREAM_LEN - sent < sizeof(wbuf) ? STREAM_LEN - sent : sizeof(wbuf);
+			for (uint32_t i = 0; i < n; i++)
+				wbuf[i] = pattern(sent + i, 0x33);
+			ssize_t w = write(c, wbuf, n);
+			if (w <= 0)
+				_exit(1);
+			sent += (uint32_t)w;
+		}
+		_exit(0);
+	}
+	/*
+	 * The kernel path first: the server reads 256 KiB or more as fast as
+	 * they come, so its window is open and the client mid-stream when the
+	 * handoff starts.
+	 */
+	uint64_t end = now_ms() + WAIT_MS;
+	while (read_total < 256 * 1024 && now_ms() < end) {
+		ssize_t n = recv(s, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+		if (n <= 0) {
+			usleep(100);
+			continue;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			have[read_total + (uint32_t)i] =
+			    rbuf[i] == pattern(read_total + (uint32_t)i, 0x33);
+		read_total += (uint32_t)n;
+	}
+	CHECK(handoff_take(s, steer, queue, &snap, err, sizeof(err)) == 0, "stream: %s", err);
+	uint32_t base = read_total + snap.recv_queue_len; /* the stream offset of rcv_nxt */
+	for (uint32_t i = 0; i < snap.recv_queue_len && read_total + i < STREAM_LEN; i++)
+		have[read_total + i] = snap.recv_queue[i] == pattern(read_total + i, 0x33);
+
+	/* The receiver: segments off the XSKs, the contiguous prefix acked. */
+	uint32_t prefix = base, last_tsval = 0, frames = 0, acks = 0;
+	struct port_frame keep[64];
+	unsigned int nkeep = 0;
+	struct nexthop nh;
+	CHECK(nexthop_resolve(nl_server, family, snap.flow.remote_ip, &nh) == 0,
+	      "stream: next hop not resolved");
+	min_window = 256 * 1024;
+	end = now_ms() + STREAM_WAIT;
+	while (prefix < STREAM_LEN && now_ms() < end) {
+		struct port_frame fr[64];
+		uint32_t before = prefix;
+		for (uint32_t q = 0; q < QUEUES; q++) {
+			unsigned int n = xsks[q]->ops->rx_burst(xsks[q], fr, 64);
+			for (unsigned int i = 0; i < n; i++) {
+				struct seg sg;
+				if (parse(fr[i].data, fr[i].len, &sg) && sg.sport == cport) {
+					frames++;
+					if (sg.has_ts)
+						last_tsval = sg.tsval;
+					for (uint32_t b = 0; b < sg.len; b++) {
+						uint32_t off = base + (sg.seq + b - snap.rcv_nxt);
+						if (off >= base && off < STREAM_LEN && !have[off]) {
+							got[off] = sg.payload[b];
+							have[off] = 1;
+						}
+					}
+					if (q == queue && nkeep < 64) {
+						keep[nkeep++] = fr[i];
+						continue;
+					}
+				}
+				xsks[q]->ops->free_burst(xsks[q], &fr[i], 1);
+			}
+			xsks[q]->ops->flush(xsks[q]);
+		}
+		while (prefix < STREAM_LEN && have[prefix])
+			prefix++;
+		/* An ACK when the prefix grew, and now and then anyway (a lost ACK). */
+		if (nkeep && (prefix != before || acks % 64 == 0)) {
+			struct port_frame *f = &keep[--nkeep];
+			f->len = build_reply(f->data, &snap, &nh, snap.snd_nxt,
+					     snap.rcv_nxt + (prefix - base), last_tsval, NULL, 0);
+			if (xsks[queue]->ops->tx_burst(xsks[queue], f, 1) != 1)
+				xsks[queue]->ops->free_burst(xsks[queue], f, 1);
+			xsks[queue]->ops->flush(xsks[queue]);
+		}
+		acks++;
+		if (prefix == before)
+			usleep(200);
+	}
+	xsks[queue]->ops->free_burst(xsks[queue], keep, nkeep);
+	min_window = 0;
+	int status = -1;
+	if (prefix < STREAM_LEN)
+		kill(pid, SIGKILL); /* its write may wait for a window that never opens */
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "stream: the client's writes failed");
+	CHECK(prefix == STREAM_LEN, "stream: %u of %u bytes arrived in order", prefix, STREAM_LEN);
+	uint32_t bad = 0;
+	for (uint32_t i = 0; i < base && i < STREAM_LEN; i++)
+		bad += !have[i];
+	for (uint32_t i = base; i < prefix; i++)
+		bad += got[i] != pattern(i, 0x33);
+	CHECK(bad == 0, "stream: %u bytes wrong", bad);
+	printf("stream: %u B on the kernel socket, %u B in the snapshot, %u B over %u XSK frames\n",
+	       read_total, snap.recv_queue_len, prefix - base, frames);
+	tcp_snapshot_free(&snap);
+	free(got);
+	free(have);
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -903,6 +1053,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "test_handoff: needs root (netns, XDP, TCP_REPAIR): skipped\n");
 		return 77;
 	}
+	signal(SIGALRM, on_alarm);
 	alarm(120);
 	setup_netns();
 
@@ -965,7 +1116,7 @@ int main(int argc, char **argv)
 	/* Connections until both queues own some: the queue is the client's TX hash's pick. */
 	int cfd[MAX_FLOWS], sfd[MAX_FLOWS], per_queue[QUEUES] = { 0 };
 	uint32_t qs[MAX_FLOWS];
-	while (nflows < MAX_FLOWS - 3 &&
+	while (nflows < MAX_FLOWS - 4 &&
 	       (nflows < MIN_FLOWS || per_queue[0] == 0 || per_queue[1] == 0)) {
 		/* A small window: the server's send queue keeps unsent bytes. */
 		int c = client_connect(8192);
@@ -999,6 +1150,7 @@ int main(int argc, char **argv)
 	edge_wrong_queue(lfd, steer);
 	edge_no_xsk(lfd, steer);
 	edge_urgent(lfd, steer);
+	edge_stream(lfd, steer);
 
 	/* Long enough for the kernel to have said something (a delayed ACK, a probe, an RST). */
 	usleep(300 * 1000);
