@@ -55,7 +55,7 @@ struct tcp_snapshot {
 	bool wscale_ok;
 	bool sack_ok;
 	bool ts_ok;
-	uint32_t ts_recent; /* the peer's last TSval we echo (when ts_ok) */
+	uint32_t ts_recent; /* the peer's last TSval we echo (when ts_ok); 0: not known yet */
 	int32_t ts_offset;  /* add to our clock (ms) to continue the kernel's TSval */
 
 	uint32_t srtt_us;   /* the kernel's smoothed RTT, a starting point; 0 if unknown */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The DPDK port backend (wg_port.h), built with meson -Ddpdk=enabled: one
+ * The DPDK port backend (port.h), built with meson -Ddpdk=enabled: one
  * ethdev per relay interface, driven by DPDK's net_af_xdp PMD on queue 0,
  * with one mbuf pool shared by every port. fd() is -1: the worker busy-polls.
  */
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wg_port.h"
+#include "port.h"
 
 /*
  * Starts DPDK's EAL (once per process) and opens a port on queue 0 of each
@@ -20,7 +20,7 @@
  * closing the last one stops DPDK, which cannot be started again in the
  * same process.
  */
-int wg_dpdk_open(char ifnames[][16], int n, uint16_t port, struct wg_port **ports, char *err,
+int wg_dpdk_open(char ifnames[][16], int n, uint16_t port, struct port **ports, char *err,
 		 size_t errlen);
 
 #endif

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Where a frame to a peer goes, for the paths that build frames themselves
- * (XDP, AF_XDP): egress interface, the relay's source address on it, and
- * the next hop's MAC, asked of the kernel's routing and neighbour tables
- * over rtnetlink. A peer whose neighbour entry is not complete yet stays
+ * (XDP, AF_XDP): the port layer's next hop (src/port/nexthop.h) of each
+ * peer's endpoint. A peer whose neighbour entry is not complete yet stays
  * unresolved: its datagrams take the kernel stack, which resolves it.
  */
 #ifndef HD_WG_NEXTHOP_H

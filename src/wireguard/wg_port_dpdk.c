@@ -66,7 +66,7 @@ extern const unsigned char wg_dpdk_bpf_obj[];
 extern const size_t wg_dpdk_bpf_obj_len;
 
 struct wg_dpdk_port {
-	struct wg_port port; /* first: a struct wg_port * is a struct wg_dpdk_port * */
+	struct port port; /* first: a struct port * is a struct wg_dpdk_port * */
 	uint16_t port_id;
 	bool started;
 };
@@ -329,7 +329,7 @@ static void dpdk_teardown(void)
 
 /* ---- the port operations ---- */
 
-static struct wg_dpdk_port *dpdk_of(struct wg_port *port)
+static struct wg_dpdk_port *dpdk_of(struct port *port)
 {
 	return (struct wg_dpdk_port *)port;
 }
@@ -350,7 +350,7 @@ static void register_thread(void)
 			 rte_strerror(rte_errno));
 }
 
-static unsigned int dpdk_rx_burst(struct wg_port *port, struct wg_frame *frames, unsigned int n)
+static unsigned int dpdk_rx_burst(struct port *port, struct port_frame *frames, unsigned int n)
 {
 	struct wg_dpdk_port *p = dpdk_of(port);
 	struct rte_mbuf *m[WG_PORT_BATCH];
@@ -361,21 +361,21 @@ static unsigned int dpdk_rx_burst(struct wg_port *port, struct wg_frame *frames,
 		n = WG_PORT_BATCH;
 	uint16_t got = rte_eth_rx_burst(p->port_id, 0, m, (uint16_t)n);
 	for (uint16_t i = 0; i < got; i++) {
-		frames[i] = (struct wg_frame){ .data = rte_pktmbuf_mtod(m[i], uint8_t *),
-					       .len = rte_pktmbuf_data_len(m[i]),
-					       .handle = (uint64_t)(uintptr_t)m[i],
-					       .port = port };
+		frames[i] = (struct port_frame){ .data = rte_pktmbuf_mtod(m[i], uint8_t *),
+						 .len = rte_pktmbuf_data_len(m[i]),
+						 .handle = (uint64_t)(uintptr_t)m[i],
+						 .port = port };
 	}
 	return got;
 }
 
-static struct rte_mbuf *mbuf_of(const struct wg_frame *f)
+static struct rte_mbuf *mbuf_of(const struct port_frame *f)
 {
 	return (struct rte_mbuf *)(uintptr_t)f->handle;
 }
 
 /* Frames of any port go as they are: every port's mbufs come from the one pool. */
-static unsigned int dpdk_tx_burst(struct wg_port *port, struct wg_frame *frames, unsigned int n)
+static unsigned int dpdk_tx_burst(struct port *port, struct port_frame *frames, unsigned int n)
 {
 	struct rte_mbuf *m[WG_PORT_BATCH];
 
@@ -390,7 +390,7 @@ static unsigned int dpdk_tx_burst(struct wg_port *port, struct wg_frame *frames,
 	return rte_eth_tx_burst(dpdk_of(port)->port_id, 0, m, (uint16_t)n);
 }
 
-static void dpdk_free_burst(struct wg_port *port, struct wg_frame *frames, unsigned int n)
+static void dpdk_free_burst(struct port *port, struct port_frame *frames, unsigned int n)
 {
 	struct rte_mbuf *m[WG_PORT_BATCH];
 
@@ -406,18 +406,18 @@ static void dpdk_free_burst(struct wg_port *port, struct wg_frame *frames, unsig
 }
 
 /* Nothing to do: the PMD kicks the kernel and reaps completions inside tx_burst. */
-static void dpdk_flush(struct wg_port *port)
+static void dpdk_flush(struct port *port)
 {
 	(void)port;
 }
 
-static int dpdk_fd(const struct wg_port *port)
+static int dpdk_fd(const struct port *port)
 {
 	(void)port;
 	return -1;
 }
 
-static void dpdk_close(struct wg_port *port)
+static void dpdk_close(struct port *port)
 {
 	struct wg_dpdk_port *p = dpdk_of(port);
 
@@ -433,7 +433,7 @@ static void dpdk_close(struct wg_port *port)
 		dpdk_teardown();
 }
 
-static const struct wg_port_ops dpdk_ops = {
+static const struct port_ops dpdk_ops = {
 	.name = "dpdk",
 	.rx_burst = dpdk_rx_burst,
 	.tx_burst = dpdk_tx_burst,
@@ -466,7 +466,7 @@ static int port_start(struct wg_dpdk_port *p, int i, const char *ifname, char *e
 	return 0;
 }
 
-int wg_dpdk_open(char ifnames[][16], int n, uint16_t port, struct wg_port **ports, char *err,
+int wg_dpdk_open(char ifnames[][16], int n, uint16_t port, struct port **ports, char *err,
 		 size_t errlen)
 {
 	struct wg_dpdk_cfg cfg = { .port = htons(port) };
@@ -503,8 +503,7 @@ int wg_dpdk_open(char ifnames[][16], int n, uint16_t port, struct wg_port **port
 			wg_err(err, errlen, "out of memory");
 			goto fail;
 		}
-		p->port =
-		    (struct wg_port){ .ops = &dpdk_ops, .ifindex = ifindex[opened], .queue = 0 };
+		p->port = (struct port){ .ops = &dpdk_ops, .ifindex = ifindex[opened], .queue = 0 };
 		ports[opened] = &p->port;
 		dpdk.nopen++;
 		if (port_start(p, opened, ifnames[opened], err, errlen) < 0) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Userspace forwarding over ports (wg_port.h), whatever their backend: a
+ * Userspace forwarding over ports (port.h), whatever their backend: a
  * burst from each port is parsed, routed with the same decision as the
  * socket path, rewritten in place and queued on the egress port, grouped so
  * that each port gets one tx_burst per round. A frame whose next hop is not
@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "wg_port.h"
+#include "port.h"
 #include "wg_rewrite.h"
 #include "wg_worker.h"
 
@@ -46,7 +46,7 @@ struct parsed {
  * options or fragments, or IPv6 whose next header is UDP (extension headers
  * stay with the kernel). Returns -1, or the drop counter (as wg_route does).
  */
-static int parse_frame(struct wg_frame *f, struct parsed *p)
+static int parse_frame(struct port_frame *f, struct parsed *p)
 {
 	__u8 *eth = f->data;
 
@@ -91,7 +91,7 @@ static int parse_frame(struct wg_frame *f, struct parsed *p)
  * mixed links are the exception (one peer without IPv4, or without IPv6),
  * and the kernel builds the other family's header for free.
  */
-static int route_frame(struct wg_worker *w, struct wg_frame *f, uint64_t now, int *slot,
+static int route_frame(struct wg_worker *w, struct port_frame *f, uint64_t now, int *slot,
 		       uint32_t *plen)
 {
 	struct parsed p;
@@ -127,30 +127,30 @@ static int route_frame(struct wg_worker *w, struct wg_frame *f, uint64_t now, in
 	return out;
 }
 
-static void send_queue(struct wg_worker *w, struct wg_port *port, struct wg_port_queue *q)
+static void send_queue(struct wg_worker *w, struct port *port, struct wg_port_queue *q)
 {
 	unsigned int sent = port->ops->tx_burst(port, q->frames, q->n);
 
-	wg_port_count(&port->tx_packets, sent);
+	port_count(&port->tx_packets, sent);
 	for (unsigned int i = 0; i < sent; i++)
 		wg_worker_count_tx(w, q->slot[i], q->plen[i]);
 	/* What the port could not take goes back to its owner. */
 	for (unsigned int i = sent; i < q->n; i++) {
-		struct wg_frame *f = &q->frames[i];
+		struct port_frame *f = &q->frames[i];
 		f->port->ops->free_burst(f->port, f, 1);
 	}
 	stat_add(&w->counters[WG_CNT_DROP_TX_ERROR], q->n - sent);
 	q->n = 0;
 }
 
-static unsigned int poll_port(struct wg_worker *w, struct wg_port *port,
-			      struct wg_port_queue *queues, uint64_t now)
+static unsigned int poll_port(struct wg_worker *w, struct port *port, struct wg_port_queue *queues,
+			      uint64_t now)
 {
-	struct wg_frame frames[BATCH], done[BATCH];
+	struct port_frame frames[BATCH], done[BATCH];
 	unsigned int n = port->ops->rx_burst(port, frames, BATCH), ndone = 0;
 
 	if (n)
-		wg_port_count(&port->rx_packets, n);
+		port_count(&port->rx_packets, n);
 	/* XDP counts what it hands to its XSKs; DPDK's filter has no counters, so count here. */
 	if (w->mode == WG_MODE_DPDK)
 		stat_add(&w->counters[WG_CNT_TO_XSK], n);

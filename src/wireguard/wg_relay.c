@@ -27,7 +27,7 @@
 #include "wg_text.h"
 #include "wg_worker.h"
 #include "wg_xdp.h"
-#include "wg_xsk.h"
+#include "port_xsk.h"
 #ifdef HD_WG_DPDK
 #include "wg_dpdk.h"
 #endif
@@ -68,7 +68,7 @@ struct wg_relay {
 	uint32_t want_workers;	     /* wireguard.workers; 0 = one per queue number, per CPU */
 	char ifnames[WG_MAX_IFACES][16];
 	/* Every port, whichever worker owns it; closed after the workers stop. */
-	struct wg_port *ports[WG_MAX_PORTS];
+	struct port *ports[WG_MAX_PORTS];
 	int nports;
 	/* workers[0] is the leader: the mode is chosen on it, the others copy it. */
 	struct wg_worker *workers[WG_MAX_WORKERS];
@@ -139,7 +139,7 @@ static int open_xsks(struct wg_relay *r, char names[][16], int n, char *err, siz
 		for (uint16_t q = 0; q < WG_MAX_QUEUES; q++) {
 			if (!(mask & (1ull << q)))
 				continue;
-			struct wg_port *port = wg_xsk_open(ifindex, names[i], q, err, errlen);
+			struct port *port = port_xsk_open(ifindex, names[i], q, err, errlen);
 			if (!port)
 				goto fail;
 			r->ports[r->nports++] = port;
@@ -214,7 +214,7 @@ static int make_workers(struct wg_relay *r, char *err, size_t errlen)
 		r->workers[r->nworkers++] = w;
 	}
 	for (int i = 0; i < r->nports; i++) {
-		struct wg_port *p = r->ports[i];
+		struct port *p = r->ports[i];
 		int rank = __builtin_popcountll(used & ((1ull << p->queue) - 1));
 		struct wg_worker *w = r->workers[rank % n];
 		w->ports[w->nports++] = p;
@@ -731,7 +731,7 @@ static void add_worker_stats(const struct wg_worker *w, struct wg_peer_stats *st
 	}
 }
 
-static const char *ifname_of(const struct wg_port *p)
+static const char *ifname_of(const struct port *p)
 {
 	static _Thread_local char name[IF_NAMESIZE];
 
@@ -745,7 +745,7 @@ static void fill_queues(const struct wg_relay *r, struct wg_show *s)
 	for (int k = 0; k < r->nworkers; k++) {
 		const struct wg_worker *w = r->workers[k];
 		for (int i = 0; i < w->nports; i++) {
-			const struct wg_port *p = w->ports[i];
+			const struct port *p = w->ports[i];
 			int at = 0;
 			while (at < r->nports && r->ports[at] != p)
 				at++;

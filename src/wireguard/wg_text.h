@@ -7,17 +7,17 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "errbuf.h"
+
 /* Writes the message into err (when there is room) and returns -1: `return wg_err(...)`. */
 __attribute__((format(printf, 3, 4))) static inline int wg_err(char *err, size_t errlen,
 							       const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	hd_verr(err, errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 

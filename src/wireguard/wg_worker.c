@@ -21,7 +21,7 @@
 #include "wg_nexthop.h"
 #include "wg_worker.h"
 #include "wg_xdp.h"
-#include "wg_port.h"
+#include "port.h"
 
 #define IDLE_SPINS	   256 /* empty passes before sleeping */
 #define SLEEP_MS	   200 /* poll() timeout: bounds how late a stop is seen */

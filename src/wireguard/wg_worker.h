@@ -27,7 +27,7 @@
 
 #include "stats.h"
 #include "wg_maps.h"
-#include "wg_port.h"
+#include "port.h"
 #include "wg_route.h"
 #include "wg_sources.h"
 
@@ -49,7 +49,7 @@ struct wg_xdp;
 /* Frames bound for one egress port, with what counting them needs (wg_port_fwd.c). */
 #define WG_PORT_BATCH 64
 struct wg_port_queue {
-	struct wg_frame frames[WG_PORT_BATCH];
+	struct port_frame frames[WG_PORT_BATCH];
 	int slot[WG_PORT_BATCH];
 	uint32_t plen[WG_PORT_BATCH];
 	unsigned int n;
@@ -77,7 +77,7 @@ struct wg_worker {
 	/* A peer roamed to ep (its response was just sent there): the table must follow. */
 	void (*on_roam)(void *ctx, int slot, const struct wg_endpoint *ep);
 	void *roam_ctx;
-	struct wg_port *ports[WG_MAX_PORTS]; /* AF_XDP or DPDK: the queues this worker owns */
+	struct port *ports[WG_MAX_PORTS]; /* AF_XDP or DPDK: the queues this worker owns */
 	int nports;
 	/*
 	 * Per egress interface, the owned port this worker sends on: a frame
@@ -85,7 +85,7 @@ struct wg_worker {
 	 * worker owns, so no two threads share a ring. An interface where the
 	 * worker owns no queue has none here; the socket sends for it.
 	 */
-	struct wg_port *tx_ports[WG_MAX_IFACES];
+	struct port *tx_ports[WG_MAX_IFACES];
 	int ntx;
 
 	/* Control plane to worker. */

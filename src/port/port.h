@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The port layer: what the WireGuard dataplane needs from whatever owns a
- * NIC queue. AF_XDP implements it (wg_xsk.c); a DPDK backend would
- * implement the same five operations over rte_eth_rx_burst/tx_burst and own
- * the queues instead (see docs/wireguard.md, "DPDK"). The forwarding loop
- * (wg_port_fwd.c), the routing decision and the header rewrite do not
- * change with the backend.
+ * The port layer: what a dataplane needs from whatever owns a NIC queue,
+ * shared by the WireGuard relay (src/wireguard/wg_port_fwd.c) and the
+ * userspace TCP of handed-off DERP connections (src/tcp/, see
+ * docs/bypass.md). AF_XDP implements it (port_xsk.c); the DPDK backend
+ * (src/wireguard/wg_port_dpdk.c) implements the same operations over
+ * rte_eth_rx_burst/tx_burst. What runs over a port does not change with
+ * the backend.
  *
  * The contract:
  *  - a frame is a buffer its port owns, writable in place (a UMEM chunk, an
@@ -22,33 +23,33 @@
  *    worker alone calls its operations, so its rings and counters need no
  *    lock.
  */
-#ifndef HD_WG_PORT_H
-#define HD_WG_PORT_H
+#ifndef HD_PORT_H
+#define HD_PORT_H
 
 #include <stdint.h>
 
-struct wg_port;
+struct port;
 
-struct wg_frame {
+struct port_frame {
 	uint8_t *data; /* the Ethernet header */
 	uint32_t len;
-	uint64_t handle;      /* the backend's reference: UMEM address, mbuf pointer */
-	struct wg_port *port; /* the owner */
+	uint64_t handle;   /* the backend's reference: UMEM address, mbuf pointer */
+	struct port *port; /* the owner */
 };
 
-struct wg_port_ops {
+struct port_ops {
 	const char *name; /* "af_xdp", "dpdk" */
-	unsigned int (*rx_burst)(struct wg_port *port, struct wg_frame *frames, unsigned int n);
+	unsigned int (*rx_burst)(struct port *port, struct port_frame *frames, unsigned int n);
 	/* Queues frames for sending; returns how many it took (a prefix). */
-	unsigned int (*tx_burst)(struct wg_port *port, struct wg_frame *frames, unsigned int n);
-	void (*free_burst)(struct wg_port *port, struct wg_frame *frames, unsigned int n);
-	void (*flush)(struct wg_port *port);
-	int (*fd)(const struct wg_port *port);
-	void (*close)(struct wg_port *port);
+	unsigned int (*tx_burst)(struct port *port, struct port_frame *frames, unsigned int n);
+	void (*free_burst)(struct port *port, struct port_frame *frames, unsigned int n);
+	void (*flush)(struct port *port);
+	int (*fd)(const struct port *port);
+	void (*close)(struct port *port);
 };
 
-struct wg_port {
-	const struct wg_port_ops *ops;
+struct port {
+	const struct port_ops *ops;
 	int ifindex;
 	uint16_t queue;
 	/* Written by the owning worker only (relaxed atomics), read by `wg show`. */
@@ -57,7 +58,7 @@ struct wg_port {
 };
 
 /* Bumps a port counter: one writer, so a relaxed load and store will do. */
-static inline void wg_port_count(uint64_t *counter, uint64_t n)
+static inline void port_count(uint64_t *counter, uint64_t n)
 {
 	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }

@@ -8,9 +8,9 @@
  * rings simple; copy mode copies once more anyway).
  *
  * libxdp's xsk helpers would do the same; raw rings are a page of code and
- * one dependency less (see shared/design/platform-notes.md, section 1).
+ * one dependency less (see docs/bypass.md, "Why raw AF_XDP rings").
  */
-#include "wg_xsk.h"
+#include "port_xsk.h"
 
 #include <errno.h>
 #include <linux/if_xdp.h>
@@ -25,7 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "wg_text.h"
+#include "errbuf.h"
 
 #ifndef SOL_XDP
 #define SOL_XDP 283
@@ -49,8 +49,8 @@ struct xsk_ring {
 	size_t map_len;
 };
 
-struct wg_xsk {
-	struct wg_port port; /* first: a struct wg_port * is a struct wg_xsk * */
+struct xsk_port {
+	struct port port; /* first: a struct port * is a struct xsk_port * */
 	int fd;
 	__u8 *umem;
 	struct xsk_ring fill, comp, rx, tx;
@@ -119,12 +119,12 @@ static struct xdp_desc *desc_at(struct xsk_ring *r, __u32 idx)
 
 /* ---- frames ---- */
 
-static void frame_free(struct wg_xsk *x, __u64 addr)
+static void frame_free(struct xsk_port *x, __u64 addr)
 {
 	x->free_frames[x->nfree++] = addr & ~(__u64)(FRAME_SIZE - 1);
 }
 
-static bool frame_alloc(struct wg_xsk *x, __u64 *addr)
+static bool frame_alloc(struct xsk_port *x, __u64 *addr)
 {
 	if (x->nfree == 0)
 		return false;
@@ -133,7 +133,7 @@ static bool frame_alloc(struct wg_xsk *x, __u64 *addr)
 }
 
 /* Returns sent frames, then tops the fill ring up from the free frames. */
-static void recycle(struct wg_xsk *x)
+static void recycle(struct xsk_port *x)
 {
 	__u32 n = ring_ready(&x->comp);
 	__u32 cons = atomic_load_explicit(x->comp.consumer, memory_order_relaxed);
@@ -161,7 +161,7 @@ static __u32 tx_queued(struct xsk_ring *r)
 	       atomic_load_explicit(r->consumer, memory_order_acquire);
 }
 
-static void kick_tx(struct wg_xsk *x)
+static void kick_tx(struct xsk_port *x)
 {
 	/* Copy mode always wants the kick; need_wakeup tells when others do. */
 	if (!x->tx_kick || !(*x->tx.flags & XDP_RING_NEED_WAKEUP))
@@ -175,7 +175,7 @@ static void kick_tx(struct wg_xsk *x)
 	}
 }
 
-static bool tx_push(struct wg_xsk *x, __u64 addr, __u32 len)
+static bool tx_push(struct xsk_port *x, __u64 addr, __u32 len)
 {
 	if (ring_room(&x->tx) == 0)
 		return false;
@@ -188,14 +188,14 @@ static bool tx_push(struct wg_xsk *x, __u64 addr, __u32 len)
 
 /* ---- the port operations ---- */
 
-static struct wg_xsk *xsk_of(struct wg_port *port)
+static struct xsk_port *xsk_of(struct port *port)
 {
-	return (struct wg_xsk *)port;
+	return (struct xsk_port *)port;
 }
 
-static unsigned int xsk_rx_burst(struct wg_port *port, struct wg_frame *frames, unsigned int n)
+static unsigned int xsk_rx_burst(struct port *port, struct port_frame *frames, unsigned int n)
 {
-	struct wg_xsk *x = xsk_of(port);
+	struct xsk_port *x = xsk_of(port);
 	__u32 ready = ring_ready(&x->rx);
 	__u32 cons = atomic_load_explicit(x->rx.consumer, memory_order_relaxed);
 
@@ -203,7 +203,7 @@ static unsigned int xsk_rx_burst(struct wg_port *port, struct wg_frame *frames, 
 		n = ready;
 	for (__u32 i = 0; i < n; i++) {
 		const struct xdp_desc *d = desc_at(&x->rx, cons + i);
-		frames[i] = (struct wg_frame){
+		frames[i] = (struct port_frame){
 			.data = x->umem + d->addr, .len = d->len, .handle = d->addr, .port = port
 		};
 	}
@@ -211,19 +211,19 @@ static unsigned int xsk_rx_burst(struct wg_port *port, struct wg_frame *frames, 
 	return n;
 }
 
-static void xsk_free_burst(struct wg_port *port, struct wg_frame *frames, unsigned int n)
+static void xsk_free_burst(struct port *port, struct port_frame *frames, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++)
 		frame_free(xsk_of(port), frames[i].handle);
 }
 
-static unsigned int xsk_tx_burst(struct wg_port *port, struct wg_frame *frames, unsigned int n)
+static unsigned int xsk_tx_burst(struct port *port, struct port_frame *frames, unsigned int n)
 {
-	struct wg_xsk *x = xsk_of(port);
+	struct xsk_port *x = xsk_of(port);
 	unsigned int i;
 
 	for (i = 0; i < n; i++) {
-		struct wg_frame *f = &frames[i];
+		struct port_frame *f = &frames[i];
 		__u64 addr = f->handle;
 		if (f->port != port) {
 			/* Another port's UMEM: copy into ours, hand the original back. */
@@ -242,9 +242,9 @@ static unsigned int xsk_tx_burst(struct wg_port *port, struct wg_frame *frames, 
 	return i;
 }
 
-static void xsk_flush(struct wg_port *port)
+static void xsk_flush(struct port *port)
 {
-	struct wg_xsk *x = xsk_of(port);
+	struct xsk_port *x = xsk_of(port);
 
 	kick_tx(x);
 	recycle(x);
@@ -253,9 +253,9 @@ static void xsk_flush(struct wg_port *port)
 		recvfrom(x->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 }
 
-static int xsk_fd(const struct wg_port *port)
+static int xsk_fd(const struct port *port)
 {
-	return ((const struct wg_xsk *)port)->fd;
+	return ((const struct xsk_port *)port)->fd;
 }
 
 static void unmap_ring(struct xsk_ring *r)
@@ -264,9 +264,9 @@ static void unmap_ring(struct xsk_ring *r)
 		munmap(r->map, r->map_len);
 }
 
-static void xsk_close(struct wg_port *port)
+static void xsk_close(struct port *port)
 {
-	struct wg_xsk *x = xsk_of(port);
+	struct xsk_port *x = xsk_of(port);
 
 	if (!x)
 		return;
@@ -281,7 +281,7 @@ static void xsk_close(struct wg_port *port)
 	free(x);
 }
 
-static const struct wg_port_ops xsk_ops = {
+static const struct port_ops xsk_ops = {
 	.name = "af_xdp",
 	.rx_burst = xsk_rx_burst,
 	.tx_burst = xsk_tx_burst,
@@ -293,29 +293,29 @@ static const struct wg_port_ops xsk_ops = {
 
 /* ---- open ---- */
 
-struct wg_port *wg_xsk_open(int ifindex, const char *ifname, uint16_t queue, char *err,
-			    size_t errlen)
+struct port *port_xsk_open(int ifindex, const char *ifname, uint16_t queue, char *err,
+			   size_t errlen)
 {
-	struct wg_xsk *x = calloc(1, sizeof(*x));
+	struct xsk_port *x = calloc(1, sizeof(*x));
 	struct xdp_mmap_offsets off;
 	socklen_t optlen = sizeof(off);
 	int ring = RING_SIZE;
 
 	if (!x) {
-		wg_err(err, errlen, "out of memory");
+		hd_err(err, errlen, "out of memory");
 		return NULL;
 	}
-	x->port = (struct wg_port){ .ops = &xsk_ops, .ifindex = ifindex, .queue = queue };
+	x->port = (struct port){ .ops = &xsk_ops, .ifindex = ifindex, .queue = queue };
 	x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (x->fd < 0) {
-		wg_err(err, errlen, "AF_XDP socket: %s", strerror(errno));
+		hd_err(err, errlen, "AF_XDP socket: %s", strerror(errno));
 		goto fail;
 	}
 	x->umem = mmap(NULL, (size_t)FRAMES * FRAME_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (x->umem == MAP_FAILED) {
 		x->umem = NULL;
-		wg_err(err, errlen, "UMEM: %s", strerror(errno));
+		hd_err(err, errlen, "UMEM: %s", strerror(errno));
 		goto fail;
 	}
 	struct xdp_umem_reg reg = {
@@ -325,7 +325,7 @@ struct wg_port *wg_xsk_open(int ifindex, const char *ifname, uint16_t queue, cha
 	};
 	if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof(reg)) < 0) {
 		/* Without CAP_IPC_LOCK the UMEM counts against RLIMIT_MEMLOCK. */
-		wg_err(err, errlen, "UMEM registration: %s%s", strerror(errno),
+		hd_err(err, errlen, "UMEM registration: %s%s", strerror(errno),
 		       errno == ENOBUFS || errno == ENOMEM ? " (memlock limit; needs CAP_IPC_LOCK)"
 							   : "");
 		goto fail;
@@ -335,14 +335,14 @@ struct wg_port *wg_xsk_open(int ifindex, const char *ifname, uint16_t queue, cha
 	    setsockopt(x->fd, SOL_XDP, XDP_RX_RING, &ring, sizeof(ring)) < 0 ||
 	    setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &ring, sizeof(ring)) < 0 ||
 	    getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen) < 0) {
-		wg_err(err, errlen, "AF_XDP rings: %s", strerror(errno));
+		hd_err(err, errlen, "AF_XDP rings: %s", strerror(errno));
 		goto fail;
 	}
 	if (map_ring(x->fd, &x->fill, &off.fr, sizeof(__u64), XDP_UMEM_PGOFF_FILL_RING) < 0 ||
 	    map_ring(x->fd, &x->comp, &off.cr, sizeof(__u64), XDP_UMEM_PGOFF_COMPLETION_RING) < 0 ||
 	    map_ring(x->fd, &x->rx, &off.rx, sizeof(struct xdp_desc), XDP_PGOFF_RX_RING) < 0 ||
 	    map_ring(x->fd, &x->tx, &off.tx, sizeof(struct xdp_desc), XDP_PGOFF_TX_RING) < 0) {
-		wg_err(err, errlen, "AF_XDP ring mmap: %s", strerror(errno));
+		hd_err(err, errlen, "AF_XDP ring mmap: %s", strerror(errno));
 		goto fail;
 	}
 	for (__u32 i = 0; i < FRAMES; i++)
@@ -355,7 +355,7 @@ struct wg_port *wg_xsk_open(int ifindex, const char *ifname, uint16_t queue, cha
 		.sxdp_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
 	};
 	if (bind(x->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0) {
-		wg_err(err, errlen, "%s queue %u: AF_XDP bind: %s", ifname, queue, strerror(errno));
+		hd_err(err, errlen, "%s queue %u: AF_XDP bind: %s", ifname, queue, strerror(errno));
 		goto fail;
 	}
 	return &x->port;
