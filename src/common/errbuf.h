@@ -11,7 +11,8 @@
 #include <stdio.h>
 
 /* Writes the message into err (when there is room) and returns -1. */
-static inline int hd_verr(char *err, size_t errlen, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static inline int hd_verr(char *err, size_t errlen,
+								const char *fmt, va_list ap)
 {
 	if (err && errlen)
 		vsnprintf(err, errlen, fmt, ap);

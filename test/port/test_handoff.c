@@ -84,7 +84,7 @@ static int failures;
 		}                                                            \
 	} while (0)
 
-static void die(const char *fmt, ...)
+__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -121,7 +121,7 @@ static uint8_t pattern(uint32_t i, uint8_t dir)
 
 /* ---- namespaces ---- */
 
-static int sh(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
 {
 	char cmd[512];
 	va_list ap;
