@@ -7,6 +7,7 @@
  *   dial, upgrade, handshake (ClientInfo with "meshKey"), WatchConns;
  *   PeerPresent(K): K is homed there: every worker learns it
  *       (MSG_REMOTE_REG) and sends K's packets there as ForwardPacket;
+ *       its address and flags are kept for show mesh keys (mesh_keys.h);
  *   PeerGone(K): no longer (MSG_REMOTE_UNREG);
  *   the connection breaks: every key learnt on it is removed, the thread
  *       waits mesh.retry_ms and dials again; the peer's WatchConns answer
