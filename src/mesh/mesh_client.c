@@ -69,6 +69,7 @@ struct mesh_client {
 	uint16_t next_ring;  /* round robin over the workers' rings */
 	uint64_t stall_since_ns;
 	bool dial_failed_logged;
+	bool keys_full_logged; /* this connection hit mesh.max_keys */
 };
 
 static uint64_t now_ns(void)
@@ -192,9 +193,22 @@ static void on_peer_present(struct mesh_client *mc, const uint8_t *p, uint32_t l
 	if (len < KEY_LEN)
 		return;
 	mesh_stat_add_atomic(&mc->l->stats.peer_present, 1);
-	int rc = mesh_keys_present(&mc->present, p, len);
+	uint32_t max = cfg_live_u32(&mc->r->cfg->mesh_max_keys);
+	int rc = mesh_keys_present(&mc->present, p, len, max);
+	if (rc == -ENOSPC) {
+		mesh_stat_add_atomic(&mc->l->stats.keys_refused, 1);
+		/* Once per connection: a peer past the bound sends many. */
+		if (!mc->keys_full_logged)
+			log_warn("mesh %s: %u keys homed there (mesh.max_keys); new ones are "
+				 "not routed there",
+				 mc->l->target.text, max);
+		mc->keys_full_logged = true;
+		return;
+	}
 	if (rc < 0) {
-		log_error("mesh %s: out of memory: a key is not routed there", mc->l->target.text);
+		if (rc == -ENOMEM)
+			log_error("mesh %s: out of memory: a key is not routed there",
+				  mc->l->target.text);
 		return;
 	}
 	/* A repeat (one per connection of the key) updated its data; derper routes as before. */
@@ -510,6 +524,7 @@ static void *mesh_client_main(void *arg)
 		log_info("mesh %s: connected to %s, watching its clients", l->target.text,
 			 mc->nodekey);
 		mc->stall_since_ns = 0;
+		mc->keys_full_logged = false;
 		run_connected(mc);
 		forget_keys(mc);
 		drop_waiting(mc);

@@ -2,6 +2,7 @@
 /* The keys homed on one mesh peer and their PeerPresent data: see mesh_keys.h. */
 #include "mesh_keys.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,17 +54,22 @@ static void parse_present(struct peer_loc *loc, const uint8_t *p, uint32_t len)
 		loc->present_flags = p[PRESENT_FLAGS_AT];
 }
 
-int mesh_keys_present(struct mesh_keys *k, const uint8_t *p, uint32_t len)
+int mesh_keys_present(struct mesh_keys *k, const uint8_t *p, uint32_t len, uint32_t max)
 {
 	if (len < KEY_LEN)
-		return -1;
-	int rc = -1;
+		return -EINVAL;
+	int rc = -ENOMEM;
 	pthread_mutex_lock(&k->lock);
 	struct peer_entry *e = peer_table_lookup(&k->table, p);
 	if (e && e->nlocs == 1) {
 		/* A newer connection of the key there: its data, the first seq (routing order). */
 		parse_present(&e->locs[0], p, len);
 		rc = 0;
+		goto out;
+	}
+	/* Counted with a repeat's entry too: one peer_loc per key, never more. */
+	if (k->table.count >= max) {
+		rc = -ENOSPC;
 		goto out;
 	}
 	e = peer_table_get_or_add(&k->table, p);

@@ -51,10 +51,11 @@ void mesh_keys_destroy(struct mesh_keys *k);
 
 /*
  * A PeerPresent frame's payload (32, 50 or 51 bytes). Returns 1 if the key
- * is new here (to be routed there), 0 for a repeat (its data updated), -1
- * on a short frame or out of memory (nothing changed).
+ * is new here (to be routed there), 0 for a repeat (its data updated);
+ * -ENOSPC when the key is new and max keys are kept, -ENOMEM, -EINVAL for
+ * a short frame (nothing changed).
  */
-int mesh_keys_present(struct mesh_keys *k, const uint8_t *payload, uint32_t len);
+int mesh_keys_present(struct mesh_keys *k, const uint8_t *payload, uint32_t len, uint32_t max);
 /* PeerGone: true if the key was there (and is removed). */
 bool mesh_keys_gone(struct mesh_keys *k, const uint8_t key[KEY_LEN]);
 /* Every key is forgotten (the connection ended). */

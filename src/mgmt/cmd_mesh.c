@@ -51,6 +51,7 @@ int cmd_show_mesh(struct mgmt_call *call)
 		jw_u64(w, "write_timeouts", rd(&s->write_timeouts));
 		jw_u64(w, "peer_present", rd(&s->peer_present));
 		jw_u64(w, "peer_gone", rd(&s->peer_gone));
+		jw_u64(w, "keys_refused", rd(&s->keys_refused));
 		jw_end(w);
 	}
 	jw_end(w);

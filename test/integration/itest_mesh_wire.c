@@ -202,7 +202,8 @@ struct relay_under_test {
 	char dir[64], key_path[128], entry[64];
 };
 
-static struct it_daemon *relay_start(struct relay_under_test *t, const struct fake_peer *f)
+static struct it_daemon *relay_start(struct relay_under_test *t, const struct fake_peer *f,
+				     const char *mesh_extra)
 {
 	snprintf(t->dir, sizeof(t->dir), "/tmp/hd-mesh-wire-XXXXXX");
 	IT_REQUIRE(mkdtemp(t->dir) != NULL, "mkdtemp: %s", strerror(errno));
@@ -219,8 +220,8 @@ static struct it_daemon *relay_start(struct relay_under_test *t, const struct fa
 	snprintf(t->entry, sizeof(t->entry), "http://127.0.0.1:%u", f->port);
 	char ini[512];
 	snprintf(ini, sizeof(ini),
-		 "[server]\nmesh_key_file = %s\n[mesh]\nwith = %s\nretry_ms = 100\n", t->key_path,
-		 t->entry);
+		 "[server]\nmesh_key_file = %s\n[mesh]\nwith = %s\nretry_ms = 100\n%s", t->key_path,
+		 t->entry, mesh_extra ? mesh_extra : "");
 	struct md_opts o = { .ini = ini };
 	t->md = md_start(&o);
 	/* The daemon has read the file: the test keeps the key for fake_handshake only. */
@@ -273,7 +274,7 @@ static void test_mesh_client_bytes(void)
 	struct fake_peer f;
 	fake_listen(&f);
 	struct relay_under_test t;
-	struct it_daemon *d = relay_start(&t, &f);
+	struct it_daemon *d = relay_start(&t, &f, NULL);
 	int fd = fake_handshake(&f, d);
 	expect_keepalive(f.port);
 
@@ -329,7 +330,7 @@ static void test_mesh_keys_shown(void)
 	struct fake_peer f;
 	fake_listen(&f);
 	struct relay_under_test t;
-	struct it_daemon *d = relay_start(&t, &f);
+	struct it_daemon *d = relay_start(&t, &f, NULL);
 	int fd = fake_handshake(&f, d);
 	struct shown_key sk = show_key(t.md, NULL, f.pub);
 	IT_REQUIRE(sk.rows == 0, "%d keys shown before any PeerPresent", sk.rows);
@@ -416,11 +417,80 @@ static void test_mesh_keys_shown(void)
 	md_stop(t.md);
 }
 
+/*
+ * mesh.max_keys: past it a PeerPresent for a new key is ignored and
+ * counted, and that key's packets do not go to the peer; a repeat for a
+ * kept key still updates it; after a PeerGone there is room again.
+ */
+static void test_mesh_max_keys(void)
+{
+	struct fake_peer f;
+	fake_listen(&f);
+	struct relay_under_test t;
+	struct it_daemon *d = relay_start(&t, &f, "max_keys = 2\n");
+	int fd = fake_handshake(&f, d);
+	uint8_t priv[KEY_LEN], k[3][KEY_LEN], frame[128];
+	static const uint8_t ip4[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 9 };
+	for (int i = 0; i < 3; i++) {
+		key_generate(priv, k[i]);
+		it_fd_send(fd, frame,
+			   derp_build_peer_present(frame, sizeof(frame), k[i], ip4,
+						   (uint16_t)(1000 + i),
+						   DERP_PEER_PRESENT_IS_REGULAR));
+	}
+	expect_pong(fd, false);
+	struct shown_key sk = show_key(t.md, NULL, k[2]);
+	IT_REQUIRE(!sk.found && sk.rows == 2, "past mesh.max_keys = 2: %d keys shown, third %s",
+		   sk.rows, sk.found ? "kept" : "not kept");
+	char label[96];
+	snprintf(label, sizeof(label), "peer=\"%s\"", t.entry);
+	IT_REQUIRE(md_scrape(t.md, "hyperderp_mesh_keys_refused_total", label) == 1,
+		   "mesh_keys_refused_total is not 1");
+	IT_REQUIRE(md_scrape(t.md, "hyperderp_mesh_peer_keys", label) == 2,
+		   "mesh_peer_keys is not 2");
+
+	/* The refused key is not routed there: a packet for it never reaches the peer. */
+	struct derp_client *c = it_connect(d, NULL);
+	uint8_t pkt[40] = { 1 };
+	it_send_packet(c, k[2], pkt, sizeof(pkt));
+	it_expect_ping_pong(c);
+	expect_pong(fd, false);
+	expect_forward(fd, c, k[0]);
+
+	/* A repeat for a kept key is no new key: it updates, refuses nothing more. */
+	it_fd_send(fd, frame,
+		   derp_build_peer_present(frame, sizeof(frame), k[1], ip4, 2001,
+					   DERP_PEER_PRESENT_IS_REGULAR));
+	expect_pong(fd, false);
+	sk = show_key(t.md, NULL, k[1]);
+	IT_REQUIRE(sk.found && strcmp(sk.addr, "192.0.2.9:2001") == 0, "repeat at the bound: %s",
+		   sk.addr);
+	IT_REQUIRE(md_scrape(t.md, "hyperderp_mesh_keys_refused_total", label) == 1,
+		   "a repeat was refused");
+
+	/* PeerGone makes room: the third key, announced again, is kept and routed there. */
+	it_fd_send(fd, frame,
+		   derp_build_peer_gone(frame, sizeof(frame), k[0], DERP_PEER_GONE_DISCONNECTED));
+	it_fd_send(fd, frame,
+		   derp_build_peer_present(frame, sizeof(frame), k[2], ip4, 1002,
+					   DERP_PEER_PRESENT_IS_REGULAR));
+	expect_pong(fd, false);
+	sk = show_key(t.md, NULL, k[2]);
+	IT_REQUIRE(sk.found && sk.rows == 2, "after PeerGone the third key is %s",
+		   sk.found ? "kept" : "still refused");
+	expect_forward(fd, c, k[2]);
+	it_client_close(c);
+	close(fd);
+	close(f.listen_fd);
+	md_stop(t.md);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct it_test tests[] = {
 		IT_TEST(test_mesh_client_bytes),
 		IT_TEST(test_mesh_keys_shown),
+		IT_TEST(test_mesh_max_keys),
 	};
 	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
