@@ -61,13 +61,16 @@ int mesh_keys_present(struct mesh_keys *k, const uint8_t *p, uint32_t len, uint3
 	int rc = -ENOMEM;
 	pthread_mutex_lock(&k->lock);
 	struct peer_entry *e = peer_table_lookup(&k->table, p);
-	if (e && e->nlocs == 1) {
-		/* A newer connection of the key there: its data, the first seq (routing order). */
+	if (e) {
+		/*
+		 * A newer connection of the key there: its data replaces the
+		 * old, the seq stays (the routing order is the first PeerPresent's).
+		 */
 		parse_present(&e->locs[0], p, len);
 		rc = 0;
 		goto out;
 	}
-	/* Counted with a repeat's entry too: one peer_loc per key, never more. */
+	/* Only a new key counts against max: a repeat at the bound is still taken. */
 	if (k->table.count >= max) {
 		rc = -ENOSPC;
 		goto out;
