@@ -28,6 +28,8 @@ const struct hdcli_verb hdcli_verbs[] = {
 	{ "show config", "", hdcli_print_config, "the running configuration, as INI" },
 	{ "show mesh", "", hdcli_print_mesh,
 	  "mesh peers dialled (mesh.with): state, keys homed there, packets each way, reconnects" },
+	{ "show mesh keys", "[PEER]", hdcli_print_mesh_keys,
+	  "node keys homed on mesh peers: peer, client address and flags from PeerPresent" },
 	{ "set log-level", "LEVEL", hdcli_print_log_level,
 	  "change the log level now: error, warn, info or debug" },
 	{ "peer close", "KEY", hdcli_print_peer_close,

@@ -90,6 +90,7 @@ int hdcli_print_peers(struct hdcli *h, const struct json_value *data);
 int hdcli_print_counters(struct hdcli *h, const struct json_value *data);
 int hdcli_print_config(struct hdcli *h, const struct json_value *data);
 int hdcli_print_mesh(struct hdcli *h, const struct json_value *data);
+int hdcli_print_mesh_keys(struct hdcli *h, const struct json_value *data);
 /* A value as one line of JSON (null for NULL). */
 void hdcli_print_json(const struct json_value *v);
 /* Any value as "path value" lines: the fallback for verbs without a printer. */

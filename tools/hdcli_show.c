@@ -242,6 +242,35 @@ int hdcli_print_mesh(struct hdcli *h, const struct json_value *d)
 	return HDCLI_OK;
 }
 
+/* ---- show mesh keys ---- */
+
+int hdcli_print_mesh_keys(struct hdcli *h, const struct json_value *d)
+{
+	const struct json_value *keys = json_get(d, "keys");
+	(void)h;
+
+	if (!keys || keys->count == 0) {
+		printf("no keys homed on mesh peers\n");
+		return HDCLI_OK;
+	}
+	printf("%-72s %-28s %-47s %s\n", "KEY", "PEER", "ADDRESS", "FLAGS");
+	for (const struct json_value *k = keys->child; k; k = k->next) {
+		char flags[64];
+		/* "second": another peer announced the key first and gets its packets. */
+		snprintf(flags, sizeof(flags), "%s%s%s%s%s",
+			 json_get_bool(k, "is_regular", false) ? "regular " : "",
+			 json_get_bool(k, "is_mesh_peer", false) ? "mesh-peer " : "",
+			 json_get_bool(k, "is_prober", false) ? "prober " : "",
+			 json_get_bool(k, "not_ideal", false) ? "not-ideal " : "",
+			 json_get_bool(k, "first", true) ? "" : "second ");
+		const char *addr = json_get_str(k, "addr", "");
+		printf("%-72s %-28s %-47s %s\n", json_get_str(k, "key", "?"),
+		       json_get_str(k, "peer", "?"), addr[0] ? addr : "-", flags);
+	}
+	printf("%zu key%s\n", keys->count, keys->count == 1 ? "" : "s");
+	return HDCLI_OK;
+}
+
 /* ---- show counters, show config ---- */
 
 int hdcli_print_counters(struct hdcli *h, const struct json_value *d)

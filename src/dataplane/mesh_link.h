@@ -60,6 +60,7 @@ struct mesh_link_stats {
 	uint64_t write_timeouts;  /* closed by mesh.write_timeout_ms (link thread) */
 	uint64_t peer_present;	  /* PeerPresent frames received (link thread) */
 	uint64_t peer_gone;	  /* PeerGone frames received (link thread) */
+	uint64_t keys_refused;	  /* PeerPresent for a new key past mesh.max_keys (link thread) */
 };
 
 struct mesh_link {

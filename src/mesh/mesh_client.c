@@ -7,6 +7,7 @@
  *   dial, upgrade, handshake (ClientInfo with "meshKey"), WatchConns;
  *   PeerPresent(K): K is homed there: every worker learns it
  *       (MSG_REMOTE_REG) and sends K's packets there as ForwardPacket;
+ *       its address and flags are kept for show mesh keys (mesh_keys.h);
  *   PeerGone(K): no longer (MSG_REMOTE_UNREG);
  *   the connection breaks: every key learnt on it is removed, the thread
  *       waits mesh.retry_ms and dials again; the peer's WatchConns answer
@@ -31,8 +32,8 @@
 #include "derp_client.h"
 #include "derp_frame.h"
 #include "log.h"
+#include "mesh_keys.h"
 #include "mesh_link.h"
-#include "peer_table.h"
 #include "pktbuf.h"
 #include "worker.h"
 
@@ -49,8 +50,8 @@ struct mesh_client {
 	struct mesh_link *l;
 	struct derp_client dc;
 	char nodekey[80]; /* the peer's, for logs */
-	/* The keys the peer said are homed there (a peer_table used as a set). */
-	struct peer_table present;
+	/* The keys the peer said are homed there, with their PeerPresent data. */
+	struct mesh_keys present;
 	/* A Pong to send (one slot, like a server's). */
 	uint8_t ctrl[DERP_FRAME_HDR_LEN + 8];
 	uint32_t ctrl_len;
@@ -68,6 +69,7 @@ struct mesh_client {
 	uint16_t next_ring;  /* round robin over the workers' rings */
 	uint64_t stall_since_ns;
 	bool dial_failed_logged;
+	bool keys_full_logged; /* this connection hit mesh.max_keys */
 };
 
 static uint64_t now_ns(void)
@@ -172,15 +174,15 @@ static void drop_waiting(struct mesh_client *mc)
 static void forget_keys(struct mesh_client *mc)
 {
 	uint32_t pos = 0, n = 0;
-	for (struct peer_entry *e; (e = peer_table_next(&mc->present, &pos));) {
+	/* This thread is the table's only writer: it reads it without the lock. */
+	for (struct peer_entry *e; (e = peer_table_next(&mc->present.table, &pos));) {
 		post_key_event(mc, MSG_REMOTE_UNREG, e->key);
 		n++;
 	}
 	if (n)
 		log_info("mesh %s: connection lost; %u keys no longer routed there",
 			 mc->l->target.text, n);
-	peer_table_destroy(&mc->present);
-	peer_table_init(&mc->present, mc->r->hash_key, UINT16_MAX);
+	mesh_keys_clear(&mc->present);
 	__atomic_store_n(&mc->l->stats.keys, 0, __ATOMIC_RELAXED);
 }
 
@@ -191,21 +193,28 @@ static void on_peer_present(struct mesh_client *mc, const uint8_t *p, uint32_t l
 	if (len < KEY_LEN)
 		return;
 	mesh_stat_add_atomic(&mc->l->stats.peer_present, 1);
-	if (peer_table_lookup(&mc->present, p))
-		return; /* a repeat (one per connection of the key): derper ignores it too */
-	if (!peer_table_get_or_add(&mc->present, p)) {
-		log_error("mesh %s: out of memory: a key is not routed there", mc->l->target.text);
+	uint32_t max = cfg_live_u32(&mc->r->cfg->mesh_max_keys);
+	int rc = mesh_keys_present(&mc->present, p, len, max);
+	if (rc == -ENOSPC) {
+		mesh_stat_add_atomic(&mc->l->stats.keys_refused, 1);
+		/* Once per connection: a peer past the bound sends many. */
+		if (!mc->keys_full_logged)
+			log_warn("mesh %s: %u keys homed there (mesh.max_keys); new ones are "
+				 "not routed there",
+				 mc->l->target.text, max);
+		mc->keys_full_logged = true;
 		return;
 	}
-	if (len >= DERP_PEER_PRESENT_LEN && log_enabled(LOG_LEVEL_DEBUG)) {
-		/* Newer derpers add the client's address, port and flags: logged only. */
-		char short_key[8];
-		key_to_short(p, short_key);
-		log_debug("mesh %s: %s present (flags 0x%02x, port %u)", mc->l->target.text,
-			  short_key, p[KEY_LEN + 18],
-			  (unsigned)(p[KEY_LEN + 16] << 8 | p[KEY_LEN + 17]));
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			log_error("mesh %s: out of memory: a key is not routed there",
+				  mc->l->target.text);
+		return;
 	}
-	__atomic_store_n(&mc->l->stats.keys, mc->present.count, __ATOMIC_RELAXED);
+	/* A repeat (one per connection of the key) updated its data; derper routes as before. */
+	if (rc == 0)
+		return;
+	__atomic_store_n(&mc->l->stats.keys, mesh_keys_count(&mc->present), __ATOMIC_RELAXED);
 	post_key_event(mc, MSG_REMOTE_REG, p);
 }
 
@@ -214,11 +223,9 @@ static void on_peer_gone(struct mesh_client *mc, const uint8_t *p, uint32_t len)
 	if (len < KEY_LEN)
 		return;
 	mesh_stat_add_atomic(&mc->l->stats.peer_gone, 1);
-	struct peer_entry *e = peer_table_lookup(&mc->present, p);
-	if (!e)
+	if (!mesh_keys_gone(&mc->present, p))
 		return; /* never announced here: nothing routed there to undo */
-	peer_table_remove(&mc->present, e);
-	__atomic_store_n(&mc->l->stats.keys, mc->present.count, __ATOMIC_RELAXED);
+	__atomic_store_n(&mc->l->stats.keys, mesh_keys_count(&mc->present), __ATOMIC_RELAXED);
 	post_key_event(mc, MSG_REMOTE_UNREG, p);
 }
 
@@ -517,6 +524,7 @@ static void *mesh_client_main(void *arg)
 		log_info("mesh %s: connected to %s, watching its clients", l->target.text,
 			 mc->nodekey);
 		mc->stall_since_ns = 0;
+		mc->keys_full_logged = false;
 		run_connected(mc);
 		forget_keys(mc);
 		drop_waiting(mc);
@@ -531,6 +539,8 @@ static void *mesh_client_main(void *arg)
 }
 
 static struct mesh_client **clients;
+/* Clients started, published after their entry: the management thread reads them. */
+static _Atomic uint16_t nclients;
 
 int mesh_start(struct relay *r)
 {
@@ -549,7 +559,7 @@ int mesh_start(struct relay *r)
 		struct mesh_client *mc = calloc(1, sizeof(*mc));
 		if (mc)
 			mc->out = malloc(OUT_CAP);
-		if (!mc || !mc->out || peer_table_init(&mc->present, r->hash_key, UINT16_MAX) < 0) {
+		if (!mc || !mc->out || mesh_keys_init(&mc->present, r->hash_key, i) < 0) {
 			if (mc)
 				free(mc->out);
 			free(mc);
@@ -565,6 +575,7 @@ int mesh_start(struct relay *r)
 			return -1;
 		}
 		mc->l->started = true;
+		atomic_store_explicit(&nclients, (uint16_t)(i + 1), memory_order_release);
 		log_info("mesh: dialling %s (%s)", mc->l->target.text,
 			 mc->l->target.tls ? "TLS" : "plain HTTP");
 	}
@@ -588,10 +599,30 @@ void mesh_stop(struct relay *r)
 			continue;
 		if (r->links[i].started)
 			pthread_join(r->links[i].thread, NULL);
-		peer_table_destroy(&mc->present);
+		mesh_keys_destroy(&mc->present);
 		free(mc->out);
 		free(mc);
 	}
 	free(clients);
 	clients = NULL;
+	atomic_store_explicit(&nclients, 0, memory_order_relaxed);
+}
+
+int mesh_keys_snapshot(int link, struct mesh_key_info **out, size_t *n)
+{
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	uint16_t started = atomic_load_explicit(&nclients, memory_order_acquire);
+	for (uint16_t i = 0; i < started; i++) {
+		if (link >= 0 && i != link)
+			continue;
+		if (clients[i] && mesh_keys_copy(&clients[i]->present, out, n, &cap) < 0) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return -1;
+		}
+	}
+	return 0;
 }

@@ -376,6 +376,15 @@ static const struct cfg_key cfg_keys[] = {
 	{ "mesh", "retry_ms", CFG_U32, FIELD(mesh_retry_ms), 10, 600000, "5000", NULL,
 	  "milliseconds between a failed or broken mesh connection and the next dial "
 	  "(derper: 5 s)" },
+	/*
+	 * A mesh peer's PeerPresent frames each cost an entry here and one in
+	 * every worker's table: a peer that announces without end (a bug, a
+	 * stolen mesh key) must not take the relay's memory. derper has no
+	 * bound; a million is far past the clients one relay serves.
+	 */
+	{ "mesh", "max_keys", CFG_U32, FIELD(mesh_max_keys), 1, 16777216, "1000000", NULL,
+	  "node keys kept per mesh peer; a PeerPresent for a new key past it is ignored "
+	  "(packets for that key are not sent there) and counted" },
 	{ "mesh", "ca_file", CFG_PATH, FIELD(mesh_ca_file), 0, 0, "", NULL,
 	  "PEM certificates that TLS mesh peers are verified against; empty = the system's" },
 	{ "bootstrap_dns", "names", CFG_TEXT, FIELD(bootstrap_dns_names), 0, 0, "", NULL,

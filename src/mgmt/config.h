@@ -94,6 +94,7 @@ struct hd_config {
 	char mesh_with[2048];		/* relays to dial as a mesh client (mesh_with.h) */
 	uint32_t mesh_write_timeout_ms; /* stalled send to or from a mesh peer; 0 = never */
 	uint32_t mesh_retry_ms;		/* wait before redialling a mesh peer */
+	uint32_t mesh_max_keys;		/* node keys kept per mesh peer; more are not routed there */
 	char mesh_ca_file[PATH_MAX];	/* verify TLS mesh peers against these; empty = system */
 	/* [bootstrap_dns] */
 	char bootstrap_dns_names[1024];	  /* hostnames served at /bootstrap-dns; empty = none */

@@ -44,6 +44,7 @@ static const struct live_u32 live_u32_keys[] = {
 	{ "limits.handshake_memory_mb", offsetof(struct hd_config, handshake_memory_mb) },
 	{ "mesh.write_timeout_ms", offsetof(struct hd_config, mesh_write_timeout_ms) },
 	{ "mesh.retry_ms", offsetof(struct hd_config, mesh_retry_ms) },
+	{ "mesh.max_keys", offsetof(struct hd_config, mesh_max_keys) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))

@@ -547,6 +547,9 @@ static void write_mesh(struct textbuf *b, const struct relay *r)
 		  offsetof(struct mesh_link_stats, peer_present) },
 		{ "mesh_peer_gone_total", "counter", "PeerGone frames from the mesh peer.",
 		  offsetof(struct mesh_link_stats, peer_gone) },
+		{ "mesh_keys_refused_total", "counter",
+		  "PeerPresent frames for a new key ignored: mesh.max_keys keys kept for the peer.",
+		  offsetof(struct mesh_link_stats, keys_refused) },
 	};
 	for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
 		head(b, series[k].name, series[k].type, series[k].help);

@@ -172,6 +172,7 @@ int cmd_show_status(struct mgmt_call *call);
 int cmd_show_peers(struct mgmt_call *call);
 int cmd_show_counters(struct mgmt_call *call);
 int cmd_show_mesh(struct mgmt_call *call);
+int cmd_show_mesh_keys(struct mgmt_call *call);
 int cmd_hd_show(struct mgmt_call *call);
 int cmd_hd_token_issue(struct mgmt_call *call);
 int cmd_hd_token_revoke(struct mgmt_call *call);

@@ -19,6 +19,8 @@ const struct mgmt_command mgmt_commands[] = {
 	{ "show config", "", 0, 0, cmd_show_config, "the running configuration" },
 	{ "show mesh", "", 0, 0, cmd_show_mesh,
 	  "mesh peers dialled (mesh.with): state, keys homed there, packets each way, reconnects" },
+	{ "show mesh keys", "[PEER]", 0, 1, cmd_show_mesh_keys,
+	  "node keys homed on mesh peers: peer, client address and flags from PeerPresent" },
 	{ "set log-level", "LEVEL", 1, 1, cmd_set_log_level,
 	  "change the log level now: error, warn, info or debug" },
 	{ "peer close", "KEY", 1, 1, cmd_peer_close,

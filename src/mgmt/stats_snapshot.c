@@ -157,6 +157,7 @@ static void write_mesh_json(const struct stats_snapshot *s, struct json_writer *
 		jw_u64(w, "reconnects", rd(&m->reconnects));
 		jw_u64(w, "dial_failures", rd(&m->dial_failures));
 		jw_u64(w, "write_timeouts", rd(&m->write_timeouts));
+		jw_u64(w, "keys_refused", rd(&m->keys_refused));
 		jw_end(w);
 	}
 	jw_end(w);

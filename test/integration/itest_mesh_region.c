@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
@@ -423,10 +424,76 @@ static int await_route_any(struct derp_client *from, const uint8_t key[KEY_LEN],
 	return got;
 }
 
+/* A row of show mesh keys for one key. */
+struct key_row {
+	char peer[64], addr[64];
+	uint64_t flags;
+	bool first;
+};
+
+/* The rows relay d shows for key (at most max); returns how many there are. */
+static int mesh_key_rows(struct mgmt_daemon *d, const uint8_t key[KEY_LEN], struct key_row *rows,
+			 int max)
+{
+	char nodekey[80];
+	md_nodekey(key, nodekey);
+	struct json_doc doc;
+	md_cli_json(d, &doc, "show", "mesh", "keys", NULL);
+	int n = 0;
+	const struct json_value *keys = json_get(doc.root, "keys");
+	for (const struct json_value *k = keys ? keys->child : NULL; k; k = k->next) {
+		if (strcmp(json_get_str(k, "key", ""), nodekey) != 0)
+			continue;
+		if (n < max) {
+			snprintf(rows[n].peer, sizeof(rows[n].peer), "%s",
+				 json_get_str(k, "peer", "?"));
+			snprintf(rows[n].addr, sizeof(rows[n].addr), "%s",
+				 json_get_str(k, "addr", "?"));
+			rows[n].flags = json_get_u64(k, "flags", UINT64_MAX);
+			rows[n].first = json_get_bool(k, "first", false);
+		}
+		n++;
+	}
+	json_doc_free(&doc);
+	return n;
+}
+
+/* Waits until relay d shows key on n mesh peers; returns the rows. */
+static void await_mesh_key_rows(struct mgmt_daemon *d, const uint8_t key[KEY_LEN],
+				struct key_row *rows, int n)
+{
+	int64_t deadline = it_now_ms() + ROUTE_TIMEOUT_MS;
+	int got;
+	while ((got = mesh_key_rows(d, key, rows, n)) != n) {
+		IT_REQUIRE(it_now_ms() < deadline, "show mesh keys lists the key %d times, want %d",
+			   got, n);
+		it_sleep_ms(50);
+	}
+}
+
+/* The row says: homed on relay j, at the address c connects from, a regular client. */
+static void require_row(const struct region *g, const struct key_row *row, int j,
+			const struct derp_client *c, bool first)
+{
+	char entry[64], addr[64];
+	entry_text(g, j, entry, sizeof(entry));
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	IT_REQUIRE(getsockname(c->fd, (struct sockaddr *)&sin, &len) == 0, "getsockname");
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(sin.sin_port));
+	IT_REQUIRE(strcmp(row->peer, entry) == 0, "peer %s, want %s", row->peer, entry);
+	IT_REQUIRE(strcmp(row->addr, addr) == 0, "address %s, want %s", row->addr, addr);
+	IT_REQUIRE(row->flags == DERP_PEER_PRESENT_IS_REGULAR, "flags %" PRIu64 ", want regular",
+		   row->flags);
+	IT_REQUIRE(row->first == first, "%s shown %s", entry, first ? "second" : "first");
+}
+
 /*
  * One node key on relays 1 and 2 at once (a client reconnecting, say):
- * relay 0 sends its packets to one of them; when that connection goes,
- * to the other, and its senders are not told PeerGone, for the key is
+ * relay 0 sends its packets to the one that announced it first, as
+ * derper's multiForwarder does, and show mesh keys says which, with the
+ * address and flags each relay announced; when that connection goes, to
+ * the other, and its senders are not told PeerGone, for the key is
  * still in the region. When the second goes too, they are.
  */
 static void test_region_key_on_two_relays(void)
@@ -436,16 +503,31 @@ static void test_region_key_on_two_relays(void)
 	region_files_remove(&g);
 	uint8_t priv[KEY_LEN], pub[KEY_LEN];
 	key_generate(priv, pub);
-	struct derp_client *x[2] = { it_connect_with_key(&g.d[1]->it, priv),
-				     it_connect_with_key(&g.d[2]->it, priv) };
+	struct key_row rows[2];
+	/* One after the other, each seen by relay 0 first: relay 1 announced the key first. */
+	struct derp_client *x[2];
+	x[0] = it_connect_with_key(&g.d[1]->it, priv);
+	await_mesh_key_rows(g.d[0], pub, rows, 1);
+	require_row(&g, &rows[0], 1, x[0], true);
+	x[1] = it_connect_with_key(&g.d[2]->it, priv);
+	await_mesh_key_rows(g.d[0], pub, rows, 2);
+	char e1[64];
+	entry_text(&g, 1, e1, sizeof(e1));
+	int on1 = strcmp(rows[0].peer, e1) == 0 ? 0 : 1;
+	require_row(&g, &rows[on1], 1, x[0], true);
+	require_row(&g, &rows[1 - on1], 2, x[1], false);
+
 	struct derp_client *a = client_on(&g, 0);
 	/* a hears from the key (so it is told when the key leaves the region). */
 	await_route(x[0], a);
 	int first = await_route_any(a, pub, x, 2);
+	IT_REQUIRE(first == 0, "packets went to relay 2, show mesh keys says relay 1 is first");
 	it_client_close(x[first]);
 	struct derp_client *rest = x[1 - first];
 	int again = await_route_any(a, pub, &rest, 1);
 	IT_REQUIRE(again == 0, "no route to the key's other relay");
+	await_mesh_key_rows(g.d[0], pub, rows, 1);
+	require_row(&g, &rows[0], 2, rest, true);
 	exchange(a, rest);
 	it_expect_ping_pong(a); /* no PeerGone came before the Pong */
 

@@ -16,19 +16,26 @@
  *   a Ping answered by the Pong with its 8 bytes;
  *   after PeerGone(K) nothing more for K;
  *   the connection closed: a new dial and the same handshake again.
+ *
+ * And what the relay keeps of the PeerPresent frames it is sent (address,
+ * port, flags), as `hdcli show mesh keys` shows it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "derp_handshake.h"
 #include "harness.h"
+#include "test_mgmt_daemon.h"
 
 #define WAIT_MS 10000
 
@@ -189,14 +196,85 @@ static void expect_keepalive(uint16_t peer_port)
 	}
 }
 
+/* A relay with a mesh key file that dials the fake peer; its management socket for show. */
+struct relay_under_test {
+	struct mgmt_daemon *md;
+	char dir[64], key_path[128], entry[64];
+};
+
+static struct it_daemon *relay_start(struct relay_under_test *t, const struct fake_peer *f,
+				     const char *mesh_extra)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/hd-mesh-wire-XXXXXX");
+	IT_REQUIRE(mkdtemp(t->dir) != NULL, "mkdtemp: %s", strerror(errno));
+	uint8_t mesh_key[KEY_LEN];
+	randombytes_buf(mesh_key, sizeof(mesh_key));
+	char hex[KEY_HEX_LEN + 1];
+	key_to_hex(mesh_key, hex);
+	snprintf(t->key_path, sizeof(t->key_path), "%s/mesh.key", t->dir);
+	FILE *kf = fopen(t->key_path, "w");
+	IT_REQUIRE(kf != NULL, "%s: %s", t->key_path, strerror(errno));
+	fprintf(kf, "%s\n", hex);
+	fclose(kf);
+	IT_REQUIRE(chmod(t->key_path, 0600) == 0, "chmod %s", t->key_path);
+	snprintf(t->entry, sizeof(t->entry), "http://127.0.0.1:%u", f->port);
+	char ini[512];
+	snprintf(ini, sizeof(ini),
+		 "[server]\nmesh_key_file = %s\n[mesh]\nwith = %s\nretry_ms = 100\n%s", t->key_path,
+		 t->entry, mesh_extra ? mesh_extra : "");
+	struct md_opts o = { .ini = ini };
+	t->md = md_start(&o);
+	/* The daemon has read the file: the test keeps the key for fake_handshake only. */
+	unlink(t->key_path);
+	rmdir(t->dir);
+	t->md->it.has_mesh_key = true;
+	memcpy(t->md->it.mesh_key, mesh_key, KEY_LEN);
+	return &t->md->it;
+}
+
+/* What show mesh keys says of one key; found false if it is not listed. */
+struct shown_key {
+	bool found;
+	int rows;
+	char peer[64], addr[64];
+	uint64_t flags;
+	bool is_regular, is_mesh_peer, is_prober, not_ideal, first;
+};
+
+static struct shown_key show_key(struct mgmt_daemon *md, const char *peer_arg,
+				 const uint8_t key[KEY_LEN])
+{
+	struct shown_key sk = { 0 };
+	char nodekey[80];
+	md_nodekey(key, nodekey);
+	struct json_doc doc;
+	md_cli_json(md, &doc, "show", "mesh", "keys", peer_arg, NULL);
+	const struct json_value *keys = json_get(doc.root, "keys");
+	for (const struct json_value *k = keys ? keys->child : NULL; k; k = k->next) {
+		sk.rows++;
+		if (strcmp(json_get_str(k, "key", ""), nodekey) != 0)
+			continue;
+		IT_REQUIRE(!sk.found, "%s listed twice for one peer", nodekey);
+		sk.found = true;
+		snprintf(sk.peer, sizeof(sk.peer), "%s", json_get_str(k, "peer", "?"));
+		snprintf(sk.addr, sizeof(sk.addr), "%s", json_get_str(k, "addr", "?"));
+		sk.flags = json_get_u64(k, "flags", UINT64_MAX);
+		sk.is_regular = json_get_bool(k, "is_regular", false);
+		sk.is_mesh_peer = json_get_bool(k, "is_mesh_peer", false);
+		sk.is_prober = json_get_bool(k, "is_prober", false);
+		sk.not_ideal = json_get_bool(k, "not_ideal", false);
+		sk.first = json_get_bool(k, "first", false);
+	}
+	json_doc_free(&doc);
+	return sk;
+}
+
 static void test_mesh_client_bytes(void)
 {
 	struct fake_peer f;
 	fake_listen(&f);
-	char ini[256];
-	snprintf(ini, sizeof(ini), "[mesh]\nwith = http://127.0.0.1:%u\nretry_ms = 100\n", f.port);
-	struct it_daemon_opts o = { .mesh_key = true, .ini = ini };
-	struct it_daemon *d = it_daemon_start(&o);
+	struct relay_under_test t;
+	struct it_daemon *d = relay_start(&t, &f, NULL);
 	int fd = fake_handshake(&f, d);
 	expect_keepalive(f.port);
 
@@ -237,6 +315,182 @@ static void test_mesh_client_bytes(void)
 	expect_forward(fd, c, k);
 	close(fd);
 	close(f.listen_fd);
+	it_client_close(c);
+	md_stop(t.md);
 }
 
-IT_MAIN(IT_TEST(test_mesh_client_bytes))
+/*
+ * The PeerPresent data as the relay shows it: what was sent, to the byte,
+ * for each of the three frame sizes derpers have sent; a repeat (a newer
+ * connection of the key there) replaces it; PeerGone and the connection's
+ * end remove it.
+ */
+static void test_mesh_keys_shown(void)
+{
+	struct fake_peer f;
+	fake_listen(&f);
+	struct relay_under_test t;
+	struct it_daemon *d = relay_start(&t, &f, NULL);
+	int fd = fake_handshake(&f, d);
+	struct shown_key sk = show_key(t.md, NULL, f.pub);
+	IT_REQUIRE(sk.rows == 0, "%d keys shown before any PeerPresent", sk.rows);
+
+	uint8_t priv[KEY_LEN], k[KEY_LEN], old[KEY_LEN], mid[KEY_LEN], frame[128];
+	key_generate(priv, k);
+	key_generate(priv, old);
+	key_generate(priv, mid);
+	static const uint8_t ip4[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 7 };
+	it_fd_send(fd, frame,
+		   derp_build_peer_present(frame, sizeof(frame), k, ip4, 41641,
+					   DERP_PEER_PRESENT_IS_REGULAR));
+	/* The 32-byte frame of derpers before the address, and the 50-byte one before flags. */
+	size_t n = derp_build_peer_present(frame, sizeof(frame), old, ip4, 1, 0);
+	it_put_be32(frame + 1, KEY_LEN);
+	it_fd_send(fd, frame, DERP_FRAME_HDR_LEN + KEY_LEN);
+	n = derp_build_peer_present(frame, sizeof(frame), mid, ip4, 3478, 0);
+	it_put_be32(frame + 1, (uint32_t)(n - DERP_FRAME_HDR_LEN - 1));
+	it_fd_send(fd, frame, n - 1);
+	/* The relay's mesh client reads in order: after the Pong, all three are applied. */
+	expect_pong(fd, false);
+
+	sk = show_key(t.md, NULL, k);
+	IT_REQUIRE(sk.found && sk.rows == 3, "K not shown (%d rows)", sk.rows);
+	IT_REQUIRE(strcmp(sk.peer, t.entry) == 0, "peer %s, want %s", sk.peer, t.entry);
+	IT_REQUIRE(strcmp(sk.addr, "192.0.2.7:41641") == 0, "address %s", sk.addr);
+	IT_REQUIRE(sk.flags == DERP_PEER_PRESENT_IS_REGULAR && sk.is_regular && !sk.is_mesh_peer &&
+		       !sk.is_prober && !sk.not_ideal && sk.first,
+		   "flags %" PRIu64 " shown wrong", sk.flags);
+	sk = show_key(t.md, NULL, old);
+	IT_REQUIRE(sk.found && sk.addr[0] == '\0' && sk.flags == 0 && !sk.is_regular,
+		   "a key-only PeerPresent shown with address '%s', flags %" PRIu64, sk.addr,
+		   sk.flags);
+	sk = show_key(t.md, NULL, mid);
+	IT_REQUIRE(sk.found && strcmp(sk.addr, "192.0.2.7:3478") == 0 && sk.flags == 0,
+		   "a PeerPresent without flags shown with address '%s', flags %" PRIu64, sk.addr,
+		   sk.flags);
+
+	/* A newer connection of K there: an IPv6 address, every other flag. */
+	static const uint8_t ip6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x42 };
+	uint8_t flags = DERP_PEER_PRESENT_IS_MESH_PEER | DERP_PEER_PRESENT_IS_PROBER |
+			DERP_PEER_PRESENT_NOT_IDEAL;
+	it_fd_send(fd, frame, derp_build_peer_present(frame, sizeof(frame), k, ip6, 443, flags));
+	expect_pong(fd, false);
+	sk = show_key(t.md, t.entry, k);
+	IT_REQUIRE(sk.found && sk.rows == 3, "K not shown for PEER %s", t.entry);
+	IT_REQUIRE(strcmp(sk.addr, "[2001:db8::42]:443") == 0, "address %s after the repeat",
+		   sk.addr);
+	IT_REQUIRE(sk.flags == flags && !sk.is_regular && sk.is_mesh_peer && sk.is_prober &&
+		       sk.not_ideal,
+		   "flags %" PRIu64 " after the repeat, want %u", sk.flags, flags);
+
+	/* The text form: the address and the flags' names. */
+	static struct md_out out;
+	IT_REQUIRE(md_cli(t.md, &out, NULL, "show", "mesh", "keys", NULL) == 0, "hdcli: %s",
+		   out.err);
+	char nodekey[80];
+	md_nodekey(k, nodekey);
+	const char *row = strstr(out.out, nodekey);
+	IT_REQUIRE(row && strstr(row, "[2001:db8::42]:443") &&
+		       strstr(row, "mesh-peer prober not-ideal"),
+		   "show mesh keys:\n%s", out.out);
+	IT_REQUIRE(strstr(out.out, "3 keys"), "show mesh keys:\n%s", out.out);
+
+	/* A PEER that is no mesh peer: a usage error naming it. */
+	IT_REQUIRE(md_cli(t.md, &out, NULL, "show", "mesh", "keys", "http://192.0.2.1:1", NULL) ==
+			   2 &&
+		       strstr(out.err, "http://192.0.2.1:1"),
+		   "bad PEER: exit %d, %s", out.status, out.err);
+
+	/* PeerGone removes K; the connection's end removes the rest. */
+	it_fd_send(fd, frame,
+		   derp_build_peer_gone(frame, sizeof(frame), k, DERP_PEER_GONE_DISCONNECTED));
+	expect_pong(fd, false);
+	sk = show_key(t.md, NULL, k);
+	IT_REQUIRE(!sk.found && sk.rows == 2, "after PeerGone: K %s, %d rows",
+		   sk.found ? "still shown" : "gone", sk.rows);
+	close(fd);
+	fd = fake_handshake(&f, d);
+	sk = show_key(t.md, NULL, k);
+	IT_REQUIRE(sk.rows == 0, "%d keys still shown after the connection ended", sk.rows);
+	close(fd);
+	close(f.listen_fd);
+	md_stop(t.md);
+}
+
+/*
+ * mesh.max_keys: past it a PeerPresent for a new key is ignored and
+ * counted, and that key's packets do not go to the peer; a repeat for a
+ * kept key still updates it; after a PeerGone there is room again.
+ */
+static void test_mesh_max_keys(void)
+{
+	struct fake_peer f;
+	fake_listen(&f);
+	struct relay_under_test t;
+	struct it_daemon *d = relay_start(&t, &f, "max_keys = 2\n");
+	int fd = fake_handshake(&f, d);
+	uint8_t priv[KEY_LEN], k[3][KEY_LEN], frame[128];
+	static const uint8_t ip4[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 9 };
+	for (int i = 0; i < 3; i++) {
+		key_generate(priv, k[i]);
+		it_fd_send(fd, frame,
+			   derp_build_peer_present(frame, sizeof(frame), k[i], ip4,
+						   (uint16_t)(1000 + i),
+						   DERP_PEER_PRESENT_IS_REGULAR));
+	}
+	expect_pong(fd, false);
+	struct shown_key sk = show_key(t.md, NULL, k[2]);
+	IT_REQUIRE(!sk.found && sk.rows == 2, "past mesh.max_keys = 2: %d keys shown, third %s",
+		   sk.rows, sk.found ? "kept" : "not kept");
+	char label[96];
+	snprintf(label, sizeof(label), "peer=\"%s\"", t.entry);
+	IT_REQUIRE(md_scrape(t.md, "hyperderp_mesh_keys_refused_total", label) == 1,
+		   "mesh_keys_refused_total is not 1");
+	IT_REQUIRE(md_scrape(t.md, "hyperderp_mesh_peer_keys", label) == 2,
+		   "mesh_peer_keys is not 2");
+
+	/* The refused key is not routed there: a packet for it never reaches the peer. */
+	struct derp_client *c = it_connect(d, NULL);
+	uint8_t pkt[40] = { 1 };
+	it_send_packet(c, k[2], pkt, sizeof(pkt));
+	it_expect_ping_pong(c);
+	expect_pong(fd, false);
+	expect_forward(fd, c, k[0]);
+
+	/* A repeat for a kept key is no new key: it updates, refuses nothing more. */
+	it_fd_send(fd, frame,
+		   derp_build_peer_present(frame, sizeof(frame), k[1], ip4, 2001,
+					   DERP_PEER_PRESENT_IS_REGULAR));
+	expect_pong(fd, false);
+	sk = show_key(t.md, NULL, k[1]);
+	IT_REQUIRE(sk.found && strcmp(sk.addr, "192.0.2.9:2001") == 0, "repeat at the bound: %s",
+		   sk.addr);
+	IT_REQUIRE(md_scrape(t.md, "hyperderp_mesh_keys_refused_total", label) == 1,
+		   "a repeat was refused");
+
+	/* PeerGone makes room: the third key, announced again, is kept and routed there. */
+	it_fd_send(fd, frame,
+		   derp_build_peer_gone(frame, sizeof(frame), k[0], DERP_PEER_GONE_DISCONNECTED));
+	it_fd_send(fd, frame,
+		   derp_build_peer_present(frame, sizeof(frame), k[2], ip4, 1002,
+					   DERP_PEER_PRESENT_IS_REGULAR));
+	expect_pong(fd, false);
+	sk = show_key(t.md, NULL, k[2]);
+	IT_REQUIRE(sk.found && sk.rows == 2, "after PeerGone the third key is %s",
+		   sk.found ? "kept" : "still refused");
+	expect_forward(fd, c, k[2]);
+	it_client_close(c);
+	close(fd);
+	close(f.listen_fd);
+	md_stop(t.md);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct it_test tests[] = {
+		IT_TEST(test_mesh_client_bytes),
+		IT_TEST(test_mesh_keys_shown),
+		IT_TEST(test_mesh_max_keys),
+	};
+	return md_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+}

@@ -112,6 +112,7 @@ static void assert_default_values(const struct hd_config *cfg)
 	assert_int_equal(cfg->frame_assembly_mb, 64);
 	assert_int_equal(cfg->frame_timeout_ms, 30000);
 	assert_int_equal(cfg->peer_gone_recipients, 4096);
+	assert_int_equal(cfg->mesh_max_keys, 1000000);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(cfg->mgmt_max_clients, 64);
 	assert_int_equal(cfg->events_backlog_kb, 4096);
@@ -277,6 +278,10 @@ static const struct key_case key_cases[] = {
 	{ "limits.peer_gone_recipients", "1000000", NULL },
 	{ "limits.peer_gone_recipients", "0", "\"0\" is not an integer in 1..1000000" },
 	{ "limits.peer_gone_recipients", "1000001", "\"1000001\" is not an integer in 1..1000000" },
+	{ "mesh.max_keys", "1", NULL },
+	{ "mesh.max_keys", "16777216", NULL },
+	{ "mesh.max_keys", "0", "\"0\" is not an integer in 1..16777216" },
+	{ "mesh.max_keys", "16777217", "\"16777217\" is not an integer in 1..16777216" },
 	{ "limits.queue_policy", "codel", NULL },
 	{ "limits.queue_policy", "headdrop", NULL },
 	{ "limits.queue_policy", "fifo", "\"fifo\" is not one of codel|headdrop" },
