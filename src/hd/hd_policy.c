@@ -2,6 +2,7 @@
 #include "hd_policy.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,14 +266,45 @@ static int parse_line(struct parse *ps, char *line, const char **why)
 	return -1;
 }
 
+static size_t slot_of(const struct hd_policy *p, const uint8_t key[HD_POLICY_KEY_LEN])
+{
+	uint64_t h;
+
+	crypto_shorthash((unsigned char *)&h, key, HD_POLICY_KEY_LEN, p->seed);
+	return (size_t)h & p->slot_mask;
+}
+
+/* A key's class: its index among the named keys, or n_keys for every other key. */
 static size_t class_of(const struct hd_policy *p, const uint8_t key[HD_POLICY_KEY_LEN])
 {
-	const uint8_t(*k)[HD_POLICY_KEY_LEN];
+	for (size_t i = slot_of(p, key);; i = (i + 1) & p->slot_mask) {
+		uint32_t s = p->slots[i];
+		if (!s)
+			return p->n_keys;
+		if (memcmp(p->keys[s - 1], key, HD_POLICY_KEY_LEN) == 0)
+			return s - 1;
+	}
+}
 
-	if (!p->n_keys)
-		return 0;
-	k = bsearch(key, p->keys, p->n_keys, HD_POLICY_KEY_LEN, cmp_key);
-	return k ? (size_t)(k - p->keys) : p->n_keys;
+/* The table is at most half full, so a probe ends at an empty slot soon. */
+static int build_slots(struct hd_policy *p)
+{
+	size_t cap = 2;
+
+	while (cap < 2 * p->n_keys)
+		cap *= 2;
+	p->slots = calloc(cap, sizeof(*p->slots));
+	if (!p->slots)
+		return -1;
+	p->slot_mask = cap - 1;
+	randombytes_buf(p->seed, sizeof(p->seed));
+	for (size_t c = 0; c < p->n_keys; c++) {
+		size_t i = slot_of(p, p->keys[c]);
+		while (p->slots[i])
+			i = (i + 1) & p->slot_mask;
+		p->slots[i] = (uint32_t)(c + 1);
+	}
+	return 0;
 }
 
 /* The classes a rule side covers, as a bitmap of one matrix row. */
@@ -326,6 +358,8 @@ static int compile(struct hd_policy *p, const struct parse *ps, const char *name
 		return -1;
 	}
 	p->n_keys = n;
+	if (build_slots(p) < 0)
+		goto nomem;
 	rows = n + 1;
 	p->words = (rows + 63) / 64;
 	p->allow = calloc(rows * p->words, sizeof(*p->allow));
@@ -364,6 +398,10 @@ int hd_policy_parse(const char *text, size_t len, const char *name, struct hd_po
 	size_t lineno = 0;
 
 	*out = NULL;
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "%s: libsodium did not start", name);
+		return -1;
+	}
 	if (memchr(text, '\0', len)) {
 		snprintf(err, errlen, "%s: contains a NUL byte; a policy is text", name);
 		return -1;
@@ -455,6 +493,7 @@ void hd_policy_free(struct hd_policy *p)
 	if (!p)
 		return;
 	free(p->keys);
+	free(p->slots);
 	free(p->allow);
 	free(p);
 }

@@ -14,8 +14,8 @@
  *
  * The rules are compiled when loaded into a matrix of decisions over the
  * keys the file names plus one class for every other key, so a packet costs
- * two binary searches over the named keys and one bit test, whatever the
- * number of rules. A loaded policy is never changed: a reload builds a new
+ * two lookups in a hash table of the named keys and one bit test, whatever
+ * the number of rules or keys. A loaded policy is never changed: a reload builds a new
  * one and the caller swaps the pointer.
  */
 #ifndef HD_HD_POLICY_H
@@ -38,8 +38,11 @@ struct hd_policy {
 	size_t n_groups;
 	size_t n_keys;			    /* keys the file names: classes 0..n_keys-1 */
 	uint8_t (*keys)[HD_POLICY_KEY_LEN]; /* sorted; a key's class is its index */
-	size_t words;			    /* uint64_t per matrix row */
-	uint64_t *allow;		    /* row = sender class, bit = receiver class */
+	uint32_t *slots;		    /* open addressing: class + 1 of a key, 0 = empty */
+	size_t slot_mask;
+	uint8_t seed[16]; /* SipHash key: peers choose their keys, not where they land */
+	size_t words;	  /* uint64_t per matrix row */
+	uint64_t *allow;  /* row = sender class, bit = receiver class */
 };
 
 /*
