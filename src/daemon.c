@@ -96,6 +96,7 @@ static int init_hd(struct relay *r, const struct hd_config *cfg)
 		.require_token = cfg->hd_require_token,
 		.token_secret_file = cfg->hd_token_secret_file,
 		.revoked_file = cfg->hd_revoked_file,
+		.policy_file = cfg->hd_policy_file,
 		.max_peers = cfg->hd_max_peers,
 	};
 	/* Empty paths: beside the server key, the relay's state directory. */
@@ -124,6 +125,9 @@ static int init_hd(struct relay *r, const struct hd_config *cfg)
 	log_info("hd: serving /hd (%s; %zu revoked tokens, %zu revoked keys)",
 		 cfg->hd_require_token ? "enrollment tokens required" : "any key that proves itself",
 		 r->hd->revoked.n_ids, r->hd->revoked.n_keys);
+	if (r->hd->policy)
+		log_info("hd: policy %s: %zu rules, %zu groups, %zu keys", r->hd->policy_file,
+			 r->hd->policy->n_rules, r->hd->policy->n_groups, r->hd->policy->n_keys);
 	return 0;
 }
 
@@ -439,6 +443,12 @@ static void reload_config(struct mgmt_context *mctx)
 	log_info("SIGHUP: reloading the configuration");
 	if (mgmt_config_reload(mctx, NULL, err, sizeof(err)) < 0)
 		log_error("SIGHUP: reload failed, nothing changed: %s", err);
+	if (mctx->relay->hd && mctx->relay->hd->policy_file[0]) {
+		if (hd_registry_policy_reload(mctx->relay->hd, err, sizeof(err)) < 0)
+			log_error("SIGHUP: hd policy refused, the old policy stays: %s", err);
+		else
+			log_info("SIGHUP: hd policy %s reloaded", mctx->relay->hd->policy_file);
+	}
 	sd_notify_send("READY=1");
 }
 

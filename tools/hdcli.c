@@ -63,6 +63,8 @@ const struct hdcli_verb hdcli_verbs[] = {
 	  "an enrollment token for KEY, valid for TTL (30d, 12h, 3600 ...; default never expires)" },
 	{ "hd token revoke", "ID|KEY", hdcli_print_hd_token,
 	  "refuse a token (its 16-hex id) or every token of a key from now on" },
+	{ "hd policy reload", "", hdcli_print_hd_policy,
+	  "read hd.policy_file again and use it from now on; a bad file keeps the old policy" },
 	{ "help", "[VERB...]", hdcli_print_help, "list the relay's commands" },
 };
 

@@ -110,6 +110,7 @@ int hdcli_print_wg_show(struct hdcli *h, const struct json_value *data);
 int hdcli_print_wg_sources(struct hdcli *h, const struct json_value *data);
 int hdcli_print_hd_show(struct hdcli *h, const struct json_value *data);
 int hdcli_print_hd_token(struct hdcli *h, const struct json_value *data);
+int hdcli_print_hd_policy(struct hdcli *h, const struct json_value *data);
 /* hdcli_help.c */
 int hdcli_print_help(struct hdcli *h, const struct json_value *data);
 void hdcli_usage(FILE *f);

@@ -1,10 +1,24 @@
 // SPDX-License-Identifier: MIT
-/* Printing hd show and the hd token replies. */
+/* Printing hd show and the hd token and hd policy replies. */
 #include "hdcli.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
+
+static void print_policy(const struct json_value *p)
+{
+	if (!p)
+		return;
+	if (!json_get_bool(p, "active", false))
+		printf("policy:    none (every peer may reach every peer)");
+	else
+		printf("policy:    %s: %" PRIu64 " rules, %" PRIu64 " groups, %" PRIu64 " keys",
+		       json_get_str(p, "file", ""), json_get_u64(p, "rules", 0),
+		       json_get_u64(p, "groups", 0), json_get_u64(p, "keys", 0));
+	printf(" (reloaded %" PRIu64 ", refused %" PRIu64 ")\n", json_get_u64(p, "reloads", 0),
+	       json_get_u64(p, "reload_failures", 0));
+}
 
 int hdcli_print_hd_show(struct hdcli *h, const struct json_value *d)
 {
@@ -22,6 +36,14 @@ int hdcli_print_hd_show(struct hdcli *h, const struct json_value *d)
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		printf(" %s %" PRIu64, reasons[i], json_get_u64(denied, reasons[i], 0));
 	printf("\nrevoked:   %s\n", json_get_str(d, "revoked_file", ""));
+	print_policy(json_get(d, "policy"));
+	return HDCLI_OK;
+}
+
+int hdcli_print_hd_policy(struct hdcli *h, const struct json_value *d)
+{
+	(void)h;
+	print_policy(json_get(d, "policy"));
 	return HDCLI_OK;
 }
 

@@ -14,6 +14,7 @@ const char *const drop_reason_names[DROP_REASON_COUNT] = {
 	[DROP_QUEUE_SOJOURN] = "queue_sojourn",
 	[DROP_QUEUE_BYTES] = "queue_bytes",
 	[DROP_MESH_QUEUE] = "mesh_queue",
+	[DROP_HD_POLICY] = "hd_policy",
 };
 
 const char *const close_reason_names[CLOSE_REASON_COUNT] = {

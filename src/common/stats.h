@@ -21,6 +21,7 @@ enum drop_reason {
 	DROP_QUEUE_SOJOURN, /* queue_policy codel: waited past target for an interval */
 	DROP_QUEUE_BYTES,   /* queue_policy codel: destination's byte budget full */
 	DROP_MESH_QUEUE,    /* for a key on a mesh peer: the link's queue was full or it broke */
+	DROP_HD_POLICY,	    /* an HD Send the operator's policy (hd.policy_file) refuses */
 	DROP_REASON_COUNT,
 };
 

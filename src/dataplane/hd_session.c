@@ -27,6 +27,24 @@ static void tell_not_here(struct worker *w, struct conn *c, uint16_t peer_id)
 			    hd_build_peer_gone(f, sizeof(f), peer_id, 0, HD_GONE_NOT_HERE));
 }
 
+/*
+ * A Send the policy refuses: dropped and counted like any drop, and the
+ * sender told with the same rate limit as not-here, so a peer that keeps
+ * sending to a forbidden id costs the relay no more than one that sends to
+ * a gone one.
+ */
+static void refuse_send(struct worker *w, struct conn *c, uint16_t peer_id, uint32_t len)
+{
+	uint8_t f[HD_FRAME_HDR_LEN + 5];
+
+	stat_add(&w->stats.packets_recv, 1);
+	stat_add(&w->stats.packets_dropped[DROP_HD_POLICY][DROP_KIND_OTHER], 1);
+	stat_add(&w->stats.bytes_dropped[DROP_HD_POLICY][DROP_KIND_OTHER], len);
+	if (session_not_here_allowed(w, c))
+		queue_frame(w, c, f,
+			    hd_build_peer_gone(f, sizeof(f), peer_id, 0, HD_GONE_NOT_ALLOWED));
+}
+
 static void handle_send(struct worker *w, struct conn *c, const uint8_t *payload, uint32_t len)
 {
 	struct hd_routed r;
@@ -42,14 +60,25 @@ static void handle_send(struct worker *w, struct conn *c, const uint8_t *payload
 		tell_not_here(w, c, r.peer_id);
 		return;
 	}
+	if (!hd_registry_may_send(w->relay->hd, c->key, dst)) {
+		refuse_send(w, c, r.peer_id, r.packet_len);
+		return;
+	}
 	session_route(w, c, dst, r.packet, r.packet_len);
 }
 
-/* Lookup: the key's id (PeerInfo), or PeerInfo with id 0 when it has none here. */
+/*
+ * Lookup: the key's id (PeerInfo), or PeerInfo with id 0 when it has none
+ * here or the policy does not let the asker send to it: a peer learns no
+ * more about the keys it may not reach than about absent ones.
+ */
 static void handle_lookup(struct worker *w, struct conn *c, const uint8_t *key)
 {
 	uint8_t f[HD_FRAME_HDR_LEN + 4 + HD_KEY_LEN];
-	uint16_t id = hd_registry_lookup(w->relay->hd, key);
+	uint16_t id = HD_ID_NONE;
+
+	if (hd_registry_may_send(w->relay->hd, c->key, key))
+		id = hd_registry_lookup(w->relay->hd, key);
 
 	queue_frame(w, c, f, hd_build_peer_info(f, sizeof(f), id, HD_ID_NONE, key));
 }

@@ -28,12 +28,22 @@ int hd_registry_init(struct hd_registry *reg, const struct hd_registry_config *c
 		sodium_memzero(reg->token_secret, sizeof(reg->token_secret));
 		return -1;
 	}
+	snprintf(reg->policy_file, sizeof(reg->policy_file), "%s",
+		 cfg->policy_file ? cfg->policy_file : "");
+	if (reg->policy_file[0] &&
+	    hd_policy_load(reg->policy_file, &reg->policy, err, errlen) < 0) {
+		hd_revoked_free(&reg->revoked);
+		sodium_memzero(reg->token_secret, sizeof(reg->token_secret));
+		return -1;
+	}
 	if (hd_peer_ids_init(&reg->ids, cfg->max_peers) < 0) {
 		snprintf(err, errlen, "hd: no memory for %u peer ids", cfg->max_peers);
 		hd_revoked_free(&reg->revoked);
+		hd_policy_free(reg->policy);
 		return -1;
 	}
 	pthread_mutex_init(&reg->lock, NULL);
+	pthread_mutex_init(&reg->policy_lock, NULL);
 	return 0;
 }
 
@@ -41,7 +51,10 @@ void hd_registry_free(struct hd_registry *reg)
 {
 	hd_peer_ids_free(&reg->ids);
 	hd_revoked_free(&reg->revoked);
+	hd_policy_free(reg->policy);
+	hd_policy_free(reg->retired);
 	pthread_mutex_destroy(&reg->lock);
+	pthread_mutex_destroy(&reg->policy_lock);
 	sodium_memzero(reg->token_secret, sizeof(reg->token_secret));
 }
 
@@ -185,4 +198,58 @@ void hd_registry_issue(const struct hd_registry *reg, const uint8_t key[HD_KEY_L
 	memcpy(t->key, key, HD_KEY_LEN);
 	t->expiry = ttl_s ? (uint64_t)time(NULL) + ttl_s : 0;
 	hd_token_issue(reg->token_secret, t->id, key, t->expiry, text);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A worker holds the policy pointer for one decision, well under a
+ * microsecond, so a policy retired a second ago has no reader left. Waiting
+ * out the rest of that second here costs only a reload that follows another
+ * within a second; the workers never wait.
+ */
+#define HD_POLICY_GRACE_NS 1000000000ull
+
+int hd_registry_policy_reload(struct hd_registry *reg, char *err, size_t errlen)
+{
+	struct hd_policy *fresh = NULL, *old;
+
+	if (!reg->policy_file[0]) {
+		snprintf(err, errlen, "hd.policy_file is empty: there is no policy to reload");
+		return -1;
+	}
+	pthread_mutex_lock(&reg->policy_lock);
+	if (hd_policy_load(reg->policy_file, &fresh, err, errlen) < 0) {
+		__atomic_fetch_add(&reg->policy_reload_failures, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&reg->policy_lock);
+		return -1;
+	}
+	if (reg->retired) {
+		uint64_t now = mono_ns();
+		if (now - reg->retired_ns < HD_POLICY_GRACE_NS) {
+			uint64_t left = HD_POLICY_GRACE_NS - (now - reg->retired_ns);
+			struct timespec ts = { (time_t)(left / 1000000000ull),
+					       (long)(left % 1000000000ull) };
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+		hd_policy_free(reg->retired);
+	}
+	old = __atomic_exchange_n(&reg->policy, fresh, __ATOMIC_ACQ_REL);
+	reg->retired = old;
+	reg->retired_ns = mono_ns();
+	__atomic_fetch_add(&reg->policy_reloads, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&reg->policy_lock);
+	return 0;
+}
+
+bool hd_registry_may_send(const struct hd_registry *reg, const uint8_t src[HD_KEY_LEN],
+			  const uint8_t dst[HD_KEY_LEN])
+{
+	return hd_policy_allows(__atomic_load_n(&reg->policy, __ATOMIC_ACQUIRE), src, dst);
 }

@@ -19,12 +19,14 @@
 
 #include "hd_auth.h"
 #include "hd_peer_ids.h"
+#include "hd_policy.h"
 #include "hd_revoked.h"
 
 struct hd_registry_config {
 	bool require_token;
 	const char *token_secret_file;
 	const char *revoked_file; /* empty = none */
+	const char *policy_file;  /* empty = no policy: every peer may reach every peer */
 	uint32_t max_peers;
 };
 
@@ -35,6 +37,18 @@ struct hd_registry {
 	struct hd_revoked revoked; /* under lock: the management plane swaps it */
 	struct hd_peer_ids ids;
 	pthread_mutex_t lock; /* the ids' key -> id side, and revoked */
+	char policy_file[4096];
+	/*
+	 * Read by the workers on every Send and Lookup without a lock; a reload
+	 * swaps it. The policy it replaces is kept as retired and freed at the
+	 * next reload, no sooner than HD_POLICY_GRACE_NS after the swap.
+	 */
+	struct hd_policy *policy;
+	struct hd_policy *retired;
+	uint64_t retired_ns;		 /* CLOCK_MONOTONIC of the swap that retired it */
+	pthread_mutex_t policy_lock;	 /* one reload at a time */
+	uint64_t policy_reloads;	 /* successful reloads (relaxed) */
+	uint64_t policy_reload_failures; /* refused files: the old policy stayed (relaxed) */
 	/* Slow path only; read by the management plane (relaxed). */
 	uint64_t admitted;
 	uint64_t denied[HD_REASON_DRAINING + 1]; /* by enum hd_reason */
@@ -64,6 +78,16 @@ enum hd_reason hd_registry_admit(struct hd_registry *reg, const uint8_t relay_pr
  */
 int hd_registry_revoke(struct hd_registry *reg, const uint8_t *id, const uint8_t *key, char *err,
 		       size_t errlen);
+
+/*
+ * Reads the policy file again and swaps it in; a file that does not load
+ * leaves the policy in use as it was. Returns 0 or -1 with err ("FILE:LINE: why").
+ */
+int hd_registry_policy_reload(struct hd_registry *reg, char *err, size_t errlen);
+
+/* May the peer with key src send to dst (and learn its id)? Any thread, no lock. */
+bool hd_registry_may_send(const struct hd_registry *reg, const uint8_t src[HD_KEY_LEN],
+			  const uint8_t dst[HD_KEY_LEN]);
 
 /* Issues a token for key, valid for ttl_s seconds from now (0 = never expires). */
 void hd_registry_issue(const struct hd_registry *reg, const uint8_t key[HD_KEY_LEN], uint64_t ttl_s,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * hd show, hd token issue KEY [TTL], hd token revoke ID|KEY: the HD
- * enrollment tokens (docs/hd-protocol.md, 3.2) and what admission did.
+ * enrollment tokens (docs/hd-protocol.md, 3.2) and what admission did;
+ * hd policy reload: the operator's rules for who may send to whom (4.1).
  */
 #include "mgmt_command.h"
 
@@ -73,6 +74,25 @@ static void id_hex(const uint8_t id[HD_TOKEN_ID_LEN], char out[2 * HD_TOKEN_ID_L
 		snprintf(out + 2 * i, 3, "%02x", id[i]);
 }
 
+/* The policy in use; the lock keeps a reload from freeing it while it is read. */
+static void write_policy(struct hd_registry *reg, struct json_writer *w)
+{
+	jw_object_begin(w, "policy");
+	jw_string(w, "file", reg->policy_file);
+	pthread_mutex_lock(&reg->policy_lock);
+	jw_bool(w, "active", reg->policy != NULL);
+	if (reg->policy) {
+		jw_u64(w, "rules", reg->policy->n_rules);
+		jw_u64(w, "groups", reg->policy->n_groups);
+		jw_u64(w, "keys", reg->policy->n_keys);
+	}
+	pthread_mutex_unlock(&reg->policy_lock);
+	jw_u64(w, "reloads", __atomic_load_n(&reg->policy_reloads, __ATOMIC_RELAXED));
+	jw_u64(w, "reload_failures",
+	       __atomic_load_n(&reg->policy_reload_failures, __ATOMIC_RELAXED));
+	jw_end(w);
+}
+
 int cmd_hd_show(struct mgmt_call *call)
 {
 	struct hd_registry *reg = registry(call);
@@ -91,6 +111,7 @@ int cmd_hd_show(struct mgmt_call *call)
 		       __atomic_load_n(&reg->denied[r], __ATOMIC_RELAXED));
 	jw_end(w);
 	jw_string(w, "revoked_file", reg->revoked_file);
+	write_policy(reg, w);
 	jw_end(w);
 	return 0;
 }
@@ -157,6 +178,24 @@ int cmd_hd_token_revoke(struct mgmt_call *call)
 	jw_string(call->out, is_id ? "token" : "key", arg);
 	jw_u64(call->out, "revoked_tokens", reg->revoked.n_ids);
 	jw_u64(call->out, "revoked_keys", reg->revoked.n_keys);
+	jw_end(call->out);
+	return 0;
+}
+
+int cmd_hd_policy_reload(struct mgmt_call *call)
+{
+	struct hd_registry *reg = registry(call);
+	char err[512];
+
+	if (!reg)
+		return -1;
+	if (hd_registry_policy_reload(reg, err, sizeof(err)) < 0) {
+		log_error("hd: policy reload refused, the old policy stays: %s", err);
+		return mgmt_error(call, MGMT_E_FAILED, "%s; the policy in use is unchanged", err);
+	}
+	log_info("hd: policy %s reloaded, asked through the management socket", reg->policy_file);
+	jw_object_begin(call->out, NULL);
+	write_policy(reg, call->out);
 	jw_end(call->out);
 	return 0;
 }

@@ -423,6 +423,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "hd", "revoked_file", CFG_PATH, FIELD(hd_revoked_file), 0, 0, "", NULL,
 	  "revoked token ids and keys; a missing file is none; empty = hd-revoked.conf beside "
 	  "server.key_file" },
+	{ "hd", "policy_file", CFG_PATH, FIELD(hd_policy_file), 0, 0, "", NULL,
+	  "rules for which HD peers may send to which (docs/hd-protocol.md, 4.1), reloaded by "
+	  "hdcli hd policy reload or SIGHUP; empty = every peer may reach every peer" },
 	{ "hd", "max_peers", CFG_U32, FIELD(hd_max_peers), 1, 65534, "65534", NULL,
 	  "HD peer ids given out while the relay runs; past it new keys are refused (full)" },
 	{ "wireguard", "enabled", CFG_BOOL, FIELD(wg_enabled), 0, 0, "false", NULL,

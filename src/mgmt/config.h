@@ -120,6 +120,7 @@ struct hd_config {
 	bool hd_require_token;		    /* admit only keys with an enrollment token */
 	char hd_token_secret_file[PATH_MAX]; /* 64 hex digits; made when missing */
 	char hd_revoked_file[PATH_MAX];	    /* revoked token ids and keys; missing = none */
+	char hd_policy_file[PATH_MAX];	    /* who may send to whom; empty = everyone */
 	uint32_t hd_max_peers;		    /* peer ids given out while the relay runs */
 };
 

@@ -586,6 +586,11 @@ static void write_hd(struct textbuf *b, const struct stats_snapshot *s)
 		    hd_reason_name((uint8_t)r), (unsigned long long)s->hd_denied[r]);
 	single(b, "hd_peer_ids", "gauge", "HD peer ids given out (never reused; hd.max_peers).",
 	       s->hd_peer_ids);
+	single(b, "hd_policy_reloads_total", "counter",
+	       "HD policy files loaded by hdcli hd policy reload or SIGHUP.", s->hd_policy_reloads);
+	single(b, "hd_policy_reload_failures_total", "counter",
+	       "HD policy reloads refused (bad file); the old policy stayed.",
+	       s->hd_policy_reload_failures);
 }
 
 static void write_queues(struct textbuf *b, struct mgmt_context *ctx)

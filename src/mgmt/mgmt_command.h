@@ -176,6 +176,7 @@ int cmd_show_mesh_keys(struct mgmt_call *call);
 int cmd_hd_show(struct mgmt_call *call);
 int cmd_hd_token_issue(struct mgmt_call *call);
 int cmd_hd_token_revoke(struct mgmt_call *call);
+int cmd_hd_policy_reload(struct mgmt_call *call);
 int cmd_show_config(struct mgmt_call *call);
 /* cmd_config.c */
 int cmd_set_log_level(struct mgmt_call *call);

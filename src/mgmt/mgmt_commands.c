@@ -54,6 +54,8 @@ const struct mgmt_command mgmt_commands[] = {
 	  "an enrollment token for KEY, valid for TTL (30d, 12h, 3600 ...; default never expires)" },
 	{ "hd token revoke", "ID|KEY", 1, 1, cmd_hd_token_revoke,
 	  "refuse a token (its 16-hex id) or every token of a key from now on" },
+	{ "hd policy reload", "", 0, 0, cmd_hd_policy_reload,
+	  "read hd.policy_file again and use it from now on; a bad file keeps the old policy" },
 };
 
 const int mgmt_command_count = (int)(sizeof(mgmt_commands) / sizeof(mgmt_commands[0]));

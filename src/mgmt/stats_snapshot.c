@@ -79,6 +79,9 @@ void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *
 		for (int r = HD_REASON_BAD_PROOF; r <= HD_REASON_DRAINING; r++)
 			s->hd_denied[r] = __atomic_load_n(&hd->denied[r], __ATOMIC_RELAXED);
 		s->hd_peer_ids = __atomic_load_n(&hd->ids.count, __ATOMIC_ACQUIRE);
+		s->hd_policy_reloads = __atomic_load_n(&hd->policy_reloads, __ATOMIC_RELAXED);
+		s->hd_policy_reload_failures =
+		    __atomic_load_n(&hd->policy_reload_failures, __ATOMIC_RELAXED);
 	}
 	uint64_t *slots = (uint64_t *)&s->total;
 	for (size_t i = 0; i < sizeof(s->total) / sizeof(uint64_t); i++)
@@ -312,6 +315,8 @@ void stats_write_json(const struct stats_snapshot *s, struct json_writer *w)
 		jw_object_begin(w, "hd");
 		jw_u64(w, "admitted", s->hd_admitted);
 		jw_u64(w, "peer_ids", s->hd_peer_ids);
+		jw_u64(w, "policy_reloads", s->hd_policy_reloads);
+		jw_u64(w, "policy_reload_failures", s->hd_policy_reload_failures);
 		for (int r = HD_REASON_BAD_PROOF; r <= HD_REASON_DRAINING; r++) {
 			char name[32];
 			snprintf(name, sizeof(name), "refused_%s", hd_reason_name((uint8_t)r));

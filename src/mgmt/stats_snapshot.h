@@ -40,6 +40,7 @@ struct stats_snapshot {
 	uint64_t hd_admitted;
 	uint64_t hd_denied[9]; /* by enum hd_reason, 1..8 used */
 	uint64_t hd_peer_ids;
+	uint64_t hd_policy_reloads, hd_policy_reload_failures;
 };
 
 void stats_snapshot_take(const struct mgmt_context *ctx, struct stats_snapshot *s);
