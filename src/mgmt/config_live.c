@@ -2,8 +2,9 @@
 /*
  * Applying configuration changes to a running relay. The workers and the
  * slow path read the live numbers (queue_depth, timeouts ...) from
- * relay->settings on every use, so storing a new value is enough; the stores
- * are atomic so a reader sees the old value or the new one, never a mix.
+ * relay->settings on every use (config_relay.c says which), so storing a new
+ * value there and in the running configuration is enough; the stores are
+ * atomic so a reader sees the old value or the new one, never a mix.
  */
 #include "config_live.h"
 
@@ -13,63 +14,39 @@
 #include <string.h>
 
 #include "config_entries.h"
+#include "config_relay.h"
 #include "log.h"
 #include "mgmt_command.h"
 #include "relay.h"
-#include "relay_settings.h"
 
-/*
- * A uint32_t key that may change while the relay runs. The management plane
- * reads its own (mgmt.*, metrics.*) from the running configuration; the
- * workers and the slow path read theirs from struct relay_settings, so a
- * change is stored in both.
- */
+/* A uint32_t key read on each use (by the relay too when config_relay_live_field says so). */
 struct live_u32 {
 	const char *name;
-	size_t config_offset; /* in struct hd_config */
-	bool in_relay;	      /* the relay reads it too ... */
-	size_t relay_offset;  /* ... at this offset in struct relay_settings */
+	size_t offset;
 };
 
 static const struct live_u32 live_u32_keys[] = {
-	{ "server.max_connections", offsetof(struct hd_config, max_connections), true,
-	  offsetof(struct relay_settings, max_connections) },
-	{ "limits.queue_depth", offsetof(struct hd_config, queue_depth), true,
-	  offsetof(struct relay_settings, queue_depth) },
-	{ "limits.handshake_timeout_ms", offsetof(struct hd_config, handshake_timeout_ms), true,
-	  offsetof(struct relay_settings, handshake_timeout_ms) },
-	{ "limits.write_timeout_ms", offsetof(struct hd_config, write_timeout_ms), true,
-	  offsetof(struct relay_settings, write_timeout_ms) },
-	{ "limits.keepalive_ms", offsetof(struct hd_config, keepalive_ms), true,
-	  offsetof(struct relay_settings, keepalive_ms) },
-	{ "limits.drain_timeout_ms", offsetof(struct hd_config, drain_timeout_ms), true,
-	  offsetof(struct relay_settings, drain_timeout_ms) },
-	{ "limits.pinned_recv_buffers", offsetof(struct hd_config, pinned_recv_buffers), true,
-	  offsetof(struct relay_settings, pinned_recv_buffers) },
-	{ "mgmt.max_clients", offsetof(struct hd_config, mgmt_max_clients), false, 0 },
-	{ "mgmt.events_backlog_kb", offsetof(struct hd_config, events_backlog_kb), false, 0 },
-	{ "metrics.max_clients", offsetof(struct hd_config, metrics_max_clients), false, 0 },
-	{ "metrics.timeout_ms", offsetof(struct hd_config, metrics_timeout_ms), false, 0 },
-	{ "limits.max_conns_per_key", offsetof(struct hd_config, max_conns_per_key), true,
-	  offsetof(struct relay_settings, max_conns_per_key) },
-	{ "limits.frame_timeout_ms", offsetof(struct hd_config, frame_timeout_ms), true,
-	  offsetof(struct relay_settings, frame_timeout_ms) },
-	{ "limits.peer_gone_recipients", offsetof(struct hd_config, peer_gone_recipients), true,
-	  offsetof(struct relay_settings, peer_gone_recipients) },
-	{ "limits.queue_bytes", offsetof(struct hd_config, queue_bytes), true,
-	  offsetof(struct relay_settings, queue_bytes) },
-	{ "limits.codel_target_us", offsetof(struct hd_config, codel_target_us), true,
-	  offsetof(struct relay_settings, codel_target_us) },
-	{ "limits.codel_interval_ms", offsetof(struct hd_config, codel_interval_ms), true,
-	  offsetof(struct relay_settings, codel_interval_ms) },
-	{ "limits.max_pending_per_ip", offsetof(struct hd_config, max_pending_per_ip), true,
-	  offsetof(struct relay_settings, max_pending_per_ip) },
-	{ "limits.handshake_memory_mb", offsetof(struct hd_config, handshake_memory_mb), true,
-	  offsetof(struct relay_settings, handshake_memory_mb) },
-	{ "mesh.write_timeout_ms", offsetof(struct hd_config, mesh_write_timeout_ms), true,
-	  offsetof(struct relay_settings, mesh_write_timeout_ms) },
-	{ "mesh.retry_ms", offsetof(struct hd_config, mesh_retry_ms), true,
-	  offsetof(struct relay_settings, mesh_retry_ms) },
+	{ "server.max_connections", offsetof(struct hd_config, max_connections) },
+	{ "limits.queue_depth", offsetof(struct hd_config, queue_depth) },
+	{ "limits.handshake_timeout_ms", offsetof(struct hd_config, handshake_timeout_ms) },
+	{ "limits.write_timeout_ms", offsetof(struct hd_config, write_timeout_ms) },
+	{ "limits.keepalive_ms", offsetof(struct hd_config, keepalive_ms) },
+	{ "limits.drain_timeout_ms", offsetof(struct hd_config, drain_timeout_ms) },
+	{ "limits.pinned_recv_buffers", offsetof(struct hd_config, pinned_recv_buffers) },
+	{ "mgmt.max_clients", offsetof(struct hd_config, mgmt_max_clients) },
+	{ "mgmt.events_backlog_kb", offsetof(struct hd_config, events_backlog_kb) },
+	{ "metrics.max_clients", offsetof(struct hd_config, metrics_max_clients) },
+	{ "metrics.timeout_ms", offsetof(struct hd_config, metrics_timeout_ms) },
+	{ "limits.max_conns_per_key", offsetof(struct hd_config, max_conns_per_key) },
+	{ "limits.frame_timeout_ms", offsetof(struct hd_config, frame_timeout_ms) },
+	{ "limits.peer_gone_recipients", offsetof(struct hd_config, peer_gone_recipients) },
+	{ "limits.queue_bytes", offsetof(struct hd_config, queue_bytes) },
+	{ "limits.codel_target_us", offsetof(struct hd_config, codel_target_us) },
+	{ "limits.codel_interval_ms", offsetof(struct hd_config, codel_interval_ms) },
+	{ "limits.max_pending_per_ip", offsetof(struct hd_config, max_pending_per_ip) },
+	{ "limits.handshake_memory_mb", offsetof(struct hd_config, handshake_memory_mb) },
+	{ "mesh.write_timeout_ms", offsetof(struct hd_config, mesh_write_timeout_ms) },
+	{ "mesh.retry_ms", offsetof(struct hd_config, mesh_retry_ms) },
 };
 
 #define N_LIVE_U32 (sizeof(live_u32_keys) / sizeof(live_u32_keys[0]))
@@ -95,18 +72,18 @@ void config_apply_logging(const struct hd_config *cfg)
 	log_set_json(strcmp(cfg->log_format, "json") == 0);
 }
 
-/* Copies one live key from next into running, and into the relay's settings when it reads it. */
+/* Copies one live key from next into running, and into the relay's settings if it reads it. */
 static void apply_key(struct mgmt_context *ctx, const struct hd_config *next, const char *name)
 {
 	struct hd_config *running = ctx->running;
 	const struct live_u32 *k = find_live_u32(name);
 	if (k) {
-		uint32_t v = *(const uint32_t *)((const char *)next + k->config_offset);
-		__atomic_store_n((uint32_t *)((char *)running + k->config_offset), v,
-				 __ATOMIC_RELAXED);
-		if (k->in_relay && ctx->relay)
+		uint32_t v = *(const uint32_t *)((const char *)next + k->offset);
+		__atomic_store_n((uint32_t *)((char *)running + k->offset), v, __ATOMIC_RELAXED);
+		size_t relay_offset;
+		if (ctx->relay && config_relay_live_field(name, &relay_offset))
 			settings_store_u32(
-			    (uint32_t *)((char *)&ctx->relay->settings + k->relay_offset), v);
+			    (uint32_t *)((char *)&ctx->relay->settings + relay_offset), v);
 		return;
 	}
 	if (strcmp(name, "log.level") == 0) {
