@@ -19,6 +19,7 @@
 
 #include "cert_source.h"
 #include "config_live.h"
+#include "config_relay.h"
 #include "key.h"
 #include "log.h"
 #include "mesh_client.h"
@@ -162,8 +163,12 @@ int daemon_init_relay(struct hd_daemon *d, struct hd_config *cfg)
 	log_info("hyper-derp %s: server key %s (%s %s)", HD_VERSION, d->nodekey,
 		 created ? "new key written to" : "loaded from", cfg->key_file);
 
+	/* The layers below get their own settings, not the configuration (docs/layers.md). */
+	struct relay_settings relay_set;
+	config_relay_settings(cfg, &relay_set);
+	config_slowpath_settings(cfg, &d->slowpath_set);
 	/* The relay keeps its own copy of the private key; this one is wiped either way. */
-	int rc = relay_init(&d->relay, cfg, priv, pub);
+	int rc = relay_init(&d->relay, &relay_set, priv, pub);
 	sodium_memzero(priv, sizeof(priv));
 	if (rc < 0 || load_mesh_key(&d->relay, cfg) < 0 || init_hd(&d->relay, cfg) < 0) {
 		log_error("startup failed");
@@ -175,7 +180,7 @@ int daemon_init_relay(struct hd_daemon *d, struct hd_config *cfg)
 int daemon_listen(struct hd_daemon *d)
 {
 	char err[1024];
-	d->listen_fd = slowpath_listen(d->cfg, &d->port, err, sizeof(err));
+	d->listen_fd = slowpath_listen(&d->slowpath_set, &d->port, err, sizeof(err));
 	if (d->listen_fd < 0) {
 		log_error("%s", err);
 		return -1;
@@ -277,7 +282,7 @@ int daemon_setup_tls(struct hd_daemon *d)
 
 int daemon_create_slowpath(struct hd_daemon *d)
 {
-	d->slowpath = slowpath_create(&d->relay, d->listen_fd, d->tls);
+	d->slowpath = slowpath_create(&d->relay, &d->slowpath_set, d->listen_fd, d->tls);
 	if (!d->slowpath) {
 		log_error("startup failed");
 		return -1;

@@ -21,11 +21,13 @@
 #include "config.h"
 #include "mgmt_command.h"
 #include "relay.h"
+#include "slowpath_settings.h"
 
 struct hd_daemon {
 	struct hd_config *cfg;
 	char nodekey[80]; /* the server's public key, "nodekey:<hex>" */
 	struct relay relay;
+	struct slowpath_settings slowpath_set; /* from cfg, for the listener and the slow path */
 	int listen_fd;
 	uint16_t port; /* the DERP port actually bound */
 	SSL_CTX *tls;  /* NULL: plain HTTP; the slow path keeps its own, reloaded */

@@ -35,7 +35,8 @@ static void warn_ctrl_pool_full(struct worker *w, uint8_t type)
 		return;
 	log_warn("worker %u: control frame pool at its limit (limits.control_pool_mb = %u): "
 		 "dropped a %s frame; %llu dropped so far (ctrl_frames_dropped)",
-		 w->id, cfg_live_u32(&w->relay->cfg->control_pool_mb), derp_frame_type_name(type),
+		 w->id, settings_u32(&w->relay->settings.control_pool_mb),
+		 derp_frame_type_name(type),
 		 (unsigned long long)stat_read(&w->stats.ctrl_frames_dropped));
 }
 
@@ -143,7 +144,7 @@ static void warn_key_limit(struct worker *w, const uint8_t key[KEY_LEN], uint32_
  */
 static void limit_conns_per_key(struct worker *w, struct peer_entry *e)
 {
-	uint32_t max = cfg_live_u32(&w->relay->cfg->max_conns_per_key);
+	uint32_t max = settings_u32(&w->relay->settings.max_conns_per_key);
 	while (e->nlocs > max) {
 		/* Oldest first; the locs past the limit are the first nlocs - max. */
 		struct conn *victim = NULL;
@@ -387,9 +388,9 @@ void session_accept(struct worker *w, struct handoff *h)
 	if (!c->present_flags)
 		c->present_flags = DERP_PEER_PRESENT_IS_REGULAR;
 	c->keepalive_jitter_ns = (uint64_t)randombytes_uniform(5000) * 1000000ull;
-	c->next_keepalive_ns = w->now_ns +
-			       (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull +
-			       c->keepalive_jitter_ns;
+	c->next_keepalive_ns =
+	    w->now_ns + (uint64_t)settings_u32(&w->relay->settings.keepalive_ms) * 1000000ull +
+	    c->keepalive_jitter_ns;
 	c->not_here_tokens_ns = w->now_ns - NOT_HERE_BURST * NOT_HERE_PERIOD_NS;
 
 	/* ServerInfo is the first frame the client gets after ServerKey. */
@@ -445,7 +446,7 @@ static void note_sub(struct worker *w, struct conn *dst, const uint8_t src[KEY_L
 	struct peer_entry *se = peer_table_lookup(&w->peers, src);
 	if (!se)
 		return; /* a forwarded packet's remote source: not tracked here */
-	uint32_t max = cfg_live_u32(&w->relay->cfg->peer_gone_recipients);
+	uint32_t max = settings_u32(&w->relay->settings.peer_gone_recipients);
 	int rc = peer_entry_add_sub(&w->peers, se, dst->id, dst->gen, max, worker_conn_sub_keep, w);
 	if (rc == -ENOSPC) {
 		/*
@@ -500,7 +501,7 @@ static void warn_pool_full(struct worker *w)
 	log_warn("worker %u: packet buffer pool at its limit (%llu MiB in use, "
 		 "limits.buffer_pool_mb = %u): dropping packets, counted as no_buffer",
 		 w->id, (unsigned long long)(w->pool.bytes_allocated >> 20),
-		 cfg_live_u32(&w->relay->cfg->buffer_pool_mb));
+		 settings_u32(&w->relay->settings.buffer_pool_mb));
 }
 
 /* A packet buffer from the pool, or NULL (warned) when it is exhausted. */
@@ -734,8 +735,8 @@ void session_tick(struct worker *w, struct conn *c)
 	if (c->closing)
 		return;
 	/* A mesh peer carries a whole relay's traffic: derper gives it longer. */
-	uint32_t wt = c->can_mesh ? cfg_live_u32(&w->relay->cfg->mesh_write_timeout_ms)
-				  : cfg_live_u32(&w->relay->cfg->write_timeout_ms);
+	uint32_t wt = c->can_mesh ? settings_u32(&w->relay->settings.mesh_write_timeout_ms)
+				  : settings_u32(&w->relay->settings.write_timeout_ms);
 	if (wt && c->inflight && w->now_ns - c->send_started_ns > (uint64_t)wt * 1000000ull) {
 		char short_key[8];
 		key_to_short(c->key, short_key);
@@ -751,7 +752,8 @@ void session_tick(struct worker *w, struct conn *c)
 		else
 			queue_ctrl(w, c, f, derp_build_keep_alive(f, sizeof(f)));
 		c->next_keepalive_ns =
-		    w->now_ns + (uint64_t)cfg_live_u32(&w->relay->cfg->keepalive_ms) * 1000000ull +
+		    w->now_ns +
+		    (uint64_t)settings_u32(&w->relay->settings.keepalive_ms) * 1000000ull +
 		    c->keepalive_jitter_ns;
 	}
 }

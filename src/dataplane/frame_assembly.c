@@ -82,7 +82,7 @@ static void warn_evicting(struct worker *w)
 	log_warn("worker %u: frame assembly pool at its limit (limits.frame_assembly_mb = %u): "
 		 "dropping the frames that waited longest; %llu dropped so far "
 		 "(frames_assembly_dropped)",
-		 w->id, w->relay->cfg->frame_assembly_mb,
+		 w->id, w->relay->settings.frame_assembly_mb,
 		 (unsigned long long)stat_read(&w->stats.frames_assembly_dropped));
 }
 
@@ -159,7 +159,7 @@ void frame_assembly_release(struct worker *w, struct conn *c)
 
 void frame_assembly_expire(struct worker *w)
 {
-	uint32_t grace_ms = cfg_live_u32(&w->relay->cfg->frame_timeout_ms);
+	uint32_t grace_ms = settings_u32(&w->relay->settings.frame_timeout_ms);
 	if (!grace_ms)
 		return;
 	struct conn *c = w->asm_oldest;

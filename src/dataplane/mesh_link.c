@@ -30,10 +30,10 @@ void mesh_link_wake(struct mesh_link *l)
 
 int mesh_links_init(struct relay *r)
 {
-	const struct hd_config *cfg = r->cfg;
+	const struct relay_settings *set = &r->settings;
 	struct mesh_target targets[MESH_MAX_PEERS];
 	char reason[512];
-	int n = mesh_with_parse(cfg->mesh_with, targets, MESH_MAX_PEERS, reason, sizeof(reason));
+	int n = mesh_with_parse(set->mesh_with, targets, MESH_MAX_PEERS, reason, sizeof(reason));
 	if (n < 0) {
 		log_error("mesh.with: %s", reason);
 		return -1;

@@ -17,9 +17,9 @@
 
 void recv_limit_start(struct worker *w, struct conn *c)
 {
-	const struct hd_config *cfg = w->relay->cfg;
-	uint64_t rate = c->can_mesh ? 0 : cfg->client_rate_bytes;
-	token_bucket_init(&c->recv_bucket, rate, cfg->client_burst_bytes, w->now_ns);
+	const struct relay_settings *set = &w->relay->settings;
+	uint64_t rate = c->can_mesh ? 0 : set->client_rate_bytes;
+	token_bucket_init(&c->recv_bucket, rate, set->client_burst_bytes, w->now_ns);
 }
 
 static void pause_list_remove(struct worker *w, struct conn *c)

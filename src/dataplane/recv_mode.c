@@ -48,7 +48,7 @@ static int try_bufring(struct worker *w, char *why, size_t why_len)
 
 int recv_setup(struct worker *w)
 {
-	const char *want = w->relay->cfg->recv_mode;
+	const char *want = w->relay->settings.recv_mode;
 	char why[192] = "";
 
 	if (!recv_op_supported(w)) {

@@ -248,7 +248,7 @@ struct pktbuf *recv_ring_ref(struct worker *w, const uint8_t *frame, uint32_t le
 	 * A buffer already pinned costs nothing more.
 	 */
 	if (!w->br_refs[bid] && stat_read(&w->stats.recv_buffers_pinned) >=
-				    cfg_live_u32(&w->relay->cfg->pinned_recv_buffers))
+				    settings_u32(&w->relay->settings.pinned_recv_buffers))
 		return NULL;
 	if (w->br_refs[bid] == UINT16_MAX)
 		return NULL;

@@ -29,19 +29,19 @@ static uint32_t relay_auto_workers(void)
 	return cores > 1 ? (uint32_t)(cores / 2) : 1;
 }
 
-int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[KEY_LEN],
+int relay_init(struct relay *r, const struct relay_settings *set, const uint8_t priv[KEY_LEN],
 	       const uint8_t pub[KEY_LEN])
 {
 	memset(r, 0, sizeof(*r));
-	r->cfg = cfg;
+	r->settings = *set;
 	memcpy(r->server_priv, priv, KEY_LEN);
 	memcpy(r->server_pub, pub, KEY_LEN);
 	randombytes_buf(r->hash_key, sizeof(r->hash_key));
 
-	uint32_t n = cfg->workers ? cfg->workers : relay_auto_workers();
+	uint32_t n = set->workers ? set->workers : relay_auto_workers();
 	r->nworkers = (uint16_t)n;
 	char err[256];
-	if (cpu_plan_make(cfg->pin_cores, n, &r->cpus, err, sizeof(err)) < 0) {
+	if (cpu_plan_make(set->pin_cores, n, &r->cpus, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -1;
 	}

@@ -11,18 +11,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
 #include "cpu_pin.h"
 #include "handoff.h"
 #include "hd_registry.h"
 #include "key.h"
+#include "relay_settings.h"
 #include "spsc_ring.h"
 
 struct worker;
 struct mesh_link;
 
 struct relay {
-	const struct hd_config *cfg;
+	/* Filled by relay_init; the live fields change under the workers (relay_settings.h). */
+	struct relay_settings settings;
 	uint8_t server_priv[KEY_LEN];
 	uint8_t server_pub[KEY_LEN];
 	bool has_mesh_key;
@@ -47,7 +48,7 @@ struct relay {
 };
 
 /* Returns 0, or -1 with the reason logged. */
-int relay_init(struct relay *r, const struct hd_config *cfg, const uint8_t priv[KEY_LEN],
+int relay_init(struct relay *r, const struct relay_settings *set, const uint8_t priv[KEY_LEN],
 	       const uint8_t pub[KEY_LEN]);
 /* Starts the worker threads. */
 int relay_start_workers(struct relay *r);

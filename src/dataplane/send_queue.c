@@ -113,16 +113,16 @@ static void fifo_append(struct conn *c, struct pktbuf *pb)
 /* The codel queue's parameters, from the live configuration. */
 static void fq_params_get(const struct worker *w, const struct conn *c, struct fq_params *p)
 {
-	const struct hd_config *cfg = w->relay->cfg;
-	uint64_t budget = cfg_live_u32(&cfg->queue_bytes);
+	const struct relay_settings *set = &w->relay->settings;
+	uint64_t budget = settings_u32(&set->queue_bytes);
 	/* One destination never holds more than a quarter of the worker's pool. */
 	if (budget > w->pool.bytes_limit / 4)
 		budget = w->pool.bytes_limit / 4;
-	p->target_ns = (uint64_t)cfg_live_u32(&cfg->codel_target_us) * 1000;
-	p->interval_ns = (uint64_t)cfg_live_u32(&cfg->codel_interval_ms) * 1000000;
+	p->target_ns = (uint64_t)settings_u32(&set->codel_target_us) * 1000;
+	p->interval_ns = (uint64_t)settings_u32(&set->codel_interval_ms) * 1000000;
 	p->byte_limit = (uint32_t)budget;
 	p->quantum = FQ_QUANTUM;
-	p->disco_limit = cfg_live_u32(&cfg->queue_depth);
+	p->disco_limit = settings_u32(&set->queue_depth);
 	p->ctrl_limit = c->is_watcher ? 0 : CTRL_QUEUE_LIMIT;
 	p->seed = w->fq_seed;
 }
@@ -213,7 +213,7 @@ void sendq_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 static void headdrop_push(struct worker *w, struct conn *c, struct pktbuf *pb)
 {
 	uint32_t limit = pb->kind == PKT_KIND_CTRL ? CTRL_QUEUE_LIMIT
-						   : cfg_live_u32(&w->relay->cfg->queue_depth);
+						   : settings_u32(&w->relay->settings.queue_depth);
 	bool unbounded = pb->kind == PKT_KIND_CTRL && c->is_watcher;
 	if (!unbounded && c->q_count[pb->kind] >= limit) {
 		struct pktbuf *old = unlink_oldest(c, pb->kind);

@@ -475,7 +475,7 @@ static void start_drain(struct worker *w)
 {
 	w->draining = true;
 	w->drain_deadline_ns =
-	    w->now_ns + (uint64_t)cfg_live_u32(&w->relay->cfg->drain_timeout_ms) * 1000000ull;
+	    w->now_ns + (uint64_t)settings_u32(&w->relay->settings.drain_timeout_ms) * 1000000ull;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		struct conn *c = w->conns[i];
 		if (c && !c->closing)
@@ -601,7 +601,7 @@ static void worker_loop(struct worker *w)
 {
 	/* The previous pass did work: its length counts as busy time. */
 	bool busy = false;
-	idle_poll_init(&w->idle, cfg_live_u32(&w->relay->cfg->idle_spin_us));
+	idle_poll_init(&w->idle, settings_u32(&w->relay->settings.idle_spin_us));
 	w->now_ns = worker_now_ns();
 	w->next_tick_ns = w->now_ns + TICK_NS;
 	w->next_trim_ns = w->now_ns + TRIM_NS;
@@ -707,12 +707,13 @@ struct worker *worker_create(struct relay *r, uint16_t id)
 	w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->outboxes = calloc(r->nworkers, sizeof(*w->outboxes));
 	w->tls_plain = malloc(TLS_PLAIN_CHUNK);
-	pktbuf_pool_init(&w->pool, id, PKTBUF_POOL_DATA, (uint64_t)r->cfg->buffer_pool_mb << 20);
+	pktbuf_pool_init(&w->pool, id, PKTBUF_POOL_DATA,
+			 (uint64_t)r->settings.buffer_pool_mb << 20);
 	pktbuf_pool_init(&w->ctrl_pool, id, PKTBUF_POOL_CTRL,
-			 (uint64_t)r->cfg->control_pool_mb << 20);
+			 (uint64_t)r->settings.control_pool_mb << 20);
 	pktbuf_pool_init(&w->asm_pool, id, PKTBUF_POOL_ASSEMBLY,
-			 (uint64_t)r->cfg->frame_assembly_mb << 20);
-	w->queue_codel = strcmp(r->cfg->queue_policy, "codel") == 0;
+			 (uint64_t)r->settings.frame_assembly_mb << 20);
+	w->queue_codel = strcmp(r->settings.queue_policy, "codel") == 0;
 	memcpy(&w->fq_seed, r->hash_key, sizeof(w->fq_seed));
 	w->fq_seed ^= id;
 	if (w->event_fd < 0 || !w->outboxes || !w->tls_plain ||

@@ -366,7 +366,7 @@ static int sleep_poll(struct mesh_client *mc, int fd, short want, int timeout_ms
 /* Until the connection breaks or the thread stops. */
 static void run_connected(struct mesh_client *mc)
 {
-	const struct hd_config *cfg = mc->r->cfg;
+	const struct relay_settings *set = &mc->r->settings;
 	for (;;) {
 		if (stopping(mc))
 			return;
@@ -381,7 +381,7 @@ static void run_connected(struct mesh_client *mc)
 			/* A stalled write: mesh.write_timeout_ms, as derper's 30 s for mesh peers.
 			 */
 			uint64_t now = now_ns();
-			uint32_t wt = cfg_live_u32(&cfg->mesh_write_timeout_ms);
+			uint32_t wt = settings_u32(&set->mesh_write_timeout_ms);
 			if (!mc->stall_since_ns)
 				mc->stall_since_ns = now;
 			uint64_t stalled_ms = (now - mc->stall_since_ns) / 1000000ull;
@@ -419,14 +419,14 @@ static void keep_alive(int fd)
 
 static int dial(struct mesh_client *mc)
 {
-	const struct hd_config *cfg = mc->r->cfg;
+	const struct relay_settings *set = &mc->r->settings;
 	const struct mesh_target *t = &mc->l->target;
 	struct derp_client_opts o = {
 		.mesh_key = mc->r->mesh_key,
 		.private_key = mc->r->server_priv,
 		.timeout_ms = DIAL_TIMEOUT_MS,
 		.tls = t->tls,
-		.tls_ca_file = cfg->mesh_ca_file[0] ? cfg->mesh_ca_file : NULL,
+		.tls_ca_file = set->mesh_ca_file[0] ? set->mesh_ca_file : NULL,
 		/* The mesh key goes to whoever holds the server key: know who that is. */
 		.tls_verify = true,
 	};
@@ -437,7 +437,7 @@ static int dial(struct mesh_client *mc)
 		/* Once per outage at warn; a peer that stays down does not flood the log. */
 		if (!mc->dial_failed_logged)
 			log_warn("mesh %s: %s (retrying every %u ms)", t->text, err,
-				 cfg_live_u32(&cfg->mesh_retry_ms));
+				 settings_u32(&set->mesh_retry_ms));
 		else
 			log_debug("mesh %s: %s", t->text, err);
 		mc->dial_failed_logged = true;
@@ -452,7 +452,8 @@ static int dial(struct mesh_client *mc)
  */
 static void wait_retry(struct mesh_client *mc)
 {
-	uint64_t until = now_ns() + (uint64_t)cfg_live_u32(&mc->r->cfg->mesh_retry_ms) * 1000000ull;
+	uint64_t until =
+	    now_ns() + (uint64_t)settings_u32(&mc->r->settings.mesh_retry_ms) * 1000000ull;
 	for (;;) {
 		drop_waiting(mc);
 		uint64_t now = now_ns();

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HD_VERSION "0.1.0"
+#include "version.h"
 
 struct hd_config {
 	/* [server] */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Applying configuration changes to a running relay. The workers and the
- * slow path read the live numbers (queue_depth, timeouts ...) through
- * relay->cfg on every use, so storing a new value is enough; the stores are
+ * slow path read the live numbers (queue_depth, timeouts ...) from
+ * relay->settings on every use (config_relay.c says which), so storing a new
+ * value there and in the running configuration is enough; the stores are
  * atomic so a reader sees the old value or the new one, never a mix.
  */
 #include "config_live.h"
@@ -13,10 +14,12 @@
 #include <string.h>
 
 #include "config_entries.h"
+#include "config_relay.h"
 #include "log.h"
 #include "mgmt_command.h"
+#include "relay.h"
 
-/* A uint32_t field that the dataplane or slow path reads on each use. */
+/* A uint32_t key read on each use (by the relay too when config_relay_live_field says so). */
 struct live_u32 {
 	const char *name;
 	size_t offset;
@@ -70,13 +73,18 @@ void config_apply_logging(const struct hd_config *cfg)
 	log_set_json(strcmp(cfg->log_format, "json") == 0);
 }
 
-/* Copies one live key from next into running. */
-static void apply_key(struct hd_config *running, const struct hd_config *next, const char *name)
+/* Copies one live key from next into running, and into the relay's settings if it reads it. */
+static void apply_key(struct mgmt_context *ctx, const struct hd_config *next, const char *name)
 {
+	struct hd_config *running = ctx->running;
 	const struct live_u32 *k = find_live_u32(name);
 	if (k) {
 		uint32_t v = *(const uint32_t *)((const char *)next + k->offset);
 		__atomic_store_n((uint32_t *)((char *)running + k->offset), v, __ATOMIC_RELAXED);
+		size_t relay_offset;
+		if (ctx->relay && config_relay_live_field(name, &relay_offset))
+			settings_store_u32(
+			    (uint32_t *)((char *)&ctx->relay->settings + relay_offset), v);
 		return;
 	}
 	if (strcmp(name, "log.level") == 0) {
@@ -122,7 +130,7 @@ void mgmt_config_apply(struct mgmt_context *ctx, const struct hd_config *next,
 		}
 		if (!config_key_is_live(e->name))
 			continue;
-		apply_key(ctx->running, next, e->name);
+		apply_key(ctx, next, e->name);
 		log_info("config: %s = %s (was %s)", e->name, e->value, old ? old : "unset");
 		if (out) {
 			jw_object_begin(out, NULL);

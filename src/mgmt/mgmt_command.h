@@ -58,8 +58,8 @@ struct mgmt_context {
 	struct relay *relay;
 	struct slowpath *slowpath; /* NULL: slow path counters are reported as absent */
 	/*
-	 * The configuration the daemon runs with (main's, also read by the
-	 * workers through relay->cfg). Changed only through mgmt_config_apply(),
+	 * The configuration the daemon runs with (main's; the workers and the
+	 * slow path read their copy, relay->settings). Changed only through mgmt_config_apply(),
 	 * under config_lock, which SIGHUP on the main thread takes too.
 	 */
 	struct hd_config *running;

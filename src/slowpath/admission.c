@@ -18,6 +18,7 @@
 #include "http_client.h"
 #include "key.h"
 #include "log.h"
+#include "version.h"
 
 #define CACHE_SLOTS  4096 /* a power of two */
 #define RESPONSE_MAX (16 * 1024)
@@ -89,9 +90,9 @@ struct admission {
 	int nthreads;
 };
 
-bool admission_configured(const struct hd_config *cfg)
+bool admission_configured(const struct admission_settings *set)
 {
-	return cfg->verify_clients || cfg->verify_client_url[0];
+	return set->verify_clients || set->verify_client_url[0];
 }
 
 static bool ring_push(struct check_ring *r, const struct check *c)
@@ -382,7 +383,7 @@ static void *check_thread(void *arg)
 
 /* ---- the slow path's side ---- */
 
-struct admission *admission_create(const struct hd_config *cfg, char *err, size_t errlen)
+struct admission *admission_create(const struct admission_settings *set, char *err, size_t errlen)
 {
 	struct admission *a = calloc(1, sizeof(*a));
 	if (!a) {
@@ -392,16 +393,16 @@ struct admission *admission_create(const struct hd_config *cfg, char *err, size_
 	a->event_fd = a->stop_fd = -1;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
-	a->verify_clients = cfg->verify_clients;
-	snprintf(a->socket_path, sizeof(a->socket_path), "%s", cfg->tailscaled_socket);
-	a->fail_open = cfg->admission_fail_open;
-	a->cache_ns = (uint64_t)cfg->admission_cache_ms * 1000000ull;
-	a->timeout_ns = (uint64_t)cfg->admission_timeout_ms * 1000000ull;
+	a->verify_clients = set->verify_clients;
+	snprintf(a->socket_path, sizeof(a->socket_path), "%s", set->tailscaled_socket);
+	a->fail_open = set->fail_open;
+	a->cache_ns = (uint64_t)set->cache_ms * 1000000ull;
+	a->timeout_ns = (uint64_t)set->timeout_ms * 1000000ull;
 	randombytes_buf(a->hash_key, sizeof(a->hash_key));
-	if (cfg->verify_client_url[0]) {
+	if (set->verify_client_url[0]) {
 		char why[1200];
 		a->has_url = true;
-		snprintf(a->url_text, sizeof(a->url_text), "%s", cfg->verify_client_url);
+		snprintf(a->url_text, sizeof(a->url_text), "%s", set->verify_client_url);
 		if (admission_url_parse(a->url_text, &a->url, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "admission.verify_client_url: %s", why);
 			goto fail;

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include <limits.h>
 
 /*
  * Checks at once. Each is mostly a wait on the controller: with 4, a
@@ -64,10 +64,20 @@ struct admission_result {
 
 struct admission;
 
-/* Whether cfg asks for any check. */
-bool admission_configured(const struct hd_config *cfg);
+/* The [admission] keys, as the slow path gets them (slowpath_settings.h). */
+struct admission_settings {
+	bool verify_clients; /* ask the local tailscaled */
+	char tailscaled_socket[PATH_MAX];
+	char verify_client_url[1024]; /* empty = none */
+	bool fail_open;		      /* admit when the URL cannot be reached */
+	uint32_t cache_ms;	      /* how long an answer is reused */
+	uint32_t timeout_ms;
+};
+
+/* Whether set asks for any check. */
+bool admission_configured(const struct admission_settings *set);
 /* Starts the check threads. NULL with the reason in err. */
-struct admission *admission_create(const struct hd_config *cfg, char *err, size_t errlen);
+struct admission *admission_create(const struct admission_settings *set, char *err, size_t errlen);
 /* Stops the threads (checks under way end at once) and frees everything. */
 void admission_destroy(struct admission *a);
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "derper_vars.h"
+#include "version.h"
 
 #define HEADROOM 2048 /* status line and headers */
 

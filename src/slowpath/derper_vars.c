@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "derp_frame.h"
 #include "stats.h"
 #include "textbuf.h"
+#include "version.h"
 
 #define SUM(field) relay_stat_sum(r, offsetof(struct worker_stats, field))
 

@@ -71,7 +71,8 @@ static uint16_t bound_port(int fd)
 	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, size_t errlen)
+int slowpath_listen(const struct slowpath_settings *set, uint16_t *port_out, char *err,
+		    size_t errlen)
 {
 	int fd = inherited_socket();
 	if (fd >= 0) {
@@ -82,17 +83,17 @@ int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, 
 	socklen_t sslen;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, cfg->listen, &sin->sin_addr) == 1) {
+	if (inet_pton(AF_INET, set->listen, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons(cfg->port);
+		sin->sin_port = htons(set->port);
 		sslen = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, cfg->listen, &sin6->sin6_addr) == 1) {
+	} else if (inet_pton(AF_INET6, set->listen, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(cfg->port);
+		sin6->sin6_port = htons(set->port);
 		sslen = sizeof(*sin6);
 	} else {
 		snprintf(err, errlen, "listen address \"%s\" is not an IPv4 or IPv6 address",
-			 cfg->listen);
+			 set->listen);
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -103,9 +104,9 @@ int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, 
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	char what[128];
-	snprintf(what, sizeof(what), "%s port %u", cfg->listen, cfg->port);
+	snprintf(what, sizeof(what), "%s port %u", set->listen, set->port);
 	if (bind_retrying(fd, (struct sockaddr *)&ss, sslen, what) < 0) {
-		snprintf(err, errlen, "cannot listen on %s port %u: %s", cfg->listen, cfg->port,
+		snprintf(err, errlen, "cannot listen on %s port %u: %s", set->listen, set->port,
 			 strerror(errno));
 		close(fd);
 		return -1;

@@ -128,6 +128,7 @@ struct pending {
 
 struct slowpath {
 	struct relay *relay;
+	struct slowpath_settings set;
 	int listen_fd;
 	SSL_CTX *tls;
 	bool ktls; /* sessions move to kernel TLS after the handshake when they can */
@@ -249,14 +250,14 @@ static int ensure_cap(uint8_t **buf, uint32_t *cap, uint32_t need)
  */
 static bool memory_allows(struct slowpath *sp, uint64_t more, bool growth)
 {
-	uint64_t budget = (uint64_t)cfg_live_u32(&sp->relay->cfg->handshake_memory_mb) << 20;
+	uint64_t budget = (uint64_t)settings_u32(&sp->relay->settings.handshake_memory_mb) << 20;
 	if (sp->memory + more <= budget && (!growth || sp->grown + more <= budget / 2))
 		return true;
 	stat_add(&sp->stats.refused_handshake_memory, 1);
 	if (log_due(&sp->last_memory_warn_ns, sp->now_ns, LIMIT_WARN_NS))
 		log_warn("handshake memory full (limits.handshake_memory_mb = %u, %u handshakes "
 			 "under way): refusing connections",
-			 cfg_live_u32(&sp->relay->cfg->handshake_memory_mb),
+			 settings_u32(&sp->relay->settings.handshake_memory_mb),
 			 (unsigned)stat_read(&sp->stats.handshakes_pending));
 	return false;
 }
@@ -915,9 +916,9 @@ static enum step_result finish_hd(struct slowpath *sp, struct pending *p, uint32
 	h->hd_peer_id = peer_id;
 	memcpy(h->remote_ip, p->ip, sizeof(h->remote_ip));
 	h->remote_port = p->port;
-	h->server_info_len = (uint32_t)hd_build_welcome(h->server_info, sizeof(h->server_info),
-							  peer_id, HD_ID_NONE,
-							  cfg_live_u32(&r->cfg->keepalive_ms));
+	h->server_info_len =
+	    (uint32_t)hd_build_welcome(h->server_info, sizeof(h->server_info), peer_id, HD_ID_NONE,
+				       settings_u32(&r->settings.keepalive_ms));
 	h->ssl = kernel_tls ? NULL : p->ssl;
 	h->kernel_tls = kernel_tls;
 	h->leftover_len = leftover;
@@ -1210,7 +1211,7 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	int fd = cqe->res;
 	struct relay *r = sp->relay;
 	uint64_t current = atomic_load_explicit(&r->conns_current, memory_order_relaxed);
-	if (current >= cfg_live_u32(&r->cfg->max_connections)) {
+	if (current >= settings_u32(&r->settings.max_connections)) {
 		stat_add(&sp->stats.rejected_max_conns, 1);
 		close(fd);
 		return;
@@ -1234,7 +1235,7 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 		return;
 	}
 	int32_t slot = pending_limiter_take(&sp->pending_per_source, ip,
-					    cfg_live_u32(&r->cfg->max_pending_per_ip));
+					    settings_u32(&r->settings.max_pending_per_ip));
 	if (slot < 0) {
 		stat_add(&sp->stats.refused_pending_per_ip, 1);
 		if (log_due(&sp->last_source_warn_ns, sp->now_ns, LIMIT_WARN_NS)) {
@@ -1242,7 +1243,7 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 			inet_ntop(AF_INET6, ip, addr, sizeof(addr));
 			log_warn("refusing connections from %s: limits.max_pending_per_ip (%u) "
 				 "handshakes under way",
-				 addr, cfg_live_u32(&r->cfg->max_pending_per_ip));
+				 addr, settings_u32(&r->settings.max_pending_per_ip));
 		}
 		close(fd);
 		return;
@@ -1268,12 +1269,12 @@ static void handle_accept(struct slowpath *sp, const struct io_uring_cqe *cqe)
 	charge(sp, p, initial, false);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (tcp_liveness_apply(fd, r->cfg->tcp_keepalive_ms, r->cfg->tcp_user_timeout_ms) < 0 &&
+	if (tcp_liveness_apply(fd, sp->set.tcp_keepalive_ms, sp->set.tcp_user_timeout_ms) < 0 &&
 	    log_due(&sp->last_liveness_warn_ns, sp->now_ns, LIMIT_WARN_NS))
 		log_warn("TCP keepalive or user timeout not set on a client connection: %s",
 			 strerror(errno));
 	p->deadline_ns =
-	    sp->now_ns + (uint64_t)cfg_live_u32(&r->cfg->handshake_timeout_ms) * 1000000ull;
+	    sp->now_ns + (uint64_t)settings_u32(&r->settings.handshake_timeout_ms) * 1000000ull;
 	memcpy(p->ip, ip, sizeof(p->ip));
 	p->port = port;
 	p->prev = sp->tail;
@@ -1323,7 +1324,7 @@ static void sweep_deadlines(struct slowpath *sp)
 		if (!p->dead) {
 			stat_add(&sp->stats.handshake_timeouts, 1);
 			log_debug("connection closed: handshake not finished within %u ms",
-				  cfg_live_u32(&sp->relay->cfg->handshake_timeout_ms));
+				  settings_u32(&sp->relay->settings.handshake_timeout_ms));
 			pending_close(sp, p);
 		}
 		p = next;
@@ -1476,34 +1477,37 @@ static void *slowpath_main(void *arg)
 	return NULL;
 }
 
-struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
+struct slowpath *slowpath_create(struct relay *r, const struct slowpath_settings *set,
+				 int listen_fd, SSL_CTX *tls)
 {
 	struct slowpath *sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return NULL;
 	sp->relay = r;
+	sp->set = *set;
 	sp->listen_fd = listen_fd;
 	/* Our own reference: a reload frees it while the caller still holds its own. */
 	if (tls)
 		SSL_CTX_up_ref(tls);
 	sp->tls = tls;
 	sp->ktls = tls && ktls_ctx_enabled(tls);
-	sp->ktls_off_reason =
-	    strcmp(r->cfg->tls_ktls, "off") == 0 ? "tls.ktls = off" : "no kTLS in this kernel";
-	if (accept_limiter_init(&sp->per_ip, r->cfg->max_accept_per_ip) < 0 ||
+	sp->ktls_off_reason = set->ktls_off ? "tls.ktls = off" : "no kTLS in this kernel";
+	if (accept_limiter_init(&sp->per_ip, set->max_accept_per_ip) < 0 ||
 	    pending_limiter_init(&sp->pending_per_source) < 0) {
 		accept_limiter_destroy(&sp->per_ip);
 		free(sp);
 		return NULL;
 	}
-	if (admission_configured(r->cfg)) {
+	if (admission_configured(&set->admission)) {
 		char err[256];
+		uint32_t handshake_ms = settings_u32(&r->settings.handshake_timeout_ms);
 		/* The check runs inside the handshake's deadline: one that cannot fit is a mistake. */
-		if (r->cfg->admission_timeout_ms >= r->cfg->handshake_timeout_ms)
-			log_warn("admission.timeout_ms (%u) is not below limits.handshake_timeout_ms "
-				 "(%u): a slow check ends as a handshake timeout instead",
-				 r->cfg->admission_timeout_ms, r->cfg->handshake_timeout_ms);
-		sp->admission = admission_create(r->cfg, err, sizeof(err));
+		if (set->admission.timeout_ms >= handshake_ms)
+			log_warn(
+			    "admission.timeout_ms (%u) is not below limits.handshake_timeout_ms "
+			    "(%u): a slow check ends as a handshake timeout instead",
+			    set->admission.timeout_ms, handshake_ms);
+		sp->admission = admission_create(&set->admission, err, sizeof(err));
 		if (!sp->admission) {
 			log_error("%s", err);
 			accept_limiter_destroy(&sp->per_ip);
@@ -1512,11 +1516,10 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 			return NULL;
 		}
 	}
-	token_bucket_init(&sp->accept_all, r->cfg->accept_rate, r->cfg->accept_burst, now_ns());
+	token_bucket_init(&sp->accept_all, set->accept_rate, set->accept_burst, now_ns());
 	key_to_hex(r->server_pub, sp->server_pub_hex);
 	char reason[128];
-	if (ip_prefix_list_parse(r->cfg->debug_allow, &sp->debug_allow, reason, sizeof(reason)) <
-	    0) {
+	if (ip_prefix_list_parse(set->debug_allow, &sp->debug_allow, reason, sizeof(reason)) < 0) {
 		/* Checked when the configuration was read; refuse rather than open /debug/. */
 		log_error("debug.allow: %s", reason);
 		accept_limiter_destroy(&sp->per_ip);
@@ -1541,9 +1544,9 @@ struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls)
 int slowpath_start(struct slowpath *sp)
 {
 	/* Its thread starts here, after the privileges are dropped, like the others. */
-	const struct hd_config *cfg = sp->relay->cfg;
+	const struct slowpath_settings *set = &sp->set;
 	sp->bootstrap_dns = bootstrap_dns_start(
-	    cfg->bootstrap_dns_names, cfg->bootstrap_dns_unpublished, cfg->bootstrap_dns_refresh_s);
+	    set->bootstrap_dns_names, set->bootstrap_dns_unpublished, set->bootstrap_dns_refresh_s);
 	if (!sp->bootstrap_dns)
 		return -1;
 	return -pthread_create(&sp->thread, NULL, slowpath_main, sp);

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "relay.h"
+#include "slowpath_settings.h"
 
 struct slowpath;
 struct cert_source;
@@ -21,18 +22,20 @@ struct cert_info;
 
 /*
  * Opens the listening socket: the one systemd passed (LISTEN_FDS=1, fd 3) if
- * any, else a new one bound to cfg->listen:cfg->port. Writes the bound port
+ * any, else a new one bound to set->listen:set->port. Writes the bound port
  * to *port_out. Returns the fd, or -1 with the reason in err.
  */
-int slowpath_listen(const struct hd_config *cfg, uint16_t *port_out, char *err, size_t errlen);
+int slowpath_listen(const struct slowpath_settings *set, uint16_t *port_out, char *err,
+		    size_t errlen);
 /*
  * Whether fd is the socket systemd passed: it stays listening after we
  * exit, so stopping must not shut it down.
  */
 bool slowpath_listen_inherited(int fd);
 
-/* tls: the server TLS context, or NULL for plain HTTP. */
-struct slowpath *slowpath_create(struct relay *r, int listen_fd, SSL_CTX *tls);
+/* tls: the server TLS context, or NULL for plain HTTP. The slow path keeps a copy of set. */
+struct slowpath *slowpath_create(struct relay *r, const struct slowpath_settings *set,
+				 int listen_fd, SSL_CTX *tls);
 /*
  * Before slowpath_start: the slow path re-reads the certificate of certs
  * (kept by the caller) when its files change, checked once a second.

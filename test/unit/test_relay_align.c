@@ -15,6 +15,7 @@
 
 #include "cache_line.h"
 #include "config.h"
+#include "config_relay.h"
 #include "relay.h"
 #include "worker.h"
 
@@ -26,13 +27,15 @@ static void assert_line_aligned(const void *p)
 static void check_relay(uint32_t nworkers)
 {
 	struct hd_config cfg;
+	struct relay_settings set;
 	struct relay r;
 	uint8_t priv[KEY_LEN] = { 1 }, pub[KEY_LEN] = { 2 };
 
 	config_defaults(&cfg);
 	cfg.workers = nworkers;
 	strcpy(cfg.pin_cores, "none");
-	if (relay_init(&r, &cfg, priv, pub) < 0) {
+	config_relay_settings(&cfg, &set);
+	if (relay_init(&r, &set, priv, pub) < 0) {
 		/* qemu-user has no io_uring: the workers cannot be set up there. */
 		relay_destroy(&r);
 		skip();
