@@ -49,6 +49,7 @@ struct relay_settings {
 	uint32_t handshake_memory_mb;
 	uint32_t mesh_write_timeout_ms;
 	uint32_t mesh_retry_ms;
+	uint32_t mesh_max_keys; /* remote keys kept per mesh peer (mesh_keys.h) */
 };
 
 /*

@@ -193,7 +193,7 @@ static void on_peer_present(struct mesh_client *mc, const uint8_t *p, uint32_t l
 	if (len < KEY_LEN)
 		return;
 	mesh_stat_add_atomic(&mc->l->stats.peer_present, 1);
-	uint32_t max = cfg_live_u32(&mc->r->cfg->mesh_max_keys);
+	uint32_t max = settings_u32(&mc->r->settings.mesh_max_keys);
 	int rc = mesh_keys_present(&mc->present, p, len, max);
 	if (rc == -ENOSPC) {
 		mesh_stat_add_atomic(&mc->l->stats.keys_refused, 1);

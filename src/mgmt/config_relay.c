@@ -51,6 +51,8 @@ static const struct live_field live_fields[] = {
 	  offsetof(struct relay_settings, mesh_write_timeout_ms) },
 	{ "mesh.retry_ms", offsetof(struct hd_config, mesh_retry_ms),
 	  offsetof(struct relay_settings, mesh_retry_ms) },
+	{ "mesh.max_keys", offsetof(struct hd_config, mesh_max_keys),
+	  offsetof(struct relay_settings, mesh_max_keys) },
 };
 
 #define N_LIVE_FIELDS (sizeof(live_fields) / sizeof(live_fields[0]))
