@@ -822,13 +822,12 @@ int derp_client_connect_transport(struct derp_client *c, const char *host, uint1
 				  const struct derp_client_opts *opts, char *err, size_t errlen)
 {
 	static const struct derp_client_opts default_opts;
+	int64_t deadline;
 
 	if (!opts)
 		opts = &default_opts;
-	if (connect_transport(c, host, port, opts,
-			      deadline_after(opts->timeout_ms > 0 ? opts->timeout_ms
-								  : DEFAULT_TIMEOUT_MS),
-			      err, errlen) < 0) {
+	deadline = deadline_after(opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS);
+	if (connect_transport(c, host, port, opts, deadline, err, errlen) < 0) {
 		derp_client_close(c);
 		return -1;
 	}
