@@ -16,7 +16,7 @@
 # CPU seconds per GB of payload (/proc/PID/stat), the whole machine's busy
 # CPU seconds per GB minus hdbench's own CPU (from /proc/stat: on a shared
 # machine this includes everyone else's work), p50/p99 round trip; and the
-# ratio HD/DERP of each. With perf installed, one more windowed run per
+# ratio HD/DERP of each; and hdbench's own CPU s per GB (the clients' side). With perf installed, one more windowed run per
 # protocol under `perf record` for the relay's top symbols.
 #
 #   perf/hd_vs_derp.sh                      # 3 runs of 3 s per load and protocol
@@ -201,6 +201,7 @@ cols = [("packets/s", lambda l, p: med(l, p, "packets_per_s"), "{:.0f}"),
         ("Mbit/s", lambda l, p: med(l, p, "mbit_per_s"), "{:.0f}"),
         ("relay CPU s/GB", lambda l, p: per_gb(l, p, "relay_cpu_s"), "{:.2f}"),
         ("machine CPU s/GB (minus hdbench)", lambda l, p: per_gb(l, p, "machine_cpu_s"), "{:.2f}"),
+        ("hdbench CPU s/GB", lambda l, p: per_gb(l, p, "hdbench_cpu_s"), "{:.2f}"),
         ("p50 us", lambda l, p: med(l, p, "p50_us"), "{:.0f}"),
         ("p99 us", lambda l, p: med(l, p, "p99_us"), "{:.0f}")]
 lines = ["# HD against DERP: one relay, the same load", "",
