@@ -796,6 +796,44 @@ static int client_keys_init(struct derp_client *c, const uint8_t *private_key)
 	return key_public_from_private(c->priv, c->pub);
 }
 
+/* The buffers, the keys, TCP and TLS: everything before the HTTP request. */
+static int connect_transport(struct derp_client *c, const char *host, uint16_t port,
+			     const struct derp_client_opts *opts, int64_t deadline, char *err,
+			     size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (client_alloc(c) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (client_keys_init(c, opts->private_key) < 0) {
+		snprintf(err, errlen, "invalid private key");
+		return -1;
+	}
+	if (tcp_connect(c, host, port, opts, deadline, err, errlen) < 0)
+		return -1;
+	if (opts->tls && tls_connect(c, host, opts, deadline, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+int derp_client_connect_transport(struct derp_client *c, const char *host, uint16_t port,
+				  const struct derp_client_opts *opts, char *err, size_t errlen)
+{
+	static const struct derp_client_opts default_opts;
+	int64_t deadline;
+
+	if (!opts)
+		opts = &default_opts;
+	deadline = deadline_after(opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS);
+	if (connect_transport(c, host, port, opts, deadline, err, errlen) < 0) {
+		derp_client_close(c);
+		return -1;
+	}
+	return 0;
+}
+
 int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
 			const struct derp_client_opts *opts, char *err, size_t errlen)
 {
@@ -804,23 +842,11 @@ int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
 	bool has_header_key = false;
 	int64_t deadline;
 
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
 	if (!opts)
 		opts = &default_opts;
 	deadline = deadline_after(opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS);
 
-	if (client_alloc(c) < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	if (client_keys_init(c, opts->private_key) < 0) {
-		snprintf(err, errlen, "invalid private key");
-		goto fail;
-	}
-	if (tcp_connect(c, host, port, opts, deadline, err, errlen) < 0)
-		goto fail;
-	if (opts->tls && tls_connect(c, host, opts, deadline, err, errlen) < 0)
+	if (connect_transport(c, host, port, opts, deadline, err, errlen) < 0)
 		goto fail;
 	if (opts->websocket && opts->fast_start) {
 		snprintf(err, errlen, "fast start does not apply to WebSocket");
@@ -923,6 +949,11 @@ int derp_client_write_all(struct derp_client *c, const void *buf, size_t len)
 ssize_t derp_client_send_some(struct derp_client *c, const void *buf, size_t len)
 {
 	return io_send(c, buf, len);
+}
+
+ssize_t derp_client_recv_some(struct derp_client *c, void *buf, size_t cap)
+{
+	return io_recv(c, buf, cap);
 }
 
 int derp_client_send_packet(struct derp_client *c, const uint8_t dst[KEY_LEN], const void *pkt,

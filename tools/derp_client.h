@@ -95,6 +95,14 @@ int derp_client_connect(struct derp_client *c, const char *host, uint16_t port,
 void derp_client_close(struct derp_client *c);
 
 /*
+ * Only the transport of derp_client_connect: TCP and, with opts->tls, TLS;
+ * no HTTP request and no DERP handshake. For speaking another protocol over
+ * the same connection code (hdbench's HD mode). Same returns.
+ */
+int derp_client_connect_transport(struct derp_client *c, const char *host, uint16_t port,
+				  const struct derp_client_opts *opts, char *err, size_t errlen);
+
+/*
  * Wraps an already connected TCP socket without any HTTP or DERP handshake:
  * allocates the buffers, makes a fresh key pair (c->pub) and sets TCP_NODELAY.
  * Used for direct socket-to-socket baselines and for tests that speak raw
@@ -124,6 +132,12 @@ int derp_client_write_all(struct derp_client *c, const void *buf, size_t len);
  * TLS, sometimes POLLIN). Retries may pass the same bytes at a new address.
  */
 ssize_t derp_client_send_some(struct derp_client *c, const void *buf, size_t len);
+/*
+ * Reads what the connection has now, without framing, for an event loop:
+ * bytes read, 0 at the end of the stream, or -1 with errno (EAGAIN: wait
+ * for c->io_wait). Not to be mixed with derp_client_read_frame.
+ */
+ssize_t derp_client_recv_some(struct derp_client *c, void *buf, size_t cap);
 int derp_client_send_packet(struct derp_client *c, const uint8_t dst[KEY_LEN], const void *pkt,
 			    size_t len);
 int derp_client_send_ping(struct derp_client *c, const uint8_t data[8]);

@@ -41,7 +41,10 @@
 
 static int bench_setup(struct bench *b)
 {
-	b->frame_len = DERP_FRAME_HDR_LEN + KEY_LEN + b->opts.size;
+	if (b->opts.hd)
+		b->frame_len = HD_SEND_HDR_LEN + b->opts.size;
+	else
+		b->frame_len = DERP_FRAME_HDR_LEN + KEY_LEN + b->opts.size;
 	b->pairs = calloc(b->opts.pairs, sizeof(*b->pairs));
 	b->threads = calloc(b->opts.threads, sizeof(*b->threads));
 	if (!b->pairs || !b->threads) {

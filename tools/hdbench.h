@@ -20,6 +20,7 @@
 
 #include "derp_client.h"
 #include "derp_frame.h"
+#include "hd_frame.h"
 #include "key.h"
 
 enum {
@@ -52,6 +53,11 @@ enum {
 /* --ack: an acknowledgement is a SendPacket of the sequence number and send time. */
 #define ACK_PAYLOAD_LEN 16
 #define ACK_FRAME_LEN	(DERP_FRAME_HDR_LEN + KEY_LEN + ACK_PAYLOAD_LEN)
+/* --proto hd: a Send is the header and the destination peer id, then the packet. */
+#define HD_SEND_HDR_LEN	 (HD_FRAME_HDR_LEN + 2)
+#define HD_ACK_FRAME_LEN (HD_SEND_HDR_LEN + ACK_PAYLOAD_LEN)
+/* Room for the largest frame and a socket read's worth behind it. */
+#define HD_CONN_RX_CAP (HD_FRAME_HDR_LEN + HD_MAX_PAYLOAD + 16384)
 
 /*
  * Payload layout: sequence number (8, big endian), send time (8, CLOCK_MONOTONIC
@@ -94,6 +100,7 @@ struct bench_opts {
 	const char *tls_ca_file;
 	const char *tls_server_name;
 	bool websocket;		/* --websocket: DERP over WebSocket */
+	bool hd;		/* --proto hd: HD (docs/hd-protocol.md) instead of DERP */
 	bool connect_rate_mode; /* --connect-rate */
 	double connect_rate;	/* handshakes/s; 0 = unpaced */
 	uint64_t idle_conns;	/* --idle */
@@ -122,6 +129,11 @@ struct bench_conn {
 	size_t out_head;
 	size_t out_tail;
 	size_t out_cap;
+	/* --proto hd: the id the relay gave this connection, and bytes read, not yet framed. */
+	uint16_t hd_peer_id;
+	uint8_t *hd_rx; /* HD_CONN_RX_CAP bytes; [hd_rx_off, + hd_rx_len) unread */
+	size_t hd_rx_off;
+	size_t hd_rx_len;
 };
 
 struct bench_pair {
@@ -212,6 +224,22 @@ double hist_percentile(const struct latency_hist *h, double pct);
 
 /* hdbench_pair.c: one thread's event loop over its pairs; arg is its bench_thread. */
 void *thread_main(void *arg);
+
+/*
+ * hdbench_hd.c: connects c over the transport of o (TCP or TLS), upgrades
+ * to HD on /hd and authenticates with a fresh key (no token: the relay must
+ * admit any key that proves itself). Returns 0, or -1 with a reason in err.
+ */
+int hd_conn_connect(struct bench_conn *c, const struct bench_opts *o, uint16_t port, char *err,
+		    size_t errlen);
+/*
+ * The next HD frame, as derp_client_read_frame does for DERP: 1 with a
+ * frame (payload valid until the next call), 0 when none came within
+ * timeout_ms (0: only what is there, reading until the socket would block),
+ * -1 at the end of the stream (errno 0) or on an error.
+ */
+int hd_conn_read_frame(struct bench_conn *c, int timeout_ms, uint8_t *type, const uint8_t **payload,
+		       uint32_t *len);
 
 /* hdbench_connect.c */
 int bench_connect_all(struct bench *b);

@@ -47,6 +47,9 @@ static void usage(FILE *f)
 		"  --tls-name NAME   SNI and the name verified (default: --server unless an IP)\n"
 		"  --websocket       DERP over WebSocket (subprotocol derp), as browsers speak\n"
 		"                    it: each write one binary message\n"
+		"  --proto P         derp (default) or hd: the same load over HD on /hd\n"
+		"                    (Send to the partner's peer id; the relay must admit\n"
+		"                    keys without a token: [hd] require_token = false)\n"
 		"  --json            print one JSON object instead of the text summary\n"
 		"  --help            this text\n"
 		"\n"
@@ -121,6 +124,7 @@ enum {
 	OPT_TLS_CA,
 	OPT_TLS_NAME,
 	OPT_WEBSOCKET,
+	OPT_PROTO,
 	OPT_CONNECT_RATE,
 	OPT_IDLE,
 	OPT_HOLD,
@@ -149,6 +153,7 @@ static const struct option long_options[] = {
 	{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 	{ "tls-name", required_argument, NULL, OPT_TLS_NAME },
 	{ "websocket", no_argument, NULL, OPT_WEBSOCKET },
+	{ "proto", required_argument, NULL, OPT_PROTO },
 	{ "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
 	{ "idle", required_argument, NULL, OPT_IDLE },
 	{ "hold", required_argument, NULL, OPT_HOLD },
@@ -255,6 +260,17 @@ int parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_WEBSOCKET:
 			o->websocket = true;
 			break;
+		case OPT_PROTO:
+			if (strcmp(optarg, "hd") == 0) {
+				o->hd = true;
+			} else if (strcmp(optarg, "derp") == 0) {
+				o->hd = false;
+			} else {
+				fprintf(stderr, "hdbench: --proto is derp or hd, not \"%s\"\n",
+					optarg);
+				return -1;
+			}
+			break;
 		case OPT_CONNECT_RATE:
 			o->connect_rate_mode = true;
 			if (strcmp(optarg, "max") == 0 || strcmp(optarg, "0") == 0)
@@ -307,6 +323,14 @@ int parse_args(int argc, char **argv, struct bench_opts *o)
 	}
 	if (o->ack && o->direct) {
 		fprintf(stderr, "hdbench: --ack needs a relay, not --direct\n");
+		return -1;
+	}
+	if (o->hd && (o->direct || o->websocket || o->fast_start || o->recv_port ||
+		      o->connect_rate_mode || o->idle_conns)) {
+		fprintf(stderr,
+			"hdbench: --proto hd is for the packet benchmark through one relay: "
+			"not with --direct, --websocket, --fast-start, --recv-port, "
+			"--connect-rate or --idle\n");
 		return -1;
 	}
 	if (o->hold_s > 0 && !o->idle_conns) {

@@ -60,6 +60,26 @@ static int await_mesh_route(struct bench_pair *p)
 	return 0;
 }
 
+/*
+ * --proto hd: the receiver first, as for DERP. Each side learns the other's
+ * peer id from the other's Welcome, which this process holds: what a Lookup
+ * would answer, without a round trip in the setup of every pair.
+ */
+static int pair_connect_hd(struct bench *b, struct bench_pair *p)
+{
+	char err[256];
+
+	if (hd_conn_connect(&p->rx, &b->opts, b->opts.port, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hdbench: pair %u receiver: %s\n", p->id, err);
+		return -1;
+	}
+	if (hd_conn_connect(&p->tx, &b->opts, b->opts.port, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hdbench: pair %u sender: %s\n", p->id, err);
+		return -1;
+	}
+	return 0;
+}
+
 static int pair_connect_relay(struct bench *b, struct bench_pair *p)
 {
 	struct derp_client_opts copts = {
@@ -73,6 +93,8 @@ static int pair_connect_relay(struct bench *b, struct bench_pair *p)
 	};
 	char err[256];
 
+	if (b->opts.hd)
+		return pair_connect_hd(b, p);
 	uint16_t rx_port = b->opts.recv_port ? b->opts.recv_port : b->opts.port;
 	/* The receiver first, so the relay knows it before the first packet. */
 	if (derp_client_connect(&p->rx.client, b->opts.server, rx_port, &copts, err,
@@ -335,6 +357,8 @@ void bench_free(struct bench *b)
 			derp_client_close(&b->pairs[i].rx.client);
 			free(b->pairs[i].tx.out);
 			free(b->pairs[i].rx.out);
+			free(b->pairs[i].tx.hd_rx);
+			free(b->pairs[i].rx.hd_rx);
 		}
 	}
 	if (b->threads) {

@@ -122,7 +122,10 @@ static void conn_queue_pong(struct bench_conn *c, const uint8_t *data)
 			    conn_role(c));
 		return;
 	}
-	c->out_tail += derp_build_pong(dst, PONG_FRAME_LEN, data);
+	if (c->pair->thread->bench->opts.hd)
+		c->out_tail += hd_build_ping(dst, PONG_FRAME_LEN, HD_FRAME_PONG, data);
+	else
+		c->out_tail += derp_build_pong(dst, PONG_FRAME_LEN, data);
 }
 
 /* ---- the traffic of one pair ---- */
@@ -197,6 +200,15 @@ static bool pair_queue_packet(struct bench_pair *p, uint64_t now)
 
 	if (!dst)
 		return false;
+	if (b->opts.hd) {
+		/* The same payload after HD's Send header: the peer id, not the key. */
+		hd_build_routed_header(dst, b->frame_len, HD_FRAME_SEND, 0, p->rx.hd_peer_id,
+				       b->opts.size);
+		payload_build(dst + HD_SEND_HDR_LEN, b->opts.size, p->id, p->sent, now);
+		p->tx.out_tail += b->frame_len;
+		p->sent++;
+		return true;
+	}
 	if (b->opts.direct) {
 		derp_frame_header_put(dst, DERP_FRAME_RECV_PACKET, KEY_LEN + b->opts.size);
 		memcpy(dst + DERP_FRAME_HDR_LEN, p->tx.client.pub, KEY_LEN);
@@ -236,10 +248,19 @@ static void pair_pump(struct bench_pair *p, uint64_t now)
  */
 static void pair_queue_ack(struct bench_pair *p, uint64_t seq, uint64_t sent_at)
 {
-	uint8_t *dst = conn_out_reserve(&p->rx, ACK_FRAME_LEN);
+	bool hd = p->thread->bench->opts.hd;
+	uint8_t *dst = conn_out_reserve(&p->rx, hd ? HD_ACK_FRAME_LEN : ACK_FRAME_LEN);
 
 	if (!dst) {
 		report_failure("pair %u: no room to acknowledge packet %" PRIu64, p->id, seq);
+		return;
+	}
+	if (hd) {
+		dst += hd_build_routed_header(dst, HD_ACK_FRAME_LEN, HD_FRAME_SEND, 0,
+					      p->tx.hd_peer_id, ACK_PAYLOAD_LEN);
+		put_be64(dst, seq);
+		put_be64(dst + 8, sent_at);
+		p->rx.out_tail += HD_ACK_FRAME_LEN;
 		return;
 	}
 	derp_frame_header_put(dst, DERP_FRAME_SEND_PACKET, KEY_LEN + ACK_PAYLOAD_LEN);
@@ -269,27 +290,13 @@ static void pair_verify_order(struct bench_pair *p, uint64_t seq)
 		       p->id, seq, p->next_seq - 1);
 }
 
-/* Checks one RecvPacket payload (source key + packet) on the receiver. */
-static void pair_verify_packet(struct bench_pair *p, const uint8_t *frame, uint32_t len)
+/* Checks one packet from the pair's sender (the source is checked already) on the receiver. */
+static void pair_verify_payload(struct bench_pair *p, const uint8_t *pkt, size_t pkt_len)
 {
 	const struct bench *b = p->thread->bench;
 	uint64_t now = now_ns(), seq, sent_at;
-	const uint8_t *pkt = frame + KEY_LEN;
-	char key_short[8];
-	size_t pkt_len;
 	ssize_t bad;
 
-	if (len < KEY_LEN || memcmp(frame, p->tx.client.pub, KEY_LEN) != 0) {
-		p->misrouted++;
-		if (len < KEY_LEN)
-			snprintf(key_short, sizeof(key_short), "none");
-		else
-			key_to_short(frame, key_short);
-		report_failure("pair %u: RecvPacket from %s, not from the pair's sender", p->id,
-			       key_short);
-		return;
-	}
-	pkt_len = len - KEY_LEN;
 	if (pkt_len != b->opts.size) {
 		p->corrupt++;
 		report_failure("pair %u: packet of %zu bytes, want %u", p->id, pkt_len,
@@ -328,19 +335,34 @@ static void pair_verify_packet(struct bench_pair *p, const uint8_t *frame, uint3
 		hist_record(&p->thread->hist, now - sent_at);
 }
 
-/* --ack, sender: an acknowledgement from the pair's receiver; records the round trip. */
-static void pair_verify_ack(struct bench_pair *p, const uint8_t *frame, uint32_t len)
+/* Checks one RecvPacket payload (source key + packet) on the receiver. */
+static void pair_verify_packet(struct bench_pair *p, const uint8_t *frame, uint32_t len)
+{
+	char key_short[8];
+
+	if (len < KEY_LEN || memcmp(frame, p->tx.client.pub, KEY_LEN) != 0) {
+		p->misrouted++;
+		if (len < KEY_LEN)
+			snprintf(key_short, sizeof(key_short), "none");
+		else
+			key_to_short(frame, key_short);
+		report_failure("pair %u: RecvPacket from %s, not from the pair's sender", p->id,
+			       key_short);
+		return;
+	}
+	pair_verify_payload(p, frame + KEY_LEN, len - KEY_LEN);
+}
+
+/*
+ * --ack, sender: an acknowledgement (sequence and send time) from the pair's
+ * receiver, source checked already; records the round trip.
+ */
+static void pair_verify_ack_payload(struct bench_pair *p, const uint8_t *ack)
 {
 	uint64_t now = now_ns(), seq, sent_at;
 
-	if (len != KEY_LEN + ACK_PAYLOAD_LEN || memcmp(frame, p->rx.client.pub, KEY_LEN) != 0) {
-		p->misrouted++;
-		report_failure("pair %u: acknowledgement of %u bytes not from the pair's receiver",
-			       p->id, len);
-		return;
-	}
-	seq = get_be64(frame + KEY_LEN);
-	sent_at = get_be64(frame + KEY_LEN + 8);
+	seq = get_be64(ack);
+	sent_at = get_be64(ack + 8);
 	if (seq != p->acked || seq >= p->sent || sent_at > now) {
 		p->reordered++;
 		report_failure("pair %u: acknowledgement of packet %" PRIu64 ", want %" PRIu64,
@@ -352,12 +374,90 @@ static void pair_verify_ack(struct bench_pair *p, const uint8_t *frame, uint32_t
 	hist_record(&p->thread->hist, now - sent_at);
 }
 
+static void pair_verify_ack(struct bench_pair *p, const uint8_t *frame, uint32_t len)
+{
+	if (len != KEY_LEN + ACK_PAYLOAD_LEN || memcmp(frame, p->rx.client.pub, KEY_LEN) != 0) {
+		p->misrouted++;
+		report_failure("pair %u: acknowledgement of %u bytes not from the pair's receiver",
+			       p->id, len);
+		return;
+	}
+	pair_verify_ack_payload(p, frame + KEY_LEN);
+}
+
 static void conn_unexpected_frame(struct bench_conn *c, uint8_t type, uint32_t len, const char *why)
 {
+	const char *name =
+	    c->pair->thread->bench->opts.hd ? hd_frame_type_name(type) : derp_frame_type_name(type);
+
 	c->pair->unexpected++;
 	report_failure("pair %u %s connection: unexpected %s frame (type 0x%02x, %u bytes)%s%s",
-		       c->pair->id, conn_role(c), derp_frame_type_name(type), type, len,
-		       why ? ": " : "", why ? why : "");
+		       c->pair->id, conn_role(c), name, type, len, why ? ": " : "", why ? why : "");
+}
+
+/* --proto hd: a Recv on either side, checked as a RecvPacket is, by peer id instead of key. */
+static void conn_handle_hd_recv(struct bench_conn *c, const uint8_t *payload, uint32_t len)
+{
+	struct bench_pair *p = c->pair;
+	const struct bench_conn *from = c->is_sender ? &p->rx : &p->tx;
+	struct hd_routed rt;
+
+	if (hd_parse_routed(HD_FRAME_RECV, payload, len, &rt) < 0 ||
+	    rt.peer_id != from->hd_peer_id) {
+		p->misrouted++;
+		report_failure("pair %u %s: Recv from peer id %u, want %u", p->id, conn_role(c),
+			       len >= 2 ? (payload[0] << 8 | payload[1]) : 0, from->hd_peer_id);
+		return;
+	}
+	if (!c->is_sender) {
+		pair_verify_payload(p, rt.packet, rt.packet_len);
+	} else if (rt.packet_len != ACK_PAYLOAD_LEN) {
+		p->misrouted++;
+		report_failure("pair %u: acknowledgement of %u bytes, want %d", p->id,
+			       rt.packet_len, ACK_PAYLOAD_LEN);
+	} else {
+		pair_verify_ack_payload(p, rt.packet);
+	}
+}
+
+static void conn_handle_hd_frame(struct bench_conn *c, uint8_t type, const uint8_t *payload,
+				 uint32_t len)
+{
+	struct hd_reason_msg rm;
+	struct hd_peer_info pi;
+
+	switch (type) {
+	case HD_FRAME_RECV:
+		if (c->is_sender && !c->pair->thread->bench->opts.ack)
+			conn_unexpected_frame(c, type, len, "nobody sends to the sender");
+		else
+			conn_handle_hd_recv(c, payload, len);
+		break;
+	case HD_FRAME_PING:
+		if (len != 8)
+			conn_unexpected_frame(c, type, len, "Ping not of 8 bytes");
+		else
+			conn_queue_pong(c, payload);
+		break;
+	case HD_FRAME_KEEP_ALIVE:
+	case HD_FRAME_PONG:
+	case HD_FRAME_PEER_INFO:
+		break;
+	case HD_FRAME_PEER_GONE:
+		if (hd_parse_peer(type, payload, len, &pi) == 0)
+			report_note("pair %u %s: relay says peer id %u is gone (reason %u)",
+				    c->pair->id, conn_role(c), pi.peer_id, pi.reason);
+		break;
+	case HD_FRAME_CLOSE:
+		if (hd_parse_reason(type, payload, len, &rm) == 0)
+			report_note("pair %u %s: relay closes: %s: %.*s", c->pair->id, conn_role(c),
+				    hd_reason_name(rm.reason), (int)rm.text_len, rm.text);
+		break;
+	default:
+		if (type < HD_FRAME_OPTIONAL_MIN)
+			conn_unexpected_frame(c, type, len, NULL);
+		break;
+	}
 }
 
 static void conn_handle_frame(struct bench_conn *c, uint8_t type, const uint8_t *payload,
@@ -419,8 +519,13 @@ static void conn_read_frames(struct bench_conn *c)
 	uint8_t type;
 	int ret;
 
+	bool hd = c->pair->thread->bench->opts.hd;
+
 	while (!c->closed) {
-		ret = derp_client_read_frame(&c->client, 0, &type, &payload, &len);
+		if (hd)
+			ret = hd_conn_read_frame(c, 0, &type, &payload, &len);
+		else
+			ret = derp_client_read_frame(&c->client, 0, &type, &payload, &len);
 		if (ret == 0) {
 			/* TLS only: the session must write before it can read on. */
 			c->read_wants_write = c->client.io_wait == POLLOUT;
@@ -432,7 +537,10 @@ static void conn_read_frames(struct bench_conn *c)
 			conn_fail(c, errno == 0 ? "closed by the other end" : strerror(errno));
 			return;
 		}
-		conn_handle_frame(c, type, payload, len);
+		if (hd)
+			conn_handle_hd_frame(c, type, payload, len);
+		else
+			conn_handle_frame(c, type, payload, len);
 	}
 	/* Pongs go out now, also on a finished pair (pair_pump no longer flushes it). */
 	if (c->out_tail > c->out_head)

@@ -117,8 +117,8 @@ void bench_report_print(const struct bench *b, const struct bench_result *r)
 	if (o->direct)
 		printf("hdbench: direct loopback TCP (no relay)");
 	else
-		printf("hdbench: relay %s port %u%s", o->server, o->port,
-		       o->fast_start ? " (fast start)" : "");
+		printf("hdbench: relay %s port %u%s%s", o->server, o->port,
+		       o->fast_start ? " (fast start)" : "", o->hd ? ", HD on /hd" : "");
 	printf(", %u pair%s, %u-byte payloads, window %u, %u thread%s", o->pairs,
 	       o->pairs == 1 ? "" : "s", o->size, o->window, o->threads,
 	       o->threads == 1 ? "" : "s");
@@ -160,8 +160,8 @@ void bench_report_json(const struct bench *b, const struct bench_result *r)
 	       "\"pairs\":%u,\"size\":%u,\"window\":%u,\"threads\":%u,\"rate_pps\":%.3f,",
 	       o->direct ? "direct" : "relay", o->direct ? "127.0.0.1" : o->server, o->port,
 	       o->fast_start ? "true" : "false", o->pairs, o->size, o->window, o->threads, o->rate);
-	printf("\"ack\":%s,\"websocket\":%s,", o->ack ? "true" : "false",
-	       o->websocket ? "true" : "false");
+	printf("\"ack\":%s,\"websocket\":%s,\"proto\":\"%s\",", o->ack ? "true" : "false",
+	       o->websocket ? "true" : "false", o->hd ? "hd" : "derp");
 	printf("\"transport\":\"%s\",\"tls\":\"%s\",",
 	       o->tls ? (o->tls12 ? "tls1.2" : "tls") : "plain", o->tls ? b->tls_desc : "");
 	printf("\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
