@@ -176,10 +176,10 @@ static void require_file(const char *path, size_t len, uint64_t seed)
 	free(want);
 }
 
-static struct it_daemon *start(bool require_token, bool tls)
+static struct it_daemon *start_with(bool require_token, bool tls, const char *more_ini)
 {
 	static char ini[1024];
-	int n = snprintf(ini, sizeof(ini), "[hd]\nrequire_token = %s\n",
+	int n = snprintf(ini, sizeof(ini), "%s[hd]\nrequire_token = %s\n", more_ini,
 			 require_token ? "true" : "false");
 	if (tls) {
 		it_tls_files_make(&tls_files, "itest-hdcat");
@@ -189,6 +189,11 @@ static struct it_daemon *start(bool require_token, bool tls)
 	struct it_daemon_opts o = { .workers = 2, .ini = ini, .tls = tls };
 	kids_kill();
 	return it_daemon_start(&o);
+}
+
+static struct it_daemon *start(bool require_token, bool tls)
+{
+	return start_with(require_token, tls, "");
 }
 
 struct names {
@@ -455,6 +460,67 @@ static void test_udp(void)
 	(void)c;
 }
 
+/*
+ * A receiver that stops reading for a while behind the smallest queue the
+ * relay allows (128 KiB, half our window): the relay drops chunks, and the
+ * stream must still arrive whole, the sender resending what was lost.
+ */
+static void test_loss_resent(void)
+{
+	struct it_daemon *d = start_with(false, false, "[limits]\nqueue_bytes = 131072\n");
+	struct names n;
+	char id[16], fifo[300];
+	const size_t len = 4u << 20;
+	uint8_t *got = malloc(len + 1), *want = malloc(len);
+	size_t have = 0;
+
+	IT_REQUIRE(got && want, "out of memory");
+	names_make(d, &n);
+	write_file(n.cin, len, 9);
+	snprintf(fifo, sizeof(fifo), "%s/l.fifo", d->dir);
+	IT_REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+	const char *largs[] = { "--relay", n.relay, "--key", n.lkey, "--listen", "-v", NULL };
+	pid_t l = spawn(largs, NULL, fifo, n.lerr);
+	/* Nonblocking, so this open does not wait for the writer, and the writer's does not wait.
+	 */
+	int rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+	IT_REQUIRE(rfd >= 0, "open fifo: %s", strerror(errno));
+	snprintf(id, sizeof(id), "%u", wait_listening(n.lerr));
+	const char *cargs[] = { "--relay", n.relay, "--key", n.ckey, "--to-id", id, "-v", NULL };
+	pid_t c = spawn(cargs, n.cin, NULL, n.cerr);
+	it_sleep_ms(1500); /* the pipe fills, the listener stops reading, the relay drops */
+	int64_t end = it_now_ms() + EXIT_WAIT_MS;
+	for (;;) {
+		struct pollfd p = { .fd = rfd, .events = POLLIN };
+		IT_REQUIRE(it_now_ms() < end, "stalled at %zu of %zu bytes", have, len);
+		poll(&p, 1, 1000);
+		ssize_t k = read(rfd, got + have, len + 1 - have);
+		if (k == 0)
+			break;
+		IT_REQUIRE(k > 0 || errno == EAGAIN, "read fifo: %s", strerror(errno));
+		if (k > 0)
+			have += (size_t)k;
+		IT_REQUIRE(have <= len, "more bytes than were sent");
+	}
+	close(rfd);
+	if (have != len) {
+		char *le = slurp(n.lerr, NULL), *ce = slurp(n.cerr, NULL);
+		it_note("listener said: %s", le ? le : "");
+		it_note("connector said: %s", ce ? ce : "");
+		free(le);
+		free(ce);
+	}
+	it_fill_pattern(want, len, 9);
+	IT_REQUIRE(have == len && memcmp(got, want, len) == 0, "%zu bytes, want %zu, or differ",
+		   have, len);
+	free(got);
+	free(want);
+	require_exit(c, 0, n.cerr);
+	require_exit(l, 0, n.lerr);
+	/* The loss this test is about happened: else it proves nothing. */
+	IT_REQUIRE(file_contains(n.cerr, "resending from chunk"), "nothing was lost on the way");
+}
+
 /* A key nobody uses, and an id nobody has: exit 3 with the reason. */
 static void test_peer_not_here(void)
 {
@@ -508,4 +574,5 @@ static void test_token_refused(void)
 }
 
 IT_MAIN(IT_TEST(test_stdio_plain), IT_TEST(test_stdio_tls), IT_TEST(test_tcp_forward),
-	IT_TEST(test_udp), IT_TEST(test_peer_not_here), IT_TEST(test_token_refused))
+	IT_TEST(test_udp), IT_TEST(test_loss_resent), IT_TEST(test_peer_not_here),
+	IT_TEST(test_token_refused))

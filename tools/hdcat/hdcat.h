@@ -89,6 +89,7 @@ enum hdcat_msg_type {
 	HDCAT_MSG_ACK = 3,
 	HDCAT_MSG_FIN = 4,
 	HDCAT_MSG_ABORT = 5,
+	HDCAT_MSG_NACK = 6,
 };
 
 #define HDCAT_MSG_HDR_LEN 5

@@ -4,11 +4,14 @@
  * HD peer, under a window the peer's acks open, and the peer's chunks written
  * out in order (docs/hdcat.md).
  *
- * The relay delivers one sender's packets to one receiver in order but may
- * drop them when the receiver's queue is full (limits.queue_bytes). The
- * window keeps what we have in flight far below that queue, so a drop means
- * something else went wrong; a gap in the sequence numbers is reported and
- * ends the session instead of corrupting the stream.
+ * The relay delivers one sender's packets to one receiver in order but drops
+ * them when the receiver's queue is over its byte budget or has stood too
+ * long (limits.queue_bytes, codel): a receiver that stops reading for a
+ * while loses chunks. So the sender keeps what is in flight until it is
+ * acked and goes back to the first chunk the receiver is missing (go-back-N)
+ * when the receiver reports a gap (NACK) or nothing is acked for RESEND_MS.
+ * The window keeps what is in flight well below the relay's default queue,
+ * so with a reader that keeps up nothing needs resending.
  */
 #include <errno.h>
 #include <poll.h>
@@ -25,13 +28,25 @@
  * per-destination queue (1 MiB), leaving room for the other direction and
  * other senders to the same peer.
  */
-#define WINDOW_BYTES  (256 * 1024)
-#define WINDOW_CHUNKS 64
+#define WINDOW_BYTES (256 * 1024)
+/*
+ * A relay may be set to a smaller queue (limits.queue_bytes down to 128 KiB)
+ * than our window: each loss halves the window, down to this, and each
+ * window's worth of acks grows it by a chunk again (AIMD, as TCP does).
+ */
+#define WINDOW_MIN_BYTES STREAM_CHUNK
+#define WINDOW_CHUNKS	 64
 /* A stream is read in chunks of this much: large enough to amortize a frame. */
 #define STREAM_CHUNK (32 * 1024)
 /* The receiver acks once this much of the window is used, or when it runs out of input. */
 #define ACK_EVERY_CHUNKS (WINDOW_CHUNKS / 4)
 #define ACK_EVERY_BYTES	 (WINDOW_BYTES / 4)
+/*
+ * No ack for this long with chunks in flight: resend them (the tail of a
+ * burst can be lost with no later chunk to reveal the gap). Without any
+ * progress for --wait, the stream is given up as lost.
+ */
+#define RESEND_MS 500
 
 struct session {
 	const struct hdcat_opts *o;
@@ -44,8 +59,13 @@ struct session {
 	/* sending */
 	uint32_t send_next;  /* seq of the next chunk */
 	uint32_t send_acked; /* chunks the peer has acked */
+	uint32_t send_upto;  /* the next kept chunk to put on the wire (after a go-back) */
 	size_t inflight_bytes;
+	size_t window; /* bytes allowed in flight, WINDOW_MIN_BYTES..WINDOW_BYTES */
 	uint32_t chunk_len[WINDOW_CHUNKS]; /* by seq % WINDOW_CHUNKS, while in flight */
+	uint8_t *chunk[WINDOW_CHUNKS];	   /* the whole message, kept to resend */
+	int64_t progress_ms;		   /* when the ack last moved (or we last sent) */
+	int64_t resend_ms;		   /* when we last sent the window again */
 	bool in_eof;
 	bool fin_sent;
 
@@ -54,8 +74,11 @@ struct session {
 	uint32_t unacked_chunks;
 	size_t unacked_bytes;
 	bool fin_recv;
+	uint32_t nacked; /* recv_next when we last sent a NACK: one per gap */
+	bool nack_sent;
 
 	int exit_code; /* -1 while running */
+	char why[200]; /* what ended it, told to the peer too */
 	uint8_t pkt[HD_CLIENT_MAX_PACKET];
 };
 
@@ -75,10 +98,9 @@ __attribute__((format(printf, 3, 4))) static void finish(struct session *s, int 
 	if (fmt) {
 		va_list ap;
 		va_start(ap, fmt);
-		fputs("hdcat: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		vsnprintf(s->why, sizeof(s->why), fmt, ap);
 		va_end(ap);
+		fprintf(stderr, "hdcat: %s\n", s->why);
 	}
 }
 
@@ -107,19 +129,79 @@ static void send_ack(struct session *s)
 
 static bool window_open(const struct session *s)
 {
-	return s->send_next - s->send_acked < WINDOW_CHUNKS &&
-	       s->inflight_bytes + STREAM_CHUNK <= WINDOW_BYTES;
+	return s->send_upto == s->send_next && s->send_next - s->send_acked < WINDOW_CHUNKS &&
+	       s->inflight_bytes + STREAM_CHUNK <= s->window;
 }
 
-/* Sends a chunk (or the FIN, len 0) and counts it in flight until acked. */
+static int send_kept(struct session *s, uint32_t seq)
+{
+	uint32_t slot = seq % WINDOW_CHUNKS;
+	if (hd_client_send(s->c, s->peer, s->chunk[slot], HDCAT_MSG_HDR_LEN + s->chunk_len[slot]) <
+	    0) {
+		finish(s, HDCAT_EXIT_RELAY, "relay connection: %s", hd_client_error(s->c));
+		return -1;
+	}
+	return 0;
+}
+
+/* Bytes on the wire: sent (or resent) since the last go-back and not acked. */
+static size_t wire_bytes(const struct session *s)
+{
+	size_t n = 0;
+	for (uint32_t seq = s->send_acked; seq != s->send_upto; seq++)
+		n += s->chunk_len[seq % WINDOW_CHUNKS];
+	return n;
+}
+
+/*
+ * Puts kept chunks on the wire while the window allows: after a go-back the
+ * window has shrunk, and resending all that was in flight at once would
+ * overrun the relay's queue again.
+ */
+static void pump(struct session *s)
+{
+	size_t wire = wire_bytes(s);
+	while (s->send_upto != s->send_next && s->exit_code < 0) {
+		size_t len = s->chunk_len[s->send_upto % WINDOW_CHUNKS];
+		if (wire > 0 && wire + len > s->window)
+			return;
+		wire += len;
+		send_kept(s, s->send_upto++);
+	}
+}
+
+/*
+ * Sends a chunk of len bytes from pkt's payload (or the FIN, len 0), kept
+ * until acked.
+ */
 static void send_chunk(struct session *s, enum hdcat_msg_type type, size_t len)
 {
-	uint32_t seq = s->send_next;
-	if (send_msg(s, type, seq, s->pkt + HDCAT_MSG_HDR_LEN, len) < 0)
+	uint32_t seq = s->send_next, slot = seq % WINDOW_CHUNKS;
+	uint8_t *kept = realloc(s->chunk[slot], HDCAT_MSG_HDR_LEN + len);
+	if (!kept) {
+		finish(s, HDCAT_EXIT_USAGE, "out of memory");
 		return;
-	s->chunk_len[seq % WINDOW_CHUNKS] = (uint32_t)len;
+	}
+	s->chunk[slot] = kept;
+	hdcat_msg_header(kept, type, seq);
+	memcpy(kept + HDCAT_MSG_HDR_LEN, s->pkt + HDCAT_MSG_HDR_LEN, len);
+	s->chunk_len[slot] = (uint32_t)len;
+	if (s->send_next == s->send_acked)
+		s->progress_ms = now_ms(); /* the clock for RESEND_MS starts with the first */
 	s->inflight_bytes += len;
 	s->send_next++;
+	pump(s);
+}
+
+/* Go-back-N: everything from the first unacked chunk again, in order. */
+static void resend_window(struct session *s, const char *why)
+{
+	if (s->o->verbose)
+		fprintf(stderr, "hdcat: resending from chunk %u (%s)\n", s->send_acked, why);
+	s->resend_ms = now_ms();
+	s->window = s->window / 2 < WINDOW_MIN_BYTES ? WINDOW_MIN_BYTES : s->window / 2;
+	s->send_upto = s->send_acked;
+	pump(s);
 }
 
 static void open_local(struct session *s)
@@ -139,24 +221,70 @@ static void on_ack(struct session *s, uint32_t acked)
 		finish(s, HDCAT_EXIT_PEER, "peer acked chunk %u, we sent %u", acked, s->send_next);
 		return;
 	}
+	if (s->send_acked != acked)
+		s->progress_ms = now_ms();
+	size_t freed = 0;
 	while (s->send_acked != acked)
-		s->inflight_bytes -= s->chunk_len[s->send_acked++ % WINDOW_CHUNKS];
+		freed += s->chunk_len[s->send_acked++ % WINDOW_CHUNKS];
+	s->inflight_bytes -= freed;
+	s->window += freed * STREAM_CHUNK / s->window;
+	if (s->window > WINDOW_BYTES)
+		s->window = WINDOW_BYTES;
+	/* An ack past what we resent so far (the first copies got through). */
+	if ((int32_t)(s->send_upto - s->send_acked) < 0)
+		s->send_upto = s->send_acked;
+	pump(s);
+}
+
+/* Resends when nothing was acked for a while; gives up after --wait without progress. */
+static void check_resend(struct session *s)
+{
+	if (s->send_acked == s->send_next)
+		return;
+	int64_t now = now_ms();
+	if (now - s->progress_ms >= s->o->wait_ms) {
+		finish(s, HDCAT_EXIT_LOST,
+		       "lost data: peer acknowledged nothing past chunk %u in %d s", s->send_acked,
+		       s->o->wait_ms / 1000);
+		return;
+	}
+	int64_t last = s->resend_ms > s->progress_ms ? s->resend_ms : s->progress_ms;
+	if (now - last >= RESEND_MS)
+		resend_window(s, "no ack");
+}
+
+/* Milliseconds until check_resend has work, for poll; -1 with nothing in flight. */
+static int resend_timeout(const struct session *s)
+{
+	if (s->send_acked == s->send_next)
+		return -1;
+	int64_t last = s->resend_ms > s->progress_ms ? s->resend_ms : s->progress_ms;
+	int64_t t = last + RESEND_MS - now_ms();
+	return t < 0 ? 0 : (int)t;
 }
 
 static void on_chunk(struct session *s, const struct hdcat_msg *m)
 {
 	if (s->fin_recv) {
-		finish(s, HDCAT_EXIT_PEER, "peer sent chunk %u after its end", m->seq);
+		s->unacked_chunks++; /* our ack of the FIN was lost: it resent the tail */
+		return;
+	}
+	if (m->seq - s->recv_next < 0x80000000u && m->seq != s->recv_next) {
+		/*
+		 * Ordered delivery means a gap is a drop: never splice around it. Drop
+		 * what follows too and ask once for the missing chunk onwards.
+		 */
+		if (!s->nack_sent || s->nacked != s->recv_next) {
+			if (s->o->verbose)
+				fprintf(stderr, "hdcat: chunk %u arrived where %u was due\n",
+					m->seq, s->recv_next);
+			s->nack_sent = send_msg(s, HDCAT_MSG_NACK, s->recv_next, NULL, 0) == 0;
+			s->nacked = s->recv_next;
+		}
 		return;
 	}
 	if (m->seq != s->recv_next) {
-		/* Ordered delivery means a gap is a drop: say so, never splice around it. */
-		static const char why[] = "lost data";
-		send_msg(s, HDCAT_MSG_ABORT, 0, why, sizeof(why) - 1);
-		finish(s, HDCAT_EXIT_LOST,
-		       "lost data: chunk %u arrived where %u was due (%u chunks dropped on the "
-		       "way; see the relay's drop counters)",
-		       m->seq, s->recv_next, m->seq - s->recv_next);
+		s->unacked_chunks++; /* a resent chunk we had: ack again so the sender moves on */
 		return;
 	}
 	s->recv_next++;
@@ -193,8 +321,12 @@ static void on_packet(struct session *s, const struct hd_event *ev)
 		return; /* one session per run, as netcat: others are ignored */
 	switch (m.type) {
 	case HDCAT_MSG_HELLO:
-		if (s->peer_ready)
+		if (s->peer_ready) {
+			/* Our answer was lost and the peer says hello again: answer again. */
+			if (s->o->listen)
+				send_msg(s, HDCAT_MSG_HELLO, 0, NULL, 0);
 			return;
+		}
 		s->peer_ready = true;
 		if (s->o->listen) {
 			if (send_msg(s, HDCAT_MSG_HELLO, 0, NULL, 0) == 0)
@@ -213,6 +345,11 @@ static void on_packet(struct session *s, const struct hd_event *ev)
 		return;
 	case HDCAT_MSG_ACK:
 		on_ack(s, m.seq);
+		return;
+	case HDCAT_MSG_NACK:
+		on_ack(s, m.seq); /* the peer has everything before it */
+		if (s->exit_code < 0 && s->send_acked != s->send_next)
+			resend_window(s, "the peer missed it");
 		return;
 	case HDCAT_MSG_ABORT:
 		finish(s, HDCAT_EXIT_LOST, "peer aborted: %.*s", (int)m.len, m.data);
@@ -290,12 +427,11 @@ int hdcat_session_run(const struct hdcat_opts *o, struct hd_client *c, uint16_t 
 	s->c = c;
 	s->peer = peer_id;
 	s->exit_code = -1;
+	s->window = WINDOW_BYTES;
 	if (!o->listen) {
 		/* The connecting side opens its local end first (a --tcp-listen waits for its
 		 * client here), then greets the peer, which opens its own. */
 		open_local(s);
-		if (s->exit_code < 0)
-			send_msg(s, HDCAT_MSG_HELLO, 0, NULL, 0);
 		hello_deadline = now_ms() + o->wait_ms;
 	}
 	while (s->exit_code < 0) {
@@ -315,14 +451,24 @@ int hdcat_session_run(const struct hdcat_opts *o, struct hd_client *c, uint16_t 
 					 { .fd = -1, .events = POLLIN } };
 		if (s->peer_ready && s->local_open && !s->in_eof && window_open(s))
 			pfd[1].fd = s->local.in_fd;
-		int timeout = -1;
+		check_resend(s);
+		if (s->exit_code >= 0)
+			break;
+		int timeout = resend_timeout(s);
 		if (!o->listen && !s->peer_ready) {
-			timeout = (int)(hello_deadline - now_ms());
-			if (timeout <= 0) {
+			int64_t now = now_ms();
+			if (now >= hello_deadline) {
 				finish(s, HDCAT_EXIT_PEER, "peer id %u did not answer within %d s",
 				       s->peer, o->wait_ms / 1000);
 				break;
 			}
+			/* A hello can be lost like any packet: say it again every RESEND_MS. */
+			if (now - s->resend_ms >= RESEND_MS) {
+				s->resend_ms = now;
+				if (send_msg(s, HDCAT_MSG_HELLO, 0, NULL, 0) < 0)
+					break;
+			}
+			timeout = RESEND_MS;
 		}
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
 			finish(s, HDCAT_EXIT_USAGE, "poll: %s", strerror(errno));
@@ -332,6 +478,9 @@ int hdcat_session_run(const struct hdcat_opts *o, struct hd_client *c, uint16_t 
 			read_local(s);
 	}
 	code = s->exit_code;
+	/* A peer still waiting on us hears why we stop, instead of waiting out --wait. */
+	if (code != HDCAT_OK && code != HDCAT_EXIT_RELAY && s->peer_ready)
+		send_msg(s, HDCAT_MSG_ABORT, 0, s->why, strlen(s->why));
 	/*
 	 * Read what the relay still sent us before closing, so the close is a FIN
 	 * and not a reset that could discard our last ack on its way.
@@ -341,6 +490,8 @@ int hdcat_session_run(const struct hdcat_opts *o, struct hd_client *c, uint16_t 
 		;
 	if (s->local_open)
 		hdcat_local_close(&s->local);
+	for (int i = 0; i < WINDOW_CHUNKS; i++)
+		free(s->chunk[i]);
 	free(s);
 	return code;
 }

@@ -16,7 +16,7 @@ void hdcat_msg_header(uint8_t *out, enum hdcat_msg_type type, uint32_t seq)
 
 int hdcat_msg_parse(const uint8_t *p, size_t len, struct hdcat_msg *m)
 {
-	if (len < HDCAT_MSG_HDR_LEN || p[0] < HDCAT_MSG_HELLO || p[0] > HDCAT_MSG_ABORT)
+	if (len < HDCAT_MSG_HDR_LEN || p[0] < HDCAT_MSG_HELLO || p[0] > HDCAT_MSG_NACK)
 		return -1;
 	m->type = (enum hdcat_msg_type)p[0];
 	m->seq = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
