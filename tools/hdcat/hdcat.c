@@ -4,6 +4,7 @@
  * the relay, finds the peer, and runs one session.
  */
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,10 +51,13 @@ int main(int argc, char **argv)
 	bool created;
 	int r = hdcat_args_parse(argc, argv, &o);
 
-	if (r != 0)
+	if (r != 0) {
+		hdcat_opts_free(&o);
 		return r > 0 ? HDCAT_OK : HDCAT_EXIT_USAGE;
+	}
 	if (key_file_load_or_create(o.key_file, priv, pub, &created, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hdcat: %s\n", err);
+		hdcat_opts_free(&o);
 		return HDCAT_EXIT_USAGE;
 	}
 	key_to_nodekey(pub, nodekey);
@@ -61,6 +65,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hdcat: made a new key in %s: %s\n", o.key_file, nodekey);
 	if (o.print_nodekey) {
 		printf("%s\n", nodekey);
+		hdcat_opts_free(&o);
 		return HDCAT_OK;
 	}
 	/* A local reader or the relay going away shows up as an error, not a signal. */
@@ -78,11 +83,13 @@ int main(int argc, char **argv)
 	struct hd_client *c;
 	if (hd_client_connect(&cfg, &c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "hdcat: relay %s:%u: %s\n", o.relay_host, o.relay_port, err);
+		hdcat_opts_free(&o);
 		return HDCAT_EXIT_RELAY;
 	}
 	uint16_t peer = o.to_id;
 	if (o.to_key_set && (peer = lookup(c, o.to_key, o.wait_ms)) == 0) {
 		hd_client_close(c);
+		hdcat_opts_free(&o);
 		return HDCAT_EXIT_PEER;
 	}
 	if (o.listen) {
@@ -92,6 +99,7 @@ int main(int argc, char **argv)
 	}
 	r = hdcat_session_run(&o, c, peer);
 	hd_client_close(c);
-	free(o.token);
+	hdcat_opts_free(&o);
+	sodium_memzero(priv, sizeof(priv));
 	return r;
 }

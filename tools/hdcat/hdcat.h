@@ -34,7 +34,8 @@ enum hdcat_local_kind {
 };
 
 struct hdcat_opts {
-	const char *relay_host;
+	const char *relay_host; /* in relay_buf */
+	char *relay_buf;
 	uint16_t relay_port;
 	bool tls;
 	const char *ca_file;
@@ -54,6 +55,8 @@ struct hdcat_opts {
 /* Parses argv into o. Returns 0, 1 when it printed --help, or -1 with a message printed. */
 int hdcat_args_parse(int argc, char **argv, struct hdcat_opts *o);
 void hdcat_usage(FILE *out);
+/* Frees what parsing allocated. */
+void hdcat_opts_free(struct hdcat_opts *o);
 
 /* ---- the local endpoint ---- */
 

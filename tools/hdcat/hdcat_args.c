@@ -38,8 +38,8 @@ void hdcat_usage(FILE *out)
 	    out);
 }
 
-/* HOST:PORT, [V6]:PORT. host points into a copy owned by the options (never freed). */
-static int parse_host_port(const char *text, const char **host, uint16_t *port)
+/* HOST:PORT, [V6]:PORT. *host points into *copy, which the caller frees. */
+static int parse_host_port(const char *text, char **copyp, const char **host, uint16_t *port)
 {
 	char *copy = strdup(text), *colon, *end;
 	if (!copy)
@@ -59,6 +59,8 @@ static int parse_host_port(const char *text, const char **host, uint16_t *port)
 		*host = copy;
 	}
 	*port = (uint16_t)p;
+	free(*copyp);
+	*copyp = copy;
 	return 0;
 bad:
 	free(copy);
@@ -145,7 +147,7 @@ static int parse_one(struct hdcat_opts *o, int opt, const char *arg)
 
 	switch (opt) {
 	case OPT_RELAY:
-		if (parse_host_port(arg, &o->relay_host, &o->relay_port) < 0) {
+		if (parse_host_port(arg, &o->relay_buf, &o->relay_host, &o->relay_port) < 0) {
 			fprintf(stderr, "hdcat: --relay %s: want HOST:PORT\n", arg);
 			return -1;
 		}
@@ -216,6 +218,14 @@ static int parse_one(struct hdcat_opts *o, int opt, const char *arg)
 	default:
 		return -1;
 	}
+}
+
+void hdcat_opts_free(struct hdcat_opts *o)
+{
+	free(o->token);
+	free(o->relay_buf);
+	o->token = NULL;
+	o->relay_buf = NULL;
 }
 
 int hdcat_args_parse(int argc, char **argv, struct hdcat_opts *o)
