@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -325,32 +326,17 @@ static void tcp_end_step(struct tcp_end *e, short revents, size_t in_cap)
 }
 
 /*
- * A TCP client on one side, a TCP service on the other: 3 MiB up and 1 MiB
- * down at once, both half-closed at their ends, every byte checked.
+ * A stream client (connected to the connecting hdcat's listener) and a
+ * service (lfd, which the listening hdcat connects to): 3 MiB up and 1 MiB
+ * down at once, both half-closed at their ends, every byte checked; then
+ * both hdcats must exit 0.
  */
-static void test_tcp_forward(void)
+static void stream_exchange(int client_fd, int lfd, pid_t c, pid_t l, const struct names *n)
 {
-	struct it_daemon *d = start(false, false);
-	struct names n;
-	char id[16], svc[32], fwd[16];
-	uint16_t svc_port, fwd_port = it_free_port();
-	int lfd = listen_tcp(&svc_port);
 	const size_t up = 3u << 20, down = 1u << 20;
-
-	names_make(d, &n);
-	snprintf(svc, sizeof(svc), "127.0.0.1:%u", svc_port);
-	snprintf(fwd, sizeof(fwd), "%u", fwd_port);
-	const char *largs[] = { "--relay",  n.relay,	     "--key", n.lkey,
-				"--listen", "--tcp-connect", svc,     NULL };
-	pid_t l = spawn(largs, NULL, NULL, n.lerr);
-	snprintf(id, sizeof(id), "%u", wait_listening(n.lerr));
-	const char *cargs[] = { "--relay", n.relay,	   "--key", n.ckey, "--to-id",
-				id,	   "--tcp-listen", fwd,	    NULL };
-	pid_t c = spawn(cargs, NULL, NULL, n.cerr);
-
-	struct tcp_end cl = { .fd = connect_retry(fwd_port, SOCK_STREAM), .out_len = up },
-		       sv = { .out_len = down };
+	struct tcp_end cl = { .fd = client_fd, .out_len = up }, sv = { .out_len = down };
 	struct pollfd pa = { .fd = lfd, .events = POLLIN };
+
 	IT_REQUIRE(poll(&pa, 1, 20000) == 1, "the forwarded connection never reached the service");
 	sv.fd = accept(lfd, NULL, NULL);
 	IT_REQUIRE(sv.fd >= 0, "accept: %s", strerror(errno));
@@ -382,14 +368,82 @@ static void test_tcp_forward(void)
 		   sv.in_len);
 	IT_REQUIRE(cl.in_len == down && memcmp(cl.in, sv.out, down) == 0,
 		   "downstream differs (%zu)", cl.in_len);
-	require_exit(c, 0, n.cerr);
-	require_exit(l, 0, n.lerr);
+	require_exit(c, 0, n->cerr);
+	require_exit(l, 0, n->lerr);
 	close(cl.fd);
 	close(sv.fd);
 	free(cl.out);
 	free(cl.in);
 	free(sv.out);
 	free(sv.in);
+}
+
+/* TCP forwarded both ways: --tcp-listen on one side, --tcp-connect on the other. */
+static void test_tcp_forward(void)
+{
+	struct it_daemon *d = start(false, false);
+	struct names n;
+	char id[16], svc[32], fwd[16];
+	uint16_t svc_port, fwd_port = it_free_port();
+	int lfd = listen_tcp(&svc_port);
+
+	names_make(d, &n);
+	snprintf(svc, sizeof(svc), "127.0.0.1:%u", svc_port);
+	snprintf(fwd, sizeof(fwd), "%u", fwd_port);
+	const char *largs[] = { "--relay",  n.relay,	     "--key", n.lkey,
+				"--listen", "--tcp-connect", svc,     NULL };
+	pid_t l = spawn(largs, NULL, NULL, n.lerr);
+	snprintf(id, sizeof(id), "%u", wait_listening(n.lerr));
+	const char *cargs[] = { "--relay", n.relay,	   "--key", n.ckey, "--to-id",
+				id,	   "--tcp-listen", fwd,	    NULL };
+	pid_t c = spawn(cargs, NULL, NULL, n.cerr);
+	stream_exchange(connect_retry(fwd_port, SOCK_STREAM), lfd, c, l, &n);
+}
+
+static int unix_socket_at(const char *path, bool listening)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	IT_REQUIRE(fd >= 0 && strlen(path) < sizeof(sa.sun_path), "unix socket %s", path);
+	strcpy(sa.sun_path, path);
+	int r = listening ? bind(fd, (struct sockaddr *)&sa, sizeof(sa))
+			  : connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (r == 0 && listening)
+		r = listen(fd, 1);
+	if (r < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The same over Unix stream sockets: --unix-listen on one side, --unix on the other. */
+static void test_unix_forward(void)
+{
+	struct it_daemon *d = start(false, false);
+	struct names n;
+	char id[16], svc[300], fwd[300];
+
+	names_make(d, &n);
+	snprintf(svc, sizeof(svc), "%s/svc.sock", d->dir);
+	snprintf(fwd, sizeof(fwd), "%s/fwd.sock", d->dir);
+	int lfd = unix_socket_at(svc, true);
+	IT_REQUIRE(lfd >= 0, "listen on %s: %s", svc, strerror(errno));
+	const char *largs[] = {
+		"--relay", n.relay, "--key", n.lkey, "--listen", "--unix", svc, NULL
+	};
+	pid_t l = spawn(largs, NULL, NULL, n.lerr);
+	snprintf(id, sizeof(id), "%u", wait_listening(n.lerr));
+	const char *cargs[] = { "--relay", n.relay,	    "--key", n.ckey, "--to-id",
+				id,	   "--unix-listen", fwd,     NULL };
+	pid_t c = spawn(cargs, NULL, NULL, n.cerr);
+	int cfd;
+	int64_t end = it_now_ms() + 20000;
+	while ((cfd = unix_socket_at(fwd, false)) < 0) {
+		IT_REQUIRE(it_now_ms() < end, "hdcat never listened on %s", fwd);
+		it_sleep_ms(20);
+	}
+	stream_exchange(cfd, lfd, c, l, &n);
 }
 
 /* Datagrams of several sizes both ways, each arriving whole and alone. */
@@ -574,5 +628,5 @@ static void test_token_refused(void)
 }
 
 IT_MAIN(IT_TEST(test_stdio_plain), IT_TEST(test_stdio_tls), IT_TEST(test_tcp_forward),
-	IT_TEST(test_udp), IT_TEST(test_loss_resent), IT_TEST(test_peer_not_here),
-	IT_TEST(test_token_refused))
+	IT_TEST(test_unix_forward), IT_TEST(test_udp), IT_TEST(test_loss_resent),
+	IT_TEST(test_peer_not_here), IT_TEST(test_token_refused))
