@@ -540,9 +540,11 @@ static void test_loss_resent(void)
 	int rfd = open(fifo, O_RDONLY | O_NONBLOCK);
 	IT_REQUIRE(rfd >= 0, "open fifo: %s", strerror(errno));
 	snprintf(id, sizeof(id), "%u", wait_listening(n.lerr));
-	const char *cargs[] = { "--relay", n.relay, "--key", n.ckey, "--to-id", id, "-v", NULL };
+	/* --wait 1: a stall longer than --wait is not a reason to give up. */
+	const char *cargs[] = { "--relay", n.relay,  "--key", n.ckey, "--to-id",
+				id,	   "--wait", "1",     "-v",   NULL };
 	pid_t c = spawn(cargs, n.cin, NULL, n.cerr);
-	it_sleep_ms(1500); /* the pipe fills, the listener stops reading, the relay drops */
+	it_sleep_ms(2500); /* the pipe fills, the listener stops reading, the relay drops */
 	int64_t end = it_now_ms() + EXIT_WAIT_MS;
 	for (;;) {
 		struct pollfd p = { .fd = rfd, .events = POLLIN };

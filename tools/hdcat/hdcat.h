@@ -19,8 +19,8 @@ enum hdcat_exit {
 	HDCAT_OK = 0,
 	HDCAT_EXIT_USAGE = 1, /* bad arguments, key file, local socket */
 	HDCAT_EXIT_RELAY = 2, /* relay unreachable, refused us, or closed */
-	HDCAT_EXIT_PEER = 3,  /* peer not here, did not answer, or left early */
-	HDCAT_EXIT_LOST = 4,  /* the relay dropped part of the stream */
+	HDCAT_EXIT_PEER = 3,  /* peer not here, did not answer, left early or aborted */
+	HDCAT_EXIT_LOST = 4,  /* nothing acknowledged for --ack-timeout */
 };
 
 enum hdcat_local_kind {
@@ -46,7 +46,8 @@ struct hdcat_opts {
 	bool to_key_set;
 	uint8_t to_key[HD_CLIENT_KEY_LEN];
 	uint16_t to_id;
-	int wait_ms; /* for the relay, the peer's answer and a Lookup */
+	int wait_ms;	    /* for the relay, the peer's answer and a Lookup */
+	int ack_timeout_ms; /* give up when nothing is acked this long; 0 = never */
 	enum hdcat_local_kind local;
 	const char *local_addr; /* HOST:PORT, PORT or a path, as the kind needs */
 	bool verbose;

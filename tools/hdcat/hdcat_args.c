@@ -13,7 +13,7 @@ void hdcat_usage(FILE *out)
 	fputs(
 	    "usage: hdcat --relay HOST:PORT [--tls] [--ca FILE] --key FILE\n"
 	    "             [--token T | --token-file F] (--to nodekey:HEX | --to-id N | --listen)\n"
-	    "             [LOCAL] [--wait SECONDS] [-v]\n"
+	    "             [LOCAL] [--wait S] [--ack-timeout S] [-v]\n"
 	    "       hdcat --key FILE --print-nodekey\n"
 	    "\n"
 	    "Netcat over HD: one stream (or UDP flow) between LOCAL and an HD peer.\n"
@@ -26,6 +26,8 @@ void hdcat_usage(FILE *out)
 	    "  --to-id N            the peer, by its HD peer id\n"
 	    "  --listen             wait for the first peer that sends to us\n"
 	    "  --wait SECONDS       for the relay, a lookup and the peer's answer (10)\n"
+	    "  --ack-timeout SECONDS  give up (exit 4) when the peer acks nothing for\n"
+	    "                       that long (default never; a peer that leaves is told)\n"
 	    "  --print-nodekey      print this key's nodekey and exit\n"
 	    "LOCAL (default: stdin and stdout):\n"
 	    "  --tcp-listen [HOST:]PORT   accept one TCP connection (HOST 127.0.0.1)\n"
@@ -34,7 +36,7 @@ void hdcat_usage(FILE *out)
 	    "  --udp-connect HOST:PORT    datagrams to a UDP service\n"
 	    "  --unix PATH                connect to a Unix stream socket\n"
 	    "  --unix-listen PATH         accept one connection on a Unix stream socket\n"
-	    "Exit: 0 done, 1 usage or local error, 2 relay, 3 peer, 4 data lost.\n",
+	    "Exit: 0 done, 1 usage or local error, 2 relay, 3 peer, 4 nothing acked.\n",
 	    out);
 }
 
@@ -108,6 +110,7 @@ enum {
 	OPT_TO_ID,
 	OPT_LISTEN,
 	OPT_WAIT,
+	OPT_ACK_TIMEOUT,
 	OPT_PRINT_NODEKEY,
 	OPT_TCP_LISTEN,
 	OPT_TCP_CONNECT,
@@ -128,6 +131,7 @@ static const struct option long_opts[] = {
 	{ "to-id", required_argument, NULL, OPT_TO_ID },
 	{ "listen", no_argument, NULL, OPT_LISTEN },
 	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
 	{ "print-nodekey", no_argument, NULL, OPT_PRINT_NODEKEY },
 	{ "tcp-listen", required_argument, NULL, OPT_TCP_LISTEN },
 	{ "tcp-connect", required_argument, NULL, OPT_TCP_CONNECT },
@@ -196,6 +200,15 @@ static int parse_one(struct hdcat_opts *o, int opt, const char *arg)
 			return -1;
 		}
 		o->wait_ms = (int)v * 1000;
+		return 0;
+	case OPT_ACK_TIMEOUT:
+		errno = 0;
+		v = strtoul(arg, &end, 10);
+		if (errno || *end || end == arg || v == 0 || v > 86400) {
+			fprintf(stderr, "hdcat: --ack-timeout %s: want seconds 1..86400\n", arg);
+			return -1;
+		}
+		o->ack_timeout_ms = (int)v * 1000;
 		return 0;
 	case OPT_PRINT_NODEKEY:
 		o->print_nodekey = true;

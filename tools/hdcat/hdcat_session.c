@@ -43,10 +43,15 @@
 #define ACK_EVERY_BYTES	 (WINDOW_BYTES / 4)
 /*
  * No ack for this long with chunks in flight: resend them (the tail of a
- * burst can be lost with no later chunk to reveal the gap). Without any
- * progress for --wait, the stream is given up as lost.
+ * burst can be lost with no later chunk to reveal the gap). Each resend
+ * without progress doubles the wait, up to RESEND_MS << RESEND_MAX_SHIFT:
+ * a receiver whose output is paused (a pager, a full disk being cleared)
+ * acks nothing for as long as it likes, and is not flooded meanwhile. We
+ * give up only when told (--ack-timeout): a receiver that is gone is
+ * reported by the relay (PeerGone).
  */
-#define RESEND_MS 500
+#define RESEND_MS	 500
+#define RESEND_MAX_SHIFT 4
 
 struct session {
 	const struct hdcat_opts *o;
@@ -66,6 +71,7 @@ struct session {
 	uint8_t *chunk[WINDOW_CHUNKS];	   /* the whole message, kept to resend */
 	int64_t progress_ms;		   /* when the ack last moved (or we last sent) */
 	int64_t resend_ms;		   /* when we last sent the window again */
+	unsigned backoff;		   /* resends since the ack last moved */
 	bool in_eof;
 	bool fin_sent;
 
@@ -221,8 +227,10 @@ static void on_ack(struct session *s, uint32_t acked)
 		finish(s, HDCAT_EXIT_PEER, "peer acked chunk %u, we sent %u", acked, s->send_next);
 		return;
 	}
-	if (s->send_acked != acked)
+	if (s->send_acked != acked) {
 		s->progress_ms = now_ms();
+		s->backoff = 0;
+	}
 	size_t freed = 0;
 	while (s->send_acked != acked)
 		freed += s->chunk_len[s->send_acked++ % WINDOW_CHUNKS];
@@ -236,21 +244,30 @@ static void on_ack(struct session *s, uint32_t acked)
 	pump(s);
 }
 
-/* Resends when nothing was acked for a while; gives up after --wait without progress. */
+/* When the next resend is due, if nothing is acked before it. */
+static int64_t resend_due(const struct session *s)
+{
+	int64_t last = s->resend_ms > s->progress_ms ? s->resend_ms : s->progress_ms;
+	unsigned shift = s->backoff < RESEND_MAX_SHIFT ? s->backoff : RESEND_MAX_SHIFT;
+	return last + ((int64_t)RESEND_MS << shift);
+}
+
+/* Resends when nothing was acked for a while; gives up after --ack-timeout, if set. */
 static void check_resend(struct session *s)
 {
 	if (s->send_acked == s->send_next)
 		return;
 	int64_t now = now_ms();
-	if (now - s->progress_ms >= s->o->wait_ms) {
+	if (s->o->ack_timeout_ms > 0 && now - s->progress_ms >= s->o->ack_timeout_ms) {
 		finish(s, HDCAT_EXIT_LOST,
 		       "lost data: peer acknowledged nothing past chunk %u in %d s", s->send_acked,
-		       s->o->wait_ms / 1000);
+		       s->o->ack_timeout_ms / 1000);
 		return;
 	}
-	int64_t last = s->resend_ms > s->progress_ms ? s->resend_ms : s->progress_ms;
-	if (now - last >= RESEND_MS)
+	if (now >= resend_due(s)) {
+		s->backoff++;
 		resend_window(s, "no ack");
+	}
 }
 
 /* Milliseconds until check_resend has work, for poll; -1 with nothing in flight. */
@@ -258,8 +275,7 @@ static int resend_timeout(const struct session *s)
 {
 	if (s->send_acked == s->send_next)
 		return -1;
-	int64_t last = s->resend_ms > s->progress_ms ? s->resend_ms : s->progress_ms;
-	int64_t t = last + RESEND_MS - now_ms();
+	int64_t t = resend_due(s) - now_ms();
 	return t < 0 ? 0 : (int)t;
 }
 
@@ -352,7 +368,7 @@ static void on_packet(struct session *s, const struct hd_event *ev)
 			resend_window(s, "the peer missed it");
 		return;
 	case HDCAT_MSG_ABORT:
-		finish(s, HDCAT_EXIT_LOST, "peer aborted: %.*s", (int)m.len, m.data);
+		finish(s, HDCAT_EXIT_PEER, "peer aborted: %.*s", (int)m.len, m.data);
 		return;
 	}
 }
