@@ -602,6 +602,32 @@ static void test_peer_not_here(void)
 	free(text);
 }
 
+/* The listener killed mid-stream: the sender hears it from the relay and exits 3. */
+static void test_peer_leaves(void)
+{
+	struct it_daemon *d = start(false, false);
+	struct names n;
+	char id[16];
+
+	names_make(d, &n);
+	const char *largs[] = { "--relay", n.relay, "--key", n.lkey, "--listen", NULL };
+	pid_t l = spawn(largs, NULL, NULL, n.lerr);
+	snprintf(id, sizeof(id), "%u", wait_listening(n.lerr));
+	const char *cargs[] = { "--relay", n.relay, "--key", n.ckey, "--to-id", id, "-v", NULL };
+	pid_t c = spawn(cargs, "/dev/zero", NULL, n.cerr);
+	int64_t end = it_now_ms() + 20000;
+	while (!file_contains(n.cerr, "connected to peer id")) {
+		IT_REQUIRE(it_now_ms() < end, "hdcat did not connect to its peer");
+		it_sleep_ms(20);
+	}
+	it_sleep_ms(200); /* mid-stream: /dev/zero never ends */
+	kill(l, SIGKILL);
+	wait_exit(l, 10000);
+	require_exit(c, 3, n.cerr);
+	IT_REQUIRE(file_contains(n.cerr, "left before the end of the stream"),
+		   "the sender did not say the peer left");
+}
+
 /* A relay that wants tokens: none, or a bad one, is refused with the relay's reason. */
 static void test_token_refused(void)
 {
@@ -631,4 +657,4 @@ static void test_token_refused(void)
 
 IT_MAIN(IT_TEST(test_stdio_plain), IT_TEST(test_stdio_tls), IT_TEST(test_tcp_forward),
 	IT_TEST(test_unix_forward), IT_TEST(test_udp), IT_TEST(test_loss_resent),
-	IT_TEST(test_peer_not_here), IT_TEST(test_token_refused))
+	IT_TEST(test_peer_not_here), IT_TEST(test_peer_leaves), IT_TEST(test_token_refused))
