@@ -402,7 +402,7 @@ static void on_event(struct session *s, const struct hd_event *ev)
 static void drain_relay(struct session *s)
 {
 	struct hd_event ev;
-	int r;
+	int r = 0;
 	while (s->exit_code < 0 && (r = hd_client_next(s->c, &ev, 0)) == 1)
 		on_event(s, &ev);
 	if (s->exit_code < 0 && r < 0)
@@ -494,7 +494,7 @@ int hdcat_session_run(const struct hdcat_opts *o, struct hd_client *c, uint16_t 
 			read_local(s);
 	}
 	code = s->exit_code;
-	/* A peer still waiting on us hears why we stop, instead of waiting out --wait. */
+	/* A peer still waiting on us hears why we stop, instead of waiting on. */
 	if (code != HDCAT_OK && code != HDCAT_EXIT_RELAY && s->peer_ready)
 		send_msg(s, HDCAT_MSG_ABORT, 0, s->why, strlen(s->why));
 	/*
