@@ -176,6 +176,8 @@ static ssize_t fill(struct hd_client *c, int timeout_ms)
 static int next_frame(struct hd_client *c, int64_t deadline, uint8_t *type, const uint8_t **payload,
 		      uint32_t *len)
 {
+	bool read_once = false;
+
 	for (;;) {
 		size_t have = c->rlen - c->rpos;
 		if (have >= HD_FRAME_HDR_LEN) {
@@ -190,9 +192,18 @@ static int next_frame(struct hd_client *c, int64_t deadline, uint8_t *type, cons
 				return 1;
 			}
 		}
+		/*
+		 * Past the deadline, still read once without waiting: a timeout of
+		 * 0 ("only what has arrived") must see what is already in the
+		 * socket, or a caller driven by poll on hd_client_fd never gets it.
+		 */
 		int wait = deadline < 0 ? -1 : (int)(deadline - now_ms());
-		if (deadline >= 0 && wait <= 0)
-			return 0;
+		if (deadline >= 0 && wait <= 0) {
+			if (read_once)
+				return 0;
+			wait = 0;
+		}
+		read_once = true;
 		ssize_t k = fill(c, wait);
 		if (k < 0)
 			return -1;
