@@ -10,6 +10,10 @@ hd_install_packages "${HD_PACKAGES[@]}" "${HD_TEST_PACKAGES[@]}" "${HD_PACKAGING
 run_suite() {
 	local dir=$1
 	shift
+	# A sanitizer build is two to three times slower: its timeouts scale
+	# (harness.c's watchdog does the same).
+	local mult=1
+	case "$*" in *b_sanitize=*) mult=3 ;; esac
 	# An existing directory gets the options too: run.sh sets build/ up
 	# with -Dtests=false, and meson test there passes on "No tests defined".
 	if [ -f "$dir/build.ninja" ]; then
@@ -18,11 +22,11 @@ run_suite() {
 		meson setup "$dir" "$@"
 	fi
 	ninja -C "$dir"
-	meson test -C "$dir" --print-errorlogs --num-processes 1 --no-suite wireguard
+	meson test -C "$dir" --print-errorlogs --num-processes 1 --timeout-multiplier "$mult" --no-suite wireguard
 	# The WireGuard tests spend their time waiting on wireguard-go's
 	# handshakes and timers, each in namespaces of its own (names unique per
 	# run): three at a time take a third of the wall time (4m20 -> 1m19).
-	meson test -C "$dir" --print-errorlogs --num-processes 3 --suite wireguard
+	meson test -C "$dir" --print-errorlogs --num-processes 3 --timeout-multiplier "$mult" --suite wireguard
 }
 
 echo "== build and test (build/)"

@@ -35,8 +35,18 @@
 #define IT_MAX_DAEMONS 12
 #define IT_MAX_CLIENTS 1024
 #define IT_MAX_FDS     64
-/* Per-test watchdog: far above any test's own waits, below meson's timeout. */
+/*
+ * Per-test watchdog: far above any test's own waits, below meson's timeout.
+ * A sanitizer build runs the same work two to three times slower (the
+ * bulk-data tests, queue_bound's 160 MiB, most of all), so it gets three
+ * times as long, and scripts/test.sh gives its meson timeouts the same
+ * multiplier: a hang still ends the test, a slow build does not.
+ */
+#ifdef IT_UNDER_ASAN
+#define IT_WATCHDOG_S 270
+#else
 #define IT_WATCHDOG_S 90
+#endif
 /* Log bytes printed after a failure: the tail is what explains it. */
 #define IT_LOG_DUMP_MAX (96 * 1024)
 
