@@ -14,7 +14,9 @@
  * is measured once, the other one stalling.
  *
  * The configuration sets the queue explicitly (queue_policy = headdrop,
- * queue_depth = 8, write timeout off so the stall lasts): this checks the
+ * queue_depth = 8, write timeout off so the stall lasts; TCP_USER_TIMEOUT
+ * off too, since Linux applies it to zero-window probing and would close
+ * the stalled reader after 15 s on a slow build): this checks the
  * fixed-depth head drop (derper's policy); codel's bounds are checked by
  * fq_codel and queue_codel.
  */
@@ -25,8 +27,10 @@
 
 #include "test_mgmt_daemon.h"
 
-#define DEPTH	       8
-#define DEPTH_INI      "[limits]\nqueue_depth = 8\nqueue_policy = headdrop\nwrite_timeout_ms = 0\n"
+#define DEPTH 8
+#define DEPTH_INI                                                                    \
+	"[limits]\nqueue_depth = 8\nqueue_policy = headdrop\nwrite_timeout_ms = 0\n" \
+	"tcp_user_timeout_ms = 0\n"
 #define COUNTED	       64   /* numbered packets of the measured kind: 8 kept, 56 dropped */
 #define FILLER_PKTS    256  /* 16 MiB of 64 KiB packets: past any socket buffer */
 #define MORE_PKTS      1024 /* 64 MiB more, after the stall: memory must not follow */
