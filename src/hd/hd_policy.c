@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hd_array.h"
 #include "key.h"
 
 enum sel_kind { SEL_ANY, SEL_KEY, SEL_GROUP };
@@ -42,18 +43,6 @@ struct parse {
 	size_t n_groups, cap_groups;
 	size_t n_members;
 };
-
-/* Grows an array of elements of size sz to hold one more. NULL when out of memory. */
-static void *grow(void *arr, size_t n, size_t *cap, size_t sz)
-{
-	if (n < *cap)
-		return arr;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *p = realloc(arr, ncap * sz);
-	if (p)
-		*cap = ncap;
-	return p;
-}
 
 static void parse_free(struct parse *ps)
 {
@@ -102,7 +91,7 @@ static int add_raw(struct parse *ps, const char *text, size_t *idx, const char *
 		*why = "a key is nodekey: and 64 hex digits";
 		return -1;
 	}
-	p = grow(ps->raw, ps->n_raw, &ps->cap_raw, HD_POLICY_KEY_LEN);
+	p = hd_array_grow(ps->raw, ps->n_raw, &ps->cap_raw, HD_POLICY_KEY_LEN, 16);
 	if (!p) {
 		*why = "out of memory";
 		return -1;
@@ -147,7 +136,7 @@ static int add_member(struct parse *ps, struct group *g, size_t raw_idx, const c
 		*why = "too many group members (at most 65536 in all)";
 		return -1;
 	}
-	p = grow(g->members, g->n, &g->cap, sizeof(*g->members));
+	p = hd_array_grow(g->members, g->n, &g->cap, sizeof(*g->members), 16);
 	if (!p) {
 		*why = "out of memory";
 		return -1;
@@ -186,7 +175,8 @@ static int parse_group(struct parse *ps, char **save, const char **why)
 			*why = "too many groups (at most 1024)";
 			return -1;
 		}
-		p = grow(ps->groups, ps->n_groups, &ps->cap_groups, sizeof(*ps->groups));
+		p = hd_array_grow(ps->groups, ps->n_groups, &ps->cap_groups, sizeof(*ps->groups),
+				  16);
 		if (!p) {
 			*why = "out of memory";
 			return -1;
@@ -238,7 +228,7 @@ static int parse_rule(struct parse *ps, bool allow, char **save, const char **wh
 	}
 	if (parse_sel(ps, from, &r.from, why) < 0 || parse_sel(ps, to, &r.to, why) < 0)
 		return -1;
-	p = grow(ps->rules, ps->n_rules, &ps->cap_rules, sizeof(*ps->rules));
+	p = hd_array_grow(ps->rules, ps->n_rules, &ps->cap_rules, sizeof(*ps->rules), 16);
 	if (!p) {
 		*why = "out of memory";
 		return -1;

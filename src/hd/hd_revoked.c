@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hd_array.h"
 #include "key.h"
 
 static int cmp_id(const void *a, const void *b)
@@ -42,18 +43,6 @@ static int parse_token_id(const char *text, uint8_t out[HD_TOKEN_ID_LEN])
 	return 0;
 }
 
-/* Grows an array of elements of size sz to hold one more; the list is bounded. */
-static void *grow(void *arr, size_t n, size_t *cap, size_t sz)
-{
-	if (n < *cap)
-		return arr;
-	size_t ncap = *cap ? *cap * 2 : 64;
-	void *p = realloc(arr, ncap * sz);
-	if (p)
-		*cap = ncap;
-	return p;
-}
-
 /* Parses one line (comment and newline cut off). Returns 0 or -1 with why set. */
 static int parse_line(char *line, struct hd_revoked *r, size_t *cap_ids, size_t *cap_keys,
 		      const char **why)
@@ -79,7 +68,7 @@ static int parse_line(char *line, struct hd_revoked *r, size_t *cap_ids, size_t 
 			*why = "too many token entries";
 			return -1;
 		}
-		p = grow(r->ids, r->n_ids, cap_ids, HD_TOKEN_ID_LEN);
+		p = hd_array_grow(r->ids, r->n_ids, cap_ids, HD_TOKEN_ID_LEN, 64);
 		if (!p) {
 			*why = "out of memory";
 			return -1;
@@ -99,7 +88,7 @@ static int parse_line(char *line, struct hd_revoked *r, size_t *cap_ids, size_t 
 			*why = "too many key entries";
 			return -1;
 		}
-		p = grow(r->keys, r->n_keys, cap_keys, HD_KEY_LEN);
+		p = hd_array_grow(r->keys, r->n_keys, cap_keys, HD_KEY_LEN, 64);
 		if (!p) {
 			*why = "out of memory";
 			return -1;
