@@ -722,13 +722,16 @@ static bool step_head(struct slowpath *sp, struct pending *p)
 }
 
 /*
- * Hands the connection to a worker. Returns true when it went (and p is
- * freed); false leaves p dead.
+ * Hands the connection to a worker: decided holds what its handshake settled
+ * (key, flags, is_hd and peer id, the first frame to send in server_info);
+ * the rest (socket, TLS or kTLS, the bytes past the handshake's last
+ * frame_len bytes, a WebSocket decoder's state) is the same for DERP and
+ * HD. Returns true when it went (and p is freed); false leaves p dead.
  */
-static bool hand_off(struct slowpath *sp, struct pending *p)
+static bool hand_off(struct slowpath *sp, struct pending *p, uint32_t frame_len,
+		     const struct handoff *decided)
 {
 	struct relay *r = sp->relay;
-	uint32_t frame_len = p->client_info_len;
 	/* With kTLS the kernel has the session: the worker gets a plain connection. */
 	bool kernel_tls = p->ssl && move_to_kernel_tls(sp, p);
 	if (p->dead)
@@ -739,17 +742,11 @@ static bool hand_off(struct slowpath *sp, struct pending *p)
 		handshake_failed(sp, p, "out of memory");
 		return false;
 	}
-	memset(h, 0, sizeof(*h));
+	*h = *decided;
 	h->fd = p->fd;
 	h->seq = ++sp->next_seq;
-	memcpy(h->client_key, p->client_pub, KEY_LEN);
-	h->can_mesh = p->can_mesh;
-	h->is_prober = p->is_prober;
-	h->not_ideal = p->not_ideal;
 	memcpy(h->remote_ip, p->ip, sizeof(h->remote_ip));
 	h->remote_port = p->port;
-	h->server_info_len = (uint32_t)derp_build_server_info(
-	    h->server_info, sizeof(h->server_info), r->server_priv, p->client_pub);
 	h->ssl = kernel_tls ? NULL : p->ssl;
 	h->kernel_tls = kernel_tls;
 	h->leftover_len = leftover;
@@ -775,6 +772,21 @@ static bool hand_off(struct slowpath *sp, struct pending *p)
 	return true;
 }
 
+/* A DERP client whose ClientInfo (and admission) is through: ServerInfo goes first. */
+static bool hand_off_derp(struct slowpath *sp, struct pending *p)
+{
+	struct handoff d;
+
+	memset(&d, 0, sizeof(d));
+	memcpy(d.client_key, p->client_pub, KEY_LEN);
+	d.can_mesh = p->can_mesh;
+	d.is_prober = p->is_prober;
+	d.not_ideal = p->not_ideal;
+	d.server_info_len = (uint32_t)derp_build_server_info(
+	    d.server_info, sizeof(d.server_info), sp->relay->server_priv, p->client_pub);
+	return hand_off(sp, p, p->client_info_len, &d);
+}
+
 static void count_admission(struct slowpath *sp, enum admission_verdict v)
 {
 	uint64_t *counters[ADMISSION_VERDICT_COUNT] = {
@@ -796,7 +808,7 @@ static bool admission_decided(struct slowpath *sp, struct pending *p, enum admis
 {
 	count_admission(sp, v);
 	if (admission_admits(v))
-		return hand_off(sp, p);
+		return hand_off_derp(sp, p);
 	char why[64];
 	snprintf(why, sizeof(why), "not admitted (%s)", admission_verdict_names[v]);
 	handshake_failed(sp, p, why);
@@ -825,7 +837,7 @@ static bool finish_handshake(struct slowpath *sp, struct pending *p, uint32_t fr
 	p->is_prober = info.is_prober;
 	/* Mesh peers are not in the tailnet: derper does not ask about them. */
 	if (!sp->admission || p->can_mesh)
-		return hand_off(sp, p);
+		return hand_off_derp(sp, p);
 	enum admission_verdict now;
 	if (admission_submit(sp->admission, p->client_pub, p->ip, p, &now))
 		return admission_decided(sp, p, now);
@@ -899,40 +911,15 @@ static enum step_result finish_hd(struct slowpath *sp, struct pending *p, uint32
 			p->dead = true;
 		return STEP_ADVANCED;
 	}
-	bool kernel_tls = p->ssl && move_to_kernel_tls(sp, p);
-	if (p->dead)
-		return STEP_ADVANCED;
-	uint32_t leftover = p->len - whole;
-	struct handoff *h = malloc(sizeof(*h) + leftover);
-	if (!h) {
-		handshake_failed(sp, p, "out of memory");
-		return STEP_ADVANCED;
-	}
-	memset(h, 0, sizeof(*h));
-	h->fd = p->fd;
-	h->seq = ++sp->next_seq;
-	memcpy(h->client_key, key, KEY_LEN);
-	h->is_hd = true;
-	h->hd_peer_id = peer_id;
-	memcpy(h->remote_ip, p->ip, sizeof(h->remote_ip));
-	h->remote_port = p->port;
-	h->server_info_len =
-	    (uint32_t)hd_build_welcome(h->server_info, sizeof(h->server_info), peer_id, HD_ID_NONE,
+	struct handoff d;
+	memset(&d, 0, sizeof(d));
+	memcpy(d.client_key, key, KEY_LEN);
+	d.is_hd = true;
+	d.hd_peer_id = peer_id;
+	d.server_info_len =
+	    (uint32_t)hd_build_welcome(d.server_info, sizeof(d.server_info), peer_id, HD_ID_NONE,
 				       settings_u32(&r->settings.keepalive_ms));
-	h->ssl = kernel_tls ? NULL : p->ssl;
-	h->kernel_tls = kernel_tls;
-	h->leftover_len = leftover;
-	memcpy(h->leftover, p->buf + whole, leftover);
-	if (relay_handoff(r, h) < 0) {
-		free(h);
-		handshake_failed(sp, p, "no worker could take the connection");
-		return STEP_ADVANCED;
-	}
-	stat_add(&sp->stats.handshakes_ok, 1);
-	if (!kernel_tls)
-		p->ssl = NULL;
-	pending_free(sp, p);
-	return STEP_HANDED_OFF;
+	return hand_off(sp, p, whole, &d) ? STEP_HANDED_OFF : STEP_ADVANCED;
 }
 
 static enum step_result step_hd_auth(struct slowpath *sp, struct pending *p)
